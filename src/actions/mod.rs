@@ -1,0 +1,1 @@
+//! One file per runbook action, each implementing `engine::Action`.

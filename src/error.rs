@@ -1,0 +1,66 @@
+//! The error type every command returns, and the exit-code contract.
+//!
+//! Each module has its own typed error (thiserror); this enum wraps them so that `main`
+//! can map any failure to one documented exit code. The table in `ExitCode` is the
+//! contract documented in README.md and the man page: change both together.
+
+use thiserror::Error;
+
+/// Exit codes of the `kafka-dr` binary. Keep README.md's table in step with this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// 0: the command did what it was asked.
+    Success = 0,
+    /// 1: a step failed while talking to Kafka, Connect or a hook.
+    Failure = 1,
+    /// 2: bad input: arguments, topology file, runbook file.
+    Usage = 2,
+    /// 3: `check` ran and found problems.
+    CheckFailed = 3,
+    /// 4: another run holds the lease on this topology, or a run cannot be resumed as asked.
+    Conflict = 4,
+    /// 5: a confirmation was refused (or there was no TTY and no `--yes`).
+    NotConfirmed = 5,
+    /// 6: a cluster or Connect endpoint could not be reached within its timeout.
+    Unreachable = 6,
+    /// 130: interrupted (Ctrl-C); the journal says where the run stopped.
+    Interrupted = 130,
+}
+
+#[derive(Debug, Error)]
+pub enum Error {
+    #[error(transparent)]
+    Topology(#[from] crate::topology::TopologyError),
+    #[error(transparent)]
+    Runbook(#[from] crate::runbook::RunbookError),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    #[error(transparent)]
+    Kafka(#[from] crate::kafka::KafkaError),
+    #[error(transparent)]
+    Connect(#[from] crate::connect::ConnectError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{0}")]
+    CheckFailed(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Error::Topology(_) | Error::Runbook(_) | Error::Usage(_) => ExitCode::Usage,
+            Error::Journal(e) => e.exit_code(),
+            Error::Engine(e) => e.exit_code(),
+            Error::Kafka(e) => e.exit_code(),
+            Error::Connect(e) => e.exit_code(),
+            Error::CheckFailed(_) => ExitCode::CheckFailed,
+            Error::Io(_) => ExitCode::Failure,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,1 @@
+//! STUB: locate a YAML path in source text (line and column) for error messages.
