@@ -1,4 +1,6 @@
-//! STUB (replaced by the runbook work): runbook YAML model and validation.
+//! STUB (replaced by the runbook work): runbook YAML loading and validation.
+pub mod model;
+pub use model::{Location, Runbook, StepDef};
 use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum RunbookError {
