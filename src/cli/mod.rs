@@ -1,1 +1,106 @@
-//! clap definitions; one file per command.
+//! The command-line interface: clap definitions, and one file per command.
+//!
+//! Each command file turns parsed arguments into a call to the library and hands the
+//! result to `report`; no Kafka, SQL or printing logic lives here. The command tree in
+//! this folder mirrors the CLI tree. Help text, man pages and shell completions all come
+//! from the one definition in this file (`Cli::command()`).
+
+pub mod completions;
+pub mod man;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::Result;
+use crate::report::{OutputFormat, Reporter};
+
+/// The exit-code table printed at the end of `--help` and in the man page.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success
+  1    a step failed while talking to Kafka, Connect or a hook
+  2    bad input: arguments, topology file or runbook file
+  3    `check` found problems
+  4    conflict: another run holds the lease, or a run cannot be resumed as asked
+  5    a confirmation was refused, or needed without a terminal and without --yes
+  6    a cluster or Connect endpoint was unreachable within its timeout
+  130  interrupted (Ctrl-C); the journal says where the run stopped";
+
+/// Disaster-recovery orchestrator for Apache Kafka clusters mirrored by MirrorMaker 2.
+///
+/// kafka-dr fails consumers and producers over to the backup cluster at the right
+/// offsets, and fails back without losing the data the old primary never replicated.
+/// Every step is journaled in SQLite so an interrupted run can be resumed, and every
+/// step can be dry-run first.
+#[derive(Debug, Parser)]
+#[command(name = "kafka-dr", version, about, long_about, after_long_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Output format: human tables, or one JSON document per command.
+    #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputArg::Table)]
+    pub output: OutputArg,
+    /// More detail (repeat for more).
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less output: errors and final results only.
+    #[arg(long, short = 'q', global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a shell completion script.
+    Completions(completions::CompletionsArgs),
+}
+
+impl Cli {
+    /// Build the reporter the whole command writes through.
+    pub fn reporter(&self) -> Reporter {
+        Reporter::new(
+            match self.global.output {
+                OutputArg::Table => OutputFormat::Table,
+                OutputArg::Json => OutputFormat::Json,
+            },
+            self.global.verbose as i8 - self.global.quiet as i8,
+        )
+    }
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> Result<()> {
+    let reporter = cli.reporter();
+    match &cli.command {
+        Command::Completions(args) => completions::run(args, &reporter),
+    }
+}
+
+/// Where a man page or completion would look for the topology (documented default).
+pub fn default_topology() -> PathBuf {
+    PathBuf::from("kafka-dr.yaml")
+}
+
+/// Extra roff text appended to a man page: sections clap cannot express.
+pub fn man_extra_section(page: &str) -> Option<String> {
+    match page {
+        "kafka-dr" => Some(format!(
+            ".SH \"EXIT STATUS\"\n.nf\n{}\n.fi\n",
+            EXIT_CODES_HELP.replace('\\', "\\\\")
+        )),
+        _ => None,
+    }
+}
