@@ -1,0 +1,383 @@
+//! The shared test harness: one real two-DC lab per test run, fresh names per test.
+//!
+//! `lab()` makes sure the lab is up (running `lab/kafka-lab up`, which is idempotent)
+//! and reads its endpoints and credentials from `lab/kafka-lab env`. If this process
+//! had to start the lab, it also starts `lab/kafka-lab watchdog <cargo pid>`, which
+//! stops every JVM once the `cargo test` that started it ends, however it ends. Under
+//! `scripts/test` the script owns the lab and its watchdog.
+//!
+//! Tests that break the lab for everyone (killing a DC, stopping the forward flow) take
+//! `exclusive()`; every other lab test takes `shared()`, so they never overlap.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer, DefaultProducerContext};
+use rdkafka::{Offset, TopicPartitionList};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn kafka_lab() -> PathBuf {
+    repo_root().join("lab").join("kafka-lab")
+}
+
+/// Endpoints and credentials of the running lab.
+#[derive(Debug, Clone)]
+pub struct Lab {
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Principal {
+    Admin,
+    Mirror,
+    App,
+}
+
+impl Lab {
+    pub fn var(&self, name: &str) -> String {
+        self.env
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| panic!("`lab/kafka-lab env` did not print {name}"))
+    }
+    pub fn bootstrap(&self, dc: &str) -> String {
+        self.var(&format!("KAFKA_LAB_{}_BOOTSTRAP", dc.to_uppercase()))
+    }
+    pub fn connect(&self, dc: &str) -> String {
+        self.var(&format!("KAFKA_LAB_{}_CONNECT", dc.to_uppercase()))
+    }
+    pub fn topology(&self) -> PathBuf {
+        PathBuf::from(self.var("KAFKA_LAB_TOPOLOGY"))
+    }
+    pub fn creds(&self, who: Principal) -> (String, String) {
+        let p = match who {
+            Principal::Admin => "ADMIN",
+            Principal::Mirror => "MIRROR",
+            Principal::App => "APP",
+        };
+        (
+            self.var(&format!("KAFKA_LAB_{p}_USER")),
+            self.var(&format!("KAFKA_LAB_{p}_PASSWORD")),
+        )
+    }
+    /// Every lab password, for leak checks.
+    pub fn passwords(&self) -> Vec<String> {
+        [Principal::Admin, Principal::Mirror, Principal::App]
+            .iter()
+            .map(|p| self.creds(*p).1)
+            .collect()
+    }
+    /// An rdkafka config for `dc` authenticated as `who`.
+    pub fn client_config(&self, dc: &str, who: Principal) -> ClientConfig {
+        let (user, password) = self.creds(who);
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", self.bootstrap(dc))
+            .set("security.protocol", "SASL_PLAINTEXT")
+            .set("sasl.mechanism", "PLAIN")
+            .set("sasl.username", user)
+            .set("sasl.password", password)
+            .set("log_level", "3");
+        c
+    }
+    /// The environment a `kafka-dr` child process needs to use the lab topology.
+    pub fn child_env(&self) -> Vec<(String, String)> {
+        self.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+}
+
+static LAB: OnceLock<Lab> = OnceLock::new();
+static LAB_LOCK: RwLock<()> = RwLock::new(());
+
+fn run_lab(args: &[&str]) -> std::process::Output {
+    Command::new(kafka_lab())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run lab/kafka-lab {args:?}: {e}"))
+}
+
+/// The running lab, started on first use.
+pub fn lab() -> &'static Lab {
+    LAB.get_or_init(|| {
+        let was_up = run_lab(&["status"]).status.success();
+        if !was_up {
+            let out = Command::new(kafka_lab())
+                .arg("up")
+                .status()
+                .expect("run lab/kafka-lab up");
+            assert!(out.success(), "lab/kafka-lab up failed (see its output above)");
+            // Stop the lab when the cargo process that runs the tests ends.
+            let cargo_pid = std::os::unix::process::parent_id();
+            let w = run_lab(&["watchdog", &cargo_pid.to_string()]);
+            assert!(w.status.success(), "lab/kafka-lab watchdog failed");
+        }
+        let out = run_lab(&["env"]);
+        assert!(out.status.success(), "lab/kafka-lab env failed");
+        let mut env = BTreeMap::new();
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            if let Some(rest) = line.strip_prefix("export ") {
+                if let Some((k, v)) = rest.split_once('=') {
+                    let v = v.trim_matches(|c| c == '\'' || c == '"');
+                    env.insert(k.to_string(), v.to_string());
+                }
+            }
+        }
+        Lab { env }
+    })
+}
+
+/// Guard for a test that only adds its own topics and groups.
+pub fn shared() -> RwLockReadGuard<'static, ()> {
+    LAB_LOCK.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Guard for a test that disturbs the whole lab (kills a DC, stops the forward flow).
+pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
+    LAB_LOCK.write().unwrap_or_else(|p| p.into_inner())
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A fresh in-scope name (`app.<what>-<pid>-<n>-<nanos>`) for a topic or group.
+pub fn unique(what: &str) -> String {
+    let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("app.{what}-{}-{n}-{nanos:x}", std::process::id())
+}
+
+pub fn admin(lab: &Lab, dc: &str) -> AdminClient<DefaultClientContext> {
+    lab.client_config(dc, Principal::Admin)
+        .create()
+        .expect("admin client")
+}
+
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(f)
+}
+
+pub fn create_topic(lab: &Lab, dc: &str, topic: &str, partitions: i32) {
+    let admin = admin(lab, dc);
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let res = block_on(admin.create_topics([&new], &opts)).expect("create_topics");
+    for r in res {
+        r.unwrap_or_else(|(t, e)| panic!("create topic {t} on {dc}: {e}"));
+    }
+}
+
+/// A record as tests compare them across clusters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Rec {
+    pub partition: i32,
+    pub offset: i64,
+    pub timestamp: i64,
+    pub key: Option<Vec<u8>>,
+    pub value: Option<Vec<u8>>,
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+impl Rec {
+    /// Equal content, whatever the offset.
+    pub fn same_content(&self, other: &Rec) -> bool {
+        self.partition == other.partition
+            && self.timestamp == other.timestamp
+            && self.key == other.key
+            && self.value == other.value
+            && self.headers == other.headers
+    }
+}
+
+/// Produce `records` (partition, key, value, headers, timestamp) as `who` and wait for
+/// every delivery report; panics on any delivery error.
+pub fn produce(lab: &Lab, dc: &str, who: Principal, topic: &str, records: &[Rec]) {
+    try_produce(lab, dc, who, topic, records).unwrap_or_else(|e| panic!("produce to {dc}/{topic}: {e}"))
+}
+
+pub fn try_produce(
+    lab: &Lab,
+    dc: &str,
+    who: Principal,
+    topic: &str,
+    records: &[Rec],
+) -> Result<(), String> {
+    use std::sync::{Arc, Mutex};
+    #[derive(Clone, Default)]
+    struct Ctx(Arc<Mutex<Vec<String>>>);
+    impl rdkafka::ClientContext for Ctx {}
+    impl rdkafka::producer::ProducerContext for Ctx {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+            if let Err((e, _)) = r {
+                self.0.lock().unwrap().push(e.to_string());
+            }
+        }
+    }
+    let ctx = Ctx::default();
+    let producer: ThreadedProducer<Ctx> = lab
+        .client_config(dc, who)
+        .set("message.timeout.ms", "15000")
+        .set("enable.idempotence", "false")
+        .set("linger.ms", "5")
+        .create_with_context(ctx.clone())
+        .map_err(|e| e.to_string())?;
+    for r in records {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header { key: k, value: v.as_deref() });
+        }
+        let mut rec: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic)
+            .partition(r.partition)
+            .timestamp(r.timestamp)
+            .headers(headers);
+        if let Some(k) = &r.key {
+            rec = rec.key(k.as_slice());
+        }
+        if let Some(v) = &r.value {
+            rec = rec.payload(v.as_slice());
+        }
+        let mut rec = rec;
+        loop {
+            match producer.send(rec) {
+                Ok(()) => break,
+                Err((e, back)) => {
+                    if e.rdkafka_error_code()
+                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                    {
+                        std::thread::sleep(Duration::from_millis(20));
+                        rec = back;
+                    } else {
+                        return Err(e.to_string());
+                    }
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    let errors = ctx.0.lock().unwrap().clone();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{} delivery errors, first: {}", errors.len(), errors[0]))
+    }
+}
+
+/// `n` keyed records spread round-robin over `partitions`, with headers and distinct
+/// timestamps, deterministic from `seed`.
+pub fn make_records(seed: &str, n: usize, partitions: i32) -> Vec<Rec> {
+    let base = 1_700_000_000_000i64;
+    (0..n)
+        .map(|i| Rec {
+            partition: (i as i32) % partitions,
+            offset: -1,
+            timestamp: base + i as i64,
+            key: Some(format!("{seed}-key-{i}").into_bytes()),
+            value: if i % 97 == 13 { None } else { Some(format!("{seed}-value-{i}-{}", "x".repeat(i % 50)).into_bytes()) },
+            headers: vec![
+                ("seq".to_string(), Some(i.to_string().into_bytes())),
+                ("empty".to_string(), if i % 2 == 0 { None } else { Some(Vec::new()) }),
+            ],
+        })
+        .collect()
+}
+
+/// Read every record of `topic` on `dc` from the earliest offset up to the high
+/// watermark as seen at the call (admin principal, no group, nothing committed).
+pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
+    let consumer: BaseConsumer = lab
+        .client_config(dc, Principal::Admin)
+        .set("group.id", format!("kdr-test-reader-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    let parts: Vec<i32> = md.topics()[0].partitions().iter().map(|p| p.id()).collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut ends = BTreeMap::new();
+    for p in &parts {
+        let (lo, hi) = consumer
+            .fetch_watermarks(topic, *p, Duration::from_secs(10))
+            .expect("watermarks");
+        if hi > lo {
+            tpl.add_partition_offset(topic, *p, Offset::Offset(lo)).unwrap();
+            ends.insert(*p, hi);
+        }
+    }
+    let mut out = Vec::new();
+    if ends.is_empty() {
+        return out;
+    }
+    consumer.assign(&tpl).expect("assign");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut done: BTreeMap<i32, bool> = ends.keys().map(|p| (*p, false)).collect();
+    while done.values().any(|d| !d) {
+        assert!(Instant::now() < deadline, "timed out reading {dc}/{topic}");
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                let headers = m
+                    .headers()
+                    .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec()))).collect())
+                    .unwrap_or_default();
+                let p = m.partition();
+                let off = m.offset();
+                out.push(Rec {
+                    partition: p,
+                    offset: off,
+                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                    key: m.key().map(|k| k.to_vec()),
+                    value: m.payload().map(|v| v.to_vec()),
+                    headers,
+                });
+                if off + 1 >= ends[&p] {
+                    done.insert(p, true);
+                }
+            }
+            Some(Err(e)) => panic!("read {dc}/{topic}: {e}"),
+            None => {}
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Poll `f` until it returns Some or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Run `lab/kafka-lab <args>` and insist it succeeds.
+pub fn lab_cmd(args: &[&str]) {
+    let status = Command::new(kafka_lab()).args(args).status().expect("run lab/kafka-lab");
+    assert!(status.success(), "lab/kafka-lab {args:?} failed");
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
