@@ -1,0 +1,7 @@
+//! Every test that needs the real two-DC lab lives in this one test binary, so one lab
+//! serves them all and `common::exclusive()` can keep disruptive tests apart.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod smoke;
