@@ -7,6 +7,7 @@
 //! the terminal.
 
 pub mod actions;
+pub mod check;
 pub mod cli;
 pub mod connect;
 pub mod engine;

@@ -1,1 +1,210 @@
-//! One file per runbook action, each implementing `engine::Action`.
+//! One file per runbook action, each implementing `engine::Action`, and the registry that
+//! turns a runbook step into one (`build`).
+//!
+//! An action's file owns its parameters (parsed and checked when the runbook is built,
+//! before anything runs), its plan wording and its verification. Actions reach Kafka and
+//! Connect only through `crate::kafka` / `crate::connect`, the journal only through its
+//! typed methods, and the terminal only through `ctx.reporter`.
+//!
+//! `ActionError` holds the failures that belong to no other module (hooks, prompts,
+//! parameters); it reaches `crate::error::Error` through `EngineError::Action`.
+
+pub mod confirm;
+pub mod exec;
+
+use thiserror::Error;
+
+use crate::engine::{Action, EngineError};
+use crate::error::{Error, ExitCode};
+use crate::runbook::StepDef;
+
+/// Turn a runbook step into its action. Adding an action: one file in this folder and one
+/// arm here, with the same name as in runbooks/*.yaml.
+pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
+    match step.action.as_str() {
+        confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
+        exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
+        other => Err(ActionError::Unknown {
+            step: step.id.clone(),
+            action: other.to_string(),
+        }
+        .into()),
+    }
+}
+
+/// Failures of the actions in this folder that no other module's error describes.
+#[derive(Debug, Error)]
+pub enum ActionError {
+    #[error("step `{step}` uses action `{action}`, which this kafka-dr does not know\nhelp: check the action name in the runbook, or use a kafka-dr release that has this action")]
+    Unknown { step: String, action: String },
+
+    #[error("step `{step}` (action `{action}`): bad parameters: {reason}")]
+    Params {
+        step: String,
+        action: &'static str,
+        reason: String,
+    },
+
+    #[error(
+        "step `{step}` needs confirmation and stdin is not a terminal\nhelp: re-run with --yes"
+    )]
+    NeedsConfirmation { step: String },
+
+    #[error("step `{step}` was not confirmed (answered no)")]
+    Declined { step: String },
+
+    #[error("step `{step}`: cannot ask for confirmation: {reason}\nhelp: re-run with --yes to confirm without a prompt")]
+    Prompt { step: String, reason: String },
+
+    #[error("cannot start hook `{program}`: {source}\nhelp: check `argv` of step `{step}`: its first item must be an executable on PATH or a path to one")]
+    HookSpawn {
+        step: String,
+        program: String,
+        source: std::io::Error,
+    },
+
+    #[error("hook `{command}` {status}{}", stderr_block(stderr_tail))]
+    HookFailed {
+        command: String,
+        /// "exited with code 3" / "was killed by signal 9".
+        status: String,
+        /// The last lines of its stderr.
+        stderr_tail: String,
+    },
+
+    #[error("hook `{command}` did not finish within {timeout_seconds}s; kafka-dr killed its process group{}\nhelp: raise `timeout_seconds` of step `{step}`, or find out why the hook hangs", stderr_block(stderr_tail))]
+    HookTimedOut {
+        step: String,
+        command: String,
+        timeout_seconds: u64,
+        stderr_tail: String,
+    },
+
+    #[error("hook `{command}`: cannot wait for it: {source}")]
+    HookWait {
+        command: String,
+        source: std::io::Error,
+    },
+
+    /// Ctrl-C while the action waited; maps to exit code 130.
+    #[error("interrupted (Ctrl-C) while {during}")]
+    Interrupted { during: String },
+}
+
+fn stderr_block(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        let lines: Vec<String> = tail.lines().map(|l| format!("  | {l}")).collect();
+        format!("; its stderr ended with:\n{}", lines.join("\n"))
+    }
+}
+
+impl ActionError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            ActionError::Unknown { .. } | ActionError::Params { .. } => ExitCode::Usage,
+            ActionError::NeedsConfirmation { .. }
+            | ActionError::Declined { .. }
+            | ActionError::Prompt { .. } => ExitCode::NotConfirmed,
+            ActionError::HookSpawn { .. }
+            | ActionError::HookFailed { .. }
+            | ActionError::HookTimedOut { .. }
+            | ActionError::HookWait { .. } => ExitCode::Failure,
+            ActionError::Interrupted { .. } => ExitCode::Interrupted,
+        }
+    }
+}
+
+impl From<ActionError> for Error {
+    fn from(e: ActionError) -> Self {
+        Error::Engine(EngineError::Action(e))
+    }
+}
+
+/// Parse a step's `params` into an action's parameter struct (serde, unknown keys
+/// refused), naming the step in the error.
+fn params<T: serde::de::DeserializeOwned>(
+    step: &StepDef,
+    action: &'static str,
+) -> Result<T, ActionError> {
+    let value = match &step.params {
+        // A step with no `params:` at all reads as an empty map.
+        serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+        v => v.clone(),
+    };
+    serde_json::from_value(value).map_err(|e| ActionError::Params {
+        step: step.id.clone(),
+        action,
+        reason: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A StepContext for action tests, without Kafka.
+
+    use std::path::PathBuf;
+    use std::sync::atomic::AtomicBool;
+
+    use crate::engine::StepContext;
+    use crate::journal::Journal;
+    use crate::report::Reporter;
+    use crate::runbook::{Location, StepDef};
+    use crate::topology::Topology;
+
+    pub struct Fixture {
+        pub _dir: tempfile::TempDir,
+        pub journal: Journal,
+        pub topology: Topology,
+        pub topology_path: PathBuf,
+        pub runtime: tokio::runtime::Runtime,
+        pub reporter: Reporter,
+        pub interrupted: AtomicBool,
+    }
+
+    impl Fixture {
+        pub fn new() -> Fixture {
+            let dir = tempfile::tempdir().unwrap();
+            let journal = Journal::open(dir.path().join("journal.db")).unwrap();
+            Fixture {
+                topology_path: dir.path().join("topology.yaml"),
+                _dir: dir,
+                journal,
+                topology: Topology::lab_example(),
+                runtime: tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap(),
+                reporter: Reporter::default(),
+                interrupted: AtomicBool::new(false),
+            }
+        }
+
+        pub fn ctx<'a>(&'a self, step_id: &'a str) -> StepContext<'a> {
+            StepContext {
+                topology: &self.topology,
+                topology_path: &self.topology_path,
+                journal: &self.journal,
+                run_id: 7,
+                runbook: "test-runbook",
+                step_id,
+                attempt: 1,
+                dry_run: false,
+                assume_yes: false,
+                interrupted: &self.interrupted,
+                runtime: self.runtime.handle(),
+                reporter: &self.reporter,
+            }
+        }
+    }
+
+    pub fn step(id: &str, action: &str, params: serde_json::Value) -> StepDef {
+        StepDef {
+            id: id.into(),
+            action: action.into(),
+            params,
+            location: Location { line: 3, column: 5 },
+        }
+    }
+}

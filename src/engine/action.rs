@@ -49,7 +49,8 @@ pub trait Action: Send {
     /// Read-only: what would `apply` change? Must not write to any cluster.
     fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error>;
     /// Make the change. Idempotent. Returns the step's output, stored in the journal.
-    fn apply(&mut self, ctx: &mut StepContext<'_>, plan: &Plan) -> Result<serde_json::Value, Error>;
+    fn apply(&mut self, ctx: &mut StepContext<'_>, plan: &Plan)
+        -> Result<serde_json::Value, Error>;
     /// Read back and say whether the effect is in place.
     fn verify(&mut self, ctx: &mut StepContext<'_>, plan: &Plan) -> Result<Verdict, Error>;
 }

@@ -6,6 +6,8 @@
 //! gets plain lines. Every string printed passes through `redact`, which removes any
 //! secret value the topology resolved, as a last line of defence.
 
+pub mod engine;
+
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 

@@ -1,0 +1,446 @@
+//! `kafka-dr check`: the read-only preflight an operator runs before trusting a failover.
+//!
+//! Per cluster: reachable, authenticated, cluster id, brokers, in-scope topics and
+//! groups, and whether our principal may describe/alter ACLs (cluster ALTER/DESCRIBE)
+//! and read the in-scope groups (what AlterConsumerGroupOffsets needs). Per flow: the
+//! MM2 connectors and their tasks from Connect REST. Then the replication lag per
+//! partition right now: the RPO you would have if the primary died this second. Every
+//! finding that needs action becomes a `Problem` with a `help` line; any error-level
+//! problem makes the command exit non-zero. Nothing here writes to any cluster.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::connect::ConnectClient;
+use crate::kafka::{AclOperation, KafkaClient};
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// Something the operator should know or fix.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub severity: Severity,
+    /// What it is about: `cluster dc1`, `connector mm2-dc1-dc2-source`, `topic app.x`...
+    pub subject: String,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClusterCheck {
+    pub name: String,
+    pub role: String,
+    pub bootstrap: String,
+    pub reachable: bool,
+    pub authenticated: bool,
+    pub cluster_id: Option<String>,
+    pub brokers: Vec<String>,
+    pub topics_in_scope: Vec<String>,
+    pub groups_in_scope: Vec<String>,
+    pub may_describe_acls: Option<bool>,
+    pub may_alter_acls: Option<bool>,
+    /// In-scope groups whose offsets our principal may not read or alter.
+    pub groups_not_alterable: Vec<String>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorCheck {
+    pub name: String,
+    pub state: String,
+    pub tasks: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowCheck {
+    /// `dc1->dc2`.
+    pub flow: String,
+    pub connect_url: Option<String>,
+    pub reachable: bool,
+    pub connect_version: Option<String>,
+    pub connectors: Vec<ConnectorCheck>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// Log end offset on the primary.
+    pub primary_end: i64,
+    /// Next upstream offset MM2 will copy (from its source offsets), if known.
+    pub next_to_copy: Option<i64>,
+    /// Records on the primary not yet copied: what this partition would lose now.
+    pub lag: i64,
+    /// How the lag was measured: `mm2-offsets` (exact) or `log-end` (backup log end
+    /// compared with the primary's: approximate, offsets differ between clusters).
+    pub method: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckReport {
+    pub topology: String,
+    pub primary: String,
+    pub backup: String,
+    pub clusters: Vec<ClusterCheck>,
+    pub flows: Vec<FlowCheck>,
+    pub lag: Vec<PartitionLag>,
+    /// Sum of the lags: the records lost if the primary died now.
+    pub rpo_records: Option<i64>,
+    pub problems: Vec<Problem>,
+    /// True when there is no error-level problem.
+    pub ok: bool,
+}
+
+/// Run every check. `timeout` bounds each network call.
+pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) -> CheckReport {
+    let r = &topology.replication;
+    let mut problems = Vec::new();
+    let mut clusters = Vec::new();
+    let mut clients: BTreeMap<String, KafkaClient> = BTreeMap::new();
+    for name in topology.cluster_names() {
+        let role = if name == r.primary {
+            "primary"
+        } else if name == r.backup {
+            "backup"
+        } else {
+            "other"
+        };
+        let (check, client) = check_cluster(topology, name, role, timeout, &mut problems);
+        clusters.push(check);
+        if let Some(c) = client {
+            clients.insert(name.to_string(), c);
+        }
+    }
+
+    let flow_name = format!("{}->{}", r.primary, r.backup);
+    let connectors = [
+        r.forward_connectors.source.clone(),
+        r.forward_connectors.checkpoint.clone(),
+        r.forward_connectors.heartbeat.clone(),
+    ];
+    let (flow, next_to_copy) =
+        check_flow(topology, &flow_name, &r.backup, &connectors, rt, timeout, &mut problems);
+
+    let lag = match (clients.get(&r.primary), clients.get(&r.backup)) {
+        (Some(p), Some(b)) => measure_lag(topology, p, b, &next_to_copy, timeout, &mut problems),
+        _ => Vec::new(),
+    };
+    let rpo_records = (!lag.is_empty()).then(|| lag.iter().map(|l| l.lag).sum());
+    let ok = !problems.iter().any(|p| p.severity == Severity::Error);
+    CheckReport {
+        topology: topology.name.clone(),
+        primary: r.primary.clone(),
+        backup: r.backup.clone(),
+        clusters,
+        flows: vec![flow],
+        lag,
+        rpo_records,
+        problems,
+        ok,
+    }
+}
+
+fn problem(
+    problems: &mut Vec<Problem>,
+    severity: Severity,
+    subject: String,
+    message: String,
+    help: Option<&str>,
+) {
+    problems.push(Problem {
+        severity,
+        subject,
+        message,
+        help: help.map(str::to_string),
+    });
+}
+
+fn check_cluster(
+    topology: &Topology,
+    name: &str,
+    role: &str,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) -> (ClusterCheck, Option<KafkaClient>) {
+    let mut check = ClusterCheck {
+        name: name.to_string(),
+        role: role.to_string(),
+        bootstrap: String::new(),
+        reachable: false,
+        authenticated: false,
+        cluster_id: None,
+        brokers: Vec::new(),
+        topics_in_scope: Vec::new(),
+        groups_in_scope: Vec::new(),
+        may_describe_acls: None,
+        may_alter_acls: None,
+        groups_not_alterable: Vec::new(),
+        error: None,
+    };
+    let subject = format!("cluster {name}");
+    let config = match topology.client_config(name) {
+        Ok(c) => c,
+        Err(e) => {
+            check.error = Some(e.to_string());
+            problem(problems, Severity::Error, subject, e.to_string(), None);
+            return (check, None);
+        }
+    };
+    check.bootstrap = config.get("bootstrap.servers").unwrap_or_default().to_string();
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let client = match KafkaClient::connect(name, pairs, timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            check.reachable = !matches!(e.exit_code(), crate::error::ExitCode::Unreachable);
+            check.error = Some(e.to_string());
+            problem(problems, Severity::Error, subject, e.to_string(), None);
+            return (check, None);
+        }
+    };
+    check.reachable = true;
+    check.authenticated = true;
+    match client.describe_cluster(timeout) {
+        Ok(d) => {
+            check.cluster_id = d.cluster_id.clone();
+            check.brokers = d.brokers.iter().map(|b| format!("{}@{}:{}", b.id, b.host, b.port)).collect();
+            check.may_describe_acls = d.may_describe_acls();
+            check.may_alter_acls = d.may_alter_acls();
+            if d.may_alter_acls() == Some(false) {
+                problem(
+                    problems,
+                    Severity::Error,
+                    subject.clone(),
+                    "our principal may not create or delete ACLs (needs ALTER on the cluster): fences cannot be applied".into(),
+                    Some("grant kafka-dr's principal ALTER and DESCRIBE on the cluster resource, or use a super user"),
+                );
+            }
+            if d.may_describe_acls() == Some(false) {
+                problem(
+                    problems,
+                    Severity::Error,
+                    subject.clone(),
+                    "our principal may not describe ACLs (needs DESCRIBE on the cluster): fences cannot be verified".into(),
+                    Some("grant kafka-dr's principal DESCRIBE on the cluster resource"),
+                );
+            }
+        }
+        Err(e) => problem(problems, Severity::Error, subject.clone(), e.to_string(), None),
+    }
+    match client.metadata(timeout) {
+        Ok(md) => {
+            check.topics_in_scope = md
+                .topics
+                .iter()
+                .filter(|t| topology.replication.topics.matches(&t.name))
+                .map(|t| t.name.clone())
+                .collect();
+            check.topics_in_scope.sort();
+        }
+        Err(e) => problem(problems, Severity::Error, subject.clone(), e.to_string(), None),
+    }
+    match client.list_groups(timeout) {
+        Ok(groups) => {
+            let mut names: Vec<String> = groups
+                .into_iter()
+                .map(|g| g.group)
+                .filter(|g| topology.replication.groups.matches(g))
+                .collect();
+            names.sort();
+            if !names.is_empty() {
+                match client.describe_groups(&names, timeout) {
+                    Ok(descs) => {
+                        for d in descs {
+                            let may = d.authorized_operations.as_ref().map(|ops| {
+                                ops.contains(&AclOperation::Read) || ops.contains(&AclOperation::All)
+                            });
+                            if may == Some(false) {
+                                check.groups_not_alterable.push(d.group.clone());
+                            }
+                        }
+                    }
+                    Err(e) => problem(problems, Severity::Warning, subject.clone(), e.to_string(), None),
+                }
+            }
+            if !check.groups_not_alterable.is_empty() {
+                problem(
+                    problems,
+                    Severity::Error,
+                    subject.clone(),
+                    format!(
+                        "our principal may not read or alter the offsets of {} in-scope group(s): {}",
+                        check.groups_not_alterable.len(),
+                        check.groups_not_alterable.join(", ")
+                    ),
+                    Some("grant kafka-dr's principal READ and DESCRIBE on those groups"),
+                );
+            }
+            check.groups_in_scope = names;
+        }
+        Err(e) => problem(problems, Severity::Error, subject, e.to_string(), None),
+    }
+    (check, Some(client))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_flow(
+    topology: &Topology,
+    flow_name: &str,
+    target: &str,
+    connectors: &[String],
+    rt: &tokio::runtime::Handle,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) -> (FlowCheck, BTreeMap<(String, i32), i64>) {
+    let mut flow = FlowCheck {
+        flow: flow_name.to_string(),
+        connect_url: None,
+        reachable: false,
+        connect_version: None,
+        connectors: Vec::new(),
+    };
+    let mut next_to_copy = BTreeMap::new();
+    let subject = format!("flow {flow_name}");
+    let url = match topology.connect_url(target) {
+        Ok(Some(u)) => u,
+        Ok(None) => {
+            problem(
+                problems,
+                Severity::Warning,
+                subject,
+                format!("cluster `{target}` has no `connect` URL: the MM2 connectors cannot be checked"),
+                Some("add `connect: http://<worker>:8083` to the cluster in the topology"),
+            );
+            return (flow, next_to_copy);
+        }
+        Err(e) => {
+            problem(problems, Severity::Error, subject, e.to_string(), None);
+            return (flow, next_to_copy);
+        }
+    };
+    flow.connect_url = Some(crate::topology::redact_url(&url));
+    let client = match ConnectClient::new(target, &url, timeout) {
+        Ok(c) => c,
+        Err(e) => {
+            problem(problems, Severity::Error, subject, e.to_string(), None);
+            return (flow, next_to_copy);
+        }
+    };
+    match rt.block_on(client.version()) {
+        Ok(info) => {
+            flow.reachable = true;
+            flow.connect_version = Some(info.version.raw.clone());
+        }
+        Err(e) => {
+            problem(problems, Severity::Error, subject, e.to_string(), None);
+            return (flow, next_to_copy);
+        }
+    }
+    for name in connectors {
+        match rt.block_on(client.status(name)) {
+            Ok(st) => {
+                let tasks: Vec<String> =
+                    st.tasks.iter().map(|t| format!("{}:{}", t.id, t.state.as_str())).collect();
+                let state = st.connector_state.as_str().to_string();
+                let all_running = state == "RUNNING"
+                    && !st.tasks.is_empty()
+                    && st.tasks.iter().all(|t| t.state.as_str() == "RUNNING");
+                if !all_running {
+                    problem(
+                        problems,
+                        Severity::Error,
+                        format!("connector {name}"),
+                        format!("{name} is {} (tasks: {})", state, if tasks.is_empty() { "none".into() } else { tasks.join(", ") }),
+                        Some("look at the Connect worker's log; a FAILED task can be restarted with `POST /connectors/<name>/restart?includeTasks=true&onlyFailed=true`"),
+                    );
+                }
+                flow.connectors.push(ConnectorCheck { name: name.clone(), state, tasks });
+            }
+            Err(e) => {
+                problem(problems, Severity::Error, format!("connector {name}"), e.to_string(), None);
+            }
+        }
+    }
+    let source = &topology.replication.forward_connectors.source;
+    if let Ok(offsets) = rt.block_on(client.get_mirror_source_offsets(source)) {
+        for o in offsets {
+            if let Some(n) = o.next_offset_to_copy() {
+                next_to_copy.insert((o.topic.clone(), o.partition), n);
+            }
+        }
+    }
+    (flow, next_to_copy)
+}
+
+fn measure_lag(
+    topology: &Topology,
+    primary: &KafkaClient,
+    backup: &KafkaClient,
+    next_to_copy: &BTreeMap<(String, i32), i64>,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) -> Vec<PartitionLag> {
+    let r = &topology.replication;
+    let md = match primary.metadata(timeout) {
+        Ok(md) => md,
+        Err(_) => return Vec::new(),
+    };
+    let mut parts = Vec::new();
+    for t in md.topics.iter().filter(|t| r.topics.matches(&t.name)) {
+        for p in &t.partitions {
+            parts.push((t.name.clone(), *p));
+        }
+    }
+    if parts.is_empty() {
+        return Vec::new();
+    }
+    let primary_wm = match primary.watermarks(&parts, timeout) {
+        Ok(w) => w,
+        Err(e) => {
+            problem(problems, Severity::Warning, format!("cluster {}", r.primary), e.to_string(), None);
+            return Vec::new();
+        }
+    };
+    let backup_parts: Vec<(String, i32)> = parts
+        .iter()
+        .map(|(t, p)| (r.policy.target_topic(&r.primary, t), *p))
+        .collect();
+    let backup_wm: BTreeMap<(String, i32), i64> = backup
+        .watermarks(&backup_parts, timeout)
+        .map(|w| w.into_iter().map(|w| ((w.topic, w.partition), w.latest)).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for w in primary_wm {
+        let (next, method) = match next_to_copy.get(&(w.topic.clone(), w.partition)) {
+            Some(n) => (Some(*n), "mm2-offsets"),
+            None => (None, "log-end"),
+        };
+        let lag = match next {
+            Some(n) => (w.latest - n).max(0),
+            None => {
+                let target = r.policy.target_topic(&r.primary, &w.topic);
+                let b = backup_wm.get(&(target, w.partition)).copied().unwrap_or(0);
+                (w.latest - b).max(0)
+            }
+        };
+        out.push(PartitionLag {
+            topic: w.topic,
+            partition: w.partition,
+            primary_end: w.latest,
+            next_to_copy: next,
+            lag,
+            method: method.to_string(),
+        });
+    }
+    out
+}

@@ -1,0 +1,37 @@
+//! `kafka-dr check`: read-only preflight of both clusters, the MM2 flow and the RPO.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::error::{Error, Result};
+
+use super::session::Session;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Give up on a cluster or Connect endpoint after this many seconds.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+pub fn run(args: &CheckArgs, session: &Session) -> Result<()> {
+    let report = crate::check::run(
+        &session.topology,
+        session.runtime.handle(),
+        Duration::from_secs(args.timeout.max(1)),
+    );
+    session.reporter.check_report(&report)?;
+    if report.ok {
+        Ok(())
+    } else {
+        let errors = report
+            .problems
+            .iter()
+            .filter(|p| p.severity == crate::check::Severity::Error)
+            .count();
+        Err(Error::CheckFailed(format!(
+            "check found {errors} problem(s) that need attention (listed above)"
+        )))
+    }
+}

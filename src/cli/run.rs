@@ -1,0 +1,133 @@
+//! `kafka-dr run RUNBOOK`, `kafka-dr plan RUNBOOK` and `kafka-dr resume [RUN]`: hand a
+//! runbook to the engine and print its report.
+
+use clap::Args;
+
+use crate::engine::{Engine, RunOptions};
+use crate::error::{Error, Result};
+
+use super::session::{load_runbook, Session};
+use super::GlobalArgs;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// An embedded runbook's name (e.g. `snapshot`) or a runbook file.
+    pub runbook: String,
+    /// Take over the topology's lease from a holder that is gone (or on another host).
+    #[arg(long)]
+    pub take_over_lease: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// An embedded runbook's name (e.g. `snapshot`) or a runbook file.
+    pub runbook: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The run to resume; default: the newest unfinished run on this topology.
+    pub run: Option<i64>,
+    /// Resume even though the runbook changed since the run started.
+    #[arg(long)]
+    pub force: bool,
+    /// Use this runbook file instead of the run's own source.
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<String>,
+    /// Take over the topology's lease from a holder that is gone (or on another host).
+    #[arg(long)]
+    pub take_over_lease: bool,
+}
+
+pub fn options(global: &GlobalArgs, session: &Session, dry_run: bool) -> RunOptions {
+    RunOptions {
+        dry_run: dry_run || global.dry_run,
+        assume_yes: global.yes,
+        force: false,
+        take_over_lease: false,
+        interrupted: session.interrupted.clone(),
+    }
+}
+
+/// Run a runbook (or plan it under `--dry-run`) and print the report.
+pub fn run_runbook(
+    name_or_path: &str,
+    global: &GlobalArgs,
+    session: &Session,
+    mut opts: RunOptions,
+) -> Result<()> {
+    let runbook = session.runbook(name_or_path)?;
+    let journal = session.journal()?;
+    let engine = Engine::new(
+        &session.topology,
+        &journal,
+        session.runtime.handle().clone(),
+        &session.reporter,
+    );
+    opts.dry_run |= global.dry_run;
+    let result = engine.run(&runbook, &opts);
+    finish(result, session)
+}
+
+pub fn run(args: &RunArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
+    let mut opts = options(global, session, false);
+    opts.take_over_lease = args.take_over_lease;
+    run_runbook(&args.runbook, global, session, opts)
+}
+
+pub fn plan(args: &PlanArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
+    run_runbook(&args.runbook, global, session, options(global, session, true))
+}
+
+pub fn resume(args: &ResumeArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
+    let journal = session.journal()?;
+    let run = match args.run {
+        Some(id) => journal.run_summary(id)?,
+        None => journal
+            .latest_unfinished_run(&session.topology.name)?
+            .ok_or_else(|| {
+                Error::Usage(format!(
+                    "no unfinished run on topology `{}` in journal `{}`\nhelp: `kafka-dr runs list` shows the runs",
+                    session.topology.name,
+                    session.journal_path.display()
+                ))
+            })?,
+    };
+    let source = match &args.runbook {
+        Some(file) => file.clone(),
+        None => run
+            .runbook_source
+            .strip_prefix("embedded:")
+            .unwrap_or(&run.runbook_source)
+            .to_string(),
+    };
+    let runbook = load_runbook(&source)?;
+    crate::runbook::validate_against(&runbook, &session.topology)?;
+    let engine = Engine::new(
+        &session.topology,
+        &journal,
+        session.runtime.handle().clone(),
+        &session.reporter,
+    );
+    let mut opts = options(global, session, false);
+    opts.force = args.force;
+    opts.take_over_lease = args.take_over_lease;
+    let result = engine.resume(Some(run.id), &runbook, &opts);
+    finish(result, session)
+}
+
+fn finish(
+    result: std::result::Result<crate::engine::RunReport, crate::engine::EngineError>,
+    session: &Session,
+) -> Result<()> {
+    match result {
+        Ok(report) => session.reporter.run_report(&report),
+        Err(err) => {
+            if let Some(report) = err.report() {
+                // Show how far it got before saying why it stopped.
+                let _ = session.reporter.run_report(report);
+            }
+            Err(err.into())
+        }
+    }
+}

@@ -1,0 +1,770 @@
+//! The facts the DR procedure records and later steps read back: watermark snapshots,
+//! MM2 offset syncs, consumer-group positions, fences, quarantine manifests, role changes.
+//!
+//! Each kind has typed rows, an insert and the reads later steps need (latest, per run,
+//! history). Inserts that an idempotent action may repeat on resume are idempotent here
+//! too (offset syncs, the active fence of a name, a quarantine path). No secrets: fence
+//! bindings name principals and resources, never credentials.
+
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+
+use super::runs::{from_json, to_json};
+use super::{Fail, Journal, JournalError};
+
+/// The earliest and latest (high watermark) offsets of one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WatermarkRow {
+    pub cluster: String,
+    pub topic: String,
+    pub partition: i32,
+    pub earliest: i64,
+    pub latest: i64,
+}
+
+/// One cluster's watermarks as taken by one step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WatermarkSnapshot {
+    pub id: i64,
+    pub run_id: i64,
+    pub step_id: String,
+    pub cluster: String,
+    pub taken_at: String,
+    /// Sorted by topic, then partition.
+    pub partitions: Vec<WatermarkRow>,
+}
+
+/// One MM2 offset sync: `upstream_offset` on the source maps to `downstream_offset` on the
+/// target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetSyncRow {
+    pub source_cluster: String,
+    pub target_cluster: String,
+    pub topic: String,
+    pub partition: i32,
+    pub upstream_offset: i64,
+    pub downstream_offset: i64,
+    /// Set by the journal (first time the pair was recorded); ignored on insert.
+    #[serde(default)]
+    pub recorded_at: Option<String>,
+}
+
+/// A consumer group's committed position on one partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupPositionRow {
+    pub cluster: String,
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    pub committed_offset: i64,
+    /// The record before the committed offset, to find its twin on the other cluster.
+    pub fingerprint: Option<serde_json::Value>,
+    /// Set by the journal; ignored on insert.
+    #[serde(default)]
+    pub recorded_at: Option<String>,
+}
+
+/// A set of ACL bindings kafka-dr created on a cluster, and whether it was lifted.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FenceRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub cluster: String,
+    /// e.g. `replication-into-backup`.
+    pub name: String,
+    pub bindings: serde_json::Value,
+    pub applied_at: String,
+    pub lifted_at: Option<String>,
+}
+
+/// Where a quarantined tail was written, and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuarantineRow {
+    pub id: i64,
+    pub run_id: i64,
+    pub path: String,
+    pub manifest: serde_json::Value,
+    pub recorded_at: String,
+}
+
+text_enum! {
+    /// A cluster's role.
+    pub enum Role {
+        Primary => "primary",
+        Backup => "backup",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleChangeRow {
+    pub id: i64,
+    /// None when seeded outside a run (e.g. from the topology on first use).
+    pub run_id: Option<i64>,
+    pub cluster: String,
+    pub role: Role,
+    pub at: String,
+}
+
+impl Journal {
+    /// Record watermarks taken by step `step_id` of run `run_id`: one snapshot per cluster
+    /// among `rows`. Returns the snapshot ids in the order the clusters first appear.
+    pub fn record_watermarks(
+        &self,
+        run_id: i64,
+        step_id: &str,
+        rows: &[WatermarkRow],
+    ) -> Result<Vec<i64>, JournalError> {
+        self.write("record watermarks", |tx| {
+            let mut snapshots: Vec<(&str, i64)> = Vec::new();
+            let mut insert = tx.prepare(
+                "INSERT INTO watermarks (snapshot_id, topic, partition, earliest, latest)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for row in rows {
+                let snapshot = match snapshots.iter().find(|(c, _)| *c == row.cluster) {
+                    Some((_, id)) => *id,
+                    None => {
+                        tx.execute(
+                            "INSERT INTO watermark_snapshots (run_id, step_id, cluster)
+                             VALUES (?1, ?2, ?3)",
+                            params![run_id, step_id, row.cluster],
+                        )?;
+                        let id = tx.last_insert_rowid();
+                        snapshots.push((&row.cluster, id));
+                        id
+                    }
+                };
+                insert.execute(params![
+                    snapshot,
+                    row.topic,
+                    row.partition,
+                    row.earliest,
+                    row.latest
+                ])?;
+            }
+            Ok(snapshots.into_iter().map(|(_, id)| id).collect())
+        })
+    }
+
+    /// The newest watermark snapshot of `cluster`, from any run.
+    pub fn latest_watermarks(
+        &self,
+        cluster: &str,
+    ) -> Result<Option<WatermarkSnapshot>, JournalError> {
+        self.read("read watermarks", |c| {
+            read_snapshot(
+                c,
+                "WHERE cluster = ?1 ORDER BY id DESC LIMIT 1",
+                params![cluster],
+            )
+        })
+    }
+
+    /// The newest watermark snapshot of `cluster` taken in run `run_id` (the cut a later
+    /// step of the same run works from).
+    pub fn run_watermarks(
+        &self,
+        run_id: i64,
+        cluster: &str,
+    ) -> Result<Option<WatermarkSnapshot>, JournalError> {
+        self.read("read watermarks", |c| {
+            read_snapshot(
+                c,
+                "WHERE run_id = ?1 AND cluster = ?2 ORDER BY id DESC LIMIT 1",
+                params![run_id, cluster],
+            )
+        })
+    }
+
+    /// Record offset syncs; pairs already recorded are kept as they were (first sighting).
+    /// Returns how many were new.
+    pub fn record_offset_syncs(&self, rows: &[OffsetSyncRow]) -> Result<usize, JournalError> {
+        self.write("record offset syncs", |tx| {
+            let mut insert = tx.prepare(
+                "INSERT INTO offset_syncs (source_cluster, target_cluster, topic, partition,
+                                           upstream_offset, downstream_offset)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut new = 0;
+            for r in rows {
+                new += insert.execute(params![
+                    r.source_cluster,
+                    r.target_cluster,
+                    r.topic,
+                    r.partition,
+                    r.upstream_offset,
+                    r.downstream_offset
+                ])?;
+            }
+            Ok(new)
+        })
+    }
+
+    /// Per partition of the `source -> target` flow, the sync with the highest upstream
+    /// offset. Sorted by topic, then partition.
+    pub fn latest_offset_syncs(
+        &self,
+        source: &str,
+        target: &str,
+    ) -> Result<Vec<OffsetSyncRow>, JournalError> {
+        self.read("read offset syncs", |c| {
+            let mut stmt = c.prepare(&format!(
+                "{SYNC_COLUMNS} WHERE id IN (
+                     SELECT (SELECT id FROM offset_syncs i
+                             WHERE i.source_cluster = o.source_cluster
+                               AND i.target_cluster = o.target_cluster
+                               AND i.topic = o.topic AND i.partition = o.partition
+                             ORDER BY upstream_offset DESC, id DESC LIMIT 1)
+                     FROM offset_syncs o
+                     WHERE o.source_cluster = ?1 AND o.target_cluster = ?2
+                     GROUP BY o.topic, o.partition)
+                 ORDER BY topic, partition"
+            ))?;
+            let rows = stmt.query_map(params![source, target], sync_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The sync with the highest upstream offset at or below `upstream` for one
+    /// partition: where a translation of `upstream` starts from.
+    pub fn offset_sync_at_or_below(
+        &self,
+        source: &str,
+        target: &str,
+        topic: &str,
+        partition: i32,
+        upstream: i64,
+    ) -> Result<Option<OffsetSyncRow>, JournalError> {
+        self.read("read offset syncs", |c| {
+            Ok(c.query_row(
+                &format!(
+                    "{SYNC_COLUMNS} WHERE source_cluster = ?1 AND target_cluster = ?2
+                       AND topic = ?3 AND partition = ?4 AND upstream_offset <= ?5
+                     ORDER BY upstream_offset DESC, id DESC LIMIT 1"
+                ),
+                params![source, target, topic, partition, upstream],
+                sync_from_row,
+            )
+            .optional()?)
+        })
+    }
+
+    /// Every recorded sync of one partition, by upstream offset.
+    pub fn offset_sync_history(
+        &self,
+        source: &str,
+        target: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<OffsetSyncRow>, JournalError> {
+        self.read("read offset syncs", |c| {
+            let mut stmt = c.prepare(&format!(
+                "{SYNC_COLUMNS} WHERE source_cluster = ?1 AND target_cluster = ?2
+                   AND topic = ?3 AND partition = ?4
+                 ORDER BY upstream_offset, id"
+            ))?;
+            let rows = stmt.query_map(params![source, target, topic, partition], sync_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Record committed group positions (history is kept).
+    pub fn record_group_positions(&self, rows: &[GroupPositionRow]) -> Result<(), JournalError> {
+        self.write("record group positions", |tx| {
+            let mut insert = tx.prepare(
+                "INSERT INTO group_positions (cluster, group_id, topic, partition,
+                                              committed_offset, fingerprint)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for r in rows {
+                insert.execute(params![
+                    r.cluster,
+                    r.group,
+                    r.topic,
+                    r.partition,
+                    r.committed_offset,
+                    r.fingerprint.as_ref().map(to_json)
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The newest recorded position of each (group, topic, partition) on `cluster`, for
+    /// one group or all. Sorted by group, topic, partition.
+    pub fn latest_group_positions(
+        &self,
+        cluster: &str,
+        group: Option<&str>,
+    ) -> Result<Vec<GroupPositionRow>, JournalError> {
+        self.read("read group positions", |c| {
+            let mut stmt = c.prepare(
+                "SELECT cluster, group_id, topic, partition, committed_offset, fingerprint,
+                        recorded_at
+                 FROM group_positions WHERE id IN (
+                     SELECT max(id) FROM group_positions
+                     WHERE cluster = ?1 AND (?2 IS NULL OR group_id = ?2)
+                     GROUP BY group_id, topic, partition)
+                 ORDER BY group_id, topic, partition",
+            )?;
+            let mut rows = stmt.query(params![cluster, group])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let group: String = r.get(1)?;
+                let topic: String = r.get(2)?;
+                let partition: i32 = r.get(3)?;
+                out.push(GroupPositionRow {
+                    cluster: r.get(0)?,
+                    committed_offset: r.get(4)?,
+                    fingerprint: from_json(
+                        r.get(5)?,
+                        &format!("the fingerprint of group `{group}` on `{topic}`[{partition}]"),
+                    )?,
+                    recorded_at: r.get(6)?,
+                    group,
+                    topic,
+                    partition,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Record that fence `name` is in place on `cluster`. Re-recording an active fence of
+    /// the same name (a resumed apply) updates its bindings and keeps its id.
+    pub fn record_fence(
+        &self,
+        run_id: i64,
+        cluster: &str,
+        name: &str,
+        bindings: &serde_json::Value,
+    ) -> Result<i64, JournalError> {
+        self.write("record a fence", |tx| {
+            Ok(tx.query_row(
+                "INSERT INTO fences (run_id, cluster, name, bindings) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (cluster, name) WHERE lifted_at IS NULL
+                 DO UPDATE SET bindings = excluded.bindings
+                 RETURNING id",
+                params![run_id, cluster, name, to_json(bindings)],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// Mark the active fence `name` on `cluster` lifted. Returns false if none was active
+    /// (already lifted: idempotent).
+    pub fn lift_fence(&self, cluster: &str, name: &str) -> Result<bool, JournalError> {
+        self.write("record a fence lifted", |tx| {
+            let n = tx.execute(
+                "UPDATE fences SET lifted_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE cluster = ?1 AND name = ?2 AND lifted_at IS NULL",
+                params![cluster, name],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    /// Fences not yet lifted, on one cluster or all, oldest first.
+    pub fn active_fences(&self, cluster: Option<&str>) -> Result<Vec<FenceRow>, JournalError> {
+        self.read("read fences", |c| {
+            read_fences(
+                c,
+                "WHERE lifted_at IS NULL AND (?1 IS NULL OR cluster = ?1) ORDER BY id",
+                params![cluster],
+            )
+        })
+    }
+
+    /// Every fence, of one run or all, oldest first.
+    pub fn fences(&self, run_id: Option<i64>) -> Result<Vec<FenceRow>, JournalError> {
+        self.read("read fences", |c| {
+            read_fences(
+                c,
+                "WHERE (?1 IS NULL OR run_id = ?1) ORDER BY id",
+                params![run_id],
+            )
+        })
+    }
+
+    /// Record a quarantine manifest; recording the same path again in the same run (a
+    /// resumed step) replaces its manifest.
+    pub fn record_quarantine(
+        &self,
+        run_id: i64,
+        path: &str,
+        manifest: &serde_json::Value,
+    ) -> Result<i64, JournalError> {
+        self.write("record a quarantine manifest", |tx| {
+            Ok(tx.query_row(
+                "INSERT INTO quarantines (run_id, path, manifest) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (run_id, path) DO UPDATE SET manifest = excluded.manifest,
+                     recorded_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 RETURNING id",
+                params![run_id, path, to_json(manifest)],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    /// Quarantine manifests, of one run or all, oldest first.
+    pub fn quarantines(&self, run_id: Option<i64>) -> Result<Vec<QuarantineRow>, JournalError> {
+        self.read("read quarantine manifests", |c| {
+            let mut stmt = c.prepare(
+                "SELECT id, run_id, path, manifest, recorded_at FROM quarantines
+                 WHERE (?1 IS NULL OR run_id = ?1) ORDER BY id",
+            )?;
+            let mut rows = stmt.query(params![run_id])?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let path: String = r.get(2)?;
+                let manifest = from_json(r.get(3)?, &format!("the manifest of `{path}`"))?
+                    .unwrap_or(serde_json::Value::Null);
+                out.push(QuarantineRow {
+                    id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    path,
+                    manifest,
+                    recorded_at: r.get(4)?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Record that `cluster` now has `role`.
+    pub fn record_role_change(
+        &self,
+        run_id: Option<i64>,
+        cluster: &str,
+        role: Role,
+    ) -> Result<i64, JournalError> {
+        self.write("record a role change", |tx| {
+            tx.execute(
+                "INSERT INTO role_changes (run_id, cluster, role) VALUES (?1, ?2, ?3)",
+                params![run_id, cluster, role],
+            )?;
+            Ok(tx.last_insert_rowid())
+        })
+    }
+
+    /// The latest role change of each cluster (empty before any was recorded: the caller
+    /// seeds from the topology). Sorted by cluster.
+    pub fn current_roles(&self) -> Result<Vec<RoleChangeRow>, JournalError> {
+        self.read("read roles", |c| {
+            read_roles(
+                c,
+                "WHERE id IN (SELECT max(id) FROM role_changes GROUP BY cluster) ORDER BY cluster",
+            )
+        })
+    }
+
+    /// Every role change, oldest first.
+    pub fn role_history(&self) -> Result<Vec<RoleChangeRow>, JournalError> {
+        self.read("read roles", |c| read_roles(c, "ORDER BY id"))
+    }
+}
+
+const SYNC_COLUMNS: &str = "
+    SELECT source_cluster, target_cluster, topic, partition, upstream_offset,
+           downstream_offset, recorded_at
+    FROM offset_syncs";
+
+fn sync_from_row(r: &Row<'_>) -> rusqlite::Result<OffsetSyncRow> {
+    Ok(OffsetSyncRow {
+        source_cluster: r.get(0)?,
+        target_cluster: r.get(1)?,
+        topic: r.get(2)?,
+        partition: r.get(3)?,
+        upstream_offset: r.get(4)?,
+        downstream_offset: r.get(5)?,
+        recorded_at: r.get(6)?,
+    })
+}
+
+fn read_snapshot(
+    c: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Option<WatermarkSnapshot>, Fail> {
+    let head = c
+        .query_row(
+            &format!(
+                "SELECT id, run_id, step_id, cluster, taken_at FROM watermark_snapshots {filter}"
+            ),
+            args,
+            |r| {
+                Ok(WatermarkSnapshot {
+                    id: r.get(0)?,
+                    run_id: r.get(1)?,
+                    step_id: r.get(2)?,
+                    cluster: r.get(3)?,
+                    taken_at: r.get(4)?,
+                    partitions: Vec::new(),
+                })
+            },
+        )
+        .optional()?;
+    let Some(mut snapshot) = head else {
+        return Ok(None);
+    };
+    let mut stmt = c.prepare(
+        "SELECT topic, partition, earliest, latest FROM watermarks
+         WHERE snapshot_id = ?1 ORDER BY topic, partition",
+    )?;
+    let rows = stmt.query_map([snapshot.id], |r| {
+        Ok(WatermarkRow {
+            cluster: snapshot.cluster.clone(),
+            topic: r.get(0)?,
+            partition: r.get(1)?,
+            earliest: r.get(2)?,
+            latest: r.get(3)?,
+        })
+    })?;
+    let partitions = rows.collect::<rusqlite::Result<_>>()?;
+    snapshot.partitions = partitions;
+    Ok(Some(snapshot))
+}
+
+fn read_fences(
+    c: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
+) -> Result<Vec<FenceRow>, Fail> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT id, run_id, cluster, name, bindings, applied_at, lifted_at FROM fences {filter}"
+    ))?;
+    let mut rows = stmt.query(args)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let cluster: String = r.get(2)?;
+        let name: String = r.get(3)?;
+        let bindings = from_json(
+            r.get(4)?,
+            &format!("the bindings of fence `{name}` on `{cluster}`"),
+        )?
+        .unwrap_or(serde_json::Value::Null);
+        out.push(FenceRow {
+            id: r.get(0)?,
+            run_id: r.get(1)?,
+            cluster,
+            name,
+            bindings,
+            applied_at: r.get(5)?,
+            lifted_at: r.get(6)?,
+        });
+    }
+    Ok(out)
+}
+
+fn read_roles(c: &Connection, tail: &str) -> Result<Vec<RoleChangeRow>, Fail> {
+    let mut stmt = c.prepare(&format!(
+        "SELECT id, run_id, cluster, role, at FROM role_changes {tail}"
+    ))?;
+    let rows = stmt.query_map([], |r| {
+        Ok(RoleChangeRow {
+            id: r.get(0)?,
+            run_id: r.get(1)?,
+            cluster: r.get(2)?,
+            role: r.get(3)?,
+            at: r.get(4)?,
+        })
+    })?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::runs::{NewRun, NewStep};
+    use super::*;
+    use serde_json::json;
+
+    fn journal_with_run() -> (tempfile::TempDir, Journal, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let j = Journal::open(dir.path().join("j.db")).unwrap();
+        let run = j
+            .create_run(&NewRun {
+                topology: "lab",
+                runbook: "rb",
+                source: "test",
+                checksum: "c",
+                text: "t",
+                dry_run: false,
+                steps: vec![NewStep {
+                    step_id: "snap",
+                    action: "watermarks.snapshot",
+                }],
+            })
+            .unwrap();
+        (dir, j, run)
+    }
+
+    fn wm(cluster: &str, topic: &str, partition: i32, latest: i64) -> WatermarkRow {
+        WatermarkRow {
+            cluster: cluster.into(),
+            topic: topic.into(),
+            partition,
+            earliest: 0,
+            latest,
+        }
+    }
+
+    #[test]
+    fn watermarks_latest_and_per_run() {
+        let (_d, j, run) = journal_with_run();
+        assert!(j.latest_watermarks("dc2").unwrap().is_none());
+        let rows = vec![
+            wm("dc2", "orders", 1, 20),
+            wm("dc1", "orders", 0, 99),
+            wm("dc2", "orders", 0, 10),
+        ];
+        let ids = j.record_watermarks(run, "snap", &rows).unwrap();
+        assert_eq!(ids.len(), 2);
+        j.record_watermarks(run, "snap", &[wm("dc2", "orders", 0, 11)])
+            .unwrap();
+        let latest = j.latest_watermarks("dc2").unwrap().unwrap();
+        assert_eq!(latest.partitions, vec![wm("dc2", "orders", 0, 11)]);
+        let dc1 = j.run_watermarks(run, "dc1").unwrap().unwrap();
+        assert_eq!(dc1.partitions, vec![wm("dc1", "orders", 0, 99)]);
+        assert_eq!(dc1.step_id, "snap");
+        assert!(j.run_watermarks(run + 1, "dc1").unwrap().is_none());
+    }
+
+    fn sync(partition: i32, up: i64, down: i64) -> OffsetSyncRow {
+        OffsetSyncRow {
+            source_cluster: "dc1".into(),
+            target_cluster: "dc2".into(),
+            topic: "orders".into(),
+            partition,
+            upstream_offset: up,
+            downstream_offset: down,
+            recorded_at: None,
+        }
+    }
+
+    #[test]
+    fn offset_syncs_keep_history_once() {
+        let (_d, j, _run) = journal_with_run();
+        let new = j
+            .record_offset_syncs(&[sync(0, 100, 90), sync(0, 200, 190), sync(1, 5, 5)])
+            .unwrap();
+        assert_eq!(new, 3);
+        // Re-reading the compacted syncs topic records nothing twice.
+        assert_eq!(j.record_offset_syncs(&[sync(0, 200, 190)]).unwrap(), 0);
+        let latest = j.latest_offset_syncs("dc1", "dc2").unwrap();
+        let pairs: Vec<_> = latest
+            .iter()
+            .map(|s| (s.partition, s.upstream_offset, s.downstream_offset))
+            .collect();
+        assert_eq!(pairs, vec![(0, 200, 190), (1, 5, 5)]);
+        assert!(latest[0].recorded_at.is_some());
+        let below = j
+            .offset_sync_at_or_below("dc1", "dc2", "orders", 0, 150)
+            .unwrap()
+            .unwrap();
+        assert_eq!(below.upstream_offset, 100);
+        assert!(j
+            .offset_sync_at_or_below("dc1", "dc2", "orders", 0, 99)
+            .unwrap()
+            .is_none());
+        assert_eq!(
+            j.offset_sync_history("dc1", "dc2", "orders", 0)
+                .unwrap()
+                .len(),
+            2
+        );
+        assert!(j.latest_offset_syncs("dc2", "dc1").unwrap().is_empty());
+    }
+
+    #[test]
+    fn group_positions_latest_per_partition() {
+        let (_d, j, _run) = journal_with_run();
+        let pos = |group: &str, offset: i64, fp: Option<serde_json::Value>| GroupPositionRow {
+            cluster: "dc1".into(),
+            group: group.into(),
+            topic: "orders".into(),
+            partition: 0,
+            committed_offset: offset,
+            fingerprint: fp,
+            recorded_at: None,
+        };
+        j.record_group_positions(&[pos("g1", 5, None), pos("g2", 7, None)])
+            .unwrap();
+        j.record_group_positions(&[pos("g1", 9, Some(json!({"ts": 1, "hash": "ab"})))])
+            .unwrap();
+        let all = j.latest_group_positions("dc1", None).unwrap();
+        assert_eq!(
+            all.iter()
+                .map(|p| (p.group.as_str(), p.committed_offset))
+                .collect::<Vec<_>>(),
+            vec![("g1", 9), ("g2", 7)]
+        );
+        assert_eq!(all[0].fingerprint, Some(json!({"ts": 1, "hash": "ab"})));
+        let g2 = j.latest_group_positions("dc1", Some("g2")).unwrap();
+        assert_eq!(g2.len(), 1);
+        assert!(j.latest_group_positions("dc2", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn fences_are_idempotent_and_liftable() {
+        let (_d, j, run) = journal_with_run();
+        let b1 = json!([{"principal": "User:mirror", "operation": "WRITE"}]);
+        let id = j
+            .record_fence(run, "dc2", "replication-into-backup", &b1)
+            .unwrap();
+        let b2 = json!([{"principal": "User:mirror", "operation": "ALL"}]);
+        // A resumed apply records the same fence again: same row, new bindings.
+        assert_eq!(
+            j.record_fence(run, "dc2", "replication-into-backup", &b2)
+                .unwrap(),
+            id
+        );
+        let active = j.active_fences(Some("dc2")).unwrap();
+        assert_eq!(active.len(), 1);
+        assert_eq!(active[0].bindings, b2);
+        assert!(j.active_fences(Some("dc1")).unwrap().is_empty());
+        assert!(j.lift_fence("dc2", "replication-into-backup").unwrap());
+        assert!(!j.lift_fence("dc2", "replication-into-backup").unwrap());
+        assert!(j.active_fences(None).unwrap().is_empty());
+        // After lifting, the same name can be applied again as a new fence.
+        let again = j
+            .record_fence(run, "dc2", "replication-into-backup", &b1)
+            .unwrap();
+        assert_ne!(again, id);
+        let history = j.fences(Some(run)).unwrap();
+        assert_eq!(history.len(), 2);
+        assert!(history[0].lifted_at.is_some());
+    }
+
+    #[test]
+    fn quarantines_and_roles() {
+        let (_d, j, run) = journal_with_run();
+        let q = j
+            .record_quarantine(run, "/var/lib/q/orders-0.jsonl", &json!({"records": 3}))
+            .unwrap();
+        let q2 = j
+            .record_quarantine(run, "/var/lib/q/orders-0.jsonl", &json!({"records": 4}))
+            .unwrap();
+        assert_eq!(q, q2);
+        let qs = j.quarantines(Some(run)).unwrap();
+        assert_eq!(qs.len(), 1);
+        assert_eq!(qs[0].manifest, json!({"records": 4}));
+
+        assert!(j.current_roles().unwrap().is_empty());
+        j.record_role_change(None, "dc1", Role::Primary).unwrap();
+        j.record_role_change(None, "dc2", Role::Backup).unwrap();
+        j.record_role_change(Some(run), "dc2", Role::Primary)
+            .unwrap();
+        let roles = j.current_roles().unwrap();
+        assert_eq!(
+            roles
+                .iter()
+                .map(|r| (r.cluster.as_str(), r.role))
+                .collect::<Vec<_>>(),
+            vec![("dc1", Role::Primary), ("dc2", Role::Primary)]
+        );
+        assert_eq!(roles[1].run_id, Some(run));
+        assert_eq!(j.role_history().unwrap().len(), 3);
+        assert_eq!(serde_json::to_value(&roles[0]).unwrap()["role"], "primary");
+    }
+}

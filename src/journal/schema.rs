@@ -1,0 +1,159 @@
+//! The journal's schema as a list of forward-only migrations.
+//!
+//! Migration N (1-based) brings a journal from `PRAGMA user_version` N-1 to N, inside one
+//! transaction. Never edit a migration that has shipped: journals in the field already ran
+//! it. Add a new one at the end instead. Only `journal/mod.rs` runs these.
+
+/// Every migration, in order. `MIGRATIONS.len()` is the schema version this binary writes.
+pub(super) const MIGRATIONS: &[&str] = &[V1];
+
+/// The first schema: runs, steps and attempts (the engine's history), the lease, and the
+/// data the DR procedure records (watermarks, offset syncs, group positions, fences,
+/// quarantine manifests, role changes).
+///
+/// Times are TEXT in ISO-8601 UTC with milliseconds (`strftime('%Y-%m-%dT%H:%M:%fZ')`),
+/// so they sort as text and read well in `runs show`. JSON columns are TEXT holding JSON.
+const V1: &str = r#"
+CREATE TABLE runs (
+    id               INTEGER PRIMARY KEY,
+    topology         TEXT    NOT NULL,
+    runbook          TEXT    NOT NULL,
+    runbook_source   TEXT    NOT NULL,
+    runbook_checksum TEXT    NOT NULL,
+    runbook_text     TEXT    NOT NULL,
+    state            TEXT    NOT NULL
+        CHECK (state IN ('running', 'succeeded', 'failed', 'interrupted')),
+    dry_run          INTEGER NOT NULL DEFAULT 0 CHECK (dry_run IN (0, 1)),
+    started_at       TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at      TEXT,
+    -- the process that last drove the run (updated on resume)
+    host             TEXT    NOT NULL,
+    pid              INTEGER NOT NULL,
+    -- why the run stopped, when it failed or was interrupted
+    error            TEXT
+);
+CREATE INDEX runs_by_topology ON runs (topology, id);
+
+CREATE TABLE steps (
+    run_id      INTEGER NOT NULL REFERENCES runs (id),
+    idx         INTEGER NOT NULL CHECK (idx >= 0),
+    step_id     TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    state       TEXT    NOT NULL DEFAULT 'pending'
+        CHECK (state IN ('pending', 'started', 'finished', 'failed')),
+    -- how the step ended: applied, verified-not-reapplied, nothing-to-do, planned, failed
+    outcome     TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    started_at  TEXT,
+    finished_at TEXT,
+    plan        TEXT,
+    output      TEXT,
+    last_error  TEXT,
+    PRIMARY KEY (run_id, idx),
+    UNIQUE (run_id, step_id)
+);
+
+CREATE TABLE step_attempts (
+    run_id      INTEGER NOT NULL,
+    idx         INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL CHECK (attempt >= 1),
+    started_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    finished_at TEXT,
+    duration_ms INTEGER,
+    -- NULL while the attempt runs (or if the process died during it)
+    outcome     TEXT,
+    error       TEXT,
+    host        TEXT    NOT NULL,
+    pid         INTEGER NOT NULL,
+    PRIMARY KEY (run_id, idx, attempt),
+    FOREIGN KEY (run_id, idx) REFERENCES steps (run_id, idx)
+);
+
+CREATE TABLE lease (
+    topology      TEXT PRIMARY KEY,
+    run_id        INTEGER NOT NULL REFERENCES runs (id),
+    host          TEXT    NOT NULL,
+    pid           INTEGER NOT NULL,
+    -- /proc/<pid>/stat field 22 (clock ticks since boot): tells a reused pid apart
+    process_start INTEGER,
+    acquired_at   TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- One row per record_watermarks call and cluster; the rows below hang off it.
+CREATE TABLE watermark_snapshots (
+    id       INTEGER PRIMARY KEY,
+    run_id   INTEGER NOT NULL REFERENCES runs (id),
+    step_id  TEXT    NOT NULL,
+    cluster  TEXT    NOT NULL,
+    taken_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX watermark_snapshots_by_cluster ON watermark_snapshots (cluster, id);
+CREATE INDEX watermark_snapshots_by_run ON watermark_snapshots (run_id, cluster, id);
+
+CREATE TABLE watermarks (
+    snapshot_id INTEGER NOT NULL REFERENCES watermark_snapshots (id),
+    topic       TEXT    NOT NULL,
+    partition   INTEGER NOT NULL,
+    earliest    INTEGER NOT NULL,
+    latest      INTEGER NOT NULL,
+    PRIMARY KEY (snapshot_id, topic, partition)
+);
+
+-- History of MM2 offset syncs; a pair seen twice is stored once (first sighting).
+CREATE TABLE offset_syncs (
+    id                INTEGER PRIMARY KEY,
+    source_cluster    TEXT    NOT NULL,
+    target_cluster    TEXT    NOT NULL,
+    topic             TEXT    NOT NULL,
+    partition         INTEGER NOT NULL,
+    upstream_offset   INTEGER NOT NULL,
+    downstream_offset INTEGER NOT NULL,
+    recorded_at       TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (source_cluster, target_cluster, topic, partition, upstream_offset, downstream_offset)
+);
+CREATE INDEX offset_syncs_lookup
+    ON offset_syncs (source_cluster, target_cluster, topic, partition, upstream_offset);
+
+CREATE TABLE group_positions (
+    id               INTEGER PRIMARY KEY,
+    cluster          TEXT    NOT NULL,
+    group_id         TEXT    NOT NULL,
+    topic            TEXT    NOT NULL,
+    partition        INTEGER NOT NULL,
+    committed_offset INTEGER NOT NULL,
+    -- the record just before the committed offset, to find its twin on the other cluster
+    fingerprint      TEXT,
+    recorded_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX group_positions_lookup ON group_positions (cluster, group_id, topic, partition, id);
+
+CREATE TABLE fences (
+    id         INTEGER PRIMARY KEY,
+    run_id     INTEGER NOT NULL REFERENCES runs (id),
+    cluster    TEXT    NOT NULL,
+    name       TEXT    NOT NULL,
+    bindings   TEXT    NOT NULL,
+    applied_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    lifted_at  TEXT
+);
+-- At most one active fence of a name per cluster: re-applying a fence updates it.
+CREATE UNIQUE INDEX fences_active ON fences (cluster, name) WHERE lifted_at IS NULL;
+
+CREATE TABLE quarantines (
+    id          INTEGER PRIMARY KEY,
+    run_id      INTEGER NOT NULL REFERENCES runs (id),
+    path        TEXT    NOT NULL,
+    manifest    TEXT    NOT NULL,
+    recorded_at TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    UNIQUE (run_id, path)
+);
+
+CREATE TABLE role_changes (
+    id      INTEGER PRIMARY KEY,
+    run_id  INTEGER REFERENCES runs (id),
+    cluster TEXT NOT NULL,
+    role    TEXT NOT NULL CHECK (role IN ('primary', 'backup')),
+    at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+CREATE INDEX role_changes_by_cluster ON role_changes (cluster, id);
+"#;

@@ -1,0 +1,113 @@
+//! Printing `kafka-dr check`: one table per concern and the problems last, so the
+//! operator's eye lands on what to fix; or the whole `CheckReport` as JSON.
+
+use comfy_table::Cell;
+
+use super::runs::table;
+use super::{OutputFormat, Reporter};
+use crate::check::{CheckReport, Severity};
+use crate::error::{Error, Result};
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "NO",
+        None => "?",
+    }
+}
+
+impl Reporter {
+    pub fn check_report(&self, r: &CheckReport) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            let v = serde_json::to_value(r)
+                .map_err(|e| Error::Io(format!("cannot encode JSON output: {e}")))?;
+            return self.json(&v);
+        }
+        let mut out = String::new();
+        let mut t = table();
+        t.set_header(vec![
+            "cluster", "role", "reachable", "auth", "cluster id", "brokers", "topics", "groups",
+            "describe ACLs", "alter ACLs",
+        ]);
+        for c in &r.clusters {
+            t.add_row(vec![
+                Cell::new(&c.name),
+                Cell::new(&c.role),
+                Cell::new(if c.reachable { "yes" } else { "NO" }),
+                Cell::new(if c.authenticated { "yes" } else { "NO" }),
+                Cell::new(c.cluster_id.clone().unwrap_or_default()),
+                Cell::new(c.brokers.join(", ")),
+                Cell::new(c.topics_in_scope.len()),
+                Cell::new(c.groups_in_scope.len()),
+                Cell::new(yes_no(c.may_describe_acls)),
+                Cell::new(yes_no(c.may_alter_acls)),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+        for f in &r.flows {
+            let mut t = table();
+            t.set_header(vec!["flow", "connector", "state", "tasks"]);
+            if f.connectors.is_empty() {
+                t.add_row(vec![
+                    Cell::new(&f.flow),
+                    Cell::new("-"),
+                    Cell::new(if f.reachable { "no connectors found" } else { "Connect unreachable" }),
+                    Cell::new(""),
+                ]);
+            }
+            for c in &f.connectors {
+                t.add_row(vec![
+                    Cell::new(&f.flow),
+                    Cell::new(&c.name),
+                    Cell::new(&c.state),
+                    Cell::new(c.tasks.join(", ")),
+                ]);
+            }
+            out.push_str(&format!("{t}\n"));
+        }
+        if !r.lag.is_empty() {
+            let lagging: Vec<_> = r.lag.iter().filter(|l| l.lag > 0).collect();
+            let shown = if self.verbosity > 0 { r.lag.iter().collect() } else { lagging.clone() };
+            if !shown.is_empty() {
+                let mut t = table();
+                t.set_header(vec!["topic", "partition", "primary end", "next to copy", "lag", "measured by"]);
+                for l in shown {
+                    t.add_row(vec![
+                        Cell::new(&l.topic),
+                        Cell::new(l.partition),
+                        Cell::new(l.primary_end),
+                        Cell::new(l.next_to_copy.map(|n| n.to_string()).unwrap_or_else(|| "-".into())),
+                        Cell::new(l.lag),
+                        Cell::new(&l.method),
+                    ]);
+                }
+                out.push_str(&format!("{t}\n"));
+            }
+            out.push_str(&format!(
+                "RPO now: {} record(s) not yet copied, over {} of {} in-scope partition(s)\n",
+                r.rpo_records.unwrap_or(0),
+                lagging.len(),
+                r.lag.len()
+            ));
+        }
+        if r.problems.is_empty() {
+            out.push_str("no problems found");
+        } else {
+            let mut t = table();
+            t.set_header(vec!["", "about", "problem", "what to do"]);
+            for p in &r.problems {
+                t.add_row(vec![
+                    Cell::new(match p.severity {
+                        Severity::Error => "error",
+                        Severity::Warning => "warning",
+                    }),
+                    Cell::new(&p.subject),
+                    Cell::new(&p.message),
+                    Cell::new(p.help.clone().unwrap_or_default()),
+                ]);
+            }
+            out.push_str(&t.to_string());
+        }
+        self.text(&out)
+    }
+}

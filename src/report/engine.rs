@@ -1,0 +1,216 @@
+//! What the engine prints while a runbook runs: one status line per step as it goes,
+//! the plan's changes under it, and the confirmation prompt of the `confirm` action.
+//!
+//! Everything here goes to stderr through `status`/`warn` (suppressed by -q, redacted),
+//! so that stdout carries only the final table or JSON document, which the commands print
+//! from the `RunReport`. The engine decides what happened; this file only words it.
+
+use std::time::Duration;
+
+use super::Reporter;
+use crate::engine::{Plan, RunReport};
+use crate::journal::{RunState, StepOutcome};
+
+/// Why a prompt could not give an answer.
+#[derive(Debug)]
+pub enum PromptError {
+    /// Ctrl-C at the prompt.
+    Interrupted,
+    /// The terminal failed (closed, not a terminal after all...).
+    Terminal(String),
+}
+
+impl Reporter {
+    /// "     Running runbook `failover` on topology `lab` (run 12)".
+    pub fn run_begin(&self, run_id: i64, runbook: &str, topology: &str, mode: RunMode) {
+        let verb = match mode {
+            RunMode::Run => "Running",
+            RunMode::Resume => "Resuming",
+            RunMode::DryRun => "Planning",
+        };
+        let note = match mode {
+            RunMode::DryRun => ", dry-run: nothing will be changed",
+            RunMode::Run | RunMode::Resume => "",
+        };
+        self.status(
+            verb,
+            &format!("runbook `{runbook}` on topology `{topology}` (run {run_id}{note})"),
+        );
+    }
+
+    /// "        Step 2/9 `fence` (fence.apply), attempt 2".
+    pub fn step_begin(
+        &self,
+        position: usize,
+        total: usize,
+        step_id: &str,
+        action: &str,
+        attempt: u32,
+    ) {
+        let again = if attempt > 1 {
+            format!(", attempt {attempt}")
+        } else {
+            String::new()
+        };
+        self.status(
+            "Step",
+            &format!("{position}/{total} `{step_id}` ({action}){again}"),
+        );
+    }
+
+    /// The plan's changes and notes, one per line, under the step line.
+    pub fn step_plan(&self, plan: &Plan) {
+        for change in &plan.changes {
+            self.status("", &format!("- {change}"));
+        }
+        for note in &plan.notes {
+            self.status("", &format!("  note: {note}"));
+        }
+    }
+
+    /// The plan changes nothing: apply is skipped, verify still runs.
+    pub fn step_nothing_to_do(&self, step_id: &str) {
+        self.status(
+            "Unchanged",
+            &format!("`{step_id}`: nothing to do, verifying only"),
+        );
+    }
+
+    /// A step found `started` on resume: its effect is checked before anything is re-applied.
+    pub fn step_reverify(&self, step_id: &str, attempt: u32) {
+        self.status(
+            "Verifying",
+            &format!(
+                "`{step_id}`: attempt {attempt} stopped before it was recorded finished; checking whether it took effect"
+            ),
+        );
+    }
+
+    /// Verify said the interrupted attempt did not take effect: applying again.
+    pub fn step_reapply(&self, step_id: &str, attempt: u32, reason: &str) {
+        self.status(
+            "Re-applying",
+            &format!("`{step_id}` as attempt {attempt}: not in place ({reason})"),
+        );
+    }
+
+    /// How a step ended, with its duration.
+    pub fn step_end(&self, step_id: &str, outcome: StepOutcome, duration_ms: u64) {
+        let took = human_duration(Duration::from_millis(duration_ms));
+        let (verb, what) = match outcome {
+            StepOutcome::Applied => ("Applied", format!("`{step_id}` in {took}")),
+            StepOutcome::VerifiedNotReapplied => (
+                "Verified",
+                format!("`{step_id}` was already in place: verified, not re-applied ({took})"),
+            ),
+            StepOutcome::NothingToDo => {
+                ("Verified", format!("`{step_id}`: nothing to do ({took})"))
+            }
+            StepOutcome::Planned => ("Planned", format!("`{step_id}` ({took})")),
+            StepOutcome::Failed => ("Failed", format!("`{step_id}` after {took}")),
+            StepOutcome::Skipped => (
+                "Skipped",
+                format!("`{step_id}`: finished by an earlier attempt"),
+            ),
+            StepOutcome::NotRun => ("Not run", format!("`{step_id}`")),
+        };
+        self.status(verb, &what);
+    }
+
+    /// The last line of a run (the table or JSON comes from the command, on stdout).
+    pub fn run_end(&self, report: &RunReport) {
+        let took = human_duration(Duration::from_millis(report.wall_ms));
+        let count = |o: StepOutcome| report.steps.iter().filter(|s| s.outcome == o).count();
+        let mut parts = Vec::new();
+        for (outcome, label) in [
+            (StepOutcome::Applied, "applied"),
+            (
+                StepOutcome::VerifiedNotReapplied,
+                "verified, not re-applied",
+            ),
+            (StepOutcome::NothingToDo, "nothing to do"),
+            (StepOutcome::Planned, "planned"),
+            (StepOutcome::Skipped, "skipped (done earlier)"),
+            (StepOutcome::Failed, "failed"),
+            (StepOutcome::NotRun, "not run"),
+        ] {
+            let n = count(outcome);
+            if n > 0 {
+                parts.push(format!("{n} {label}"));
+            }
+        }
+        let verb = match report.state {
+            RunState::Succeeded if report.dry_run => "Planned",
+            RunState::Succeeded => "Finished",
+            RunState::Failed => "Failed",
+            RunState::Interrupted => "Interrupted",
+            RunState::Running => "Stopped",
+        };
+        self.status(
+            verb,
+            &format!("run {} in {took}: {}", report.run_id, parts.join(", ")),
+        );
+    }
+
+    /// A hook is still running: shown every few seconds so a long wait is never silent.
+    pub fn hook_waiting(&self, command: &str, elapsed: Duration, timeout: Duration) {
+        self.status(
+            "Waiting",
+            &format!(
+                "for hook `{command}`: {} of {}",
+                human_duration(elapsed),
+                human_duration(timeout)
+            ),
+        );
+    }
+
+    /// Ask a yes/no question on the terminal, default no, Enter required.
+    pub fn confirm(&self, question: &str) -> Result<bool, PromptError> {
+        let answer = dialoguer::Confirm::new()
+            .with_prompt(self.redact(question))
+            .default(false)
+            .wait_for_newline(true)
+            .interact_opt();
+        match answer {
+            // Esc / q: no answer is not a yes.
+            Ok(answer) => Ok(answer.unwrap_or(false)),
+            Err(dialoguer::Error::IO(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                Err(PromptError::Interrupted)
+            }
+            Err(dialoguer::Error::IO(e)) => Err(PromptError::Terminal(e.to_string())),
+        }
+    }
+}
+
+/// Which kind of run `run_begin` announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunMode {
+    Run,
+    Resume,
+    DryRun,
+}
+
+/// "850ms", "4.2s", "3m07s".
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{:.1}s", d.as_secs_f64())
+    } else {
+        let s = d.as_secs();
+        format!("{}m{:02}s", s / 60, s % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
+        assert_eq!(human_duration(Duration::from_millis(4_200)), "4.2s");
+        assert_eq!(human_duration(Duration::from_secs(187)), "3m07s");
+    }
+}
