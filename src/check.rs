@@ -126,8 +126,15 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         r.forward_connectors.checkpoint.clone(),
         r.forward_connectors.heartbeat.clone(),
     ];
-    let (flow, next_to_copy) =
-        check_flow(topology, &flow_name, &r.backup, &connectors, rt, timeout, &mut problems);
+    let (flow, next_to_copy) = check_flow(
+        topology,
+        &flow_name,
+        &r.backup,
+        &connectors,
+        rt,
+        timeout,
+        &mut problems,
+    );
 
     let lag = match (clients.get(&r.primary), clients.get(&r.backup)) {
         (Some(p), Some(b)) => measure_lag(topology, p, b, &next_to_copy, timeout, &mut problems),
@@ -194,7 +201,10 @@ fn check_cluster(
             return (check, None);
         }
     };
-    check.bootstrap = config.get("bootstrap.servers").unwrap_or_default().to_string();
+    check.bootstrap = config
+        .get("bootstrap.servers")
+        .unwrap_or_default()
+        .to_string();
     let pairs: Vec<(String, String)> = config
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -213,7 +223,11 @@ fn check_cluster(
     match client.describe_cluster(timeout) {
         Ok(d) => {
             check.cluster_id = d.cluster_id.clone();
-            check.brokers = d.brokers.iter().map(|b| format!("{}@{}:{}", b.id, b.host, b.port)).collect();
+            check.brokers = d
+                .brokers
+                .iter()
+                .map(|b| format!("{}@{}:{}", b.id, b.host, b.port))
+                .collect();
             check.may_describe_acls = d.may_describe_acls();
             check.may_alter_acls = d.may_alter_acls();
             if d.may_alter_acls() == Some(false) {
@@ -235,7 +249,13 @@ fn check_cluster(
                 );
             }
         }
-        Err(e) => problem(problems, Severity::Error, subject.clone(), e.to_string(), None),
+        Err(e) => problem(
+            problems,
+            Severity::Error,
+            subject.clone(),
+            e.to_string(),
+            None,
+        ),
     }
     match client.metadata(timeout) {
         Ok(md) => {
@@ -247,7 +267,13 @@ fn check_cluster(
                 .collect();
             check.topics_in_scope.sort();
         }
-        Err(e) => problem(problems, Severity::Error, subject.clone(), e.to_string(), None),
+        Err(e) => problem(
+            problems,
+            Severity::Error,
+            subject.clone(),
+            e.to_string(),
+            None,
+        ),
     }
     match client.list_groups(timeout) {
         Ok(groups) => {
@@ -262,14 +288,21 @@ fn check_cluster(
                     Ok(descs) => {
                         for d in descs {
                             let may = d.authorized_operations.as_ref().map(|ops| {
-                                ops.contains(&AclOperation::Read) || ops.contains(&AclOperation::All)
+                                ops.contains(&AclOperation::Read)
+                                    || ops.contains(&AclOperation::All)
                             });
                             if may == Some(false) {
                                 check.groups_not_alterable.push(d.group.clone());
                             }
                         }
                     }
-                    Err(e) => problem(problems, Severity::Warning, subject.clone(), e.to_string(), None),
+                    Err(e) => problem(
+                        problems,
+                        Severity::Warning,
+                        subject.clone(),
+                        e.to_string(),
+                        None,
+                    ),
                 }
             }
             if !check.groups_not_alterable.is_empty() {
@@ -318,7 +351,9 @@ fn check_flow(
                 problems,
                 Severity::Warning,
                 subject,
-                format!("cluster `{target}` has no `connect` URL: the MM2 connectors cannot be checked"),
+                format!(
+                    "cluster `{target}` has no `connect` URL: the MM2 connectors cannot be checked"
+                ),
                 Some("add `connect: http://<worker>:8083` to the cluster in the topology"),
             );
             return (flow, next_to_copy);
@@ -349,8 +384,11 @@ fn check_flow(
     for name in connectors {
         match rt.block_on(client.status(name)) {
             Ok(st) => {
-                let tasks: Vec<String> =
-                    st.tasks.iter().map(|t| format!("{}:{}", t.id, t.state.as_str())).collect();
+                let tasks: Vec<String> = st
+                    .tasks
+                    .iter()
+                    .map(|t| format!("{}:{}", t.id, t.state.as_str()))
+                    .collect();
                 let state = st.connector_state.as_str().to_string();
                 let all_running = state == "RUNNING"
                     && !st.tasks.is_empty()
@@ -364,10 +402,20 @@ fn check_flow(
                         Some("look at the Connect worker's log; a FAILED task can be restarted with `POST /connectors/<name>/restart?includeTasks=true&onlyFailed=true`"),
                     );
                 }
-                flow.connectors.push(ConnectorCheck { name: name.clone(), state, tasks });
+                flow.connectors.push(ConnectorCheck {
+                    name: name.clone(),
+                    state,
+                    tasks,
+                });
             }
             Err(e) => {
-                problem(problems, Severity::Error, format!("connector {name}"), e.to_string(), None);
+                problem(
+                    problems,
+                    Severity::Error,
+                    format!("connector {name}"),
+                    e.to_string(),
+                    None,
+                );
             }
         }
     }
@@ -407,7 +455,13 @@ fn measure_lag(
     let primary_wm = match primary.watermarks(&parts, timeout) {
         Ok(w) => w,
         Err(e) => {
-            problem(problems, Severity::Warning, format!("cluster {}", r.primary), e.to_string(), None);
+            problem(
+                problems,
+                Severity::Warning,
+                format!("cluster {}", r.primary),
+                e.to_string(),
+                None,
+            );
             return Vec::new();
         }
     };
@@ -417,7 +471,11 @@ fn measure_lag(
         .collect();
     let backup_wm: BTreeMap<(String, i32), i64> = backup
         .watermarks(&backup_parts, timeout)
-        .map(|w| w.into_iter().map(|w| ((w.topic, w.partition), w.latest)).collect())
+        .map(|w| {
+            w.into_iter()
+                .map(|w| ((w.topic, w.partition), w.latest))
+                .collect()
+        })
         .unwrap_or_default();
     let mut out = Vec::new();
     for w in primary_wm {

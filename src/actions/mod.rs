@@ -9,8 +9,11 @@
 //! `ActionError` holds the failures that belong to no other module (hooks, prompts,
 //! parameters); it reaches `crate::error::Error` through `EngineError::Action`.
 
+pub mod common;
 pub mod confirm;
 pub mod exec;
+pub mod translation;
+pub mod watermarks;
 
 use thiserror::Error;
 
@@ -24,6 +27,7 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
     match step.action.as_str() {
         confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
         exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
+        watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
         other => Err(ActionError::Unknown {
             step: step.id.clone(),
             action: other.to_string(),

@@ -79,7 +79,11 @@ pub fn translate<E>(
     syncs.sort();
     syncs.dedup();
     // The latest sync at or below the position, and the first one at or above it.
-    let lower = syncs.iter().rev().find(|s| s.upstream <= committed).copied();
+    let lower = syncs
+        .iter()
+        .rev()
+        .find(|s| s.upstream <= committed)
+        .copied();
     let upper = syncs.iter().find(|s| s.upstream >= committed).copied();
 
     if committed <= 0 {
@@ -102,7 +106,10 @@ pub fn translate<E>(
     }
     // Search for the twin of record `committed - 1` between the bounding syncs: after
     // the copy of the lower sync's record, before the copy of the upper sync's record.
-    let from = lower.map(|l| l.downstream + 1).unwrap_or(backup_log_start).max(backup_log_start);
+    let from = lower
+        .map(|l| l.downstream + 1)
+        .unwrap_or(backup_log_start)
+        .max(backup_log_start);
     let until = upper
         .map(|u| u.downstream)
         .unwrap_or(backup_high_watermark)
@@ -122,7 +129,9 @@ pub fn translate<E>(
         Some(l) => Ok(Translation {
             // MM2's rule: the record after the sync point's copy. Never past the
             // backup's end (the record may not have been copied at all).
-            offset: (l.downstream + 1).min(backup_high_watermark).max(backup_log_start),
+            offset: (l.downstream + 1)
+                .min(backup_high_watermark)
+                .max(backup_log_start),
             method: Method::Conservative,
             worst_case_duplicates: Some(committed - 1 - l.upstream),
             lower_sync: lower,
@@ -143,7 +152,10 @@ mod tests {
     use super::*;
 
     fn s(u: i64, d: i64) -> SyncPoint {
-        SyncPoint { upstream: u, downstream: d }
+        SyncPoint {
+            upstream: u,
+            downstream: d,
+        }
     }
     fn none(_: i64, _: i64) -> Result<Option<i64>, ()> {
         Ok(None)
@@ -171,8 +183,15 @@ mod tests {
             Ok::<_, ()>(Some(139))
         })
         .unwrap();
-        assert_eq!(asked, Some((91, 190)), "search only between the bounding syncs");
-        assert_eq!((t.offset, t.method, t.worst_case_duplicates), (140, Method::Fingerprint, Some(0)));
+        assert_eq!(
+            asked,
+            Some((91, 190)),
+            "search only between the bounding syncs"
+        );
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (140, Method::Fingerprint, Some(0))
+        );
     }
 
     #[test]
@@ -190,7 +209,10 @@ mod tests {
     #[test]
     fn no_sync_below_starts_at_log_start() {
         let t = translate(50, &[s(100, 90)], 7, 500, none).unwrap();
-        assert_eq!((t.offset, t.method, t.worst_case_duplicates), (7, Method::LogStart, None));
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (7, Method::LogStart, None)
+        );
     }
 
     #[test]
@@ -207,7 +229,9 @@ mod tests {
 
     #[test]
     fn search_errors_propagate() {
-        let r = translate(150, &[s(100, 90)], 0, 500, |_, _| Err::<Option<i64>, _>("boom"));
+        let r = translate(150, &[s(100, 90)], 0, 500, |_, _| {
+            Err::<Option<i64>, _>("boom")
+        });
         assert_eq!(r.unwrap_err(), "boom");
     }
 }

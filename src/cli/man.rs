@@ -20,7 +20,10 @@ fn render_tree(
     pages: &mut Vec<(String, Vec<u8>)>,
 ) -> std::io::Result<()> {
     let mut page = Vec::new();
-    let cmd = cmd.clone().name(name.to_string()).bin_name(name.replace('-', " "));
+    let cmd = cmd
+        .clone()
+        .name(name.to_string())
+        .bin_name(name.replace('-', " "));
     clap_mangen::Man::new(cmd.clone()).render(&mut page)?;
     if let Some(extra) = super::man_extra_section(name) {
         page.extend_from_slice(extra.as_bytes());

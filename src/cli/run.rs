@@ -76,7 +76,12 @@ pub fn run(args: &RunArgs, global: &GlobalArgs, session: &Session) -> Result<()>
 }
 
 pub fn plan(args: &PlanArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
-    run_runbook(&args.runbook, global, session, options(global, session, true))
+    run_runbook(
+        &args.runbook,
+        global,
+        session,
+        options(global, session, true),
+    )
 }
 
 pub fn resume(args: &ResumeArgs, global: &GlobalArgs, session: &Session) -> Result<()> {

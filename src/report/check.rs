@@ -26,8 +26,16 @@ impl Reporter {
         let mut out = String::new();
         let mut t = table();
         t.set_header(vec![
-            "cluster", "role", "reachable", "auth", "cluster id", "brokers", "topics", "groups",
-            "describe ACLs", "alter ACLs",
+            "cluster",
+            "role",
+            "reachable",
+            "auth",
+            "cluster id",
+            "brokers",
+            "topics",
+            "groups",
+            "describe ACLs",
+            "alter ACLs",
         ]);
         for c in &r.clusters {
             t.add_row(vec![
@@ -51,7 +59,11 @@ impl Reporter {
                 t.add_row(vec![
                     Cell::new(&f.flow),
                     Cell::new("-"),
-                    Cell::new(if f.reachable { "no connectors found" } else { "Connect unreachable" }),
+                    Cell::new(if f.reachable {
+                        "no connectors found"
+                    } else {
+                        "Connect unreachable"
+                    }),
                     Cell::new(""),
                 ]);
             }
@@ -67,16 +79,31 @@ impl Reporter {
         }
         if !r.lag.is_empty() {
             let lagging: Vec<_> = r.lag.iter().filter(|l| l.lag > 0).collect();
-            let shown = if self.verbosity > 0 { r.lag.iter().collect() } else { lagging.clone() };
+            let shown = if self.verbosity > 0 {
+                r.lag.iter().collect()
+            } else {
+                lagging.clone()
+            };
             if !shown.is_empty() {
                 let mut t = table();
-                t.set_header(vec!["topic", "partition", "primary end", "next to copy", "lag", "measured by"]);
+                t.set_header(vec![
+                    "topic",
+                    "partition",
+                    "primary end",
+                    "next to copy",
+                    "lag",
+                    "measured by",
+                ]);
                 for l in shown {
                     t.add_row(vec![
                         Cell::new(&l.topic),
                         Cell::new(l.partition),
                         Cell::new(l.primary_end),
-                        Cell::new(l.next_to_copy.map(|n| n.to_string()).unwrap_or_else(|| "-".into())),
+                        Cell::new(
+                            l.next_to_copy
+                                .map(|n| n.to_string())
+                                .unwrap_or_else(|| "-".into()),
+                        ),
                         Cell::new(l.lag),
                         Cell::new(&l.method),
                     ]);

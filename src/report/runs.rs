@@ -35,7 +35,9 @@ impl Reporter {
             return self.json(&to_json(report)?);
         }
         let mut t = table();
-        t.set_header(vec!["step", "action", "outcome", "attempt", "duration", "changes"]);
+        t.set_header(vec![
+            "step", "action", "outcome", "attempt", "duration", "changes",
+        ]);
         for s in &report.steps {
             let changes = if s.changes.is_empty() {
                 s.error.clone().unwrap_or_default()
@@ -57,7 +59,11 @@ impl Reporter {
             report.runbook,
             report.topology,
             report.state.as_str(),
-            if report.dry_run { " (dry-run: nothing changed)" } else { "" },
+            if report.dry_run {
+                " (dry-run: nothing changed)"
+            } else {
+                ""
+            },
             ms(report.wall_ms)
         );
         self.text(&format!("{t}\n{head}"))
@@ -72,11 +78,17 @@ impl Reporter {
             return self.text("no runs in this journal yet");
         }
         let mut t = table();
-        t.set_header(vec!["run", "runbook", "state", "steps", "started", "finished", "by"]);
+        t.set_header(vec![
+            "run", "runbook", "state", "steps", "started", "finished", "by",
+        ]);
         for r in runs {
             t.add_row(vec![
                 Cell::new(r.id),
-                Cell::new(format!("{}{}", r.runbook, if r.dry_run { " (dry-run)" } else { "" })),
+                Cell::new(format!(
+                    "{}{}",
+                    r.runbook,
+                    if r.dry_run { " (dry-run)" } else { "" }
+                )),
                 Cell::new(r.state.as_str()),
                 Cell::new(format!("{}/{}", r.steps_finished, r.steps_total)),
                 Cell::new(&r.started_at),
@@ -111,7 +123,14 @@ impl Reporter {
             out.push_str(&format!("error: {e}\n"));
         }
         let mut t = table();
-        t.set_header(vec!["#", "step", "action", "state", "attempts", "attempt log"]);
+        t.set_header(vec![
+            "#",
+            "step",
+            "action",
+            "state",
+            "attempts",
+            "attempt log",
+        ]);
         for s in &d.steps {
             let log: Vec<String> = s
                 .attempt_log
@@ -122,7 +141,10 @@ impl Reporter {
                         a.attempt,
                         a.outcome.map(|o| o.as_str()).unwrap_or("died or running"),
                         a.duration_ms.map(ms).unwrap_or_default(),
-                        a.error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+                        a.error
+                            .as_ref()
+                            .map(|e| format!(" ({e})"))
+                            .unwrap_or_default()
                     )
                 })
                 .collect();

@@ -94,7 +94,10 @@ impl Lab {
     }
     /// The environment a `kafka-dr` child process needs to use the lab topology.
     pub fn child_env(&self) -> Vec<(String, String)> {
-        self.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 }
 
@@ -117,7 +120,10 @@ pub fn lab() -> &'static Lab {
                 .arg("up")
                 .status()
                 .expect("run lab/kafka-lab up");
-            assert!(out.success(), "lab/kafka-lab up failed (see its output above)");
+            assert!(
+                out.success(),
+                "lab/kafka-lab up failed (see its output above)"
+            );
             // Stop the lab when the cargo process that runs the tests ends.
             let cargo_pid = std::os::unix::process::parent_id();
             let w = run_lab(&["watchdog", &cargo_pid.to_string()]);
@@ -209,7 +215,8 @@ impl Rec {
 /// Produce `records` (partition, key, value, headers, timestamp) as `who` and wait for
 /// every delivery report; panics on any delivery error.
 pub fn produce(lab: &Lab, dc: &str, who: Principal, topic: &str, records: &[Rec]) {
-    try_produce(lab, dc, who, topic, records).unwrap_or_else(|e| panic!("produce to {dc}/{topic}: {e}"))
+    try_produce(lab, dc, who, topic, records)
+        .unwrap_or_else(|e| panic!("produce to {dc}/{topic}: {e}"))
 }
 
 pub fn try_produce(
@@ -242,7 +249,10 @@ pub fn try_produce(
     for r in records {
         let mut headers = OwnedHeaders::new();
         for (k, v) in &r.headers {
-            headers = headers.insert(Header { key: k, value: v.as_deref() });
+            headers = headers.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
         }
         let mut rec: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic)
             .partition(r.partition)
@@ -259,9 +269,7 @@ pub fn try_produce(
             match producer.send(rec) {
                 Ok(()) => break,
                 Err((e, back)) => {
-                    if e.rdkafka_error_code()
-                        == Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
-                    {
+                    if e.rdkafka_error_code() == Some(rdkafka::types::RDKafkaErrorCode::QueueFull) {
                         std::thread::sleep(Duration::from_millis(20));
                         rec = back;
                     } else {
@@ -271,12 +279,18 @@ pub fn try_produce(
             }
         }
     }
-    producer.flush(Duration::from_secs(30)).map_err(|e| e.to_string())?;
+    producer
+        .flush(Duration::from_secs(30))
+        .map_err(|e| e.to_string())?;
     let errors = ctx.0.lock().unwrap().clone();
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(format!("{} delivery errors, first: {}", errors.len(), errors[0]))
+        Err(format!(
+            "{} delivery errors, first: {}",
+            errors.len(),
+            errors[0]
+        ))
     }
 }
 
@@ -290,10 +304,17 @@ pub fn make_records(seed: &str, n: usize, partitions: i32) -> Vec<Rec> {
             offset: -1,
             timestamp: base + i as i64,
             key: Some(format!("{seed}-key-{i}").into_bytes()),
-            value: if i % 97 == 13 { None } else { Some(format!("{seed}-value-{i}-{}", "x".repeat(i % 50)).into_bytes()) },
+            value: if i % 97 == 13 {
+                None
+            } else {
+                Some(format!("{seed}-value-{i}-{}", "x".repeat(i % 50)).into_bytes())
+            },
             headers: vec![
                 ("seq".to_string(), Some(i.to_string().into_bytes())),
-                ("empty".to_string(), if i % 2 == 0 { None } else { Some(Vec::new()) }),
+                (
+                    "empty".to_string(),
+                    if i % 2 == 0 { None } else { Some(Vec::new()) },
+                ),
             ],
         })
         .collect()
@@ -304,7 +325,10 @@ pub fn make_records(seed: &str, n: usize, partitions: i32) -> Vec<Rec> {
 pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
     let consumer: BaseConsumer = lab
         .client_config(dc, Principal::Admin)
-        .set("group.id", format!("kdr-test-reader-{}", std::process::id()))
+        .set(
+            "group.id",
+            format!("kdr-test-reader-{}", std::process::id()),
+        )
         .set("enable.auto.commit", "false")
         .create()
         .expect("consumer");
@@ -319,7 +343,8 @@ pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
             .fetch_watermarks(topic, *p, Duration::from_secs(10))
             .expect("watermarks");
         if hi > lo {
-            tpl.add_partition_offset(topic, *p, Offset::Offset(lo)).unwrap();
+            tpl.add_partition_offset(topic, *p, Offset::Offset(lo))
+                .unwrap();
             ends.insert(*p, hi);
         }
     }
@@ -336,7 +361,11 @@ pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
             Some(Ok(m)) => {
                 let headers = m
                     .headers()
-                    .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec()))).collect())
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let p = m.partition();
                 let off = m.offset();
@@ -367,17 +396,129 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
 /// Run `lab/kafka-lab <args>` and insist it succeeds.
 pub fn lab_cmd(args: &[&str]) {
-    let status = Command::new(kafka_lab()).args(args).status().expect("run lab/kafka-lab");
+    let status = Command::new(kafka_lab())
+        .args(args)
+        .status()
+        .expect("run lab/kafka-lab");
     assert!(status.success(), "lab/kafka-lab {args:?} failed");
 }
 
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
+}
+
+/// A test's own corner of the lab: a topology whose scope is only this test's topics
+/// and groups (`app.<tag>-...`), its own journal, and a runner for the kafka-dr binary.
+/// Fences created through it touch only this test's names, so tests can run side by side.
+pub struct Sandbox {
+    pub lab: &'static Lab,
+    pub dir: tempfile::TempDir,
+    /// The scope prefix: every topic and group of this test starts with it.
+    pub prefix: String,
+    pub topology: PathBuf,
+    pub journal: PathBuf,
+}
+
+impl Sandbox {
+    pub fn new(tag: &str) -> Sandbox {
+        let lab = lab();
+        let prefix = unique(tag);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let text = std::fs::read_to_string(lab.topology()).expect("read lab topology");
+        let scoped = format!("[\"{}.*\"]", regex::escape(&prefix).replace('\\', "\\\\"));
+        let text = text
+            .replace(
+                "topics: { include: [\"app\\\\..*\"]",
+                &format!("topics: {{ include: {scoped}"),
+            )
+            .replace(
+                "groups: { include: [\"app\\\\..*\"]",
+                &format!("groups: {{ include: {scoped}"),
+            )
+            .replace("name: lab", &format!("name: {}", prefix.replace('.', "-")));
+        assert!(
+            text.contains(&prefix),
+            "lab/topology.yaml changed shape; update Sandbox::new"
+        );
+        let topology = dir.path().join("topology.yaml");
+        std::fs::write(&topology, text).expect("write topology");
+        let journal = dir.path().join("journal.db");
+        Sandbox {
+            lab,
+            dir,
+            prefix,
+            topology,
+            journal,
+        }
+    }
+
+    /// A topic or group name inside this sandbox's scope.
+    pub fn name(&self, what: &str) -> String {
+        format!("{}.{what}", self.prefix)
+    }
+
+    /// `kafka-dr --topology <sandbox> --journal <sandbox> ARGS` with the lab env, no TTY.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_kafka-dr"));
+        cmd.arg("--topology")
+            .arg(&self.topology)
+            .arg("--journal")
+            .arg(&self.journal)
+            .args(args)
+            .envs(self.lab.child_env())
+            .stdin(std::process::Stdio::null());
+        cmd
+    }
+
+    /// Run kafka-dr to completion.
+    pub fn run(&self, args: &[&str]) -> Output {
+        let out = self.command(args).output().expect("run kafka-dr");
+        Output {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Run kafka-dr and insist on exit 0.
+    pub fn ok(&self, args: &[&str]) -> Output {
+        let out = self.run(args);
+        assert_eq!(out.code, Some(0), "kafka-dr {args:?} failed:\n{out}");
+        out
+    }
+}
+
+/// What a kafka-dr invocation printed.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Display for Output {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {:?}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Output {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
+    }
 }

@@ -1,0 +1,141 @@
+//! What several actions share: reaching a cluster or its Connect worker with the
+//! topology's settings and a timeout, and resolving the role words `primary` and
+//! `backup` in runbook parameters to cluster names.
+//!
+//! Roles are read from the journal (seeded from the topology until a run records a role
+//! change), as they stood when the current run STARTED: a failover run that promotes the
+//! backup half-way still means the same clusters by `primary` and `backup` in its later
+//! steps, and on resume.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::connect::ConnectClient;
+use crate::engine::StepContext;
+use crate::error::Error;
+use crate::journal::{Journal, Role};
+use crate::kafka::KafkaClient;
+use crate::topology::Topology;
+
+/// The default bound on one network call.
+pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which cluster is primary and which is backup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Roles {
+    pub primary: String,
+    pub backup: String,
+}
+
+/// The roles as they stand now: the journal's latest role changes, else the topology.
+pub fn current_roles(topology: &Topology, journal: &Journal) -> Result<Roles, Error> {
+    roles_before(topology, journal, None)
+}
+
+/// The roles before run `run_id` changed anything (all changes when `None`).
+pub fn roles_before(
+    topology: &Topology,
+    journal: &Journal,
+    run_id: Option<i64>,
+) -> Result<Roles, Error> {
+    let mut by_cluster: BTreeMap<String, Role> = BTreeMap::new();
+    by_cluster.insert(topology.replication.primary.clone(), Role::Primary);
+    by_cluster.insert(topology.replication.backup.clone(), Role::Backup);
+    for change in journal.role_history()? {
+        if run_id.is_some() && change.run_id == run_id {
+            continue;
+        }
+        by_cluster.insert(change.cluster.clone(), change.role);
+    }
+    let find = |role: Role| {
+        by_cluster
+            .iter()
+            .filter(|(_, r)| **r == role)
+            .map(|(c, _)| c.clone())
+            .next_back()
+    };
+    match (find(Role::Primary), find(Role::Backup)) {
+        (Some(primary), Some(backup)) if primary != backup => Ok(Roles { primary, backup }),
+        _ => Err(Error::Usage(format!(
+            "the journal's role history does not name one primary and one backup among {:?}\nhelp: `kafka-dr runs list` shows the runs that changed roles",
+            by_cluster.keys().collect::<Vec<_>>()
+        ))),
+    }
+}
+
+/// Roles for the step being run: as they were when its run started.
+pub fn run_roles(ctx: &StepContext<'_>) -> Result<Roles, Error> {
+    roles_before(ctx.topology, ctx.journal, Some(ctx.run_id))
+}
+
+/// A cluster named in a parameter: `primary`/`backup` mean the roles at run start;
+/// anything else must be a cluster of the topology.
+pub fn resolve_cluster(ctx: &StepContext<'_>, name: &str) -> Result<String, Error> {
+    let roles = run_roles(ctx)?;
+    let resolved = match name {
+        "primary" => roles.primary,
+        "backup" => roles.backup,
+        other => other.to_string(),
+    };
+    ctx.topology.cluster(&resolved)?;
+    Ok(resolved)
+}
+
+/// A connected Kafka client for `cluster` (checks reachability and credentials within
+/// `timeout`).
+pub fn kafka(topology: &Topology, cluster: &str, timeout: Duration) -> Result<KafkaClient, Error> {
+    let config = topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(KafkaClient::connect(cluster, pairs, timeout)?)
+}
+
+/// The Connect client for the worker that writes INTO `cluster`, if the topology names one.
+pub fn connect(
+    topology: &Topology,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<Option<ConnectClient>, Error> {
+    match topology.connect_url(cluster)? {
+        Some(url) => Ok(Some(ConnectClient::new(cluster, &url, timeout)?)),
+        None => Ok(None),
+    }
+}
+
+/// Every in-scope partition of `client`'s cluster, as (topic, partition), sorted. On a
+/// backup with the prefix policy, topics are matched by their source name.
+pub fn in_scope_partitions(
+    topology: &Topology,
+    client: &KafkaClient,
+    timeout: Duration,
+) -> Result<Vec<(String, i32)>, Error> {
+    let md = client.metadata(timeout)?;
+    let mut out = Vec::new();
+    for t in &md.topics {
+        if in_scope_topic(topology, &t.name) {
+            for p in &t.partitions {
+                out.push((t.name.clone(), *p));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// True when `topic` (as named on either cluster) is in scope.
+pub fn in_scope_topic(topology: &Topology, topic: &str) -> bool {
+    let r = &topology.replication;
+    if r.topics.matches(topic) {
+        return true;
+    }
+    // A prefixed replica `<alias>.<topic>` is in scope when its source topic is.
+    topology.cluster_names().iter().any(|alias| {
+        topic
+            .strip_prefix(&format!("{alias}."))
+            .is_some_and(|src| r.policy.target_topic(alias, src) == topic && r.topics.matches(src))
+    })
+}

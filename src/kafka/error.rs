@@ -1,0 +1,356 @@
+//! `KafkaError`: what failed, on which cluster and resource, and what to do next.
+//!
+//! Every error names the cluster (by its topology name) and, where there is one, the
+//! topic, partition or group. Messages never contain configuration values: broker and
+//! librdkafka strings pass through a redactor that masks every secret value of the
+//! client configuration before they are stored in an error.
+
+use std::fmt;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::error::ExitCode;
+
+/// A failure while talking to a Kafka cluster.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum KafkaError {
+    /// No broker of the cluster answered within the timeout.
+    #[error(
+        "cannot reach Kafka cluster `{cluster}` at {bootstrap} within {}{}; help: check that \
+         the cluster is up, that the bootstrap address is right and that this host can reach \
+         it (network, firewall, DNS)",
+        Secs(*timeout),
+        Detail(detail)
+    )]
+    Unreachable {
+        cluster: String,
+        bootstrap: String,
+        timeout: Duration,
+        /// The last connection error librdkafka reported, if any.
+        detail: Option<String>,
+    },
+
+    /// The cluster refused our credentials (SASL).
+    #[error(
+        "authentication to Kafka cluster `{cluster}` failed: {detail}; help: check the SASL \
+         mechanism, username and password configured for `{cluster}` in the topology"
+    )]
+    AuthenticationFailed { cluster: String, detail: String },
+
+    /// The principal we connect as may not do this.
+    #[error(
+        "{operation} on `{cluster}` was denied: not authorized on {resource} ({detail}); help: \
+         grant the principal kafka-dr connects as the needed ACL on {resource}, or connect as \
+         an admin (super user) principal"
+    )]
+    AuthorizationDenied {
+        cluster: String,
+        operation: String,
+        resource: String,
+        detail: String,
+    },
+
+    /// The topic (or the partition) does not exist on that cluster.
+    #[error(
+        "{operation} on `{cluster}`: topic `{topic}`{} does not exist; help: check the topic \
+         name and that it exists on `{cluster}` (it may not be mirrored yet)",
+        Partition(*partition)
+    )]
+    UnknownTopicOrPartition {
+        cluster: String,
+        operation: String,
+        topic: String,
+        partition: Option<i32>,
+    },
+
+    /// The group has active members, so its offsets cannot be changed.
+    #[error(
+        "group `{group}` has {members} active member(s) on `{cluster}`; help: stop its \
+         consumers (a group must be empty before its offsets can be changed), or wait for \
+         their session to time out, then retry"
+    )]
+    GroupNotEmpty {
+        cluster: String,
+        group: String,
+        members: usize,
+    },
+
+    /// The cluster was reachable but the operation did not finish in time.
+    #[error(
+        "{operation} on `{cluster}` timed out after {}{}; help: the cluster may be overloaded \
+         or partly unreachable; retry, or raise the timeout",
+        Secs(*timeout),
+        Detail(detail)
+    )]
+    Timeout {
+        cluster: String,
+        operation: String,
+        timeout: Duration,
+        detail: Option<String>,
+    },
+
+    /// Any other error returned by a broker or by librdkafka.
+    #[error("{operation} on `{cluster}` failed: {code_name} (error code {code}): {message}")]
+    Broker {
+        cluster: String,
+        operation: String,
+        /// The Kafka protocol error code (>= 0) or librdkafka's local code (< 0).
+        code: i32,
+        /// The symbolic name, e.g. `TOPIC_ALREADY_EXISTS`.
+        code_name: String,
+        message: String,
+    },
+
+    /// The client configuration was rejected by librdkafka.
+    #[error(
+        "invalid Kafka client configuration for `{cluster}`: {message}; help: fix the client \
+         properties of `{cluster}` in the topology"
+    )]
+    Config { cluster: String, message: String },
+
+    /// The caller passed something the operation cannot accept.
+    #[error("{operation} on `{cluster}`: {message}")]
+    InvalidArgument {
+        cluster: String,
+        operation: String,
+        message: String,
+    },
+
+    /// A record could not be decoded (e.g. an MM2 offset sync or checkpoint).
+    #[error("cannot decode {what} at {location}: {message}")]
+    Decode {
+        what: String,
+        location: String,
+        message: String,
+    },
+}
+
+impl KafkaError {
+    /// The process exit code this error maps to (see `crate::error::ExitCode`).
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            KafkaError::Unreachable { .. } | KafkaError::Timeout { .. } => ExitCode::Unreachable,
+            _ => ExitCode::Failure,
+        }
+    }
+
+    /// The Kafka (or librdkafka) error code, when the error came with one.
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            KafkaError::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The cluster the error happened on, when it is about one.
+    pub fn cluster(&self) -> Option<&str> {
+        match self {
+            KafkaError::Unreachable { cluster, .. }
+            | KafkaError::AuthenticationFailed { cluster, .. }
+            | KafkaError::AuthorizationDenied { cluster, .. }
+            | KafkaError::UnknownTopicOrPartition { cluster, .. }
+            | KafkaError::GroupNotEmpty { cluster, .. }
+            | KafkaError::Timeout { cluster, .. }
+            | KafkaError::Broker { cluster, .. }
+            | KafkaError::Config { cluster, .. }
+            | KafkaError::InvalidArgument { cluster, .. } => Some(cluster),
+            KafkaError::Decode { .. } => None,
+        }
+    }
+
+    /// True for authorization failures (e.g. a fence denying a write).
+    pub fn is_authorization_denied(&self) -> bool {
+        matches!(self, KafkaError::AuthorizationDenied { .. })
+    }
+}
+
+/// Formats a duration as seconds for humans ("10s", "2.5s").
+struct Secs(Duration);
+
+impl fmt::Display for Secs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms % 1000 == 0 {
+            write!(f, "{}s", ms / 1000)
+        } else {
+            write!(f, "{}s", self.0.as_secs_f64())
+        }
+    }
+}
+
+struct Detail<'a>(&'a Option<String>);
+
+impl fmt::Display for Detail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(d) if !d.is_empty() => write!(f, " (last error: {d})"),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Partition(Option<i32>);
+
+impl fmt::Display for Partition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(p) => write!(f, " partition {p}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an error is about, used to say which resource an authorization failure was on.
+#[derive(Debug, Clone)]
+pub(crate) enum Resource {
+    Cluster,
+    Topic(String, Option<i32>),
+    Group(String),
+    /// Unknown or several; the message says "the requested resources".
+    Unspecified,
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Resource::Cluster => write!(f, "the cluster resource"),
+            Resource::Topic(t, Some(p)) => write!(f, "topic `{t}` (partition {p})"),
+            Resource::Topic(t, None) => write!(f, "topic `{t}`"),
+            Resource::Group(g) => write!(f, "group `{g}`"),
+            Resource::Unspecified => write!(f, "the requested resources"),
+        }
+    }
+}
+
+/// Masks secret configuration values in strings that come back from librdkafka or brokers.
+///
+/// Secrets are the values of keys that look secret (password, secret, token, jaas, key
+/// material). Values shorter than 4 characters are not masked, because masking them
+/// would garble every message while such a value is very unlikely to be echoed.
+#[derive(Clone, Default)]
+pub(crate) struct Redactor {
+    secrets: Vec<String>,
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Redactor({} secret(s))", self.secrets.len())
+    }
+}
+
+impl Redactor {
+    pub(crate) fn from_config<'a>(config: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let mut secrets: Vec<String> = config
+            .into_iter()
+            .filter(|(k, v)| is_secret_key(k) && v.len() >= 4)
+            .map(|(_, v)| v.to_string())
+            .collect();
+        // Longest first, so that a secret containing another is masked whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Redactor { secrets }
+    }
+
+    pub(crate) fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for s in &self.secrets {
+            if out.contains(s.as_str()) {
+                out = out.replace(s.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+/// True for configuration keys whose values must never be shown.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "token",
+        "jaas",
+        "key.pem",
+        "keystore",
+        "private",
+        "credential",
+    ]
+    .iter()
+    .any(|needle| k.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes() {
+        let unreachable = KafkaError::Unreachable {
+            cluster: "dc1".into(),
+            bootstrap: "127.0.0.1:1".into(),
+            timeout: Duration::from_secs(5),
+            detail: None,
+        };
+        assert_eq!(unreachable.exit_code(), ExitCode::Unreachable);
+        let timeout = KafkaError::Timeout {
+            cluster: "dc1".into(),
+            operation: "ListOffsets".into(),
+            timeout: Duration::from_millis(2500),
+            detail: Some("x".into()),
+        };
+        assert_eq!(timeout.exit_code(), ExitCode::Unreachable);
+        let group = KafkaError::GroupNotEmpty {
+            cluster: "dc2".into(),
+            group: "billing".into(),
+            members: 3,
+        };
+        assert_eq!(group.exit_code(), ExitCode::Failure);
+    }
+
+    #[test]
+    fn messages_name_what_and_where() {
+        let group = KafkaError::GroupNotEmpty {
+            cluster: "dc2".into(),
+            group: "billing".into(),
+            members: 3,
+        };
+        let msg = group.to_string();
+        assert!(msg.starts_with("group `billing` has 3 active member(s) on `dc2`; help: stop"));
+        let e = KafkaError::Unreachable {
+            cluster: "dc1".into(),
+            bootstrap: "127.0.0.1:1".into(),
+            timeout: Duration::from_millis(2500),
+            detail: Some("Connection refused".into()),
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("`dc1` at 127.0.0.1:1 within 2.5s (last error: Connection refused)"));
+        assert!(msg.contains("help: check that the cluster is up"));
+        let e = KafkaError::UnknownTopicOrPartition {
+            cluster: "dc1".into(),
+            operation: "ListOffsets".into(),
+            topic: "orders".into(),
+            partition: Some(7),
+        };
+        assert!(e
+            .to_string()
+            .contains("topic `orders` partition 7 does not exist"));
+    }
+
+    #[test]
+    fn redactor_masks_secret_values_only() {
+        let r = Redactor::from_config([
+            ("sasl.username", "admin"),
+            ("sasl.password", "s3cr3t-pw"),
+            ("bootstrap.servers", "127.0.0.1:9092"),
+            ("ssl.key.password", "abc"),
+        ]);
+        assert_eq!(
+            r.redact("login admin with s3cr3t-pw at 127.0.0.1:9092"),
+            "login admin with *** at 127.0.0.1:9092"
+        );
+        // Too short to be masked safely.
+        assert_eq!(r.redact("abc"), "abc");
+        assert!(!format!("{r:?}").contains("s3cr3t"));
+    }
+}
