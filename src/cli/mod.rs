@@ -5,8 +5,14 @@
 //! this folder mirrors the CLI tree. Help text, man pages and shell completions all come
 //! from the one definition in this file (`Cli::command()`).
 
+pub mod adhoc;
+pub mod check;
 pub mod completions;
 pub mod man;
+pub mod run;
+pub mod runs;
+pub mod session;
+pub mod watermarks;
 
 use std::path::PathBuf;
 
@@ -45,6 +51,24 @@ pub struct Cli {
 /// Flags every command accepts.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
+    /// The topology file: clusters, roles, MM2 connectors, what is in scope.
+    #[arg(
+        long,
+        global = true,
+        env = "KAFKA_DR_TOPOLOGY",
+        default_value = "kafka-dr.yaml",
+        value_name = "FILE"
+    )]
+    pub topology: PathBuf,
+    /// The journal (SQLite); default: `<topology stem>.journal.db` beside the topology.
+    #[arg(long, global = true, env = "KAFKA_DR_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Answer yes to every confirmation (needed without a terminal).
+    #[arg(long, short = 'y', global = true)]
+    pub yes: bool,
+    /// Plan only: say exactly what would change, change nothing on any cluster.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     /// Output format: human tables, or one JSON document per command.
     #[arg(long, short = 'o', global = true, value_enum, default_value_t = OutputArg::Table)]
     pub output: OutputArg,
@@ -64,6 +88,29 @@ pub enum OutputArg {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Read-only preflight: clusters, permissions, MM2 connectors, and the RPO right now.
+    ///
+    /// Per cluster: reachable, authenticated, cluster id, brokers, in-scope topics and
+    /// groups, whether kafka-dr's principal may describe and alter ACLs and the groups'
+    /// offsets. Per flow: the MM2 connectors and their tasks. Then the replication lag per
+    /// partition: the records you would lose if the primary died this second. Exits 3 when
+    /// anything needs attention.
+    Check(check::CheckArgs),
+    /// Watermarks (earliest and latest offsets) of in-scope partitions.
+    #[command(subcommand)]
+    Watermarks(watermarks::WatermarksCommand),
+    /// Run a runbook: plan, apply and verify each step, journaling every one.
+    Run(run::RunArgs),
+    /// Dry-run a runbook: print exactly what each step would change; change nothing.
+    Plan(run::PlanArgs),
+    /// Resume an interrupted or failed run where it stopped.
+    ///
+    /// Finished steps are not re-run. A step that was in progress when the run stopped is
+    /// verified first and re-applied only if its effect is not in place.
+    Resume(run::ResumeArgs),
+    /// The runs recorded in the journal.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
     /// Print a shell completion script.
     Completions(completions::CompletionsArgs),
 }
@@ -84,14 +131,16 @@ impl Cli {
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     let reporter = cli.reporter();
+    let g = &cli.global;
     match &cli.command {
         Command::Completions(args) => completions::run(args, &reporter),
+        Command::Check(args) => check::run(args, &session::Session::open(g, &reporter)?),
+        Command::Watermarks(cmd) => watermarks::run(cmd, g, &session::Session::open(g, &reporter)?),
+        Command::Run(args) => run::run(args, g, &session::Session::open(g, &reporter)?),
+        Command::Plan(args) => run::plan(args, g, &session::Session::open(g, &reporter)?),
+        Command::Resume(args) => run::resume(args, g, &session::Session::open(g, &reporter)?),
+        Command::Runs(cmd) => runs::run(cmd, g, &session::Session::open(g, &reporter)?),
     }
-}
-
-/// Where a man page or completion would look for the topology (documented default).
-pub fn default_topology() -> PathBuf {
-    PathBuf::from("kafka-dr.yaml")
 }
 
 /// Extra roff text appended to a man page: sections clap cannot express.

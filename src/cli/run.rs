@@ -106,7 +106,14 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs, session: &Session) -> Resu
             .unwrap_or(&run.runbook_source)
             .to_string(),
     };
-    let runbook = load_runbook(&source)?;
+    let runbook =
+        if args.runbook.is_none() && run.runbook_source.starts_with(super::adhoc::SOURCE_PREFIX) {
+            // Built by a command: the journal's copy is the runbook.
+            let detail = journal.run_detail(run.id)?;
+            crate::runbook::load_str(&detail.runbook_text, &run.runbook_source)?
+        } else {
+            load_runbook(&source)?
+        };
     crate::runbook::validate_against(&runbook, &session.topology)?;
     let engine = Engine::new(
         &session.topology,
@@ -121,7 +128,7 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs, session: &Session) -> Resu
     finish(result, session)
 }
 
-fn finish(
+pub fn finish(
     result: std::result::Result<crate::engine::RunReport, crate::engine::EngineError>,
     session: &Session,
 ) -> Result<()> {

@@ -6,7 +6,9 @@
 //! gets plain lines. Every string printed passes through `redact`, which removes any
 //! secret value the topology resolved, as a last line of defence.
 
+pub mod check;
 pub mod engine;
+pub mod runs;
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};

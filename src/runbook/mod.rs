@@ -1,9 +1,126 @@
-//! STUB (replaced by the runbook work): runbook YAML loading and validation.
+//! Runbook files: loading, validation against the action catalog, and the embedded defaults.
+//!
+//! This module owns the runbook YAML format (`name`, `description`, `steps` of `id`, `action`,
+//! `params`), its validation with `file:line:column` errors (load.rs), the action catalog
+//! (catalog.rs), the runbooks shipped in runbooks/*.yaml (embedded with `include_str!`), and
+//! the checksum resume compares. It produces `model::Runbook`, the type the engine executes;
+//! it runs nothing and never talks to a cluster.
+
+pub mod catalog;
+mod load;
 pub mod model;
-pub use model::{Location, Runbook, StepDef};
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 use thiserror::Error;
+
+pub use model::{Location, Runbook, StepDef};
+
+use crate::error::ExitCode;
+use crate::topology::Topology;
+use crate::yamlpos::{self, Diagnostic};
+
+/// Everything that can be wrong with a runbook. All of it is bad input: exit code 2.
 #[derive(Debug, Error)]
 pub enum RunbookError {
+    #[error("cannot read runbook `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not YAML.
     #[error("{0}")]
-    Invalid(String),
+    Syntax(Diagnostic),
+    /// YAML, but not a valid runbook (or not valid for this topology).
+    #[error("{0}")]
+    Invalid(Diagnostic),
+    /// `kafka-dr run <name>` with a name that is neither a file nor an embedded runbook.
+    #[error("no runbook `{name}`: it is not a file and not one of the built-in runbooks ({})\nhelp: {}", yamlpos::list(known.iter().copied()), unknown_help(.name, .known))]
+    NotFound {
+        name: String,
+        known: Vec<&'static str>,
+    },
 }
+
+fn unknown_help(name: &str, known: &[&'static str]) -> String {
+    match yamlpos::suggest(name, known.iter().copied()) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => "pass the path of a runbook file, or one of the built-in names".into(),
+    }
+}
+
+impl RunbookError {
+    /// Bad input, whatever the variant (the contract in src/error.rs).
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::Usage
+    }
+
+    /// The diagnostic (file, line, column, field), when the error has one.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            RunbookError::Syntax(d) | RunbookError::Invalid(d) => Some(d),
+            RunbookError::Read { .. } | RunbookError::NotFound { .. } => None,
+        }
+    }
+}
+
+/// The runbooks shipped with kafka-dr (runbooks/*.yaml). Add one line per file.
+const EMBEDDED: &[(&str, &str)] = &[("snapshot", include_str!("../../runbooks/snapshot.yaml"))];
+
+/// sha256 hex of a runbook's text: what resume compares.
+pub fn checksum(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// Load and validate a runbook file.
+pub fn load_file(path: &Path) -> Result<Runbook, RunbookError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RunbookError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    load_str(&text, &path.display().to_string())
+}
+
+/// Validate runbook `text`; `source` names it in errors and in `Runbook::source`.
+pub fn load_str(text: &str, source: &str) -> Result<Runbook, RunbookError> {
+    load::build(text, source)
+}
+
+/// The built-in runbook `name`, loaded (source `embedded:<name>`).
+pub fn embedded(name: &str) -> Option<Runbook> {
+    let text = embedded_text(name)?;
+    // Invariant: every embedded runbook is valid; the test `embedded_runbooks_load` pins it.
+    load_str(text, &format!("embedded:{name}")).ok()
+}
+
+/// The text of the built-in runbook `name`.
+pub fn embedded_text(name: &str) -> Option<&'static str> {
+    EMBEDDED.iter().find(|(n, _)| *n == name).map(|(_, t)| *t)
+}
+
+/// The names of the built-in runbooks.
+pub fn embedded_names() -> Vec<&'static str> {
+    EMBEDDED.iter().map(|(n, _)| *n).collect()
+}
+
+/// What a command-line argument names: an existing file, else a built-in runbook.
+pub fn load_named(arg: &str) -> Result<Runbook, RunbookError> {
+    let path = Path::new(arg);
+    if path.exists() || arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml") {
+        return load_file(path);
+    }
+    embedded(arg).ok_or_else(|| RunbookError::NotFound {
+        name: arg.to_string(),
+        known: embedded_names(),
+    })
+}
+
+/// Check what needs the topology: every cluster a step names exists in it.
+pub fn validate_against(runbook: &Runbook, topology: &Topology) -> Result<(), RunbookError> {
+    load::validate_against(runbook, topology)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,9 +1,540 @@
-//! STUB (replaced by the topology work): the topology YAML model and its loading.
+//! The topology file: which clusters exist, how to reach them, and how they are mirrored.
+//!
+//! This module owns the topology YAML (ARCHITECTURE.md section 5): its types, loading and
+//! validation with `file:line:column` errors (load.rs), secret references `${env:...}` and
+//! `${file:...}` (reference.rs), the Java client properties files operators already keep
+//! (properties.rs), and the resolved librdkafka configuration with redaction (config.rs).
+//! Loading validates everything it can without secrets; references are resolved only by
+//! `client_config` / `connect_url`, when a command is about to connect. It does not connect
+//! to anything itself, and no resolved secret ever reaches an error, `Debug` or `Display`.
+
+pub mod config;
+pub mod filter;
+mod load;
+pub mod properties;
+pub mod reference;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
 use thiserror::Error;
+
+pub use config::{is_secret_key, ClientConfig, REDACTED};
+pub use filter::NameFilter;
+
+use crate::error::ExitCode;
+use crate::yamlpos::{self, Diagnostic, Doc, Seg};
+use reference::EnvLookup;
+
+/// Everything that can be wrong with a topology. All of it is bad input: exit code 2.
 #[derive(Debug, Error)]
 pub enum TopologyError {
+    #[error("cannot read topology file `{}`: {source}\nhelp: pass the topology with `--topology <file>`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not YAML.
     #[error("{0}")]
-    Invalid(String),
+    Syntax(Diagnostic),
+    /// YAML, but not a valid topology.
+    #[error("{0}")]
+    Invalid(Diagnostic),
+    /// A client properties file (the diagnostic points into that file).
+    #[error("{0}")]
+    ClientProperties(Diagnostic),
+    /// A `${env:...}` or `${file:...}` reference that could not be resolved.
+    #[error("{0}")]
+    Resolve(Diagnostic),
+    #[error("{}", unknown_cluster(.topology, .name, .known))]
+    UnknownCluster {
+        topology: PathBuf,
+        name: String,
+        known: Vec<String>,
+    },
 }
+
+fn unknown_cluster(topology: &Path, name: &str, known: &[String]) -> String {
+    let mut msg = format!(
+        "no cluster `{name}` in topology `{}`; known clusters: {}",
+        topology.display(),
+        yamlpos::list(known.iter().map(String::as_str))
+    );
+    if let Some(s) = yamlpos::suggest(name, known.iter().map(String::as_str)) {
+        msg.push_str(&format!("\nhelp: did you mean `{s}`?"));
+    }
+    msg
+}
+
+impl TopologyError {
+    /// Bad input, whatever the variant (the contract in src/error.rs).
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::Usage
+    }
+
+    /// The diagnostic (file, line, column, field), when the error has one.
+    pub fn diagnostic(&self) -> Option<&Diagnostic> {
+        match self {
+            TopologyError::Syntax(d)
+            | TopologyError::Invalid(d)
+            | TopologyError::ClientProperties(d)
+            | TopologyError::Resolve(d) => Some(d),
+            TopologyError::Read { .. } | TopologyError::UnknownCluster { .. } => None,
+        }
+    }
+}
+
+/// A loaded, validated topology. References are kept unresolved.
+#[derive(Clone)]
+pub struct Topology {
+    /// `name:`, e.g. `payments`.
+    pub name: String,
+    /// The file it was loaded from (as given; used in messages and to resolve relative paths).
+    pub path: PathBuf,
+    pub clusters: BTreeMap<String, ClusterDef>,
+    pub replication: Replication,
+    /// The source text, to point errors found after loading (resolution) at a line.
+    text: String,
+    /// `path` as printed in messages.
+    source: String,
+}
+
+/// One cluster, as written (references unresolved).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterDef {
+    pub name: String,
+    /// `host:port[,host:port]`, or a template holding `${env:...}` references.
+    pub bootstrap: String,
+    /// A Java client properties file, already joined to the topology's directory if relative.
+    pub client_properties: Option<PathBuf>,
+    /// librdkafka overrides (like kcat `-X`); values may hold references; win over the file.
+    pub properties: BTreeMap<String, String>,
+    /// The Kafka Connect REST URL of the Connect cluster that writes INTO this cluster.
+    pub connect: Option<String>,
+}
+
+/// Literal secrets may sit in `properties`: Debug redacts them like `ClientConfig` does.
+impl fmt::Debug for ClusterDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let props: BTreeMap<&String, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_key(k) {
+                    REDACTED
+                } else {
+                    v.as_str()
+                };
+                (k, shown)
+            })
+            .collect();
+        f.debug_struct("ClusterDef")
+            .field("name", &self.name)
+            .field("bootstrap", &self.bootstrap)
+            .field("client_properties", &self.client_properties)
+            .field("properties", &props)
+            .field("connect", &self.connect.as_deref().map(redact_url))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Topology {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Topology")
+            .field("name", &self.name)
+            .field("path", &self.path)
+            .field("clusters", &self.clusters)
+            .field("replication", &self.replication)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Topic naming on the target side (MM2 `replication.policy.class`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// IdentityReplicationPolicy: same topic names on both sides.
+    Identity,
+    /// DefaultReplicationPolicy: `<source alias>.<topic>` on the target.
+    Prefix,
+}
+
+impl Policy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Identity => "identity",
+            Policy::Prefix => "prefix",
+        }
+    }
+
+    /// The name `topic` (from cluster `source_alias`) has on the target cluster.
+    pub fn target_topic(self, source_alias: &str, topic: &str) -> String {
+        match self {
+            Policy::Identity => topic.to_string(),
+            Policy::Prefix => format!("{source_alias}.{topic}"),
+        }
+    }
+}
+
+/// Where MM2 keeps the offset-syncs topic (`offset-syncs.topic.location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncsLocation {
+    #[default]
+    Source,
+    Target,
+}
+
+impl SyncsLocation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncsLocation::Source => "source",
+            SyncsLocation::Target => "target",
+        }
+    }
+}
+
+/// The three MM2 connectors of one flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connectors {
+    pub source: String,
+    pub checkpoint: String,
+    pub heartbeat: String,
+}
+
+impl Connectors {
+    /// `mm2-<from>-<to>-source` etc.: the names used when the topology gives none.
+    pub fn default_names(from: &str, to: &str) -> Self {
+        Connectors {
+            source: format!("mm2-{from}-{to}-source"),
+            checkpoint: format!("mm2-{from}-{to}-checkpoint"),
+            heartbeat: format!("mm2-{from}-{to}-heartbeat"),
+        }
+    }
+}
+
+/// How the clusters are mirrored, as seeded from the topology (current roles live in the
+/// journal).
 #[derive(Debug, Clone)]
-pub struct Topology;
+pub struct Replication {
+    pub primary: String,
+    pub backup: String,
+    pub policy: Policy,
+    /// The principal MM2 writes with (`User:mirror`): fenced on failover.
+    pub mirror_principal: String,
+    /// The principals applications write with: fenced on the old primary.
+    pub app_principals: Vec<String>,
+    pub offset_syncs_location: SyncsLocation,
+    /// primary -> backup.
+    pub forward_connectors: Connectors,
+    /// backup -> primary (used after failover).
+    pub reverse_connectors: Connectors,
+    pub topics: NameFilter,
+    pub groups: NameFilter,
+}
+
+impl Replication {
+    /// The offset-syncs topic of the flow `source -> target`: (cluster it lives on, name).
+    pub fn offset_syncs_topic(&self, source: &str, target: &str) -> (String, String) {
+        match self.offset_syncs_location {
+            SyncsLocation::Source => (
+                source.to_string(),
+                format!("mm2-offset-syncs.{target}.internal"),
+            ),
+            SyncsLocation::Target => (
+                target.to_string(),
+                format!("mm2-offset-syncs.{source}.internal"),
+            ),
+        }
+    }
+}
+
+/// A two-cluster lab topology on localhost (dc1 -> dc2, identity policy, `app.*` topics),
+/// for tests and examples across the crate.
+pub const LAB_EXAMPLE: &str = "\
+name: lab
+clusters:
+  dc1:
+    bootstrap: 127.0.0.1:19092
+    connect: http://127.0.0.1:18083
+  dc2:
+    bootstrap: 127.0.0.1:29092
+    connect: http://127.0.0.1:28083
+replication:
+  primary: dc1
+  backup: dc2
+  policy: identity
+  mirror_principal: User:mirror
+  app_principals: [User:app]
+  topics: { include: [\"app\\\\..*\"], exclude: [] }
+  groups: { include: [\"app\\\\..*\"], exclude: [] }
+";
+
+impl Topology {
+    /// Read, parse and validate `path`. References are checked for syntax, not resolved.
+    pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+        let bytes = std::fs::read(path).map_err(|source| TopologyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            TopologyError::Invalid(Diagnostic {
+                source: path.display().to_string(),
+                location: utf8_error_location(e.as_bytes(), e.utf8_error().valid_up_to()),
+                field: String::new(),
+                message: "the file is not valid UTF-8".into(),
+                help: Some("save it as UTF-8".into()),
+            })
+        })?;
+        Self::from_str(&text, path)
+    }
+
+    /// Parse and validate `text`; `path_for_messages` names it in errors and anchors
+    /// relative paths (client properties, `${file:...}`).
+    pub fn from_str(text: &str, path_for_messages: &Path) -> Result<Topology, TopologyError> {
+        load::build(text, path_for_messages)
+    }
+
+    /// The lab example (`LAB_EXAMPLE`), for tests.
+    pub fn lab_example() -> Topology {
+        // Invariant: LAB_EXAMPLE is valid; the unit test `lab_example_loads` pins it.
+        #[allow(clippy::expect_used)]
+        Self::from_str(LAB_EXAMPLE, Path::new("lab.yaml")).expect("LAB_EXAMPLE is valid")
+    }
+
+    /// The cluster named `name`.
+    pub fn cluster(&self, name: &str) -> Result<&ClusterDef, TopologyError> {
+        self.clusters
+            .get(name)
+            .ok_or_else(|| TopologyError::UnknownCluster {
+                topology: self.path.clone(),
+                name: name.to_string(),
+                known: self.clusters.keys().cloned().collect(),
+            })
+    }
+
+    /// Cluster names, sorted.
+    pub fn cluster_names(&self) -> Vec<&str> {
+        self.clusters.keys().map(String::as_str).collect()
+    }
+
+    /// The directory relative paths start from.
+    pub fn base_dir(&self) -> PathBuf {
+        reference::base_dir(&self.path)
+    }
+
+    /// The librdkafka configuration for `cluster`: `bootstrap.servers`, then the mapped
+    /// client properties file, then `properties` (which win), references resolved from the
+    /// process environment and files.
+    pub fn client_config(&self, cluster: &str) -> Result<ClientConfig, TopologyError> {
+        self.client_config_with_env(cluster, &|name| std::env::var(name))
+    }
+
+    /// `client_config` with a custom environment (tests).
+    pub fn client_config_with_env(
+        &self,
+        cluster: &str,
+        env: EnvLookup<'_>,
+    ) -> Result<ClientConfig, TopologyError> {
+        let def = self.cluster(cluster)?;
+        let mut cfg = ClientConfig::new();
+        if let Some(path) = &def.client_properties {
+            let mapped = properties::load(path, cluster).map_err(|e| match e {
+                properties::PropsError::Invalid(d) => TopologyError::ClientProperties(d),
+                properties::PropsError::Read(err) => TopologyError::Resolve(self.doc().at_value(
+                    &crate::ypath!["clusters", cluster, "client_properties"],
+                    format!(
+                        "cannot read client properties file `{}` of cluster `{cluster}`: {err}",
+                        path.display()
+                    ),
+                )),
+            })?;
+            for (k, v) in mapped {
+                cfg.set(k, v);
+            }
+        }
+        for (k, raw) in &def.properties {
+            let field = crate::ypath!["clusters", cluster, "properties", k];
+            cfg.set(k.clone(), self.resolve(cluster, &field, raw, env)?);
+        }
+        let field = crate::ypath!["clusters", cluster, "bootstrap"];
+        let bootstrap = self.resolve(cluster, &field, &def.bootstrap, env)?;
+        if let Err(why) = load::check_bootstrap(&bootstrap) {
+            return Err(TopologyError::Resolve(
+                self.doc()
+                    .at_value(
+                        &field,
+                        format!(
+                            "`{}` resolves to `{bootstrap}`, which is not a bootstrap list: {why}",
+                            def.bootstrap
+                        ),
+                    )
+                    .with_help("the value must look like `host:port[,host:port...]`"),
+            ));
+        }
+        cfg.set("bootstrap.servers", bootstrap);
+
+        let sasl = cfg
+            .get("security.protocol")
+            .is_some_and(|p| p.to_ascii_uppercase().starts_with("SASL_"));
+        if sasl && cfg.get("sasl.mechanism").is_none() {
+            return Err(TopologyError::Invalid(
+                self.doc()
+                    .at_key(
+                        &crate::ypath!["clusters", cluster],
+                        format!("cluster `{cluster}` uses SASL but sets no `sasl.mechanism` (librdkafka would try GSSAPI, which this build does not support)"),
+                    )
+                    .with_help("set `sasl.mechanism` (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) in `properties` or in the client properties file"),
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// The Kafka Connect REST URL for `cluster`, resolved; None when the topology has none.
+    pub fn connect_url(&self, cluster: &str) -> Result<Option<String>, TopologyError> {
+        self.connect_url_with_env(cluster, &|name| std::env::var(name))
+    }
+
+    /// `connect_url` with a custom environment (tests).
+    pub fn connect_url_with_env(
+        &self,
+        cluster: &str,
+        env: EnvLookup<'_>,
+    ) -> Result<Option<String>, TopologyError> {
+        let def = self.cluster(cluster)?;
+        let Some(raw) = &def.connect else {
+            return Ok(None);
+        };
+        let field = crate::ypath!["clusters", cluster, "connect"];
+        let url = self.resolve(cluster, &field, raw, env)?;
+        if let Err(why) = load::check_url(&url) {
+            return Err(TopologyError::Resolve(
+                self.doc()
+                    .at_value(
+                        &field,
+                        format!("`{raw}` does not resolve to a Connect URL: {why}"),
+                    )
+                    .with_help(
+                        "the value must look like `http://host:8083` or `https://host:8083`",
+                    ),
+            ));
+        }
+        Ok(Some(url))
+    }
+
+    /// Every secret value this topology resolves to (passwords, keys, tokens, credentials in
+    /// Connect URLs), so reports can redact them and tests can prove none leaks. Best effort:
+    /// what cannot be resolved is not a value that can leak.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.secret_values_with_env(&|name| std::env::var(name))
+    }
+
+    /// `secret_values` with a custom environment (tests).
+    pub fn secret_values_with_env(&self, env: EnvLookup<'_>) -> Vec<String> {
+        let mut out = Vec::new();
+        for (name, def) in &self.clusters {
+            if let Some(path) = &def.client_properties {
+                if let Ok(mapped) = properties::load(path, name) {
+                    out.extend(
+                        mapped
+                            .into_iter()
+                            .filter(|(k, v)| is_secret_key(k) && !v.is_empty())
+                            .map(|(_, v)| v),
+                    );
+                }
+            }
+            for (k, raw) in &def.properties {
+                if !is_secret_key(k) {
+                    continue;
+                }
+                if let Ok(t) = reference::parse(raw) {
+                    if let Ok(v) = t.resolve(env, &self.base_dir()) {
+                        if !v.is_empty() {
+                            out.push(v);
+                        }
+                    }
+                }
+            }
+            if let Some(raw) = &def.connect {
+                if let Ok(t) = reference::parse(raw) {
+                    if let Ok(url) = t.resolve(env, &self.base_dir()) {
+                        if let Some(pw) = url_password(&url) {
+                            out.push(pw.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    fn doc(&self) -> Doc<'_> {
+        Doc {
+            text: &self.text,
+            source: &self.source,
+        }
+    }
+
+    fn resolve(
+        &self,
+        cluster: &str,
+        field: &[Seg],
+        raw: &str,
+        env: EnvLookup<'_>,
+    ) -> Result<String, TopologyError> {
+        // Load already parsed every template; a failure here means the struct was edited
+        // after loading, which is reported the same way as at load.
+        let template = reference::parse(raw).map_err(|e| {
+            let (message, help) = e.message(
+                !field
+                    .iter()
+                    .any(|s| matches!(s, Seg::Key(k) if is_secret_key(k))),
+            );
+            TopologyError::Invalid(self.doc().at_value(field, message).with_help(help))
+        })?;
+        template.resolve(env, &self.base_dir()).map_err(|e| {
+            let (message, help) = e.message_and_help();
+            let mut d = self
+                .doc()
+                .at_value(field, format!("{message} (cluster `{cluster}`)"));
+            d.help = help;
+            TopologyError::Resolve(d)
+        })
+    }
+}
+
+/// `http://user:pass@host` -> `http://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    match url_password(url) {
+        Some(pw) => url.replacen(&format!(":{pw}@"), ":***@", 1),
+        None => url.to_string(),
+    }
+}
+
+/// The password in a URL's userinfo, if any.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let userinfo = authority.rsplit_once('@')?.0;
+    let pw = userinfo.split_once(':')?.1;
+    (!pw.is_empty()).then_some(pw)
+}
+
+fn utf8_error_location(bytes: &[u8], valid_up_to: usize) -> crate::runbook::model::Location {
+    let before = &bytes[..valid_up_to];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    crate::runbook::model::Location { line, column }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,363 @@
+//! The catalog of runbook actions: each action's name and the parameters it takes.
+//!
+//! The runbook loader checks every step against this table (unknown action, unknown,
+//! missing or wrongly typed parameter) and fills in defaults, so actions receive complete,
+//! well-typed `params`. The catalog describes; it does not run anything: the engine maps
+//! names to `Action` implementations in src/actions/. Adding an action here is one entry in
+//! `ACTIONS`; name the action file in src/actions/ after it.
+
+use serde_json::{Map, Value};
+
+/// The type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Any string.
+    String,
+    /// An integer >= 1.
+    PositiveInt,
+    Bool,
+    /// A list of strings.
+    StringList,
+    /// A mapping of string to string.
+    StringMap,
+    /// The name of a cluster of the topology (checked by `validate_against`).
+    Cluster,
+    /// A list of cluster names.
+    ClusterList,
+}
+
+impl ParamKind {
+    /// "a string", "a positive integer"... for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamKind::String => "a string",
+            ParamKind::PositiveInt => "a positive integer",
+            ParamKind::Bool => "a boolean (`true` or `false`)",
+            ParamKind::StringList => "a list of strings",
+            ParamKind::StringMap => "a mapping of strings to strings",
+            ParamKind::Cluster => "a cluster name",
+            ParamKind::ClusterList => "a list of cluster names",
+        }
+    }
+}
+
+/// Whether a parameter must be given, and what it is when it is not.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Presence {
+    Required,
+    /// Absent from `params` when not given.
+    Optional,
+    DefaultInt(u64),
+    DefaultBool(bool),
+    DefaultStr(&'static str),
+    /// `[]`
+    DefaultEmptyList,
+    /// `{}`
+    DefaultEmptyMap,
+}
+
+impl Presence {
+    /// The JSON value filled in when the parameter is absent.
+    pub fn default_value(self) -> Option<Value> {
+        match self {
+            Presence::Required | Presence::Optional => None,
+            Presence::DefaultInt(n) => Some(Value::from(n)),
+            Presence::DefaultBool(b) => Some(Value::Bool(b)),
+            Presence::DefaultStr(s) => Some(Value::from(s)),
+            Presence::DefaultEmptyList => Some(Value::Array(Vec::new())),
+            Presence::DefaultEmptyMap => Some(Value::Object(Map::new())),
+        }
+    }
+}
+
+/// One parameter of an action.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ParamSpec {
+    pub name: &'static str,
+    pub kind: ParamKind,
+    pub presence: Presence,
+    /// Lists, maps and strings must not be empty.
+    pub non_empty: bool,
+    /// One line for `--help`-style listings.
+    pub doc: &'static str,
+}
+
+/// A required parameter.
+pub const fn required(name: &'static str, kind: ParamKind, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        presence: Presence::Required,
+        non_empty: false,
+        doc,
+    }
+}
+
+/// A required parameter that must not be empty (a list with at least one item...).
+pub const fn required_non_empty(
+    name: &'static str,
+    kind: ParamKind,
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        presence: Presence::Required,
+        non_empty: true,
+        doc,
+    }
+}
+
+/// An optional parameter without a default (absent from `params` when not given).
+pub const fn optional(name: &'static str, kind: ParamKind, doc: &'static str) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        presence: Presence::Optional,
+        non_empty: false,
+        doc,
+    }
+}
+
+/// An optional parameter with a default.
+pub const fn with_default(
+    name: &'static str,
+    kind: ParamKind,
+    default: Presence,
+    doc: &'static str,
+) -> ParamSpec {
+    ParamSpec {
+        name,
+        kind,
+        presence: default,
+        non_empty: false,
+        doc,
+    }
+}
+
+/// A problem a cross-parameter check found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParamProblem {
+    /// The parameter to point at.
+    pub param: &'static str,
+    /// The list item or map key within it, if any.
+    pub item: Option<ItemRef>,
+    pub message: String,
+    pub help: Option<String>,
+}
+
+/// A list index or a map key.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ItemRef {
+    Index(usize),
+    Key(String),
+}
+
+/// A check across parameters, run after each one is typed and defaults are filled in.
+pub type Check = fn(&Map<String, Value>) -> Result<(), ParamProblem>;
+
+/// One action of the catalog.
+#[derive(Debug, Clone, Copy)]
+pub struct ActionSpec {
+    /// The name runbooks use, e.g. `watermarks.snapshot`.
+    pub name: &'static str,
+    /// One line shown in listings and "unknown action" errors.
+    pub summary: &'static str,
+    pub params: &'static [ParamSpec],
+    pub check: Option<Check>,
+}
+
+impl ActionSpec {
+    pub const fn new(
+        name: &'static str,
+        summary: &'static str,
+        params: &'static [ParamSpec],
+    ) -> Self {
+        ActionSpec {
+            name,
+            summary,
+            params,
+            check: None,
+        }
+    }
+
+    pub const fn checked(self, check: Check) -> Self {
+        ActionSpec {
+            check: Some(check),
+            ..self
+        }
+    }
+
+    pub fn param(&self, name: &str) -> Option<&'static ParamSpec> {
+        self.params.iter().find(|p| p.name == name)
+    }
+}
+
+use ParamKind as K;
+
+/// Every action a runbook may use. Add one line per action.
+pub static ACTIONS: &[ActionSpec] = &[
+    ActionSpec::new(
+        "confirm",
+        "ask the operator to confirm before going on (`--yes` answers yes)",
+        &[required_non_empty(
+            "message",
+            K::String,
+            "the question shown to the operator",
+        )],
+    ),
+    ActionSpec::new(
+        "exec",
+        "run an operator hook (a command) and require exit status 0",
+        &[
+            required_non_empty(
+                "argv",
+                K::StringList,
+                "the command and its arguments; no shell is involved",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(60),
+                "kill the command after this many seconds",
+            ),
+            optional(
+                "env",
+                K::StringMap,
+                "extra environment variables for the command",
+            ),
+            optional(
+                "verify_argv",
+                K::StringList,
+                "a command whose exit 0 means the hook's effect is in place (checked on resume)",
+            ),
+        ],
+    )
+    .checked(check_exec),
+    ActionSpec::new(
+        "watermarks.snapshot",
+        "record the low and high watermarks of every in-scope partition",
+        &[
+            required_non_empty("clusters", K::ClusterList, "the clusters to snapshot"),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "per-cluster timeout for listing offsets",
+            ),
+            with_default(
+                "optional",
+                K::ClusterList,
+                Presence::DefaultEmptyList,
+                "clusters that may be unreachable without failing the step",
+            ),
+        ],
+    )
+    .checked(check_snapshot),
+];
+
+/// The catalog entry for `name`.
+pub fn action(name: &str) -> Option<&'static ActionSpec> {
+    ACTIONS.iter().find(|a| a.name == name)
+}
+
+/// Every action name, in catalog order.
+pub fn names() -> Vec<&'static str> {
+    ACTIONS.iter().map(|a| a.name).collect()
+}
+
+fn check_exec(params: &Map<String, Value>) -> Result<(), ParamProblem> {
+    if let Some(Value::Array(v)) = params.get("verify_argv") {
+        if v.is_empty() {
+            return Err(ParamProblem {
+                param: "verify_argv",
+                item: None,
+                message: "`verify_argv` is empty".into(),
+                help: Some("give the verification command, or remove `verify_argv`".into()),
+            });
+        }
+    }
+    if let Some(Value::Object(env)) = params.get("env") {
+        for name in env.keys() {
+            if name.is_empty() || name.contains('=') || name.contains('\0') {
+                return Err(ParamProblem {
+                    param: "env",
+                    item: Some(ItemRef::Key(name.clone())),
+                    message: format!("`{name}` is not an environment variable name"),
+                    help: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_snapshot(params: &Map<String, Value>) -> Result<(), ParamProblem> {
+    let names = |k: &str| -> Vec<&str> {
+        match params.get(k) {
+            Some(Value::Array(v)) => v.iter().filter_map(Value::as_str).collect(),
+            _ => Vec::new(),
+        }
+    };
+    let clusters = names("clusters");
+    for (i, c) in clusters.iter().enumerate() {
+        if clusters[..i].contains(c) {
+            return Err(ParamProblem {
+                param: "clusters",
+                item: Some(ItemRef::Index(i)),
+                message: format!("cluster `{c}` is listed twice"),
+                help: None,
+            });
+        }
+    }
+    for (i, c) in names("optional").iter().enumerate() {
+        if !clusters.contains(c) {
+            return Err(ParamProblem {
+                param: "optional",
+                item: Some(ItemRef::Index(i)),
+                message: format!("`{c}` is in `optional` but not in `clusters`"),
+                help: Some(format!(
+                    "add `{c}` to `clusters`, or remove it from `optional`"
+                )),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn catalog_is_consistent() {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in ACTIONS {
+            assert!(seen.insert(a.name), "duplicate action {}", a.name);
+            let mut params = std::collections::BTreeSet::new();
+            for p in a.params {
+                assert!(
+                    params.insert(p.name),
+                    "duplicate param {}.{}",
+                    a.name,
+                    p.name
+                );
+                // A default must have the parameter's type.
+                match (p.presence, p.kind) {
+                    (Presence::DefaultInt(n), ParamKind::PositiveInt) => assert!(n >= 1),
+                    (Presence::DefaultBool(_), ParamKind::Bool) => {}
+                    (Presence::DefaultStr(_), ParamKind::String | ParamKind::Cluster) => {}
+                    (
+                        Presence::DefaultEmptyList,
+                        ParamKind::StringList | ParamKind::ClusterList,
+                    ) => {}
+                    (Presence::DefaultEmptyMap, ParamKind::StringMap) => {}
+                    (Presence::Required | Presence::Optional, _) => {}
+                    (d, k) => panic!("{}.{}: default {d:?} does not fit {k:?}", a.name, p.name),
+                }
+            }
+        }
+        assert!(action("watermarks.snapshot").is_some());
+        assert_eq!(names()[0], "confirm");
+    }
+}

@@ -1,0 +1,148 @@
+//! Unit tests of runbook loading (fixture files with one error each live in
+//! tests/fixtures/bad/runbook and are driven by tests/validation.rs).
+
+use serde_json::json;
+
+use super::*;
+
+const GOOD: &str = "\
+name: drill
+description: A drill.
+steps:
+  - id: confirm-start
+    action: confirm
+    params: { message: \"Go?\" }
+  - id: hook
+    action: exec
+    params:
+      argv: [\"/usr/local/bin/notify\", \"--stage\", \"start\"]
+      env: { CHANNEL: ops }
+  - id: snap
+    action: watermarks.snapshot
+    params:
+      clusters:
+        - dc1
+        - dc2
+      optional: [dc1]
+";
+
+#[test]
+fn embedded_runbooks_load() {
+    assert!(embedded_names().contains(&"snapshot"));
+    for name in embedded_names() {
+        let text = embedded_text(name).unwrap();
+        let rb = load_str(text, &format!("embedded:{name}")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(rb.name, name);
+        assert!(rb.description.is_some(), "{name} needs a description");
+        assert_eq!(embedded(name).unwrap().checksum, rb.checksum);
+        validate_against(&rb, &crate::topology::Topology::lab_example()).unwrap();
+    }
+    let snap = embedded("snapshot").unwrap();
+    assert_eq!(snap.source, "embedded:snapshot");
+    assert_eq!(snap.steps[0].action, "confirm");
+    assert_eq!(snap.steps[1].params["clusters"], json!(["dc1", "dc2"]));
+    assert_eq!(snap.steps[1].params["optional"], json!([]));
+    assert!(embedded("nope").is_none());
+}
+
+#[test]
+fn loads_types_and_defaults() {
+    let rb = load_str(GOOD, "drill.yaml").unwrap();
+    assert_eq!(rb.name, "drill");
+    assert_eq!(rb.source, "drill.yaml");
+    assert_eq!(rb.text, GOOD);
+    assert_eq!(rb.checksum, checksum(GOOD));
+    assert_eq!(rb.checksum.len(), 64);
+    assert_eq!(rb.steps.len(), 3);
+    assert_eq!(rb.steps[0].params, json!({ "message": "Go?" }));
+    assert_eq!(
+        rb.steps[1].params,
+        json!({
+            "argv": ["/usr/local/bin/notify", "--stage", "start"],
+            "timeout_seconds": 60,
+            "env": { "CHANNEL": "ops" }
+        })
+    );
+    assert_eq!(
+        rb.steps[2].params,
+        json!({ "clusters": ["dc1", "dc2"], "timeout_seconds": 10, "optional": ["dc1"] })
+    );
+    assert_eq!(rb.steps[0].location, Location { line: 4, column: 3 });
+    assert_eq!(
+        rb.steps[2].location,
+        Location {
+            line: 12,
+            column: 3
+        }
+    );
+    // A different text is a different checksum.
+    assert_ne!(checksum(&GOOD.replace("Go?", "Go!")), rb.checksum);
+}
+
+fn err(text: &str) -> String {
+    load_str(text, "rb.yaml").unwrap_err().to_string()
+}
+
+#[test]
+fn errors_point_at_the_problem() {
+    let e = err(&GOOD.replace("action: watermarks.snapshot", "action: watermark.snapshot"));
+    assert!(
+        e.starts_with("rb.yaml:13:13: in `steps[2].action`: unknown action `watermark.snapshot`"),
+        "{e}"
+    );
+    assert!(e.contains("did you mean `watermarks.snapshot`?"), "{e}");
+
+    let e = err(&GOOD.replace("id: snap", "id: hook"));
+    assert!(e.starts_with("rb.yaml:12:9:"), "{e}");
+    assert!(
+        e.contains("duplicate step id `hook`") && e.contains("line 7"),
+        "{e}"
+    );
+
+    let e = err(&GOOD.replace("        - dc2\n", "        - 2\n"));
+    assert!(
+        e.starts_with("rb.yaml:17:11: in `steps[2].params.clusters[1]`"),
+        "{e}"
+    );
+    assert!(e.contains("quote"), "{e}");
+
+    let e = err(&GOOD.replace("env: { CHANNEL: ops }", "env: { CHANNEL: 5 }"));
+    assert!(e.starts_with("rb.yaml:11:23:"), "{e}");
+
+    let e = err(&GOOD.replace("optional: [dc1]", "optional: [dc3]"));
+    assert!(
+        e.contains("`dc3` is in `optional` but not in `clusters`"),
+        "{e}"
+    );
+    assert!(e.starts_with("rb.yaml:18:18:"), "{e}");
+
+    let e = err("name: x\nsteps: []\n");
+    assert!(
+        e.contains("no steps") && e.starts_with("rb.yaml:2:1:"),
+        "{e}"
+    );
+}
+
+#[test]
+fn against_topology() {
+    let rb = load_str(&GOOD.replace("- dc2", "- dc22"), "rb.yaml").unwrap();
+    let e = validate_against(&rb, &crate::topology::Topology::lab_example())
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("rb.yaml:17:11:"), "{e}");
+    assert!(
+        e.contains("`dc22`") && e.contains("`dc1`, `dc2`") && e.contains("did you mean `dc2`?"),
+        "{e}"
+    );
+}
+
+#[test]
+fn named_lookup() {
+    assert_eq!(load_named("snapshot").unwrap().name, "snapshot");
+    let e = load_named("snapshto").unwrap_err().to_string();
+    assert!(e.contains("did you mean `snapshot`?"), "{e}");
+    assert!(matches!(
+        load_named("./missing.yaml"),
+        Err(RunbookError::Read { .. })
+    ));
+}
