@@ -435,21 +435,27 @@ impl Sandbox {
         let prefix = unique(tag);
         let dir = tempfile::tempdir().expect("temp dir");
         let text = std::fs::read_to_string(lab.topology()).expect("read lab topology");
-        let scoped = format!("[\"{}.*\"]", regex::escape(&prefix).replace('\\', "\\\\"));
-        let text = text
-            .replace(
-                "topics: { include: [\"app\\\\..*\"]",
-                &format!("topics: {{ include: {scoped}"),
-            )
-            .replace(
-                "groups: { include: [\"app\\\\..*\"]",
-                &format!("groups: {{ include: {scoped}"),
-            )
-            .replace("name: lab", &format!("name: {}", prefix.replace('.', "-")));
-        assert!(
-            text.contains(&prefix),
-            "lab/topology.yaml changed shape; update Sandbox::new"
-        );
+        // The scope: exactly this test's names. Replace the lab's `topics:`/`groups:`
+        // lines and the topology name (each sandbox gets its own lease).
+        let escaped = regex::escape(&prefix).replace('\\', "\\\\");
+        let mut replaced = 0;
+        let text: String = text
+            .lines()
+            .map(|line| {
+                let trimmed = line.trim_start();
+                let indent = &line[..line.len() - trimmed.len()];
+                if trimmed.starts_with("topics:") || trimmed.starts_with("groups:") {
+                    replaced += 1;
+                    let key = &trimmed[..6];
+                    format!("{indent}{key}: {{ include: [\"{escaped}.*\"], exclude: [] }}\n")
+                } else if trimmed.starts_with("name:") && indent.is_empty() {
+                    format!("name: {}\n", prefix.replace('.', "-"))
+                } else {
+                    format!("{line}\n")
+                }
+            })
+            .collect();
+        assert_eq!(replaced, 2, "lab/topology.yaml changed shape; update Sandbox::new");
         let topology = dir.path().join("topology.yaml");
         std::fs::write(&topology, text).expect("write topology");
         let journal = dir.path().join("journal.db");

@@ -29,7 +29,11 @@ fn mm2_replicates_records_faithfully() {
         let recs = read_all(lab, "dc2", &topic);
         (recs.len() >= 1000).then_some(recs)
     });
-    assert_eq!(on_dc2.len(), 1000, "dc2 holds a different number of records");
+    assert_eq!(
+        on_dc2.len(),
+        1000,
+        "dc2 holds a different number of records"
+    );
     for (a, b) in on_dc1.iter().zip(on_dc2.iter()) {
         assert!(a.same_content(b), "record differs:\n dc1 {a:?}\n dc2 {b:?}");
     }
@@ -37,16 +41,28 @@ fn mm2_replicates_records_faithfully() {
 }
 
 pub fn topic_exists(lab: &Lab, dc: &str, topic: &str) -> bool {
-    let consumer: BaseConsumer = lab.client_config(dc, Principal::Admin).create().expect("client");
+    let consumer: BaseConsumer = lab
+        .client_config(dc, Principal::Admin)
+        .create()
+        .expect("client");
     consumer
         .fetch_metadata(None, Duration::from_secs(10))
-        .map(|md| md.topics().iter().any(|t| t.name() == topic && t.error().is_none()))
+        .map(|md| {
+            md.topics()
+                .iter()
+                .any(|t| t.name() == topic && t.error().is_none())
+        })
         .unwrap_or(false)
 }
 
 pub fn partition_count(lab: &Lab, dc: &str, topic: &str) -> usize {
-    let consumer: BaseConsumer = lab.client_config(dc, Principal::Admin).create().expect("client");
-    let md = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    let consumer: BaseConsumer = lab
+        .client_config(dc, Principal::Admin)
+        .create()
+        .expect("client");
+    let md = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
     md.topics()[0].partitions().len()
 }
 
@@ -75,7 +91,13 @@ fn mm2_internal_topics_and_checkpoints() {
     let topic = unique("smoke-b");
     let group = unique("smoke-b-group");
     create_topic(lab, "dc1", &topic, 2);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 300, 2));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 300, 2),
+    );
 
     // Consume part of it as `app` in `group` on dc1 and commit.
     let consumer: BaseConsumer = lab
@@ -85,9 +107,13 @@ fn mm2_internal_topics_and_checkpoints() {
         .create()
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
-    tpl.add_partition_offset(&topic, 0, Offset::Offset(40)).unwrap();
-    tpl.add_partition_offset(&topic, 1, Offset::Offset(77)).unwrap();
-    consumer.commit(&tpl, CommitMode::Sync).expect("commit on dc1");
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(40))
+        .unwrap();
+    tpl.add_partition_offset(&topic, 1, Offset::Offset(77))
+        .unwrap();
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .expect("commit on dc1");
     drop(consumer);
 
     assert!(
@@ -95,15 +121,19 @@ fn mm2_internal_topics_and_checkpoints() {
         "mm2-offset-syncs.dc2.internal must be on dc1 (offset-syncs.topic.location=source)"
     );
     assert!(!topic_exists(lab, "dc2", "mm2-offset-syncs.dc2.internal"));
-    let found = wait_for("a checkpoint for the group on dc2", Duration::from_secs(90), || {
-        if !topic_exists(lab, "dc2", "dc1.checkpoints.internal") {
-            return None;
-        }
-        let recs = read_all(lab, "dc2", "dc1.checkpoints.internal");
-        recs.iter()
-            .filter_map(|r| r.key.as_deref().and_then(decode_checkpoint_key))
-            .find(|(g, t, _)| g == &group && t == &topic)
-    });
+    let found = wait_for(
+        "a checkpoint for the group on dc2",
+        Duration::from_secs(90),
+        || {
+            if !topic_exists(lab, "dc2", "dc1.checkpoints.internal") {
+                return None;
+            }
+            let recs = read_all(lab, "dc2", "dc1.checkpoints.internal");
+            recs.iter()
+                .filter_map(|r| r.key.as_deref().and_then(decode_checkpoint_key))
+                .find(|(g, t, _)| g == &group && t == &topic)
+        },
+    );
     assert_eq!(found.0, group);
 }
 
@@ -123,17 +153,24 @@ fn killed_dc1_comes_back_with_its_data_and_mm2_resumes() {
     lab_cmd(&["start", "dc1"]);
 
     let after_restart = read_all(lab, "dc1", &topic);
-    assert_eq!(after_restart, had, "dc1 lost or changed records across kill/start");
+    assert_eq!(
+        after_restart, had,
+        "dc1 lost or changed records across kill/start"
+    );
 
     let more = make_records(&format!("{topic}-after"), 100, 2);
     produce(lab, "dc1", Principal::App, &topic, &more);
-    let on_dc2 = wait_for("300 records on dc2 after dc1 returned", Duration::from_secs(120), || {
-        if !topic_exists(lab, "dc2", &topic) {
-            return None;
-        }
-        let recs = read_all(lab, "dc2", &topic);
-        (recs.len() >= 300).then_some(recs)
-    });
+    let on_dc2 = wait_for(
+        "300 records on dc2 after dc1 returned",
+        Duration::from_secs(120),
+        || {
+            if !topic_exists(lab, "dc2", &topic) {
+                return None;
+            }
+            let recs = read_all(lab, "dc2", &topic);
+            (recs.len() >= 300).then_some(recs)
+        },
+    );
     let dc1_all = read_all(lab, "dc1", &topic);
     assert_eq!(dc1_all.len(), 300);
     for r in &dc1_all {
