@@ -11,7 +11,11 @@
 
 pub mod common;
 pub mod confirm;
+pub mod deltas;
 pub mod exec;
+pub mod fence;
+pub mod mirror;
+pub mod roles;
 pub mod translation;
 pub mod watermarks;
 
@@ -26,7 +30,12 @@ use crate::runbook::StepDef;
 pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
     match step.action.as_str() {
         confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
+        deltas::NAME => Ok(Box::new(deltas::RecordDeltas::new(step)?)),
         exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
+        fence::APPLY => Ok(Box::new(fence::Apply::new(step)?)),
+        fence::LIFT => Ok(Box::new(fence::Lift::new(step)?)),
+        mirror::STOP => Ok(Box::new(mirror::Stop::new(step)?)),
+        roles::NAME => Ok(Box::new(roles::Promote::new(step)?)),
         watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
         other => Err(ActionError::Unknown {
             step: step.id.clone(),

@@ -8,6 +8,7 @@
 pub mod adhoc;
 pub mod check;
 pub mod completions;
+pub mod failover;
 pub mod man;
 pub mod run;
 pub mod runs;
@@ -96,6 +97,9 @@ pub enum Command {
     /// partition: the records you would lose if the primary died this second. Exits 3 when
     /// anything needs attention.
     Check(check::CheckArgs),
+    /// Fail over to the backup (runs the embedded failover-promote runbook).
+    #[command(subcommand)]
+    Failover(failover::FailoverCommand),
     /// Watermarks (earliest and latest offsets) of in-scope partitions.
     #[command(subcommand)]
     Watermarks(watermarks::WatermarksCommand),
@@ -132,14 +136,21 @@ impl Cli {
 pub fn run(cli: Cli) -> Result<()> {
     let reporter = cli.reporter();
     let g = &cli.global;
+    if let Command::Completions(args) = &cli.command {
+        return completions::run(args, &reporter);
+    }
+    // Every other command starts from the validated topology.
+    let session = session::Session::open(g, &reporter)?;
+    let s = &session;
     match &cli.command {
-        Command::Completions(args) => completions::run(args, &reporter),
-        Command::Check(args) => check::run(args, &session::Session::open(g, &reporter)?),
-        Command::Watermarks(cmd) => watermarks::run(cmd, g, &session::Session::open(g, &reporter)?),
-        Command::Run(args) => run::run(args, g, &session::Session::open(g, &reporter)?),
-        Command::Plan(args) => run::plan(args, g, &session::Session::open(g, &reporter)?),
-        Command::Resume(args) => run::resume(args, g, &session::Session::open(g, &reporter)?),
-        Command::Runs(cmd) => runs::run(cmd, g, &session::Session::open(g, &reporter)?),
+        Command::Completions(_) => Ok(()),
+        Command::Check(args) => check::run(args, s),
+        Command::Failover(cmd) => failover::run(cmd, g, s),
+        Command::Watermarks(cmd) => watermarks::run(cmd, g, s),
+        Command::Run(args) => run::run(args, g, s),
+        Command::Plan(args) => run::plan(args, g, s),
+        Command::Resume(args) => run::resume(args, g, s),
+        Command::Runs(cmd) => runs::run(cmd, g, s),
     }
 }
 

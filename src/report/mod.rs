@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod engine;
+pub mod failover;
 pub mod runs;
 
 use std::io::{IsTerminal, Write};

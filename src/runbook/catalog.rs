@@ -198,6 +198,24 @@ use ParamKind as K;
 /// Every action a runbook may use. Add one line per action.
 pub static ACTIONS: &[ActionSpec] = &[
     ActionSpec::new(
+        "roles.promote",
+        "lift the backup's `app-writes` guard and record it as the new primary",
+        &[
+            with_default(
+                "lift_guard",
+                K::Bool,
+                Presence::DefaultBool(true),
+                "lift the `app-writes` fence on the new primary first",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each call to the cluster",
+            ),
+        ],
+    ),
+    ActionSpec::new(
         "confirm",
         "ask the operator to confirm before going on (`--yes` answers yes)",
         &[required_non_empty(
@@ -254,6 +272,66 @@ pub static ACTIONS: &[ActionSpec] = &[
         ],
     )
     .checked(check_snapshot),
+    ActionSpec::new(
+        "fence.apply",
+        "create an ACL fence (DENY bindings) on a cluster, journal it, and prove it holds",
+        &[
+            required_non_empty(
+                "fence",
+                K::String,
+                "`replication-into-backup` (the mirror principal) or `app-writes` (the app principals)",
+            ),
+            required("cluster", K::Cluster, "the cluster to fence (a name, or `primary`/`backup`)"),
+            with_default(
+                "observe_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(5),
+                "replication-into-backup: no in-scope high watermark may move for this long",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "fence.lift",
+        "delete exactly the ACL bindings of a journaled fence",
+        &[
+            required_non_empty(
+                "fence",
+                K::String,
+                "`replication-into-backup` or `app-writes`",
+            ),
+            required("cluster", K::Cluster, "the fenced cluster (a name, or `primary`/`backup`)"),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "mirror.stop",
+        "stop a flow's MM2 connectors (succeeds with a note when their Connect is unreachable)",
+        &[
+            with_default(
+                "flow",
+                K::String,
+                Presence::DefaultStr("forward"),
+                "`forward` (primary -> backup, on the backup's Connect) or `reverse`",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(30),
+                "how long to wait for the connectors to stop",
+            ),
+        ],
+    ),
 ];
 
 /// The catalog entry for `name`.

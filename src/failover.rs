@@ -1,0 +1,199 @@
+//! The failover report: what an incident commander reads when `failover promote` ends.
+//!
+//! Built from the run's journaled step outputs (no guessing): RTO is the run's wall
+//! time; per group, how many partitions were translated exactly and the worst-case
+//! duplicates (from the `groups.translate` step); RPO is the records on the primary past
+//! the cut when the primary answered (its snapshot's log ends minus the next offsets MM2
+//! would have copied), otherwise the lag last recorded by `deltas record`, with its age.
+//! The only network call is one read of the forward source connector's offsets.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::engine::RunReport;
+use crate::journal::Journal;
+use crate::topology::Topology;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepTiming {
+    pub step: String,
+    pub action: String,
+    pub outcome: String,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct GroupSummary {
+    pub group: String,
+    pub partitions: usize,
+    pub exact: usize,
+    pub conservative: usize,
+    /// Sum over partitions of the worst-case re-delivered records (None if unbounded).
+    pub worst_case_duplicates: Option<i64>,
+    /// What MM2's own translation would have re-delivered, where known.
+    pub mm2_would_redeliver: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rpo {
+    /// Records written on the primary that never reached the backup (None: unknown).
+    pub records: Option<i64>,
+    /// `primary-snapshot` (measured now) or `recorded-lag` (last `deltas record`).
+    pub source: String,
+    /// For `recorded-lag`: when it was recorded.
+    pub recorded_at: Option<String>,
+    pub note: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailoverReport {
+    pub run_id: i64,
+    pub dry_run: bool,
+    /// Wall time of the run, in milliseconds.
+    pub rto_ms: u64,
+    pub steps: Vec<StepTiming>,
+    pub groups: Vec<GroupSummary>,
+    pub rpo: Rpo,
+}
+
+fn output_of<'a>(report: &'a RunReport, action: &str) -> Option<&'a Value> {
+    report
+        .steps
+        .iter()
+        .find(|s| s.action == action)
+        .and_then(|s| s.output.as_ref())
+}
+
+impl FailoverReport {
+    pub fn build(
+        report: &RunReport,
+        journal: &Journal,
+        topology: &Topology,
+        primary: &str,
+        rt: &tokio::runtime::Handle,
+    ) -> FailoverReport {
+        let steps = report
+            .steps
+            .iter()
+            .map(|s| StepTiming {
+                step: s.id.clone(),
+                action: s.action.clone(),
+                outcome: s.outcome.as_str().to_string(),
+                duration_ms: s.duration_ms,
+            })
+            .collect();
+        let groups = output_of(report, "groups.translate")
+            .map(group_summaries)
+            .unwrap_or_default();
+        let rpo = measured_rpo(report, journal, topology, primary, rt)
+            .unwrap_or_else(|| recorded_rpo(journal));
+        FailoverReport {
+            run_id: report.run_id,
+            dry_run: report.dry_run,
+            rto_ms: report.wall_ms,
+            steps,
+            groups,
+            rpo,
+        }
+    }
+}
+
+/// Per group, from the translate step's output: `{"translations": [{group, method,
+/// worst_case_duplicates, mm2_redelivered?...}]}`.
+fn group_summaries(out: &Value) -> Vec<GroupSummary> {
+    let mut by_group: BTreeMap<String, GroupSummary> = BTreeMap::new();
+    for t in out["translations"].as_array().into_iter().flatten() {
+        let group = t["group"].as_str().unwrap_or("?").to_string();
+        let g = by_group.entry(group.clone()).or_insert_with(|| GroupSummary {
+            group,
+            worst_case_duplicates: Some(0),
+            ..Default::default()
+        });
+        g.partitions += 1;
+        let exact = matches!(t["method"].as_str(), Some("sync-point" | "fingerprint"));
+        if exact {
+            g.exact += 1;
+        } else {
+            g.conservative += 1;
+        }
+        g.worst_case_duplicates = match (g.worst_case_duplicates, t["worst_case_duplicates"].as_i64()) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
+        if let Some(m) = t["mm2_redelivered"].as_i64() {
+            *g.mm2_would_redeliver.get_or_insert(0) += m;
+        }
+    }
+    by_group.into_values().collect()
+}
+
+/// The primary answered the snapshot: records past the cut = its log ends minus the next
+/// offsets MM2 would have copied (the forward source connector's offsets).
+fn measured_rpo(
+    report: &RunReport,
+    journal: &Journal,
+    topology: &Topology,
+    primary: &str,
+    rt: &tokio::runtime::Handle,
+) -> Option<Rpo> {
+    let snapshot = journal.run_watermarks(report.run_id, primary).ok()??;
+    let r = &topology.replication;
+    let backup = if r.primary == primary { &r.backup } else { &r.primary };
+    let url = topology.connect_url(backup).ok()??;
+    let client = crate::connect::ConnectClient::new(backup, &url, Duration::from_secs(5)).ok()?;
+    let offsets = rt
+        .block_on(client.get_mirror_source_offsets(&r.forward_connectors.source))
+        .ok()?;
+    let next: BTreeMap<(String, i32), i64> = offsets
+        .iter()
+        .filter_map(|o| o.next_offset_to_copy().map(|n| ((o.topic.clone(), o.partition), n)))
+        .collect();
+    let mut total = 0;
+    for p in &snapshot.partitions {
+        let copied_to = next.get(&(p.topic.clone(), p.partition)).copied().unwrap_or(p.earliest);
+        total += (p.latest - copied_to).max(0);
+    }
+    Some(Rpo {
+        records: Some(total),
+        source: "primary-snapshot".into(),
+        recorded_at: Some(snapshot.taken_at.clone()),
+        note: format!(
+            "{total} record(s) on `{primary}` past the cut never reached the backup; failback keeps them in quarantine"
+        ),
+    })
+}
+
+/// The primary did not answer: the lag last recorded by `deltas record`.
+fn recorded_rpo(journal: &Journal) -> Rpo {
+    let runs = journal.runs_list().unwrap_or_default();
+    for run in runs {
+        let Ok(steps) = journal.steps(run.id) else { continue };
+        for s in steps.iter().rev() {
+            if s.action != "deltas.record" {
+                continue;
+            }
+            if let Some(out) = &s.output {
+                if let Some(lag) = out["lag_total"].as_i64() {
+                    return Rpo {
+                        records: Some(lag),
+                        source: "recorded-lag".into(),
+                        recorded_at: s.finished_at.clone(),
+                        note: format!(
+                            "the primary did not answer; `deltas record` measured a lag of {lag} record(s) at {}",
+                            s.finished_at.clone().unwrap_or_default()
+                        ),
+                    };
+                }
+            }
+        }
+    }
+    Rpo {
+        records: None,
+        source: "unknown".into(),
+        recorded_at: None,
+        note: "the primary did not answer and no `deltas record` lag is in the journal: RPO unknown".into(),
+    }
+}

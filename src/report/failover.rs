@@ -1,0 +1,92 @@
+//! Printing the failover report (after `failover promote`), or JSON: `{"run": <RunReport>,
+//! "failover": <FailoverReport>}`.
+
+use comfy_table::Cell;
+use serde_json::json;
+
+use super::runs::table;
+use super::{OutputFormat, Reporter};
+use crate::actions::common::Roles;
+use crate::engine::RunReport;
+use crate::error::{Error, Result};
+use crate::failover::FailoverReport;
+use crate::journal::RunSummary;
+
+fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+impl Reporter {
+    pub fn failover_report(&self, run: &RunReport, fo: &FailoverReport) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            let v = json!({ "run": run, "failover": fo });
+            return self.json(&v);
+        }
+        let mut out = String::new();
+        let mut t = table();
+        t.set_header(vec!["step", "action", "outcome", "duration"]);
+        for s in &fo.steps {
+            t.add_row(vec![
+                Cell::new(&s.step),
+                Cell::new(&s.action),
+                Cell::new(&s.outcome),
+                Cell::new(secs(s.duration_ms)),
+            ]);
+        }
+        out.push_str(&format!("{t}\n"));
+        if !fo.groups.is_empty() {
+            let mut t = table();
+            t.set_header(vec![
+                "group", "partitions", "exact", "conservative", "worst-case duplicates",
+                "MM2 would re-deliver",
+            ]);
+            for g in &fo.groups {
+                t.add_row(vec![
+                    Cell::new(&g.group),
+                    Cell::new(g.partitions),
+                    Cell::new(g.exact),
+                    Cell::new(g.conservative),
+                    Cell::new(
+                        g.worst_case_duplicates
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "unbounded".into()),
+                    ),
+                    Cell::new(g.mm2_would_redeliver.map(|d| d.to_string()).unwrap_or_else(|| "-".into())),
+                ]);
+            }
+            out.push_str(&format!("{t}\n"));
+        }
+        let verb = if fo.dry_run { "planned (dry-run, nothing changed)" } else { "done" };
+        out.push_str(&format!(
+            "failover run {} {verb}: RTO {}; RPO {}\n{}",
+            fo.run_id,
+            secs(fo.rto_ms),
+            fo.rpo
+                .records
+                .map(|r| format!("{r} record(s) ({})", fo.rpo.source))
+                .unwrap_or_else(|| "unknown".into()),
+            fo.rpo.note
+        ));
+        self.text(&out)
+    }
+
+    /// A second `failover promote` after a successful one.
+    pub fn already_promoted(&self, run: &RunSummary, roles: &Roles) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            let v = serde_json::to_value(json!({
+                "already_promoted": true,
+                "run": run,
+                "roles": roles,
+            }))
+            .map_err(|e| Error::Io(e.to_string()))?;
+            return self.json(&v);
+        }
+        self.text(&format!(
+            "nothing to do: run {} promoted `{}` to primary at {}; `{}` is the backup. Nothing was changed.",
+            run.id,
+            roles.primary,
+            run.finished_at.clone().unwrap_or_default(),
+            roles.backup
+        ))
+    }
+}
