@@ -147,6 +147,63 @@ pub fn translate<E>(
     }
 }
 
+/// MM2's own translation of `committed` (ARCHITECTURE.md section 3), computed from the
+/// same syncs, to show what kafka-dr saves: the latest sync at or below the position,
+/// then `downstream + 1` unless the position is the sync point itself. `None` when no
+/// sync is at or below it (MM2 emits no checkpoint then).
+///
+/// MM2 keeps fewer syncs than the journal does (its `OffsetSyncStore` thins out old
+/// ones), so its real checkpoint can be further back than this, never further ahead.
+pub fn mm2_rule(committed: i64, syncs: &[SyncPoint]) -> Option<i64> {
+    syncs
+        .iter()
+        .filter(|s| s.upstream <= committed)
+        .max()
+        .map(|s| {
+            if s.upstream == committed {
+                s.downstream
+            } else {
+                s.downstream + 1
+            }
+        })
+}
+
+/// The bounding syncs of `position` (as `translate` picks them): the latest at or below
+/// and the first at or above.
+pub fn bounding_syncs(
+    position: i64,
+    syncs: &[SyncPoint],
+) -> (Option<SyncPoint>, Option<SyncPoint>) {
+    let lower = syncs
+        .iter()
+        .filter(|s| s.upstream <= position)
+        .max()
+        .copied();
+    let upper = syncs
+        .iter()
+        .filter(|s| s.upstream >= position)
+        .min()
+        .copied();
+    (lower, upper)
+}
+
+/// A position taken from an MM2 checkpoint (`upstream` -> `downstream`, already
+/// translated by MM2): used as is. Its worst-case duplicates are bounded by the first
+/// known sync at or above the upstream position: the twin of the last consumed record
+/// lies before that sync's downstream offset, so at most `upper.downstream -
+/// downstream` records are seen again (`None` without such a sync).
+pub fn from_checkpoint(upstream: i64, downstream: i64, syncs: &[SyncPoint]) -> Translation {
+    let (lower, upper) = bounding_syncs(upstream, syncs);
+    let worst = upper.map(|u| (u.downstream - downstream).max(0));
+    Translation {
+        offset: downstream,
+        method: Method::Checkpoint,
+        worst_case_duplicates: worst,
+        lower_sync: lower,
+        upper_sync: upper,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +290,43 @@ mod tests {
             Err::<Option<i64>, _>("boom")
         });
         assert_eq!(r.unwrap_err(), "boom");
+    }
+    #[test]
+    fn mm2_rule_is_the_conservative_offset() {
+        let syncs = [s(100, 90), s(200, 190)];
+        assert_eq!(mm2_rule(150, &syncs), Some(91));
+        assert_eq!(mm2_rule(200, &syncs), Some(190));
+        assert_eq!(mm2_rule(250, &syncs), Some(191));
+        assert_eq!(mm2_rule(99, &syncs), None);
+        // The same answer `translate` falls back to when no twin is found.
+        let t = translate(150, &syncs, 0, 500, none).unwrap();
+        assert_eq!(Some(t.offset), mm2_rule(150, &syncs));
+    }
+
+    #[test]
+    fn checkpoint_positions_are_used_as_is_and_bounded_by_the_next_sync() {
+        let syncs = [s(100, 90), s(200, 190)];
+        let t = from_checkpoint(150, 91, &syncs);
+        assert_eq!((t.offset, t.method), (91, Method::Checkpoint));
+        assert_eq!(t.worst_case_duplicates, Some(99));
+        assert_eq!(t.lower_sync, Some(s(100, 90)));
+        assert_eq!(t.upper_sync, Some(s(200, 190)));
+        assert!(!t.method.is_exact());
+        let t = from_checkpoint(250, 191, &syncs);
+        assert_eq!(t.worst_case_duplicates, None);
+    }
+
+    #[test]
+    fn bounding_syncs_pick_the_closest() {
+        let syncs = [s(200, 190), s(100, 90), s(300, 290)];
+        assert_eq!(
+            bounding_syncs(150, &syncs),
+            (Some(s(100, 90)), Some(s(200, 190)))
+        );
+        assert_eq!(
+            bounding_syncs(200, &syncs),
+            (Some(s(200, 190)), Some(s(200, 190)))
+        );
+        assert_eq!(bounding_syncs(50, &syncs), (None, Some(s(100, 90))));
     }
 }

@@ -1,0 +1,875 @@
+//! `deltas.record`: while the primary is up, copy into the journal what a failover will
+//! need once it is gone: MM2's offset syncs of every in-scope partition (the compacted
+//! syncs topic keeps only the latest per partition, and it lives on the primary by
+//! default), the in-scope consumer groups' committed positions on the primary with the
+//! fingerprint of the last record each group consumed, and, in the step output, the
+//! primary's watermarks and the replication lag (so a failover report can say "the lag
+//! last recorded, and its age"). Parameters: `primary`, `backup` (cluster names or the
+//! role words), `timeout_seconds`.
+//!
+//! `record_once` is the whole job, shared by the action and by `kafka-dr deltas record
+//! --follow` (which calls it in a loop). It writes nothing to any cluster: its only effect
+//! is journal rows. A group position that did not change since it was last recorded is
+//! not recorded again, so a `--follow` loop does not grow the journal while groups idle.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::common;
+use crate::engine::{Action, Plan, StepContext, Verdict};
+use crate::error::Error;
+use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
+use crate::kafka::{fingerprint, KafkaClient, KafkaError};
+use crate::report::Reporter;
+use crate::runbook::StepDef;
+use crate::topology::Topology;
+
+pub const NAME: &str = "deltas.record";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "primary_word")]
+    primary: String,
+    #[serde(default = "backup_word")]
+    backup: String,
+    #[serde(default = "ten")]
+    timeout_seconds: u64,
+}
+
+fn primary_word() -> String {
+    "primary".to_string()
+}
+fn backup_word() -> String {
+    "backup".to_string()
+}
+fn ten() -> u64 {
+    10
+}
+
+/// Where the lag figure of a partition came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LagSource {
+    /// The MM2 source connector's offsets (Connect REST): the next offset it will copy.
+    /// Connect stores them every `offset.flush.interval.ms`, so this is an upper bound.
+    Connect,
+    /// The backup's log end, compared with the primary's: approximate (offsets differ
+    /// between the clusters when MM2 re-copied or records were deleted).
+    BackupLogEnd,
+    /// The partition does not exist on the backup: nothing of it was copied.
+    NotMirrored,
+    /// Neither Connect nor the backup answered.
+    Unknown,
+}
+
+/// The primary's watermarks of one partition and how far the backup is behind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionLag {
+    pub topic: String,
+    pub partition: i32,
+    /// The primary's log start and log end (high watermark).
+    pub earliest: i64,
+    pub latest: i64,
+    /// The next primary offset MM2 will copy (Connect), or the backup's log end.
+    pub next_to_copy: Option<i64>,
+    /// `latest - next_to_copy`, never negative; `None` when unknown.
+    pub lag: Option<i64>,
+    pub lag_source: LagSource,
+}
+
+/// What one `record_once` found and recorded: the step output of `deltas.record`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeltasSummary {
+    pub primary: String,
+    pub backup: String,
+    /// When the clusters were read (UTC, RFC 3339, the journal's format).
+    pub recorded_at: String,
+    pub recorded_at_ms: i64,
+    /// Where MM2's offset syncs were read: cluster and topic.
+    pub offset_syncs_cluster: String,
+    pub offset_syncs_topic: String,
+    /// In-scope syncs read, and how many of them the journal did not hold yet.
+    pub offset_syncs: usize,
+    pub offset_syncs_new: usize,
+    /// In-scope groups with a committed position on an in-scope partition.
+    pub groups: usize,
+    pub group_positions: usize,
+    /// Positions that differ from the journal's latest (recorded by this call).
+    pub group_positions_changed: usize,
+    /// The sum of the known lags.
+    pub total_lag: i64,
+    /// Partitions whose lag is unknown.
+    pub lag_unknown: usize,
+    pub partitions: Vec<PartitionLag>,
+    pub notes: Vec<String>,
+}
+
+/// One committed position read from the primary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Position {
+    group: String,
+    topic: String,
+    partition: i32,
+    committed: i64,
+}
+
+/// What one pass read from the clusters, before anything is written.
+struct Collected {
+    syncs_cluster: String,
+    syncs_topic: String,
+    syncs: Vec<OffsetSyncRow>,
+    groups: usize,
+    positions: Vec<Position>,
+    partitions: Vec<PartitionLag>,
+    notes: Vec<String>,
+}
+
+/// The clusters and services one pass talks to.
+struct Pass<'a> {
+    topology: &'a Topology,
+    runtime: &'a tokio::runtime::Handle,
+    primary: &'a str,
+    backup: &'a str,
+    timeout: Duration,
+}
+
+/// Record once, with the roles as they stood when run `run_id` started: MM2's offset
+/// syncs (new ones only), the in-scope groups' positions with fingerprints (changed ones
+/// only) into the journal; watermarks and lag into the returned summary (the caller
+/// stores it, e.g. as a step output). `step_id` names the caller in progress lines.
+///
+/// Must not be called from inside a tokio runtime thread (`runtime.block_on` is used
+/// for the Connect REST call).
+pub fn record_once(
+    topology: &Topology,
+    journal: &Journal,
+    run_id: i64,
+    step_id: &str,
+    reporter: &Reporter,
+    runtime: &tokio::runtime::Handle,
+    timeout: Duration,
+) -> Result<DeltasSummary, Error> {
+    let roles = common::roles_before(topology, journal, Some(run_id))?;
+    let pass = Pass {
+        topology,
+        runtime,
+        primary: &roles.primary,
+        backup: &roles.backup,
+        timeout,
+    };
+    Ok(record(&pass, journal, step_id, reporter)?.0)
+}
+
+fn record(
+    pass: &Pass<'_>,
+    journal: &Journal,
+    step_id: &str,
+    reporter: &Reporter,
+) -> Result<(DeltasSummary, Recorded), Error> {
+    let now_ms = now_ms();
+    let (client, collected) = collect(pass)?;
+    let latest = latest_positions(journal, pass.primary)?;
+    let changed: Vec<&Position> = collected
+        .positions
+        .iter()
+        .filter(|p| position_changed(&latest, p))
+        .collect();
+    let mut rows = Vec::with_capacity(changed.len());
+    for p in &changed {
+        rows.push(GroupPositionRow {
+            cluster: pass.primary.to_string(),
+            group: p.group.clone(),
+            topic: p.topic.clone(),
+            partition: p.partition,
+            committed_offset: p.committed,
+            fingerprint: last_consumed_fingerprint(&client, p, pass.timeout)?,
+            recorded_at: None,
+        });
+    }
+    let new_syncs = journal.record_offset_syncs(&collected.syncs)?;
+    journal.record_group_positions(&rows)?;
+    let recorded = Recorded {
+        primary: pass.primary.to_string(),
+        backup: pass.backup.to_string(),
+        recorded_at: rfc3339(now_ms),
+        syncs: collected.syncs.clone(),
+        positions: collected.positions.clone(),
+    };
+    let summary = summarize(pass, collected, now_ms, new_syncs, rows.len());
+    reporter.status(
+        "Recorded",
+        &format!(
+            "deltas `{}` -> `{}` (step `{step_id}`): {} offset sync(s) ({} new), {} group position(s) of {} group(s) ({} changed), lag {}",
+            summary.primary,
+            summary.backup,
+            summary.offset_syncs,
+            summary.offset_syncs_new,
+            summary.group_positions,
+            summary.groups,
+            summary.group_positions_changed,
+            lag_text(&summary)
+        ),
+    );
+    Ok((summary, recorded))
+}
+
+fn summarize(
+    pass: &Pass<'_>,
+    c: Collected,
+    now_ms: i64,
+    new_syncs: usize,
+    changed: usize,
+) -> DeltasSummary {
+    DeltasSummary {
+        primary: pass.primary.to_string(),
+        backup: pass.backup.to_string(),
+        recorded_at: rfc3339(now_ms),
+        recorded_at_ms: now_ms,
+        offset_syncs_cluster: c.syncs_cluster,
+        offset_syncs_topic: c.syncs_topic,
+        offset_syncs: c.syncs.len(),
+        offset_syncs_new: new_syncs,
+        groups: c.groups,
+        group_positions: c.positions.len(),
+        group_positions_changed: changed,
+        total_lag: c.partitions.iter().filter_map(|p| p.lag).sum(),
+        lag_unknown: c.partitions.iter().filter(|p| p.lag.is_none()).count(),
+        partitions: c.partitions,
+        notes: c.notes,
+    }
+}
+
+fn lag_text(s: &DeltasSummary) -> String {
+    let mut sources: BTreeSet<&'static str> = BTreeSet::new();
+    for p in &s.partitions {
+        sources.insert(match p.lag_source {
+            LagSource::Connect => "Connect offsets",
+            LagSource::BackupLogEnd => "backup log end",
+            LagSource::NotMirrored => "not mirrored yet",
+            LagSource::Unknown => "unknown",
+        });
+    }
+    let mut text = format!(
+        "{} record(s) over {} partition(s)",
+        s.total_lag,
+        s.partitions.len()
+    );
+    if s.lag_unknown > 0 {
+        text.push_str(&format!(", unknown on {}", s.lag_unknown));
+    }
+    if !sources.is_empty() {
+        text.push_str(&format!(
+            " (from {})",
+            sources.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    text
+}
+
+type LatestPositions = HashMap<(String, String, i32), GroupPositionRow>;
+
+fn latest_positions(journal: &Journal, cluster: &str) -> Result<LatestPositions, Error> {
+    Ok(journal
+        .latest_group_positions(cluster, None)?
+        .into_iter()
+        .map(|r| ((r.group.clone(), r.topic.clone(), r.partition), r))
+        .collect())
+}
+
+fn position_changed(latest: &LatestPositions, p: &Position) -> bool {
+    latest
+        .get(&(p.group.clone(), p.topic.clone(), p.partition))
+        .is_none_or(|r| r.committed_offset != p.committed)
+}
+
+/// The fingerprint of record `committed - 1` (the last one the group consumed) as
+/// journal JSON; `None` when nothing was consumed or the record is gone (deleted,
+/// compacted away).
+fn last_consumed_fingerprint(
+    client: &KafkaClient,
+    p: &Position,
+    timeout: Duration,
+) -> Result<Option<serde_json::Value>, Error> {
+    if p.committed <= 0 {
+        return Ok(None);
+    }
+    let last = p.committed - 1;
+    let records = client.read_records(&p.topic, p.partition, last, p.committed, timeout)?;
+    match records.iter().find(|r| r.offset == last) {
+        Some(r) => Ok(Some(serde_json::to_value(fingerprint(r)).map_err(|e| {
+            Error::Io(format!(
+                "cannot encode the fingerprint of `{}` partition {} offset {last} on `{}`: {e}",
+                p.topic,
+                p.partition,
+                client.cluster_name()
+            ))
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// Read everything one pass needs from the clusters (no fingerprints: `record` reads
+/// those only for changed positions). Returns the primary's client for them.
+fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
+    let topology = pass.topology;
+    let timeout = pass.timeout;
+    let mut notes = Vec::new();
+    let primary = common::kafka(topology, pass.primary, timeout)?;
+    let parts = common::in_scope_partitions(topology, &primary, timeout)?;
+    let in_scope: HashSet<(String, i32)> = parts.iter().cloned().collect();
+
+    // The backup is needed only when the syncs live there, or for the lag fallback.
+    let mut backup = LazyBackup::default();
+
+    // (1) MM2's offset syncs of the in-scope partitions.
+    let (syncs_cluster, syncs_topic) = topology
+        .replication
+        .offset_syncs_topic(pass.primary, pass.backup);
+    let raw = if syncs_cluster == pass.primary {
+        primary.read_offset_syncs(&syncs_topic, timeout)
+    } else {
+        match backup.get(pass, true)? {
+            Some(c) => c.read_offset_syncs(&syncs_topic, timeout),
+            None => Ok(Vec::new()),
+        }
+    };
+    let raw = match raw {
+        Ok(r) => r,
+        Err(KafkaError::UnknownTopicOrPartition { .. }) => {
+            notes.push(format!(
+                "no offset-syncs topic `{syncs_topic}` on `{syncs_cluster}` yet: MM2 has not emitted any sync"
+            ));
+            Vec::new()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut seen = HashSet::new();
+    let syncs: Vec<OffsetSyncRow> = raw
+        .into_iter()
+        .filter(|s| in_scope.contains(&(s.topic.clone(), s.partition)))
+        .filter(|s| seen.insert((s.topic.clone(), s.partition, s.upstream, s.downstream)))
+        .map(|s| OffsetSyncRow {
+            source_cluster: pass.primary.to_string(),
+            target_cluster: pass.backup.to_string(),
+            topic: s.topic,
+            partition: s.partition,
+            upstream_offset: s.upstream,
+            downstream_offset: s.downstream,
+            recorded_at: None,
+        })
+        .collect();
+
+    // (2) The in-scope groups' committed positions on in-scope partitions.
+    let mut positions = Vec::new();
+    let mut groups = 0;
+    for g in primary.list_groups(timeout)? {
+        if !topology.replication.groups.matches(&g.group) {
+            continue;
+        }
+        let before = positions.len();
+        for (topic, partition, committed, _) in primary.committed_offsets(&g.group, timeout)? {
+            if in_scope.contains(&(topic.clone(), partition)) {
+                positions.push(Position {
+                    group: g.group.clone(),
+                    topic,
+                    partition,
+                    committed,
+                });
+            }
+        }
+        if positions.len() > before {
+            groups += 1;
+        }
+    }
+
+    // (3) Watermarks and lag.
+    let watermarks = if parts.is_empty() {
+        Vec::new()
+    } else {
+        primary.watermarks(&parts, timeout)?
+    };
+    let next_by_connect = connect_positions(pass, &mut notes);
+    let needs_backup = watermarks
+        .iter()
+        .any(|w| !next_by_connect.contains_key(&(w.topic.clone(), w.partition)));
+    let mut backup_ends: HashMap<(String, i32), i64> = HashMap::new();
+    let mut backup_has: HashSet<(String, i32)> = HashSet::new();
+    if needs_backup {
+        if let Some(c) = backup.get(pass, false)? {
+            let (ends, has) = backup_log_ends(pass, c, &watermarks, &next_by_connect)?;
+            backup_ends = ends;
+            backup_has = has;
+        }
+        if let Some(e) = &backup.error {
+            notes.push(format!(
+                "`{}` does not answer ({e}): the lag of partitions Connect did not report is unknown",
+                pass.backup
+            ));
+        }
+    }
+    let backup_answered = backup.client.is_some();
+    let partitions = watermarks
+        .into_iter()
+        .map(|w| {
+            let key = (w.topic.clone(), w.partition);
+            let (next, source) = if let Some(next) = next_by_connect.get(&key) {
+                (Some(next.unwrap_or(w.earliest)), LagSource::Connect)
+            } else if let Some(end) = backup_ends.get(&key) {
+                (Some(*end), LagSource::BackupLogEnd)
+            } else if backup_answered && !backup_has.contains(&key) {
+                (Some(w.earliest), LagSource::NotMirrored)
+            } else {
+                (None, LagSource::Unknown)
+            };
+            PartitionLag {
+                lag: next.map(|n| (w.latest - n).max(0)),
+                topic: w.topic,
+                partition: w.partition,
+                earliest: w.earliest,
+                latest: w.latest,
+                next_to_copy: next,
+                lag_source: source,
+            }
+        })
+        .collect();
+    Ok((
+        primary,
+        Collected {
+            syncs_cluster,
+            syncs_topic,
+            syncs,
+            groups,
+            positions,
+            partitions,
+            notes,
+        },
+    ))
+}
+
+/// A client for the backup, connected on first use.
+#[derive(Default)]
+struct LazyBackup {
+    client: Option<KafkaClient>,
+    /// Why it could not be reached, when it was optional.
+    error: Option<String>,
+}
+
+impl LazyBackup {
+    fn get(&mut self, pass: &Pass<'_>, needed: bool) -> Result<Option<&KafkaClient>, Error> {
+        if self.client.is_none() && (self.error.is_none() || needed) {
+            match common::kafka(pass.topology, pass.backup, pass.timeout) {
+                Ok(c) => self.client = Some(c),
+                Err(e) if !needed => self.error = Some(first_line(&e.to_string()).to_string()),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(self.client.as_ref())
+    }
+}
+
+/// The backup's log ends of the partitions Connect did not report, keyed by the
+/// primary's topic name; and which of those partitions exist on the backup.
+#[allow(clippy::type_complexity)]
+fn backup_log_ends(
+    pass: &Pass<'_>,
+    backup: &KafkaClient,
+    watermarks: &[crate::kafka::PartitionWatermarks],
+    known: &HashMap<(String, i32), Option<i64>>,
+) -> Result<(HashMap<(String, i32), i64>, HashSet<(String, i32)>), Error> {
+    let policy = pass.topology.replication.policy;
+    let md = backup.metadata(pass.timeout)?;
+    let mut wanted: Vec<(String, i32)> = Vec::new();
+    let mut by_target: HashMap<(String, i32), (String, i32)> = HashMap::new();
+    let mut has = HashSet::new();
+    for w in watermarks {
+        let key = (w.topic.clone(), w.partition);
+        if known.contains_key(&key) {
+            continue;
+        }
+        let target = policy.target_topic(pass.primary, &w.topic);
+        let exists = md
+            .topic(&target)
+            .is_some_and(|t| t.partitions.contains(&w.partition));
+        if exists {
+            has.insert(key.clone());
+            by_target.insert((target.clone(), w.partition), key);
+            wanted.push((target, w.partition));
+        }
+    }
+    let mut ends = HashMap::new();
+    if !wanted.is_empty() {
+        for b in backup.watermarks(&wanted, pass.timeout)? {
+            if let Some(key) = by_target.get(&(b.topic.clone(), b.partition)) {
+                ends.insert(key.clone(), b.latest);
+            }
+        }
+    }
+    Ok((ends, has))
+}
+
+/// The next offset the flow's MM2 source connector will copy, per primary partition
+/// (`None` inside: the connector has no position there and starts at the log start),
+/// from Connect REST; empty (with a note) when Connect does not answer.
+fn connect_positions(
+    pass: &Pass<'_>,
+    notes: &mut Vec<String>,
+) -> HashMap<(String, i32), Option<i64>> {
+    let r = &pass.topology.replication;
+    let connector = if pass.primary == r.backup && pass.backup == r.primary {
+        &r.reverse_connectors.source
+    } else {
+        &r.forward_connectors.source
+    };
+    let client = match common::connect(pass.topology, pass.backup, pass.timeout) {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            notes.push(format!(
+                "the topology names no Connect worker for `{}`: lag is measured against the backup's log end",
+                pass.backup
+            ));
+            return HashMap::new();
+        }
+        Err(e) => {
+            notes.push(format!(
+                "cannot use the Connect worker of `{}` ({}): lag is measured against the backup's log end",
+                pass.backup,
+                first_line(&e.to_string())
+            ));
+            return HashMap::new();
+        }
+    };
+    match pass
+        .runtime
+        .block_on(client.get_mirror_source_offsets(connector))
+    {
+        Ok(offsets) => offsets
+            .into_iter()
+            .filter(|o| o.source_alias == pass.primary)
+            .map(|o| ((o.topic.clone(), o.partition), o.next_offset_to_copy()))
+            .collect(),
+        Err(e) => {
+            notes.push(format!(
+                "cannot read the offsets of connector `{connector}` on the Connect worker of `{}` ({}): lag is measured against the backup's log end",
+                pass.backup,
+                first_line(&e.to_string())
+            ));
+            HashMap::new()
+        }
+    }
+}
+
+/// The `deltas.record` action.
+#[derive(Debug)]
+pub struct RecordDeltas {
+    primary: String,
+    backup: String,
+    timeout: Duration,
+    /// What the last apply recorded, for verify.
+    recorded: Option<Recorded>,
+}
+
+#[derive(Debug)]
+struct Recorded {
+    primary: String,
+    backup: String,
+    recorded_at: String,
+    syncs: Vec<OffsetSyncRow>,
+    positions: Vec<Position>,
+}
+
+impl RecordDeltas {
+    pub fn new(step: &StepDef) -> Result<RecordDeltas, Error> {
+        let p: Params = super::params(step, NAME)?;
+        Ok(RecordDeltas {
+            primary: p.primary,
+            backup: p.backup,
+            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+            recorded: None,
+        })
+    }
+
+    fn clusters(&self, ctx: &StepContext<'_>) -> Result<(String, String), Error> {
+        let primary = common::resolve_cluster(ctx, &self.primary)?;
+        let backup = common::resolve_cluster(ctx, &self.backup)?;
+        if primary == backup {
+            return Err(Error::Usage(format!(
+                "step `{}` ({NAME}): `primary` and `backup` both name cluster `{primary}`\nhelp: give two different clusters (the defaults are the role words `primary` and `backup`)",
+                ctx.step_id
+            )));
+        }
+        Ok((primary, backup))
+    }
+}
+
+impl Action for RecordDeltas {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        let (primary, backup) = self.clusters(ctx)?;
+        let pass = Pass {
+            topology: ctx.topology,
+            runtime: ctx.runtime,
+            primary: &primary,
+            backup: &backup,
+            timeout: self.timeout,
+        };
+        let (_client, c) = collect(&pass)?;
+        let new_syncs = count_new_syncs(ctx.journal, &c.syncs)?;
+        let latest = latest_positions(ctx.journal, &primary)?;
+        let changed = c
+            .positions
+            .iter()
+            .filter(|p| position_changed(&latest, p))
+            .count();
+        let mut plan = Plan::default();
+        plan.changes.push(format!(
+            "journal: record {} offset sync(s) ({new_syncs} new), {} group position(s) of {} group(s)",
+            c.syncs.len(),
+            c.positions.len(),
+            c.groups
+        ));
+        plan.notes.push(format!(
+            "changes nothing on any cluster; reads `{}` on `{}`, the groups and watermarks of `{primary}`",
+            c.syncs_topic, c.syncs_cluster
+        ));
+        plan.notes.push(format!(
+            "{changed} group position(s) changed since last recorded (only those are written, with the fingerprint of the last record consumed)"
+        ));
+        let summary = summarize(&pass, c, now_ms(), new_syncs, changed);
+        plan.notes
+            .push(format!("replication lag now: {}", lag_text(&summary)));
+        plan.notes.extend(summary.notes.iter().cloned());
+        plan.detail = json!({
+            "primary": primary,
+            "backup": backup,
+            "offset_syncs": summary.offset_syncs,
+            "offset_syncs_new": new_syncs,
+            "group_positions": summary.group_positions,
+            "group_positions_changed": changed,
+            "groups": summary.groups,
+            "total_lag": summary.total_lag,
+        });
+        Ok(plan)
+    }
+
+    fn apply(
+        &mut self,
+        ctx: &mut StepContext<'_>,
+        _plan: &Plan,
+    ) -> Result<serde_json::Value, Error> {
+        let (primary, backup) = self.clusters(ctx)?;
+        let pass = Pass {
+            topology: ctx.topology,
+            runtime: ctx.runtime,
+            primary: &primary,
+            backup: &backup,
+            timeout: self.timeout,
+        };
+        let (summary, recorded) = record(&pass, ctx.journal, ctx.step_id, ctx.reporter)?;
+        // Kept for verify: what this attempt read and wrote.
+        self.recorded = Some(recorded);
+        serde_json::to_value(&summary).map_err(|e| {
+            Error::Io(format!(
+                "cannot encode the output of step `{}`: {e}",
+                ctx.step_id
+            ))
+        })
+    }
+
+    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        let Some(rec) = &self.recorded else {
+            return Ok(Verdict::NotDone(
+                "this attempt recorded nothing yet (the step is applied again)".to_string(),
+            ));
+        };
+        verify_recorded(ctx.journal, rec)
+    }
+}
+
+/// How many of `syncs` the journal does not hold yet.
+fn count_new_syncs(journal: &Journal, syncs: &[OffsetSyncRow]) -> Result<usize, Error> {
+    let mut known: BTreeMap<(String, i32), HashSet<(i64, i64)>> = BTreeMap::new();
+    let mut new = 0;
+    for s in syncs {
+        let key = (s.topic.clone(), s.partition);
+        if !known.contains_key(&key) {
+            let have = journal
+                .offset_sync_history(&s.source_cluster, &s.target_cluster, &s.topic, s.partition)?
+                .into_iter()
+                .map(|r| (r.upstream_offset, r.downstream_offset))
+                .collect();
+            known.insert(key.clone(), have);
+        }
+        if known
+            .get(&key)
+            .is_some_and(|h| !h.contains(&(s.upstream_offset, s.downstream_offset)))
+        {
+            new += 1;
+        }
+    }
+    Ok(new)
+}
+
+fn verify_recorded(journal: &Journal, rec: &Recorded) -> Result<Verdict, Error> {
+    let missing_syncs = count_new_syncs(journal, &rec.syncs)?;
+    if missing_syncs > 0 {
+        return Ok(Verdict::NotDone(format!(
+            "{missing_syncs} offset sync(s) of `{}` -> `{}` are not in the journal",
+            rec.primary, rec.backup
+        )));
+    }
+    let latest = latest_positions(journal, &rec.primary)?;
+    for p in &rec.positions {
+        let held = latest
+            .get(&(p.group.clone(), p.topic.clone(), p.partition))
+            .is_some_and(|r| {
+                r.committed_offset == p.committed
+                    // A later recording (a `--follow` loop) may have moved it on.
+                    || r.recorded_at.as_deref().is_some_and(|at| at >= rec.recorded_at.as_str())
+            });
+        if !held {
+            return Ok(Verdict::NotDone(format!(
+                "the journal does not hold position {} of group `{}` on `{}` partition {} of `{}`",
+                p.committed, p.group, p.topic, p.partition, rec.primary
+            )));
+        }
+    }
+    Ok(Verdict::Done)
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// `ms` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC), the journal's own format,
+/// so the two compare as strings.
+pub fn rfc3339(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{milli:03}Z",
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_support::{step, Fixture};
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(4_102_444_799_999), "2099-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn params_default_to_the_roles_and_refuse_unknown_keys() {
+        let a = RecordDeltas::new(&step("rec", NAME, serde_json::Value::Null)).unwrap();
+        assert_eq!(
+            (a.primary.as_str(), a.backup.as_str()),
+            ("primary", "backup")
+        );
+        assert_eq!(a.timeout, Duration::from_secs(10));
+        let e = RecordDeltas::new(&step("rec", NAME, json!({"primry": "dc1"}))).unwrap_err();
+        assert!(e.to_string().contains("primry"), "{e}");
+    }
+
+    #[test]
+    fn same_cluster_twice_is_refused() {
+        let f = Fixture::new();
+        let ctx = f.ctx("rec");
+        let a = RecordDeltas::new(&step(
+            "rec",
+            NAME,
+            json!({"primary": "dc1", "backup": "primary"}),
+        ))
+        .unwrap();
+        let e = a.clusters(&ctx).unwrap_err().to_string();
+        assert!(e.contains("both name cluster `dc1`"), "{e}");
+        assert!(e.contains("help:"), "{e}");
+    }
+
+    fn row(group: &str, offset: i64) -> GroupPositionRow {
+        GroupPositionRow {
+            cluster: "dc1".into(),
+            group: group.into(),
+            topic: "app.t".into(),
+            partition: 0,
+            committed_offset: offset,
+            fingerprint: None,
+            recorded_at: None,
+        }
+    }
+
+    #[test]
+    fn only_changed_positions_are_recorded_and_verify_reads_back() {
+        let f = Fixture::new();
+        f.journal
+            .record_group_positions(&[row("app.g", 5)])
+            .unwrap();
+        let latest = latest_positions(&f.journal, "dc1").unwrap();
+        let pos = |offset| Position {
+            group: "app.g".into(),
+            topic: "app.t".into(),
+            partition: 0,
+            committed: offset,
+        };
+        assert!(!position_changed(&latest, &pos(5)));
+        assert!(position_changed(&latest, &pos(6)));
+
+        let sync = OffsetSyncRow {
+            source_cluster: "dc1".into(),
+            target_cluster: "dc2".into(),
+            topic: "app.t".into(),
+            partition: 0,
+            upstream_offset: 100,
+            downstream_offset: 90,
+            recorded_at: None,
+        };
+        assert_eq!(count_new_syncs(&f.journal, &[sync.clone()]).unwrap(), 1);
+        let rec = Recorded {
+            primary: "dc1".into(),
+            backup: "dc2".into(),
+            recorded_at: rfc3339(0),
+            syncs: vec![sync.clone()],
+            positions: vec![pos(5)],
+        };
+        assert!(matches!(
+            verify_recorded(&f.journal, &rec).unwrap(),
+            Verdict::NotDone(_)
+        ));
+        f.journal.record_offset_syncs(&[sync.clone()]).unwrap();
+        assert_eq!(count_new_syncs(&f.journal, &[sync]).unwrap(), 0);
+        assert_eq!(verify_recorded(&f.journal, &rec).unwrap(), Verdict::Done);
+    }
+}

@@ -1,0 +1,637 @@
+//! `mirror.stop`: stop the MM2 connectors of one flow (`forward`: primary -> backup, on
+//! the backup's Connect; `reverse`: backup -> primary, on the primary's Connect, roles as
+//! at run start), and the `mirror status` query.
+//!
+//! Stopping is a courtesy on top of the ACL fence, not the guarantee: during a failover
+//! the Connect cluster may be in the dead DC. When it does not answer, the step says so
+//! and succeeds (the `replication-into-backup` fence is what keeps replication out). It
+//! uses `PUT /connectors/{c}/stop` (Kafka 3.5+), falling back to pause on older workers,
+//! and writes nothing else: no connector is created, reconfigured or deleted here.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{common, ActionError};
+use crate::connect::{
+    ConnectClient, ConnectError, ConnectorState, ConnectorStatus, Feature, TargetState,
+};
+use crate::engine::{Action, Plan, StepContext, Verdict};
+use crate::error::Error;
+use crate::journal::Journal;
+use crate::runbook::StepDef;
+use crate::topology::{Connectors, Topology};
+
+pub const STOP: &str = "mirror.stop";
+
+/// How often a wait polls the connector's status.
+const POLL: Duration = Duration::from_millis(500);
+
+/// A mirror direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// primary -> backup, on the backup's Connect.
+    Forward,
+    /// backup -> primary, on the primary's Connect.
+    Reverse,
+}
+
+impl Flow {
+    pub fn name(self) -> &'static str {
+        match self {
+            Flow::Forward => "forward",
+            Flow::Reverse => "reverse",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Flow> {
+        match s {
+            "forward" => Some(Flow::Forward),
+            "reverse" => Some(Flow::Reverse),
+            _ => None,
+        }
+    }
+
+    /// The flow's connectors, and the cluster whose Connect runs them (the target).
+    pub fn placement<'t>(
+        self,
+        topology: &'t Topology,
+        roles: &common::Roles,
+    ) -> (&'t Connectors, String) {
+        match self {
+            Flow::Forward => (
+                &topology.replication.forward_connectors,
+                roles.backup.clone(),
+            ),
+            Flow::Reverse => (
+                &topology.replication.reverse_connectors,
+                roles.primary.clone(),
+            ),
+        }
+    }
+}
+
+impl std::fmt::Display for Flow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// (role in the flow, connector name), in the order they are stopped: the source first,
+/// so no record is copied after the checkpoints stop.
+fn connector_list(c: &Connectors) -> [(&'static str, String); 3] {
+    [
+        ("source", c.source.clone()),
+        ("checkpoint", c.checkpoint.clone()),
+        ("heartbeat", c.heartbeat.clone()),
+    ]
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// Connect could not be asked at all: no URL in the topology, or no answer.
+fn unreachable_note(flow: Flow, cluster: &str, url: Option<&str>, why: &str) -> String {
+    let at = url.map(|u| format!(" at `{u}`")).unwrap_or_default();
+    format!(
+        "Connect for `{cluster}`{at} is unreachable ({why}): cannot stop the {flow} flow's connectors; the ACL fence is what keeps replication out"
+    )
+}
+
+/// The Connect client of `cluster`, or why there is none to talk to.
+fn client_for(
+    topology: &Topology,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<Result<ConnectClient, String>, Error> {
+    match common::connect(topology, cluster, timeout.min(common::NETWORK_TIMEOUT))? {
+        Some(c) => Ok(Ok(c)),
+        None => Ok(Err(format!(
+            "the topology names no `connect` URL for `{cluster}`"
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// mirror.stop
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "forward")]
+    flow: String,
+    #[serde(default = "thirty")]
+    timeout_seconds: u64,
+}
+
+fn forward() -> String {
+    "forward".into()
+}
+
+fn thirty() -> u64 {
+    30
+}
+
+/// `mirror.stop`.
+#[derive(Debug)]
+pub struct Stop {
+    flow: Flow,
+    timeout: Duration,
+    /// Set when apply found Connect unreachable, so verify does not fail on it.
+    unreachable: Option<String>,
+}
+
+/// One connector as the plan found it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Found {
+    role: String,
+    name: String,
+    /// None: it does not exist.
+    state: Option<String>,
+    /// `stop`, `pause` or `none`.
+    action: String,
+}
+
+impl Stop {
+    pub fn new(step: &StepDef) -> Result<Stop, Error> {
+        let p: Params = super::params(step, STOP)?;
+        let flow = Flow::parse(&p.flow).ok_or_else(|| ActionError::Params {
+            step: step.id.clone(),
+            action: STOP,
+            reason: format!(
+                "unknown flow `{}`\nhelp: `flow` must be `forward` (primary -> backup) or `reverse` (backup -> primary)",
+                p.flow
+            ),
+        })?;
+        Ok(Stop {
+            flow,
+            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+            unreachable: None,
+        })
+    }
+
+    fn placement(&self, ctx: &StepContext<'_>) -> Result<(Connectors, String), Error> {
+        let roles = common::run_roles(ctx)?;
+        let (c, cluster) = self.flow.placement(ctx.topology, &roles);
+        Ok((c.clone(), cluster))
+    }
+}
+
+/// The status of `name`, None when the connector does not exist.
+async fn status_of(
+    client: &ConnectClient,
+    name: &str,
+) -> Result<Option<ConnectorStatus>, ConnectError> {
+    match client.status(name).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.is_not_found() => {
+            if !client.exists(name).await? {
+                return Ok(None);
+            }
+            // Exists without a status yet (just created): not running anything yet, but
+            // not stopped either.
+            Ok(Some(ConnectorStatus {
+                name: name.to_string(),
+                connector_state: ConnectorState::Unassigned,
+                worker_id: String::new(),
+                connector_trace: None,
+                tasks: Vec::new(),
+                kind: None,
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The state a stopped connector of this worker ends in: STOPPED, or PAUSED before 3.5.
+async fn wanted_state(
+    client: &ConnectClient,
+) -> Result<(TargetState, Option<String>), ConnectError> {
+    let v = client.connect_version().await?;
+    if Feature::Stop.supported_by(&v) {
+        Ok((TargetState::Stopped, None))
+    } else {
+        Ok((
+            TargetState::Paused,
+            Some(format!(
+                "Connect at `{}` runs {v}, which has no stop endpoint (PUT /connectors/<c>/stop needs Kafka 3.5+): the connectors are PAUSED instead (their tasks stay assigned but copy nothing); upgrade the workers to stop them",
+                client.url()
+            )),
+        ))
+    }
+}
+
+impl Action for Stop {
+    fn name(&self) -> &'static str {
+        STOP
+    }
+
+    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        let (connectors, cluster) = self.placement(ctx)?;
+        let mut plan = Plan::default();
+        let client = match client_for(ctx.topology, &cluster, self.timeout)? {
+            Ok(c) => c,
+            Err(why) => {
+                plan.notes
+                    .push(unreachable_note(self.flow, &cluster, None, &why));
+                plan.detail = json!({"flow": self.flow, "cluster": cluster, "reachable": false});
+                return Ok(plan);
+            }
+        };
+        let url = client.url().to_string();
+        let wanted = match ctx.block_on(wanted_state(&client)) {
+            Ok(w) => w,
+            Err(ConnectError::Unreachable { detail, .. }) => {
+                plan.notes
+                    .push(unreachable_note(self.flow, &cluster, Some(&url), &detail));
+                plan.detail = json!({
+                    "flow": self.flow, "cluster": cluster, "url": url, "reachable": false
+                });
+                return Ok(plan);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (target, fallback) = wanted;
+        if let Some(f) = fallback {
+            plan.notes.push(f);
+        }
+        let verb = if target == TargetState::Stopped {
+            "stop"
+        } else {
+            "pause"
+        };
+        let mut found = Vec::new();
+        for (role, name) in connector_list(&connectors) {
+            let st = ctx.block_on(status_of(&client, &name))?;
+            let action = match &st {
+                None => {
+                    plan.notes.push(format!(
+                        "{role} connector `{name}` does not exist on Connect `{url}` (cluster `{cluster}`): nothing to {verb}"
+                    ));
+                    "none"
+                }
+                Some(s) if s.is_in(target) => {
+                    plan.notes.push(format!(
+                        "{role} connector `{name}` on Connect `{url}` (cluster `{cluster}`) is already {target}"
+                    ));
+                    "none"
+                }
+                Some(s) => {
+                    plan.changes.push(format!(
+                        "{verb} {role} connector `{name}` on Connect `{url}` (cluster `{cluster}`): now {}",
+                        s.summary()
+                    ));
+                    verb
+                }
+            };
+            found.push(Found {
+                role: role.to_string(),
+                name,
+                state: st.map(|s| s.summary()),
+                action: action.to_string(),
+            });
+        }
+        if plan.changes.is_empty() {
+            plan.notes.insert(
+                0,
+                format!(
+                    "nothing to do: the {} flow's connectors are not running",
+                    self.flow
+                ),
+            );
+        }
+        plan.detail = json!({
+            "flow": self.flow,
+            "cluster": cluster,
+            "url": url,
+            "reachable": true,
+            "target_state": target,
+            "connectors": found,
+        });
+        Ok(plan)
+    }
+
+    fn apply(
+        &mut self,
+        ctx: &mut StepContext<'_>,
+        _plan: &Plan,
+    ) -> Result<serde_json::Value, Error> {
+        self.unreachable = None;
+        let (connectors, cluster) = self.placement(ctx)?;
+        let client = match client_for(ctx.topology, &cluster, self.timeout)? {
+            Ok(c) => c,
+            Err(why) => return Ok(self.gone(ctx, &cluster, None, why)),
+        };
+        let (target, fallback) = match ctx.block_on(wanted_state(&client)) {
+            Ok(w) => w,
+            Err(ConnectError::Unreachable { detail, .. }) => {
+                let url = client.url().to_string();
+                return Ok(self.gone(ctx, &cluster, Some(&url), detail));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(f) = &fallback {
+            ctx.reporter.warn(f);
+        }
+        let mut done = Vec::new();
+        for (role, name) in connector_list(&connectors) {
+            let Some(st) = ctx.block_on(status_of(&client, &name))? else {
+                continue;
+            };
+            if !st.is_in(target) {
+                let sent = match target {
+                    TargetState::Stopped => ctx.block_on(client.stop(&name)),
+                    _ => ctx.block_on(client.pause(&name)),
+                };
+                match sent {
+                    Ok(()) => {}
+                    // Deleted between the status and the stop: nothing left to stop.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let st = self.wait(ctx, &client, &cluster, role, &name, target)?;
+            done.push(json!({"role": role, "name": name, "state": st.summary()}));
+        }
+        Ok(json!({
+            "flow": self.flow,
+            "cluster": cluster,
+            "url": client.url(),
+            "state": target,
+            "connectors": done,
+        }))
+    }
+
+    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        let (connectors, cluster) = self.placement(ctx)?;
+        let client = match client_for(ctx.topology, &cluster, self.timeout)? {
+            Ok(c) => c,
+            Err(_) => return Ok(Verdict::Done),
+        };
+        let target = match ctx.block_on(wanted_state(&client)) {
+            Ok((t, _)) => t,
+            Err(ConnectError::Unreachable { detail, .. }) => {
+                if self.unreachable.is_none() {
+                    ctx.reporter.warn(&unreachable_note(
+                        self.flow,
+                        &cluster,
+                        Some(client.url()),
+                        &detail,
+                    ));
+                }
+                return Ok(Verdict::Done);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut not = Vec::new();
+        for (role, name) in connector_list(&connectors) {
+            match ctx.block_on(status_of(&client, &name))? {
+                Some(s) if !s.is_in(target) => {
+                    not.push(format!("  {role} connector `{name}`: {}", s.summary()))
+                }
+                _ => {}
+            }
+        }
+        if not.is_empty() {
+            return Ok(Verdict::NotDone(format!(
+                "the {} flow's connectors on Connect `{}` (cluster `{cluster}`) are not all {target}:\n{}\nhelp: re-run the step; if a connector keeps running, check the worker's log",
+                self.flow,
+                client.url(),
+                not.join("\n")
+            )));
+        }
+        Ok(Verdict::Done)
+    }
+}
+
+impl Stop {
+    /// Connect does not answer: say so and succeed.
+    fn gone(
+        &mut self,
+        ctx: &StepContext<'_>,
+        cluster: &str,
+        url: Option<&str>,
+        why: String,
+    ) -> serde_json::Value {
+        let note = unreachable_note(self.flow, cluster, url, &why);
+        ctx.reporter.warn(&note);
+        self.unreachable = Some(note.clone());
+        json!({"flow": self.flow, "cluster": cluster, "reachable": false, "note": note})
+    }
+
+    /// Poll until `name` is in `target`, with progress; Ctrl-C stops the wait.
+    fn wait(
+        &self,
+        ctx: &StepContext<'_>,
+        client: &ConnectClient,
+        cluster: &str,
+        role: &str,
+        name: &str,
+        target: TargetState,
+    ) -> Result<ConnectorStatus, Error> {
+        let started = Instant::now();
+        let mut last_shown: Option<String> = None;
+        loop {
+            let st = ctx.block_on(client.status(name)).map_err(Error::from)?;
+            let summary = st.summary();
+            if last_shown.as_deref() != Some(summary.as_str()) {
+                ctx.reporter.status(
+                    "Stopping",
+                    &format!(
+                        "{role} connector `{name}` on `{cluster}`: {summary} ({}s)",
+                        started.elapsed().as_secs()
+                    ),
+                );
+                last_shown = Some(summary);
+            }
+            if st.is_in(target) {
+                return Ok(st);
+            }
+            if started.elapsed() >= self.timeout {
+                return Err(ConnectError::WaitTimeout {
+                    cluster: cluster.into(),
+                    url: client.url().into(),
+                    connector: name.to_string(),
+                    wanted: target,
+                    waited: started.elapsed(),
+                    last: Some(Box::new(st)),
+                }
+                .into());
+            }
+            if ctx.is_interrupted() {
+                return Err(ActionError::Interrupted {
+                    during: format!("waiting for connector `{name}` on `{cluster}` to be {target}"),
+                }
+                .into());
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// mirror status
+// ---------------------------------------------------------------------------------------
+
+/// One connector of a flow, as `mirror status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectorReport {
+    /// `source`, `checkpoint` or `heartbeat`.
+    pub role: &'static str,
+    pub name: String,
+    pub exists: bool,
+    /// The connector's state (`RUNNING`...), None when it does not exist.
+    pub state: Option<String>,
+    /// `RUNNING, tasks: 0 RUNNING`.
+    pub summary: Option<String>,
+    /// FAILED connector or tasks, with the first line of their traces.
+    pub failures: Vec<String>,
+}
+
+/// A flow's connectors on the Connect cluster that runs them.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowStatus {
+    pub flow: Flow,
+    /// The cluster the flow writes into (whose Connect runs it), by the current roles.
+    pub cluster: String,
+    pub url: Option<String>,
+    /// Why Connect could not be asked (no URL, or no answer).
+    pub unreachable: Option<String>,
+    pub connectors: Vec<ConnectorReport>,
+}
+
+/// The connectors of `flow` (roles as the journal has them now) and their states. Async
+/// Connect calls run on `rt` (call from outside its worker threads).
+pub fn status(
+    topology: &Topology,
+    journal: &Journal,
+    flow: Flow,
+    rt: &tokio::runtime::Handle,
+    timeout: Duration,
+) -> Result<FlowStatus, Error> {
+    let roles = common::current_roles(topology, journal)?;
+    let (connectors, cluster) = flow.placement(topology, &roles);
+    let mut out = FlowStatus {
+        flow,
+        cluster: cluster.clone(),
+        url: None,
+        unreachable: None,
+        connectors: Vec::new(),
+    };
+    let client = match client_for(topology, &cluster, timeout)? {
+        Ok(c) => c,
+        Err(why) => {
+            out.unreachable = Some(why);
+            return Ok(out);
+        }
+    };
+    out.url = Some(client.url().to_string());
+    for (role, name) in connector_list(connectors) {
+        match rt.block_on(status_of(&client, &name)) {
+            Ok(st) => out.connectors.push(ConnectorReport {
+                role,
+                name,
+                exists: st.is_some(),
+                state: st.as_ref().map(|s| s.connector_state.to_string()),
+                summary: st.as_ref().map(|s| s.summary()),
+                failures: st.map(|s| s.failures()).unwrap_or_default(),
+            }),
+            Err(ConnectError::Unreachable { detail, .. }) => {
+                out.unreachable = Some(first_line(&detail).to_string());
+                out.connectors.clear();
+                return Ok(out);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_support::{step, Fixture};
+
+    #[test]
+    fn params() {
+        let s = Stop::new(&step("s", STOP, serde_json::Value::Null)).unwrap();
+        assert_eq!(s.flow, Flow::Forward);
+        assert_eq!(s.timeout, Duration::from_secs(30));
+        let e = Stop::new(&step("s", STOP, json!({"flow": "sideways"})))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown flow `sideways`"), "{e}");
+        assert!(e.contains("help:"), "{e}");
+        assert_eq!(
+            Stop::new(&step("s", STOP, json!({"flow": "reverse"})))
+                .unwrap()
+                .flow,
+            Flow::Reverse
+        );
+    }
+
+    #[test]
+    fn placement_follows_the_roles() {
+        let t = Topology::lab_example();
+        let roles = common::Roles {
+            primary: "dc1".into(),
+            backup: "dc2".into(),
+        };
+        let (c, cluster) = Flow::Forward.placement(&t, &roles);
+        assert_eq!(cluster, "dc2");
+        assert_eq!(c, &t.replication.forward_connectors);
+        let (c, cluster) = Flow::Reverse.placement(&t, &roles);
+        assert_eq!(cluster, "dc1");
+        assert_eq!(c, &t.replication.reverse_connectors);
+    }
+
+    #[test]
+    fn unreachable_connect_is_a_note_and_the_step_succeeds() {
+        let mut f = Fixture::new();
+        f.topology.clusters.get_mut("dc2").unwrap().connect = Some("http://127.0.0.1:1".into());
+        let mut ctx = f.ctx("stop");
+        let mut s = Stop::new(&step("stop", STOP, json!({"timeout_seconds": 2}))).unwrap();
+        let plan = s.plan(&mut ctx).unwrap();
+        assert!(plan.is_noop(), "{plan:?}");
+        assert!(
+            plan.notes[0].contains("Connect for `dc2` at `http://127.0.0.1:1` is unreachable"),
+            "{plan:?}"
+        );
+        assert!(
+            plan.notes[0].contains("the ACL fence is what keeps replication out"),
+            "{plan:?}"
+        );
+        let out = s.apply(&mut ctx, &plan).unwrap();
+        assert_eq!(out["reachable"], json!(false));
+        assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
+        let st = status(
+            &f.topology,
+            &f.journal,
+            Flow::Forward,
+            f.runtime.handle(),
+            Duration::from_secs(2),
+        )
+        .unwrap();
+        assert!(st.unreachable.is_some());
+        assert!(st.connectors.is_empty());
+    }
+
+    #[test]
+    fn no_connect_url_is_a_note_too() {
+        let mut f = Fixture::new();
+        f.topology.clusters.get_mut("dc1").unwrap().connect = None;
+        let mut ctx = f.ctx("stop");
+        let mut s = Stop::new(&step("stop", STOP, json!({"flow": "reverse"}))).unwrap();
+        let plan = s.plan(&mut ctx).unwrap();
+        assert!(plan.is_noop());
+        assert!(
+            plan.notes[0].contains("names no `connect` URL for `dc1`"),
+            "{plan:?}"
+        );
+        assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
+    }
+}
