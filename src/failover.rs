@@ -176,7 +176,7 @@ fn recorded_rpo(journal: &Journal) -> Rpo {
                 continue;
             }
             if let Some(out) = &s.output {
-                if let Some(lag) = out["lag_total"].as_i64() {
+                if let Some(lag) = out["total_lag"].as_i64() {
                     return Rpo {
                         records: Some(lag),
                         source: "recorded-lag".into(),

@@ -8,7 +8,11 @@
 pub mod adhoc;
 pub mod check;
 pub mod completions;
+pub mod deltas;
 pub mod failover;
+pub mod fence;
+pub mod groups;
+pub mod mirror;
 pub mod man;
 pub mod run;
 pub mod runs;
@@ -100,6 +104,18 @@ pub enum Command {
     /// Fail over to the backup (runs the embedded failover-promote runbook).
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
+    /// Record MM2's offset syncs and the groups' positions while the primary is up.
+    #[command(subcommand)]
+    Deltas(deltas::DeltasCommand),
+    /// ACL fences: apply, lift, status.
+    #[command(subcommand)]
+    Fence(fence::FenceCommand),
+    /// Consumer-group offsets: translate to the backup, commit there.
+    #[command(subcommand)]
+    Groups(groups::GroupsCommand),
+    /// MirrorMaker 2 flows: stop, status.
+    #[command(subcommand)]
+    Mirror(mirror::MirrorCommand),
     /// Watermarks (earliest and latest offsets) of in-scope partitions.
     #[command(subcommand)]
     Watermarks(watermarks::WatermarksCommand),
@@ -146,6 +162,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completions(_) => Ok(()),
         Command::Check(args) => check::run(args, s),
         Command::Failover(cmd) => failover::run(cmd, g, s),
+        Command::Deltas(cmd) => deltas::run(cmd, g, s),
+        Command::Fence(cmd) => fence::run(cmd, g, s),
+        Command::Groups(cmd) => groups::run(cmd, g, s),
+        Command::Mirror(cmd) => mirror::run(cmd, g, s),
         Command::Watermarks(cmd) => watermarks::run(cmd, g, s),
         Command::Run(args) => run::run(args, g, s),
         Command::Plan(args) => run::plan(args, g, s),

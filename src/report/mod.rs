@@ -10,6 +10,7 @@ pub mod check;
 pub mod engine;
 pub mod failover;
 pub mod runs;
+pub mod status;
 
 use std::io::{IsTerminal, Write};
 use std::sync::{Arc, Mutex};
