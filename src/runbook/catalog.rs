@@ -198,24 +198,6 @@ use ParamKind as K;
 /// Every action a runbook may use. Add one line per action.
 pub static ACTIONS: &[ActionSpec] = &[
     ActionSpec::new(
-        "roles.promote",
-        "lift the backup's `app-writes` guard and record it as the new primary",
-        &[
-            with_default(
-                "lift_guard",
-                K::Bool,
-                Presence::DefaultBool(true),
-                "lift the `app-writes` fence on the new primary first",
-            ),
-            with_default(
-                "timeout_seconds",
-                K::PositiveInt,
-                Presence::DefaultInt(10),
-                "timeout of each call to the cluster",
-            ),
-        ],
-    ),
-    ActionSpec::new(
         "confirm",
         "ask the operator to confirm before going on (`--yes` answers yes)",
         &[required_non_empty(
@@ -329,6 +311,24 @@ pub static ACTIONS: &[ActionSpec] = &[
                 K::PositiveInt,
                 Presence::DefaultInt(30),
                 "how long to wait for the connectors to stop",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "roles.promote",
+        "lift the backup's `app-writes` guard and record it as the new primary",
+        &[
+            with_default(
+                "lift_guard",
+                K::Bool,
+                Presence::DefaultBool(true),
+                "lift the `app-writes` fence on the new primary first",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each call to the cluster",
             ),
         ],
     ),
