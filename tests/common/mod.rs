@@ -115,6 +115,11 @@ fn run_lab(args: &[&str]) -> std::process::Output {
 pub fn lab() -> &'static Lab {
     LAB.get_or_init(|| {
         let was_up = run_lab(&["status"]).status.success();
+        // Under scripts/test the script owns the lab: a lab that is down means the run
+        // is ending (or broke); never start a second one behind its back.
+        if !was_up && std::env::var_os("KAFKA_DR_TEST_LAB_OWNED").is_some() {
+            panic!("the lab scripts/test started is down; see its output");
+        }
         if !was_up {
             let out = Command::new(kafka_lab())
                 .arg("up")

@@ -4,5 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod connect;
+mod kafka;
 mod preflight;
 mod smoke;

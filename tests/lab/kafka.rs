@@ -6,8 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
-use std::process::Command;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use kafka_dr::kafka::{
@@ -27,31 +25,7 @@ const T: Duration = Duration::from_secs(20);
 /// The lab's `KAFKA_LAB_*` variables: from the environment when `KAFKA_LAB_DC1_BOOTSTRAP`
 /// is set, otherwise from `lab/kafka-lab env`.
 fn lab_env() -> &'static BTreeMap<String, String> {
-    static ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        if std::env::var_os("KAFKA_LAB_DC1_BOOTSTRAP").is_some() {
-            return std::env::vars()
-                .filter(|(k, _)| k.starts_with("KAFKA_LAB_"))
-                .collect();
-        }
-        let lab = concat!(env!("CARGO_MANIFEST_DIR"), "/lab/kafka-lab");
-        let out = Command::new(lab)
-            .arg("env")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {lab} env: {e}"));
-        assert!(out.status.success(), "{lab} env failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                (
-                    k.to_string(),
-                    v.trim_matches(|c| c == '\'' || c == '"').to_string(),
-                )
-            })
-            .collect()
-    })
+    &crate::common::lab().env
 }
 
 fn var(name: &str) -> String {
@@ -199,6 +173,7 @@ fn now_ms() -> i64 {
 
 #[test]
 fn connect_cluster_id_metadata_and_describe_cluster() {
+    let _lab_guard = crate::common::shared();
     let admin = client("dc1", Who::Admin);
     let id = admin.cluster_id(T).expect("cluster id");
     assert_eq!(id.len(), 22, "cluster id {id}");
@@ -242,6 +217,7 @@ fn connect_cluster_id_metadata_and_describe_cluster() {
 
 #[test]
 fn unreachable_bootstrap_fails_within_the_timeout() {
+    let _lab_guard = crate::common::shared();
     // A closed port on loopback.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -264,6 +240,7 @@ fn unreachable_bootstrap_fails_within_the_timeout() {
 
 #[test]
 fn wrong_password_is_an_authentication_error() {
+    let _lab_guard = crate::common::shared();
     let (user, password) = creds(Who::App);
     let wrong = format!("{password}-wrong");
     let cfg = config_with(&var("KAFKA_LAB_DC1_BOOTSTRAP"), &user, &wrong);
@@ -287,6 +264,7 @@ fn wrong_password_is_an_authentication_error() {
 
 #[test]
 fn produce_watermarks_and_exact_read_back() {
+    let _lab_guard = crate::common::shared();
     let admin = client("dc1", Who::Admin);
     let app = client("dc1", Who::App);
     let topic = new_topic(&admin, 2);
@@ -398,6 +376,7 @@ fn produce_watermarks_and_exact_read_back() {
 
 #[test]
 fn delete_records_moves_the_earliest_offset() {
+    let _lab_guard = crate::common::shared();
     let admin = client("dc1", Who::Admin);
     let topic = new_topic(&admin, 1);
     admin
@@ -426,6 +405,7 @@ fn delete_records_moves_the_earliest_offset() {
 
 #[test]
 fn committed_offsets_alter_and_group_not_empty() {
+    let _lab_guard = crate::common::shared();
     let admin = client("dc1", Who::Admin);
     let app = client("dc1", Who::App);
     let topic = new_topic(&admin, 2);
@@ -539,6 +519,7 @@ fn committed_offsets_alter_and_group_not_empty() {
 
 #[test]
 fn acl_round_trip_and_deny_write_fence_bites() {
+    let _lab_guard = crate::common::shared();
     let admin = client("dc1", Who::Admin);
     let app = client("dc1", Who::App);
     let topic = new_topic(&admin, 1);
@@ -629,6 +610,7 @@ fn acl_round_trip_and_deny_write_fence_bites() {
 
 #[test]
 fn mm2_offset_syncs_and_checkpoints_decode() {
+    let _lab_guard = crate::common::shared();
     let dc1 = client("dc1", Who::Admin);
     let dc2 = client("dc2", Who::Admin);
     let app1 = client("dc1", Who::App);

@@ -8,9 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::Command;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_dr::connect::{
@@ -26,39 +24,7 @@ use kafka_dr::error::ExitCode;
 
 /// `lab/kafka-lab env`, after making sure the lab is up (never stops or resets it).
 fn lab_env() -> &'static BTreeMap<String, String> {
-    static ENV: OnceLock<BTreeMap<String, String>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("lab/kafka-lab");
-        assert!(script.exists(), "{} is missing", script.display());
-        let up = Command::new(&script)
-            .arg("status")
-            .output()
-            .expect("run lab/kafka-lab status")
-            .status
-            .success();
-        if !up {
-            let ok = Command::new(&script)
-                .arg("up")
-                .status()
-                .expect("run lab/kafka-lab up")
-                .success();
-            assert!(ok, "lab/kafka-lab up failed (see its output above)");
-        }
-        let out = Command::new(&script)
-            .arg("env")
-            .output()
-            .expect("run lab/kafka-lab env");
-        assert!(out.status.success(), "lab/kafka-lab env failed");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("export "))
-            .filter_map(|l| l.split_once('='))
-            .map(|(k, v)| {
-                let v = v.trim_matches(|c| c == '\'' || c == '"');
-                (k.to_string(), v.to_string())
-            })
-            .collect()
-    })
+    &crate::common::lab().env
 }
 
 fn lab_var(name: &str) -> String {
