@@ -7,4 +7,5 @@ mod common;
 mod connect;
 mod kafka;
 mod preflight;
+mod failover;
 mod smoke;

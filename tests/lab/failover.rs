@@ -1,0 +1,357 @@
+//! Issue 4 on the real lab: `kafka-dr failover promote` with the primary down.
+//!
+//! Each test builds the same scenario in its own sandbox (topology scoped to its own
+//! topic and group): a 6-partition topic on dc1, 10,000 keyed records, group G committed
+//! at uneven positions between MM2's sync points, `deltas record`, the forward source
+//! connector stopped and 300 more records written to dc1 only, then dc1 killed. These
+//! tests stop the shared MM2 connectors and kill dc1, so they take `exclusive()`, and a
+//! drop guard brings dc1 back and resumes the connectors whatever happens.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use kafka_dr::connect::ConnectClient;
+use kafka_dr::kafka::{AclFilter, KafkaClient};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::common::*;
+
+const CONNECTORS: [&str; 3] = ["mm2-dc1-dc2-source", "mm2-dc1-dc2-checkpoint", "mm2-dc1-dc2-heartbeat"];
+/// Uneven committed positions, between MM2's sync points (about every 100 records).
+const POSITIONS: [i64; 6] = [137, 411, 590, 1001, 1203, 1555];
+
+fn connect_dc2(lab: &Lab) -> ConnectClient {
+    ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(15)).expect("connect client")
+}
+
+/// Puts the lab back as the other tests expect it: dc1 up, forward connectors running.
+struct Restore(&'static Lab);
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(kafka_lab()).args(["start", "dc1"]).status();
+        let c = connect_dc2(self.0);
+        for name in CONNECTORS {
+            let _ = block_on(c.resume(name));
+        }
+        let _ = block_on(c.restart("mm2-dc1-dc2-source", true, true));
+    }
+}
+
+pub fn kdr_client(lab: &Lab, dc: &str) -> KafkaClient {
+    let (user, password) = lab.creds(Principal::Admin);
+    KafkaClient::connect(
+        dc,
+        [
+            ("bootstrap.servers".to_string(), lab.bootstrap(dc)),
+            ("security.protocol".to_string(), "SASL_PLAINTEXT".to_string()),
+            ("sasl.mechanism".to_string(), "PLAIN".to_string()),
+            ("sasl.username".to_string(), user),
+            ("sasl.password".to_string(), password),
+        ],
+        Duration::from_secs(10),
+    )
+    .expect("admin client")
+}
+
+struct Scenario {
+    sb: Sandbox,
+    topic: String,
+    group: String,
+    /// dc1's records as they were before dc1 died (10,300).
+    dc1: Vec<Rec>,
+    _restore: Restore,
+}
+
+/// Everything up to and including `lab/kafka-lab kill dc1`.
+fn scenario(tag: &str) -> Scenario {
+    let sb = Sandbox::new(tag);
+    let lab = sb.lab;
+    let restore = Restore(lab);
+    let topic = sb.name("orders");
+    let group = sb.name("billing");
+    create_topic(lab, "dc1", &topic, 6);
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 10_000, 6));
+    wait_for("10,000 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 10_000)
+            .then_some(())
+    });
+
+    // G consumed an uneven part of each partition on dc1 and committed.
+    let consumer: BaseConsumer = lab
+        .client_config("dc1", Principal::App)
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for (p, pos) in POSITIONS.iter().enumerate() {
+        tpl.add_partition_offset(&topic, p as i32, Offset::Offset(*pos)).unwrap();
+    }
+    consumer.commit(&tpl, CommitMode::Sync).expect("commit on dc1");
+    drop(consumer);
+    // MM2 emits the syncs of the last records at its next offset flush (5 s in the lab).
+    std::thread::sleep(Duration::from_secs(8));
+
+    // The set-up an operator does once: the guard on the backup; then deltas.
+    sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
+    sb.ok(&["deltas", "record"]);
+
+    // Replication stops; 300 records reach dc1 only.
+    block_on(connect_dc2(lab).stop("mm2-dc1-dc2-source")).expect("stop source connector");
+    std::thread::sleep(Duration::from_secs(3));
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-tail"), 300, 6));
+    let dc1 = read_all(lab, "dc1", &topic);
+    assert_eq!(dc1.len(), 10_300);
+    lab_cmd(&["kill", "dc1"]);
+    Scenario { sb, topic, group, dc1, _restore: restore }
+}
+
+impl Scenario {
+    /// For each partition: the dc2 offset right after the twin of dc1's record C-1.
+    fn expected_dc2_positions(&self) -> BTreeMap<i32, i64> {
+        let dc2 = read_all(self.sb.lab, "dc2", &self.topic);
+        let mut out = BTreeMap::new();
+        for (p, pos) in POSITIONS.iter().enumerate() {
+            let p = p as i32;
+            let last = self
+                .dc1
+                .iter()
+                .find(|r| r.partition == p && r.offset == pos - 1)
+                .expect("record before the committed position on dc1");
+            let twin = dc2
+                .iter()
+                .filter(|r| r.same_content(last))
+                .map(|r| r.offset)
+                .max()
+                .expect("its twin on dc2");
+            out.insert(p, twin + 1);
+        }
+        out
+    }
+
+    fn committed_on_dc2(&self) -> BTreeMap<i32, i64> {
+        kdr_client(self.sb.lab, "dc2")
+            .committed_offsets(&self.group, Duration::from_secs(10))
+            .expect("committed offsets on dc2")
+            .into_iter()
+            .filter(|(t, _, _, _)| t == &self.topic)
+            .map(|(_, p, o, _)| (p, o))
+            .collect()
+    }
+
+    /// The end state every path (straight, resumed) must reach.
+    fn assert_promoted(&self) {
+        let lab = self.sb.lab;
+        let expected = self.expected_dc2_positions();
+        let committed = self.committed_on_dc2();
+        for (p, want) in &expected {
+            let got = committed.get(p).copied();
+            assert_eq!(
+                got,
+                Some(*want),
+                "partition {p}: committed {got:?} on dc2, the record after G's last consumed one is at {want} \
+                 (lower = duplicates, higher = records skipped)"
+            );
+        }
+        // Reading on in G from the committed offsets gives exactly the unconsumed records.
+        let dc2 = read_all(lab, "dc2", &self.topic);
+        for (p, pos) in POSITIONS.iter().enumerate() {
+            let p = p as i32;
+            let unconsumed_dc1: Vec<&Rec> = self
+                .dc1
+                .iter()
+                .filter(|r| r.partition == p && r.offset >= *pos)
+                .filter(|r| dc2.iter().any(|x| x.same_content(r)))
+                .collect();
+            let read_dc2: Vec<&Rec> =
+                dc2.iter().filter(|r| r.partition == p && r.offset >= committed[&p]).collect();
+            assert_eq!(read_dc2.len(), unconsumed_dc1.len(), "partition {p}: duplicates or gaps");
+            for (a, b) in read_dc2.iter().zip(unconsumed_dc1.iter()) {
+                assert!(a.same_content(b), "partition {p}: order or content differs");
+            }
+        }
+        // The fence: MM2's principal can no longer write into dc2...
+        let e = try_produce(lab, "dc2", Principal::Mirror, &self.topic, &make_records("mirror", 1, 6))
+            .expect_err("User:mirror could still write to dc2 after failover");
+        assert!(e.to_lowercase().contains("authoriz"), "not an authorization error: {e}");
+        // ...and the applications can.
+        try_produce(lab, "dc2", Principal::App, &self.topic, &make_records("app-after", 3, 6))
+            .expect("app cannot write to dc2 after promotion");
+    }
+}
+
+/// Issue 4, acceptance 1: unplanned failover, exact offsets, fence, guard, idempotence.
+#[test]
+fn unplanned_failover_moves_group_exactly() {
+    let _g = exclusive();
+    let s = scenario("fo-unplanned");
+    let lab = s.sb.lab;
+    // Before promotion the guard keeps applications off dc2.
+    assert!(
+        try_produce(lab, "dc2", Principal::App, &s.topic, &make_records("early", 1, 6)).is_err(),
+        "app could write to dc2 before the promotion"
+    );
+    let started = Instant::now();
+    let out = s.sb.run(&["--yes", "--output", "json", "failover", "promote"]);
+    let wall = started.elapsed();
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+    s.assert_promoted();
+
+    let groups = v["failover"]["groups"].as_array().expect("groups in the report");
+    let g = groups.iter().find(|g| g["group"] == s.group.as_str()).expect("G in the report");
+    assert_eq!(g["exact"], 6, "{g}");
+    assert_eq!(g["worst_case_duplicates"], 0, "{g}");
+    println!(
+        "FAILOVER FIGURES: RTO {} ms (command wall time {:?}); duplicates ours 0; MM2's own translation would re-deliver {}; RPO {}",
+        v["failover"]["rto_ms"], wall, g["mm2_would_redeliver"], v["failover"]["rpo"]
+    );
+
+    // A second promote changes nothing and says so.
+    let again = s.sb.run(&["--yes", "failover", "promote"]);
+    assert_eq!(again.code, Some(0), "{again}");
+    assert!(again.stdout.contains("nothing to do"), "{again}");
+    s.assert_promoted();
+}
+
+/// Run `failover promote`, SIGKILL it once stderr shows step `step` started.
+fn promote_killed_during(sb: &Sandbox, step: &str, delay: Duration) {
+    let mut child = sb
+        .command(&["--yes", "failover", "promote"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kafka-dr");
+    let stderr = child.stderr.take().unwrap();
+    let needle = format!("`{step}`");
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap_or_default();
+        seen.push(line.clone());
+        if line.contains("Step") && line.contains(&needle) {
+            std::thread::sleep(delay);
+            child.kill().expect("SIGKILL kafka-dr");
+            break;
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.code().is_none(), "kafka-dr ended before the kill:\n{}", seen.join("\n"));
+}
+
+/// Issue 4, acceptance 2: SIGKILL during `fence.apply` and during `groups.commit`;
+/// `kafka-dr resume` reaches the same end state.
+#[test]
+fn crash_during_fence_and_commit_then_resume() {
+    let _g = exclusive();
+    let s = scenario("fo-crash");
+    promote_killed_during(&s.sb, "fence-replication", Duration::from_millis(1500));
+    let out = s.sb.run(&["--yes", "resume", "--take-over-lease"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    s.assert_promoted();
+    let shown = s.sb.ok(&["--output", "json", "runs", "show", "1"]).json();
+    let attempts = shown["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|st| st["step_id"] == "fence-replication")
+        .unwrap()["attempts"]
+        .clone();
+    assert!(attempts.as_u64().unwrap() >= 1);
+}
+
+#[test]
+fn crash_during_commit_then_resume() {
+    let _g = exclusive();
+    let s = scenario("fo-crash2");
+    promote_killed_during(&s.sb, "commit", Duration::from_millis(0));
+    let out = s.sb.run(&["--yes", "resume", "--take-over-lease"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    s.assert_promoted();
+}
+
+/// Issue 4, acceptance 3: `--dry-run` prints the full plan and changes nothing: ACLs,
+/// group offsets and connector states compare equal before and after.
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let _g = exclusive();
+    let s = scenario("fo-dry");
+    let lab = s.sb.lab;
+    let dc2 = kdr_client(lab, "dc2");
+    let acls_before = dc2.describe_acls(&AclFilter::any(), Duration::from_secs(10)).unwrap();
+    let offsets_before = s.committed_on_dc2();
+    let c = connect_dc2(lab);
+    let states = |c: &ConnectClient| -> Vec<String> {
+        CONNECTORS
+            .iter()
+            .map(|n| block_on(c.status(n)).map(|s| s.summary()).unwrap_or_else(|e| e.to_string()))
+            .collect()
+    };
+    let connectors_before = states(&c);
+
+    let out = s.sb.run(&["--yes", "--dry-run", "failover", "promote"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("DENY WRITE on topic"), "plan must list each ACL binding:\n{text}");
+    assert!(text.contains(&s.group), "plan must list each group:\n{text}");
+    assert!(text.contains("fingerprint"), "plan must say each partition's method:\n{text}");
+
+    let mut a = dc2.describe_acls(&AclFilter::any(), Duration::from_secs(10)).unwrap();
+    let mut b = acls_before;
+    a.sort_by_key(|x| x.to_string());
+    b.sort_by_key(|x| x.to_string());
+    assert_eq!(a, b, "ACLs changed under --dry-run");
+    assert_eq!(s.committed_on_dc2(), offsets_before, "group offsets changed under --dry-run");
+    assert_eq!(states(&c), connectors_before, "connector states changed under --dry-run");
+}
+
+/// Issue 4, acceptance 4: a group with active members on dc2 is refused by name; a group
+/// out of scope is untouched.
+#[test]
+fn active_group_is_refused_and_out_of_scope_untouched() {
+    let _g = exclusive();
+    let s = scenario("fo-active");
+    let lab = s.sb.lab;
+    // An out-of-scope group with a committed offset on dc2 (admin may use any group).
+    let outsider = unique("outsider");
+    let admin_consumer: BaseConsumer = lab
+        .client_config("dc2", Principal::Admin)
+        .set("group.id", &outsider)
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&s.topic, 0, Offset::Offset(5)).unwrap();
+    admin_consumer.commit(&tpl, CommitMode::Sync).unwrap();
+    drop(admin_consumer);
+    // G is active on dc2: a member subscribed and polling (admin: app may not read dc2's
+    // group yet? it may: app has READ on its groups).
+    let member: BaseConsumer = lab
+        .client_config("dc2", Principal::Admin)
+        .set("group.id", &s.group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "latest")
+        .create()
+        .unwrap();
+    member.subscribe(&[&s.topic]).unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < until {
+        let _ = member.poll(Duration::from_millis(200));
+    }
+    let before = s.committed_on_dc2();
+
+    let out = s.sb.run(&["--yes", "failover", "promote"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains(&s.group), "the refusal must name the group:\n{out}");
+    assert!(out.stderr.contains("active"), "{out}");
+    assert_eq!(s.committed_on_dc2(), before, "offsets of the active group changed");
+    drop(member);
+
+    let outsider_now = kdr_client(lab, "dc2")
+        .committed_offsets(&outsider, Duration::from_secs(10))
+        .unwrap();
+    assert_eq!(outsider_now.len(), 1);
+    assert_eq!(outsider_now[0].2, 5, "an out-of-scope group was touched");
+}
