@@ -139,3 +139,52 @@ pub fn in_scope_topic(topology: &Topology, topic: &str) -> bool {
             .is_some_and(|src| r.policy.target_topic(alias, src) == topic && r.topics.matches(src))
     })
 }
+
+/// The promotion the current roles come from: the run that last changed roles, and the
+/// new primary's watermark snapshot taken in that run (what it held at the fence: the
+/// promotion cut). Failback steps work from this cut.
+#[derive(Debug, Clone)]
+pub struct PromotionCut {
+    pub run_id: i64,
+    /// The cluster that was promoted (the current primary).
+    pub new_primary: String,
+    /// The cluster that was primary before (the old primary, now backup).
+    pub old_primary: String,
+    /// (topic, partition) -> log end offset of the new primary at the promotion.
+    pub new_primary_end: BTreeMap<(String, i32), i64>,
+    /// (topic, partition) -> earliest offset of the new primary at the promotion.
+    pub new_primary_start: BTreeMap<(String, i32), i64>,
+    pub taken_at: String,
+}
+
+/// Find the promotion cut, or say clearly why there is none.
+pub fn promotion_cut(topology: &Topology, journal: &Journal) -> Result<PromotionCut, Error> {
+    let history = journal.role_history()?;
+    let Some(last) = history.iter().rev().find(|c| c.run_id.is_some()) else {
+        return Err(Error::Usage(
+            "no promotion in the journal: failback needs the cut recorded by `kafka-dr failover promote`\nhelp: run failback with the journal the failover used (`--journal`)".into(),
+        ));
+    };
+    let run_id = last.run_id.unwrap_or_default();
+    let roles = current_roles(topology, journal)?;
+    let snap = journal.run_watermarks(run_id, &roles.primary)?.ok_or_else(|| {
+        Error::Usage(format!(
+            "run {run_id} promoted `{}` but recorded no watermark snapshot of it: the promotion cut is unknown\nhelp: `kafka-dr runs show {run_id}` shows what that run did",
+            roles.primary
+        ))
+    })?;
+    let mut end = BTreeMap::new();
+    let mut start = BTreeMap::new();
+    for p in &snap.partitions {
+        end.insert((p.topic.clone(), p.partition), p.latest);
+        start.insert((p.topic.clone(), p.partition), p.earliest);
+    }
+    Ok(PromotionCut {
+        run_id,
+        new_primary: roles.primary,
+        old_primary: roles.backup,
+        new_primary_end: end,
+        new_primary_start: start,
+        taken_at: snap.taken_at,
+    })
+}
