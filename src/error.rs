@@ -45,6 +45,9 @@ pub enum Error {
     Usage(String),
     #[error("{0}")]
     CheckFailed(String),
+    /// A cluster or endpoint that must answer did not (exit code 6).
+    #[error("{0}")]
+    Unreachable(String),
     #[error("{0}")]
     Io(String),
 }
@@ -58,6 +61,7 @@ impl Error {
             Error::Kafka(e) => e.exit_code(),
             Error::Connect(e) => e.exit_code(),
             Error::CheckFailed(_) => ExitCode::CheckFailed,
+            Error::Unreachable(_) => ExitCode::Unreachable,
             Error::Io(_) => ExitCode::Failure,
         }
     }

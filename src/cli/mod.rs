@@ -9,6 +9,7 @@ pub mod adhoc;
 pub mod check;
 pub mod completions;
 pub mod deltas;
+pub mod failback;
 pub mod failover;
 pub mod fence;
 pub mod groups;
@@ -101,6 +102,9 @@ pub enum Command {
     /// partition: the records you would lose if the primary died this second. Exits 3 when
     /// anything needs attention.
     Check(check::CheckArgs),
+    /// Fail back once the old primary returns (runs the embedded failback-reverse runbook).
+    #[command(subcommand)]
+    Failback(failback::FailbackCommand),
     /// Fail over to the backup (runs the embedded failover-promote runbook).
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
@@ -162,6 +166,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Completions(_) => Ok(()),
         Command::Check(args) => check::run(args, s),
         Command::Failover(cmd) => failover::run(cmd, g, s),
+        Command::Failback(cmd) => failback::run(cmd, g, s),
         Command::Deltas(cmd) => deltas::run(cmd, g, s),
         Command::Fence(cmd) => fence::run(cmd, g, s),
         Command::Groups(cmd) => groups::run(cmd, g, s),

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod engine;
+pub mod failback;
 pub mod failover;
 pub mod runs;
 pub mod status;
