@@ -120,6 +120,29 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         }
     }
 
+    // The guard that keeps applications off the backup until it is promoted.
+    if let Some(backup) = clients.get(&r.backup) {
+        match crate::actions::fence::app_guard_missing(topology, backup, &r.backup, timeout) {
+            Ok(open) if !open.is_empty() => problem(
+                &mut problems,
+                Severity::Warning,
+                format!("cluster {}", r.backup),
+                format!(
+                    "applications may write to {} in-scope topic(s) on the backup `{}`: no `app-writes` guard ({})",
+                    open.len(),
+                    r.backup,
+                    open.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+                ),
+                Some(&format!(
+                    "apply it once: `kafka-dr fence apply app-writes --cluster {}`",
+                    r.backup
+                )),
+            ),
+            Ok(_) => {}
+            Err(e) => problem(&mut problems, Severity::Warning, format!("cluster {}", r.backup), e.to_string(), None),
+        }
+    }
+
     let flow_name = format!("{}->{}", r.primary, r.backup);
     let connectors = [
         r.forward_connectors.source.clone(),
