@@ -67,7 +67,10 @@ impl RunbookError {
 }
 
 /// The runbooks shipped with kafka-dr (runbooks/*.yaml). Add one line per file.
-const EMBEDDED: &[(&str, &str)] = &[("snapshot", include_str!("../../runbooks/snapshot.yaml"))];
+const EMBEDDED: &[(&str, &str)] = &[
+    ("snapshot", include_str!("../../runbooks/snapshot.yaml")),
+    ("failover-promote", include_str!("../../runbooks/failover-promote.yaml")),
+];
 
 /// sha256 hex of a runbook's text: what resume compares.
 pub fn checksum(text: &str) -> String {
