@@ -856,7 +856,10 @@ mod tests {
             downstream_offset: 90,
             recorded_at: None,
         };
-        assert_eq!(count_new_syncs(&f.journal, &[sync.clone()]).unwrap(), 1);
+        assert_eq!(
+            count_new_syncs(&f.journal, std::slice::from_ref(&sync)).unwrap(),
+            1
+        );
         let rec = Recorded {
             primary: "dc1".into(),
             backup: "dc2".into(),
@@ -868,7 +871,9 @@ mod tests {
             verify_recorded(&f.journal, &rec).unwrap(),
             Verdict::NotDone(_)
         ));
-        f.journal.record_offset_syncs(&[sync.clone()]).unwrap();
+        f.journal
+            .record_offset_syncs(std::slice::from_ref(&sync))
+            .unwrap();
         assert_eq!(count_new_syncs(&f.journal, &[sync]).unwrap(), 0);
         assert_eq!(verify_recorded(&f.journal, &rec).unwrap(), Verdict::Done);
     }

@@ -14,9 +14,13 @@ pub mod confirm;
 pub mod deltas;
 pub mod exec;
 pub mod fence;
+pub mod groups;
 pub mod mirror;
+pub mod reverse;
 pub mod roles;
+pub mod tail;
 pub mod translation;
+pub mod truncate;
 pub mod watermarks;
 
 use thiserror::Error;
@@ -35,8 +39,15 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
         fence::APPLY => Ok(Box::new(fence::Apply::new(step)?)),
         fence::LIFT => Ok(Box::new(fence::Lift::new(step)?)),
         mirror::STOP => Ok(Box::new(mirror::Stop::new(step)?)),
+        reverse::SEED => Ok(Box::new(reverse::Seed::new(step)?)),
+        reverse::START => Ok(Box::new(reverse::Start::new(step)?)),
         roles::NAME => Ok(Box::new(roles::Promote::new(step)?)),
+        groups::TRANSLATE => Ok(Box::new(groups::Translate::new(step)?)),
+        groups::COMMIT => Ok(Box::new(groups::Commit::new(step)?)),
         watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
+        tail::FIND => Ok(Box::new(tail::Find::new(step)?)),
+        tail::QUARANTINE => Ok(Box::new(tail::Quarantine::new(step)?)),
+        truncate::NAME => Ok(Box::new(truncate::Truncate::new(step)?)),
         other => Err(ActionError::Unknown {
             step: step.id.clone(),
             action: other.to_string(),

@@ -332,6 +332,229 @@ pub static ACTIONS: &[ActionSpec] = &[
             ),
         ],
     ),
+    ActionSpec::new(
+        "deltas.record",
+        "record MM2's offset syncs, the groups' positions (journal) and the replication lag",
+        &[
+            with_default(
+                "primary",
+                K::Cluster,
+                Presence::DefaultStr("primary"),
+                "the cluster replicated from (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "backup",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "the cluster replicated to (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka or Connect request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "groups.translate",
+        "translate the groups' positions from the primary to the backup (read-only; kept as the step output)",
+        &[
+            with_default(
+                "from",
+                K::Cluster,
+                Presence::DefaultStr("primary"),
+                "the cluster the groups consumed from (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "to",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "the cluster they move to (a name, or `primary`/`backup`)",
+            ),
+            optional(
+                "groups",
+                K::StringList,
+                "only these groups (default: every in-scope group)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "groups.commit",
+        "commit the translated offsets of a `groups.translate` step (refuses active groups)",
+        &[
+            with_default(
+                "cluster",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "where to commit: the `to` of the translate step (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "translate_step",
+                K::String,
+                Presence::DefaultStr("translate"),
+                "the id of the `groups.translate` step of the same run",
+            ),
+            with_default(
+                "skip_active",
+                K::Bool,
+                Presence::DefaultBool(false),
+                "skip groups with active members (with a warning) instead of refusing",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "tail.find",
+        "find per partition the old primary's tail: the records that never reached the new primary (read-only; kept as the step output)",
+        &[
+            with_default(
+                "old_primary",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "the returned old primary (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "new_primary",
+                K::Cluster,
+                Presence::DefaultStr("primary"),
+                "the promoted cluster whose promotion snapshot is the cut (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(30),
+                "timeout of each Kafka request, and of each wait for the next record while searching",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "tail.quarantine",
+        "copy every tail record to a JSON Lines file with a verified manifest (optionally also to a topic)",
+        &[
+            with_default(
+                "find_step",
+                K::String,
+                Presence::DefaultStr("tail-find"),
+                "the id of the `tail.find` step of the same run",
+            ),
+            optional(
+                "dir",
+                K::String,
+                "where to write (default: `quarantine/` beside the journal); files go to `<dir>/run-<run>/`",
+            ),
+            optional(
+                "topic",
+                K::String,
+                "also copy the records to this topic on the new primary (must be outside the replication scope)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(30),
+                "timeout of each Kafka request, and of each wait for the next record",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "truncate",
+        "remove the quarantined tail from the old primary: `delete-records`, `recreate` or `keep`",
+        &[
+            with_default(
+                "strategy",
+                K::String,
+                Presence::DefaultStr("delete-records"),
+                "`delete-records` (DeleteRecords up to the log end where there is a tail), `recreate` (delete and create the topic again) or `keep` (delete nothing)",
+            ),
+            with_default(
+                "cluster",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "the old primary (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "find_step",
+                K::String,
+                Presence::DefaultStr("tail-find"),
+                "the id of the `tail.find` step of the same run",
+            ),
+            with_default(
+                "quarantine_step",
+                K::String,
+                Presence::DefaultStr("tail-quarantine"),
+                "the id of the `tail.quarantine` step whose verified quarantine allows deleting",
+            ),
+            with_default(
+                "no_quarantine",
+                K::Bool,
+                Presence::DefaultBool(false),
+                "delete even without a verified quarantine (explicit opt-out)",
+            ),
+            optional(
+                "topics",
+                K::StringList,
+                "only these topics (default: every topic with a tail)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(30),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "mirror.seed",
+        "create the reverse MM2 connectors STOPPED and seed their offsets at the promotion cut",
+        &[
+            with_default(
+                "strategy",
+                K::String,
+                Presence::DefaultStr("delete-records"),
+                "the truncate step's: `delete-records` (copy from the promotion cut; also for `keep`) or `recreate` (copy from the earliest offset)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(60),
+                "timeout of each Kafka or Connect request, and of each wait for a connector to stop",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "mirror.start",
+        "resume the reverse MM2 connectors, wait until they catch up, check the first copies by fingerprint",
+        &[
+            with_default(
+                "seed_step",
+                K::String,
+                Presence::DefaultStr("mirror-seed"),
+                "the id of the `mirror.seed` step of the same run",
+            ),
+            optional(
+                "max_lag",
+                K::PositiveInt,
+                "the reverse lag (records) to wait for on every partition (default: 0, fully caught up)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(120),
+                "how long to wait for the reverse flow to catch up",
+            ),
+        ],
+    ),
 ];
 
 /// The catalog entry for `name`.

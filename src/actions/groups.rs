@@ -1,0 +1,1233 @@
+//! `groups.translate` and `groups.commit`: move consumer groups from the primary to the
+//! backup at the right place (no record skipped, as few seen again as possible).
+//!
+//! `groups.translate` (params `from`, `to`, `groups`, `timeout_seconds`) finds, for every
+//! in-scope group and partition, the freshest primary position that can be translated
+//! without skipping: the live primary when it answers (fingerprints read live), else the
+//! journal's recorded positions (`deltas.record`), else MM2's checkpoints on the backup;
+//! a checkpoint whose upstream position is LATER than the recorded one wins (it is
+//! fresher, and MM2's translation never skips). It translates each with
+//! `translation::translate` (syncs from the journal, plus live ones when the offset-syncs
+//! topic answers; the twin of the last consumed record searched on the backup), and sets
+//! what MM2 itself would give beside it. It writes nothing to any cluster: the result is
+//! its plan detail and its step output, kept by the journal.
+//!
+//! `groups.commit` (params `cluster`, `translate_step`, `skip_active`, `timeout_seconds`)
+//! reads that output from the journal and commits the translated offsets on the backup
+//! with AlterConsumerGroupOffsets. A group with active members there is refused by name
+//! (or skipped with a warning under `skip_active`): Kafka cannot change the offsets of a
+//! group that consumes. Out-of-scope groups are never touched. Idempotent: offsets already
+//! in place are not written again.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::common;
+use super::translation::{self, Method, SyncPoint, Translation};
+use crate::engine::{Action, Plan, StepContext, Verdict};
+use crate::error::Error;
+use crate::kafka::{fingerprint, Checkpoint, Fingerprint, KafkaClient, KafkaError};
+use crate::runbook::StepDef;
+use crate::topology::Policy;
+
+pub const TRANSLATE: &str = "groups.translate";
+pub const COMMIT: &str = "groups.commit";
+
+fn primary_word() -> String {
+    "primary".to_string()
+}
+fn backup_word() -> String {
+    "backup".to_string()
+}
+fn translate_word() -> String {
+    "translate".to_string()
+}
+fn ten() -> u64 {
+    10
+}
+
+// ---------------------------------------------------------------------------------------
+// The translation, as stored in the journal
+// ---------------------------------------------------------------------------------------
+
+/// Where a primary position came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PositionSource {
+    /// Read from the primary just now.
+    Live,
+    /// Recorded in the journal by `deltas.record`.
+    Journal,
+    /// An MM2 checkpoint on the backup (already translated by MM2).
+    Checkpoint,
+}
+
+/// MM2's checkpoint for a group/partition, beside ours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mm2Checkpoint {
+    /// The primary position MM2 translated (may be older than ours).
+    pub upstream: i64,
+    /// MM2's backup offset.
+    pub downstream: i64,
+    /// `backup_offset - downstream`: how many more records a consumer resuming at MM2's
+    /// offset would see again (negative: fewer).
+    pub redelivered: i64,
+}
+
+/// One group's translated position on one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranslatedPosition {
+    pub group: String,
+    /// The topic on the primary.
+    pub topic: String,
+    pub partition: i32,
+    /// The topic on the backup (replication policy).
+    pub target_topic: String,
+    /// The group's committed offset on the primary (the next record it would read).
+    pub primary_position: i64,
+    pub position_source: PositionSource,
+    /// When the position was recorded (journal positions).
+    pub recorded_at: Option<String>,
+    /// The offset to commit on the backup.
+    pub backup_offset: i64,
+    pub method: Method,
+    /// At most this many records are seen again (`None`: cannot be bounded).
+    pub worst_case_duplicates: Option<i64>,
+    pub lower_sync: Option<SyncPoint>,
+    pub upper_sync: Option<SyncPoint>,
+    /// MM2's own checkpoint for this group/partition, if the backup has one.
+    pub mm2_checkpoint: Option<Mm2Checkpoint>,
+    /// MM2's conservative rule applied to the same position and syncs.
+    pub mm2_rule_offset: Option<i64>,
+    /// `backup_offset - mm2_rule_offset`: records MM2's rule would re-deliver on top.
+    pub mm2_rule_redelivered: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// The output of `groups.translate` (its plan detail and step output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranslationReport {
+    pub from: String,
+    pub to: String,
+    /// True when the primary answered and positions were read live.
+    pub primary_answered: bool,
+    pub positions: Vec<TranslatedPosition>,
+    pub notes: Vec<String>,
+}
+
+impl TranslationReport {
+    /// The groups translated, sorted.
+    pub fn groups(&self) -> BTreeSet<&str> {
+        self.positions.iter().map(|p| p.group.as_str()).collect()
+    }
+}
+
+/// A primary position chosen for translation, before translating.
+#[derive(Debug, Clone)]
+struct Candidate {
+    group: String,
+    topic: String,
+    partition: i32,
+    position: i64,
+    source: PositionSource,
+    recorded_at: Option<String>,
+    /// Of record `position - 1` (live or recorded); `None`: not known.
+    fingerprint: Option<Fingerprint>,
+    note: Option<String>,
+}
+
+/// Which of a recorded position and an MM2 checkpoint to translate from (no live
+/// primary): the recorded one, unless the checkpoint is LATER (fresher; MM2 never skips).
+fn choose_source(
+    recorded: Option<i64>,
+    checkpoint_upstream: Option<i64>,
+) -> Option<PositionSource> {
+    match (recorded, checkpoint_upstream) {
+        (Some(r), Some(c)) if c > r => Some(PositionSource::Checkpoint),
+        (Some(_), _) => Some(PositionSource::Journal),
+        (None, Some(_)) => Some(PositionSource::Checkpoint),
+        (None, None) => None,
+    }
+}
+
+/// The name `target_topic` (on the backup, written by the flow from `from`) has on the
+/// primary.
+fn source_topic(policy: Policy, from: &str, target_topic: &str) -> Option<String> {
+    match policy {
+        Policy::Identity => Some(target_topic.to_string()),
+        Policy::Prefix => target_topic
+            .strip_prefix(&format!("{from}."))
+            .map(str::to_string),
+    }
+}
+
+/// Everything `groups.translate` computes. Reads only.
+struct Translator<'a, 'c> {
+    ctx: &'a StepContext<'c>,
+    from: &'a str,
+    to: &'a str,
+    only: Option<&'a [String]>,
+    timeout: Duration,
+}
+
+type Key = (String, String, i32);
+
+impl Translator<'_, '_> {
+    fn wanted_group(&self, group: &str) -> bool {
+        self.ctx.topology.replication.groups.matches(group)
+            && self.only.is_none_or(|only| only.iter().any(|g| g == group))
+    }
+
+    fn run(&self) -> Result<TranslationReport, Error> {
+        let topology = self.ctx.topology;
+        let (from, to, timeout) = (self.from, self.to, self.timeout);
+        let mut notes = Vec::new();
+        if let Some(only) = self.only {
+            for g in only {
+                if !topology.replication.groups.matches(g) {
+                    return Err(Error::Usage(format!(
+                        "step `{}` ({TRANSLATE}): group `{g}` is not in scope of topology `{}` (replication.groups)\nhelp: remove it from `groups`, or widen `replication.groups` in the topology",
+                        self.ctx.step_id, topology.name
+                    )));
+                }
+            }
+        }
+        let backup = common::kafka(topology, to, timeout)?;
+        let primary = match common::kafka(topology, from, timeout) {
+            Ok(c) => {
+                notes.push(format!(
+                    "`{from}` answered: positions and fingerprints read live"
+                ));
+                Some(c)
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "`{from}` does not answer ({}): positions come from the journal and MM2's checkpoints on `{to}`",
+                    first_line(&e.to_string())
+                ));
+                None
+            }
+        };
+
+        let live_syncs = self.live_syncs(primary.as_ref(), &backup, &mut notes);
+        let checkpoints = self.checkpoints(&backup, &mut notes);
+        let candidates = match &primary {
+            Some(p) => self.live_candidates(p)?,
+            None => self.recorded_candidates(&checkpoints, &mut notes)?,
+        };
+        if let Some(only) = self.only {
+            let have: HashSet<&str> = candidates.iter().map(|c| c.group.as_str()).collect();
+            for g in only {
+                if !have.contains(g.as_str()) {
+                    notes.push(format!(
+                        "group `{g}` has no committed position on an in-scope partition of `{from}` (live, journal or checkpoint): nothing to translate"
+                    ));
+                }
+            }
+        }
+
+        // The backup partitions to translate into, and their bounds.
+        let policy = topology.replication.policy;
+        let md = backup.metadata(timeout)?;
+        let mut wanted: BTreeSet<(String, i32)> = BTreeSet::new();
+        for c in &candidates {
+            let target = policy.target_topic(from, &c.topic);
+            if md
+                .topic(&target)
+                .is_some_and(|t| t.partitions.contains(&c.partition))
+            {
+                wanted.insert((target, c.partition));
+            }
+        }
+        let wanted: Vec<(String, i32)> = wanted.into_iter().collect();
+        let bounds: HashMap<(String, i32), (i64, i64)> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            backup
+                .watermarks(&wanted, timeout)?
+                .into_iter()
+                .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
+                .collect()
+        };
+
+        let mut syncs_by_partition: HashMap<(String, i32), Vec<SyncPoint>> = HashMap::new();
+        let mut positions = Vec::new();
+        for c in candidates {
+            let target = policy.target_topic(from, &c.topic);
+            let Some(&(log_start, hwm)) = bounds.get(&(target.clone(), c.partition)) else {
+                notes.push(format!(
+                    "group `{}`: `{target}` partition {} does not exist on `{to}`: not translated (has MM2 mirrored it?)",
+                    c.group, c.partition
+                ));
+                continue;
+            };
+            let pkey = (c.topic.clone(), c.partition);
+            if !syncs_by_partition.contains_key(&pkey) {
+                let mut s: Vec<SyncPoint> = self
+                    .ctx
+                    .journal
+                    .offset_sync_history(from, to, &c.topic, c.partition)?
+                    .into_iter()
+                    .map(|r| SyncPoint {
+                        upstream: r.upstream_offset,
+                        downstream: r.downstream_offset,
+                    })
+                    .collect();
+                if let Some(live) = live_syncs.get(&pkey) {
+                    s.extend(live.iter().copied());
+                }
+                s.sort();
+                s.dedup();
+                syncs_by_partition.insert(pkey.clone(), s);
+            }
+            let syncs = syncs_by_partition.get(&pkey).map_or(&[][..], Vec::as_slice);
+            let cp = checkpoints.get(&(c.group.clone(), c.topic.clone(), c.partition));
+            let t = match c.source {
+                PositionSource::Checkpoint => match cp {
+                    Some(cp) => translation::from_checkpoint(cp.upstream, cp.downstream, syncs),
+                    None => continue,
+                },
+                PositionSource::Live | PositionSource::Journal => {
+                    translation::translate(c.position, syncs, log_start, hwm, |lo, hi| {
+                        self.last_twin(
+                            &backup,
+                            &target,
+                            c.partition,
+                            c.fingerprint.as_ref(),
+                            lo,
+                            hi,
+                        )
+                    })?
+                }
+            };
+            positions.push(self.result(c, target, t, syncs, cp));
+        }
+        Ok(TranslationReport {
+            from: from.to_string(),
+            to: to.to_string(),
+            primary_answered: primary.is_some(),
+            positions,
+            notes,
+        })
+    }
+
+    fn result(
+        &self,
+        c: Candidate,
+        target_topic: String,
+        t: Translation,
+        syncs: &[SyncPoint],
+        cp: Option<&Checkpoint>,
+    ) -> TranslatedPosition {
+        let rule = translation::mm2_rule(c.position, syncs);
+        TranslatedPosition {
+            mm2_checkpoint: cp.map(|cp| Mm2Checkpoint {
+                upstream: cp.upstream,
+                downstream: cp.downstream,
+                redelivered: t.offset - cp.downstream,
+            }),
+            mm2_rule_offset: rule,
+            mm2_rule_redelivered: rule.map(|r| t.offset - r),
+            group: c.group,
+            topic: c.topic,
+            partition: c.partition,
+            target_topic,
+            primary_position: c.position,
+            position_source: c.source,
+            recorded_at: c.recorded_at,
+            backup_offset: t.offset,
+            method: t.method,
+            worst_case_duplicates: t.worst_case_duplicates,
+            lower_sync: t.lower_sync,
+            upper_sync: t.upper_sync,
+            note: c.note,
+        }
+    }
+
+    /// The LAST record of `[from, until)` of the backup partition whose fingerprint
+    /// equals `fp`.
+    fn last_twin(
+        &self,
+        backup: &KafkaClient,
+        topic: &str,
+        partition: i32,
+        fp: Option<&Fingerprint>,
+        from: i64,
+        until: i64,
+    ) -> Result<Option<i64>, KafkaError> {
+        let Some(fp) = fp else {
+            return Ok(None);
+        };
+        let mut last = None;
+        backup.for_each_record(topic, partition, from, until, self.timeout, |r| {
+            if r.timestamp_ms == fp.timestamp_ms && fingerprint(&r) == *fp {
+                last = Some(r.offset);
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(last)
+    }
+
+    /// The offset syncs readable now (the syncs topic lives on the primary by default,
+    /// on the backup with `offset_syncs_location: target`), per primary partition.
+    fn live_syncs(
+        &self,
+        primary: Option<&KafkaClient>,
+        backup: &KafkaClient,
+        notes: &mut Vec<String>,
+    ) -> HashMap<(String, i32), Vec<SyncPoint>> {
+        let (cluster, topic) = self
+            .ctx
+            .topology
+            .replication
+            .offset_syncs_topic(self.from, self.to);
+        let client = if cluster == self.to {
+            Some(backup)
+        } else if cluster == self.from {
+            primary
+        } else {
+            None
+        };
+        let Some(client) = client else {
+            notes.push(format!(
+                "offset syncs from the journal only (`{topic}` lives on `{cluster}`, which does not answer)"
+            ));
+            return HashMap::new();
+        };
+        match client.read_offset_syncs(&topic, self.timeout) {
+            Ok(syncs) => {
+                let mut out: HashMap<(String, i32), Vec<SyncPoint>> = HashMap::new();
+                for s in syncs {
+                    out.entry((s.topic, s.partition))
+                        .or_default()
+                        .push(SyncPoint {
+                            upstream: s.upstream,
+                            downstream: s.downstream,
+                        });
+                }
+                out
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "offset syncs from the journal only: cannot read `{topic}` on `{cluster}` ({})",
+                    first_line(&e.to_string())
+                ));
+                HashMap::new()
+            }
+        }
+    }
+
+    /// MM2's latest checkpoint of each in-scope (group, primary topic, partition), read
+    /// from `<from>.checkpoints.internal` on the backup.
+    fn checkpoints(
+        &self,
+        backup: &KafkaClient,
+        notes: &mut Vec<String>,
+    ) -> HashMap<Key, Checkpoint> {
+        let name = format!("{}.checkpoints.internal", self.from);
+        let policy = self.ctx.topology.replication.policy;
+        match backup.read_checkpoints(&name, self.timeout) {
+            Ok(all) => {
+                let mut out = HashMap::new();
+                // Log order: a later checkpoint supersedes an earlier one.
+                for cp in all {
+                    if !self.wanted_group(&cp.group) {
+                        continue;
+                    }
+                    let Some(topic) = source_topic(policy, self.from, &cp.topic) else {
+                        continue;
+                    };
+                    if !common::in_scope_topic(self.ctx.topology, &topic) {
+                        continue;
+                    }
+                    out.insert((cp.group.clone(), topic, cp.partition), cp);
+                }
+                out
+            }
+            Err(KafkaError::UnknownTopicOrPartition { .. }) => {
+                notes.push(format!(
+                    "no MM2 checkpoints topic `{name}` on `{}`: nothing to compare with",
+                    self.to
+                ));
+                HashMap::new()
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "cannot read MM2's checkpoints `{name}` on `{}` ({}): not used",
+                    self.to,
+                    first_line(&e.to_string())
+                ));
+                HashMap::new()
+            }
+        }
+    }
+
+    /// Positions read from the live primary, with the fingerprint of each last consumed
+    /// record.
+    fn live_candidates(&self, primary: &KafkaClient) -> Result<Vec<Candidate>, Error> {
+        let topology = self.ctx.topology;
+        let mut out = Vec::new();
+        for g in primary.list_groups(self.timeout)? {
+            if !self.wanted_group(&g.group) {
+                continue;
+            }
+            for (topic, partition, committed, _) in
+                primary.committed_offsets(&g.group, self.timeout)?
+            {
+                if !common::in_scope_topic(topology, &topic) {
+                    continue;
+                }
+                let mut fp = None;
+                let mut note = None;
+                if committed > 0 {
+                    let last = committed - 1;
+                    let recs =
+                        primary.read_records(&topic, partition, last, committed, self.timeout)?;
+                    fp = recs.iter().find(|r| r.offset == last).map(fingerprint);
+                    if fp.is_none() {
+                        note = Some(format!(
+                            "record {last} (the last one consumed) is gone from `{}`: no fingerprint",
+                            self.from
+                        ));
+                    }
+                }
+                out.push(Candidate {
+                    group: g.group.clone(),
+                    topic,
+                    partition,
+                    position: committed,
+                    source: PositionSource::Live,
+                    recorded_at: None,
+                    fingerprint: fp,
+                    note,
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (&a.group, &a.topic, a.partition).cmp(&(&b.group, &b.topic, b.partition))
+        });
+        Ok(out)
+    }
+
+    /// Positions from the journal, or from MM2's checkpoints where those are fresher or
+    /// the only ones.
+    fn recorded_candidates(
+        &self,
+        checkpoints: &HashMap<Key, Checkpoint>,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<Candidate>, Error> {
+        let topology = self.ctx.topology;
+        let mut recorded: BTreeMap<Key, crate::journal::GroupPositionRow> = BTreeMap::new();
+        for r in self.ctx.journal.latest_group_positions(self.from, None)? {
+            if self.wanted_group(&r.group) && common::in_scope_topic(topology, &r.topic) {
+                recorded.insert((r.group.clone(), r.topic.clone(), r.partition), r);
+            }
+        }
+        if recorded.is_empty() {
+            notes.push(format!(
+                "the journal holds no recorded position of `{}` (run `deltas.record` while the primary is up)",
+                self.from
+            ));
+        }
+        let keys: BTreeSet<Key> = recorded
+            .keys()
+            .cloned()
+            .chain(checkpoints.keys().cloned())
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let rec = recorded.get(&key);
+            let cp = checkpoints.get(&key);
+            let (group, topic, partition) = key.clone();
+            match choose_source(rec.map(|r| r.committed_offset), cp.map(|c| c.upstream)) {
+                Some(PositionSource::Journal) => {
+                    let Some(r) = rec else { continue };
+                    let (fp, note) = match &r.fingerprint {
+                        None => (None, None),
+                        Some(v) => match serde_json::from_value::<Fingerprint>(v.clone()) {
+                            Ok(fp) => (Some(fp), None),
+                            Err(e) => (
+                                None,
+                                Some(format!("the recorded fingerprint cannot be read ({e})")),
+                            ),
+                        },
+                    };
+                    out.push(Candidate {
+                        group,
+                        topic,
+                        partition,
+                        position: r.committed_offset,
+                        source: PositionSource::Journal,
+                        recorded_at: r.recorded_at.clone(),
+                        fingerprint: fp,
+                        note,
+                    });
+                }
+                Some(PositionSource::Checkpoint) => {
+                    let Some(c) = cp else { continue };
+                    let note = rec.map(|r| {
+                        format!(
+                            "MM2's checkpoint (position {}) is fresher than the journal's ({}, recorded {}): used as is",
+                            c.upstream,
+                            r.committed_offset,
+                            r.recorded_at.as_deref().unwrap_or("at an unknown time")
+                        )
+                    });
+                    if let Some(n) = &note {
+                        notes.push(format!(
+                            "group `{group}` `{topic}` partition {partition}: {n}"
+                        ));
+                    }
+                    out.push(Candidate {
+                        group,
+                        topic,
+                        partition,
+                        position: c.upstream,
+                        source: PositionSource::Checkpoint,
+                        recorded_at: None,
+                        fingerprint: None,
+                        note,
+                    });
+                }
+                Some(PositionSource::Live) | None => {}
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+fn describe_method(p: &TranslatedPosition) -> String {
+    let method = match p.method {
+        Method::SyncPoint => "at a sync point, exact",
+        Method::Fingerprint => "twin found by fingerprint, exact",
+        Method::Conservative => "MM2's rule from the sync below",
+        Method::LogStart => "no sync below: backup log start",
+        Method::NothingConsumed => "nothing consumed",
+        Method::Checkpoint => "MM2 checkpoint, as is",
+    };
+    let dups = match p.worst_case_duplicates {
+        Some(n) => format!("{n} duplicate(s) at most"),
+        None => "duplicates not bounded".to_string(),
+    };
+    let mut mm2 = Vec::new();
+    if let Some(cp) = &p.mm2_checkpoint {
+        mm2.push(format!(
+            "MM2's checkpoint {} re-delivers {} more",
+            cp.downstream, cp.redelivered
+        ));
+    }
+    if let (Some(o), Some(d)) = (p.mm2_rule_offset, p.mm2_rule_redelivered) {
+        mm2.push(format!("MM2's rule {o} re-delivers {d} more"));
+    }
+    let mm2 = if mm2.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", mm2.join(", "))
+    };
+    format!("{method}, {dups}{mm2}")
+}
+
+// ---------------------------------------------------------------------------------------
+// groups.translate
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TranslateParams {
+    #[serde(default = "primary_word")]
+    from: String,
+    #[serde(default = "backup_word")]
+    to: String,
+    #[serde(default)]
+    groups: Option<Vec<String>>,
+    #[serde(default = "ten")]
+    timeout_seconds: u64,
+}
+
+/// The `groups.translate` action.
+#[derive(Debug)]
+pub struct Translate {
+    from: String,
+    to: String,
+    groups: Option<Vec<String>>,
+    timeout: Duration,
+}
+
+impl Translate {
+    pub fn new(step: &StepDef) -> Result<Translate, Error> {
+        let p: TranslateParams = super::params(step, TRANSLATE)?;
+        if p.groups.as_ref().is_some_and(Vec::is_empty) {
+            return Err(super::ActionError::Params {
+                step: step.id.clone(),
+                action: TRANSLATE,
+                reason: "`groups` is empty\nhelp: list the groups to translate, or remove `groups` to translate every in-scope group".to_string(),
+            }
+            .into());
+        }
+        Ok(Translate {
+            from: p.from,
+            to: p.to,
+            groups: p.groups,
+            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+        })
+    }
+
+    /// The translation of every wanted group, read-only.
+    pub fn compute(&self, ctx: &StepContext<'_>) -> Result<TranslationReport, Error> {
+        let from = common::resolve_cluster(ctx, &self.from)?;
+        let to = common::resolve_cluster(ctx, &self.to)?;
+        if from == to {
+            return Err(Error::Usage(format!(
+                "step `{}` ({TRANSLATE}): `from` and `to` both name cluster `{from}`\nhelp: give two different clusters (the defaults are the role words `primary` and `backup`)",
+                ctx.step_id
+            )));
+        }
+        Translator {
+            ctx,
+            from: &from,
+            to: &to,
+            only: self.groups.as_deref(),
+            timeout: self.timeout,
+        }
+        .run()
+    }
+}
+
+impl Action for Translate {
+    fn name(&self) -> &'static str {
+        TRANSLATE
+    }
+
+    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        let report = self.compute(ctx)?;
+        let mut plan = Plan::default();
+        plan.changes.push(format!(
+            "journal: keep the translation of {} position(s) of {} group(s) from `{}` to `{}` as this step's output (nothing is written to any cluster)",
+            report.positions.len(),
+            report.groups().len(),
+            report.from,
+            report.to
+        ));
+        plan.notes.extend(report.notes.iter().cloned());
+        for p in &report.positions {
+            plan.notes.push(format!(
+                "group `{}` `{}`[{}]: `{}` position {} ({}) -> `{}` `{}`[{}] offset {} ({})",
+                p.group,
+                p.topic,
+                p.partition,
+                report.from,
+                p.primary_position,
+                match p.position_source {
+                    PositionSource::Live => "live".to_string(),
+                    PositionSource::Journal => format!(
+                        "journal, recorded {}",
+                        p.recorded_at.as_deref().unwrap_or("at an unknown time")
+                    ),
+                    PositionSource::Checkpoint => "MM2 checkpoint".to_string(),
+                },
+                report.to,
+                p.target_topic,
+                p.partition,
+                p.backup_offset,
+                describe_method(p)
+            ));
+        }
+        plan.detail = serde_json::to_value(&report).map_err(|e| {
+            Error::Io(format!(
+                "cannot encode the translation of step `{}`: {e}",
+                ctx.step_id
+            ))
+        })?;
+        Ok(plan)
+    }
+
+    fn apply(
+        &mut self,
+        _ctx: &mut StepContext<'_>,
+        plan: &Plan,
+    ) -> Result<serde_json::Value, Error> {
+        // The translation the operator saw in the plan is the one kept.
+        Ok(plan.detail.clone())
+    }
+
+    fn verify(&mut self, _ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        Ok(Verdict::Done)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// groups.commit
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommitParams {
+    #[serde(default = "backup_word")]
+    cluster: String,
+    #[serde(default = "translate_word")]
+    translate_step: String,
+    #[serde(default)]
+    skip_active: bool,
+    #[serde(default = "ten")]
+    timeout_seconds: u64,
+}
+
+/// The `groups.commit` action.
+#[derive(Debug)]
+pub struct Commit {
+    cluster: String,
+    translate_step: String,
+    skip_active: bool,
+    timeout: Duration,
+    /// Groups skipped as active by the last plan or apply.
+    skipped: Option<BTreeSet<String>>,
+}
+
+/// The offsets to commit, per group: (target topic, partition) -> offset.
+type Wanted = BTreeMap<String, BTreeMap<(String, i32), i64>>;
+
+/// A group's state on the target.
+struct GroupNow {
+    members: usize,
+    state: String,
+    active: bool,
+    committed: HashMap<(String, i32), i64>,
+}
+
+impl Commit {
+    pub fn new(step: &StepDef) -> Result<Commit, Error> {
+        let p: CommitParams = super::params(step, COMMIT)?;
+        Ok(Commit {
+            cluster: p.cluster,
+            translate_step: p.translate_step,
+            skip_active: p.skip_active,
+            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+            skipped: None,
+        })
+    }
+
+    /// The translation stored by the translate step of this run: its output, or under
+    /// `--dry-run` (where nothing is applied) its plan.
+    fn translation(&self, ctx: &StepContext<'_>) -> Result<TranslationReport, Error> {
+        let steps = ctx.journal.steps(ctx.run_id)?;
+        let Some(step) = steps.iter().find(|s| s.step_id == self.translate_step) else {
+            return Err(Error::Usage(format!(
+                "step `{}` ({COMMIT}): run {} has no step `{}`\nhelp: set `translate_step` to the id of the run's `{TRANSLATE}` step",
+                ctx.step_id, ctx.run_id, self.translate_step
+            )));
+        };
+        if step.action != TRANSLATE {
+            return Err(Error::Usage(format!(
+                "step `{}` ({COMMIT}): step `{}` is a `{}` step, not `{TRANSLATE}`\nhelp: set `translate_step` to the id of the run's `{TRANSLATE}` step",
+                ctx.step_id, self.translate_step, step.action
+            )));
+        }
+        let value = match (&step.output, &step.plan) {
+            (Some(out), _) => out.clone(),
+            (None, Some(plan)) if ctx.dry_run => plan.get("detail").cloned().unwrap_or_default(),
+            _ => {
+                return Err(Error::Usage(format!(
+                    "step `{}` ({COMMIT}): step `{}` has stored no translation in run {} yet\nhelp: put the `{TRANSLATE}` step before this one in the runbook",
+                    ctx.step_id, self.translate_step, ctx.run_id
+                )))
+            }
+        };
+        serde_json::from_value(value).map_err(|e| {
+            Error::Usage(format!(
+                "step `{}` ({COMMIT}): cannot read the translation stored by step `{}` in run {}: {e}\nhelp: run the `{TRANSLATE}` step again (a new run)",
+                ctx.step_id, self.translate_step, ctx.run_id
+            ))
+        })
+    }
+
+    /// The target cluster and the offsets to commit there (in-scope groups only).
+    fn wanted(&self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
+        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
+        let report = self.translation(ctx)?;
+        if report.to != cluster {
+            return Err(Error::Usage(format!(
+                "step `{}` ({COMMIT}): step `{}` translated to `{}`, but this step commits on `{cluster}`\nhelp: set `cluster` to `{}`, or translate to `{cluster}`",
+                ctx.step_id, self.translate_step, report.to, report.to
+            )));
+        }
+        let mut wanted: Wanted = BTreeMap::new();
+        for p in report.positions {
+            // Never touch a group outside the topology's scope, whatever the journal says.
+            if !ctx.topology.replication.groups.matches(&p.group) {
+                continue;
+            }
+            wanted
+                .entry(p.group)
+                .or_default()
+                .insert((p.target_topic, p.partition), p.backup_offset);
+        }
+        Ok((cluster, wanted))
+    }
+
+    fn read_groups(
+        &self,
+        client: &KafkaClient,
+        wanted: &Wanted,
+    ) -> Result<BTreeMap<String, GroupNow>, Error> {
+        let names: Vec<&str> = wanted.keys().map(String::as_str).collect();
+        let descriptions = client.describe_groups(&names, self.timeout)?;
+        let mut out = BTreeMap::new();
+        for d in descriptions {
+            let committed = client
+                .committed_offsets(&d.group, self.timeout)?
+                .into_iter()
+                .map(|(t, p, o, _)| ((t, p), o))
+                .collect();
+            out.insert(
+                d.group.clone(),
+                GroupNow {
+                    members: d.members,
+                    state: d.state.to_string(),
+                    active: d.members > 0 || !d.state.is_inactive(),
+                    committed,
+                },
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// The partitions whose committed offset differs from the wanted one:
+/// (topic, partition, current, wanted).
+fn differences(
+    wanted: &BTreeMap<(String, i32), i64>,
+    now: Option<&GroupNow>,
+) -> Vec<(String, i32, Option<i64>, i64)> {
+    wanted
+        .iter()
+        .filter_map(|((t, p), o)| {
+            let current = now.and_then(|n| n.committed.get(&(t.clone(), *p)).copied());
+            (current != Some(*o)).then(|| (t.clone(), *p, current, *o))
+        })
+        .collect()
+}
+
+fn active_refusal(cluster: &str, active: &[(&str, &GroupNow)]) -> Error {
+    let names: Vec<String> = active
+        .iter()
+        .map(|(g, n)| {
+            format!(
+                "group `{g}` has {} active member(s) on `{cluster}` (state {})",
+                n.members, n.state
+            )
+        })
+        .collect();
+    let list: Vec<String> = active.iter().map(|(g, _)| format!("`{g}`")).collect();
+    Error::Kafka(KafkaError::InvalidArgument {
+        cluster: cluster.to_string(),
+        operation: format!("committing translated offsets of {}", list.join(", ")),
+        message: format!(
+            "{}; nothing was committed\nhelp: stop its consumers on `{cluster}` and resume the run, or set `skip_active: true` to leave active groups as they are",
+            names.join("; ")
+        ),
+    })
+}
+
+impl Action for Commit {
+    fn name(&self) -> &'static str {
+        COMMIT
+    }
+
+    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        let (cluster, wanted) = self.wanted(ctx)?;
+        let mut plan = Plan::default();
+        let mut detail = Vec::new();
+        let mut skipped = BTreeSet::new();
+        if wanted.is_empty() {
+            plan.notes
+                .push("no translated group position to commit".to_string());
+            self.skipped = Some(skipped);
+            return Ok(plan);
+        }
+        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let now = self.read_groups(&client, &wanted)?;
+        for (group, offsets) in &wanted {
+            let g = now.get(group);
+            let diffs = differences(offsets, g);
+            let unchanged = offsets.len() - diffs.len();
+            if let Some(g) = g.filter(|g| g.active) {
+                if diffs.is_empty() {
+                    plan.notes.push(format!(
+                        "group `{group}` ({} active member(s) on `{cluster}`): already at the translated offsets",
+                        g.members
+                    ));
+                } else if self.skip_active {
+                    plan.notes.push(format!(
+                        "group `{group}` has {} active member(s) on `{cluster}` (state {}): skipped (skip_active), {} offset(s) left as they are",
+                        g.members, g.state, diffs.len()
+                    ));
+                    skipped.insert(group.clone());
+                } else {
+                    plan.changes.push(format!(
+                        "`{cluster}`: group `{group}` has {} active member(s) (state {}): its {} offset(s) will be REFUSED; help: stop its consumers on `{cluster}`, or set skip_active",
+                        g.members, g.state, diffs.len()
+                    ));
+                }
+                detail.push(json!({"group": group, "active": true, "members": g.members, "changes": diffs.len()}));
+                continue;
+            }
+            for (t, p, current, new) in &diffs {
+                plan.changes.push(format!(
+                    "`{cluster}`: group `{group}`: commit `{t}`[{p}] at {new} (now {})",
+                    current.map_or("no committed offset".to_string(), |c| c.to_string())
+                ));
+            }
+            if unchanged > 0 {
+                plan.notes.push(format!(
+                    "group `{group}`: {unchanged} partition(s) already at the translated offset"
+                ));
+            }
+            detail.push(json!({
+                "group": group,
+                "active": false,
+                "changes": diffs.iter().map(|(t, p, c, n)| json!({"topic": t, "partition": p, "from": c, "to": n})).collect::<Vec<_>>(),
+                "unchanged": unchanged,
+            }));
+        }
+        self.skipped = Some(skipped);
+        plan.detail = json!({ "cluster": cluster, "groups": detail });
+        Ok(plan)
+    }
+
+    fn apply(
+        &mut self,
+        ctx: &mut StepContext<'_>,
+        _plan: &Plan,
+    ) -> Result<serde_json::Value, Error> {
+        let (cluster, wanted) = self.wanted(ctx)?;
+        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let now = self.read_groups(&client, &wanted)?;
+        // Refuse before committing anything: an operator fixes one thing and resumes.
+        let active: Vec<(&str, &GroupNow)> = wanted
+            .iter()
+            .filter_map(|(g, offsets)| {
+                let n = now.get(g)?;
+                (n.active && !differences(offsets, Some(n)).is_empty()).then_some((g.as_str(), n))
+            })
+            .collect();
+        if !active.is_empty() && !self.skip_active {
+            return Err(active_refusal(&cluster, &active));
+        }
+        let skipped: BTreeSet<String> = active.iter().map(|(g, _)| g.to_string()).collect();
+        for (g, n) in &active {
+            ctx.reporter.warn(&format!(
+                "group `{g}` has {} active member(s) on `{cluster}`: skipped (skip_active); its offsets were not changed",
+                n.members
+            ));
+        }
+        let mut committed = Vec::new();
+        for (group, offsets) in &wanted {
+            if skipped.contains(group) {
+                continue;
+            }
+            let diffs = differences(offsets, now.get(group));
+            if diffs.is_empty() {
+                continue;
+            }
+            let set: Vec<(&str, i32, i64)> = diffs
+                .iter()
+                .map(|(t, p, _, o)| (t.as_str(), *p, *o))
+                .collect();
+            client.alter_group_offsets(group, &set, self.timeout)?;
+            ctx.reporter.status(
+                "Committed",
+                &format!("group `{group}` on `{cluster}`: {} offset(s)", set.len()),
+            );
+            committed.push(json!({
+                "group": group,
+                "offsets": diffs.iter().map(|(t, p, c, n)| json!({"topic": t, "partition": p, "from": c, "to": n})).collect::<Vec<_>>(),
+            }));
+        }
+        self.skipped = Some(skipped.clone());
+        Ok(json!({
+            "cluster": cluster,
+            "committed": committed,
+            "skipped_active": skipped,
+        }))
+    }
+
+    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        let (cluster, wanted) = self.wanted(ctx)?;
+        if wanted.is_empty() {
+            return Ok(Verdict::Done);
+        }
+        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let skipped = self.skipped.clone().unwrap_or_default();
+        let mut wrong = Vec::new();
+        for (group, offsets) in &wanted {
+            if skipped.contains(group) {
+                continue;
+            }
+            let committed: HashMap<(String, i32), i64> = client
+                .committed_offsets(group, self.timeout)?
+                .into_iter()
+                .map(|(t, p, o, _)| ((t, p), o))
+                .collect();
+            for ((t, p), o) in offsets {
+                let have = committed.get(&(t.clone(), *p));
+                if have != Some(o) {
+                    wrong.push(format!(
+                        "group `{group}` `{t}`[{p}] is at {} on `{cluster}`, not {o}",
+                        have.map_or("no committed offset".to_string(), |h| h.to_string())
+                    ));
+                }
+            }
+        }
+        if wrong.is_empty() {
+            Ok(Verdict::Done)
+        } else {
+            let more = wrong.len().saturating_sub(3);
+            let mut reason = wrong.into_iter().take(3).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                reason.push_str(&format!(" (and {more} more)"));
+            }
+            Ok(Verdict::NotDone(reason))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_support::{step, Fixture};
+
+    #[test]
+    fn a_later_checkpoint_wins_over_the_recorded_position() {
+        use PositionSource::*;
+        assert_eq!(choose_source(Some(100), Some(150)), Some(Checkpoint));
+        assert_eq!(choose_source(Some(100), Some(100)), Some(Journal));
+        assert_eq!(choose_source(Some(100), Some(50)), Some(Journal));
+        assert_eq!(choose_source(Some(100), None), Some(Journal));
+        assert_eq!(choose_source(None, Some(7)), Some(Checkpoint));
+        assert_eq!(choose_source(None, None), None);
+    }
+
+    #[test]
+    fn checkpoint_topics_map_back_to_the_primary_name() {
+        assert_eq!(
+            source_topic(Policy::Identity, "dc1", "app.orders").as_deref(),
+            Some("app.orders")
+        );
+        assert_eq!(
+            source_topic(Policy::Prefix, "dc1", "dc1.app.orders").as_deref(),
+            Some("app.orders")
+        );
+        assert_eq!(source_topic(Policy::Prefix, "dc1", "app.orders"), None);
+    }
+
+    #[test]
+    fn params_defaults_and_empty_groups() {
+        let t = Translate::new(&step("translate", TRANSLATE, serde_json::Value::Null)).unwrap();
+        assert_eq!((t.from.as_str(), t.to.as_str()), ("primary", "backup"));
+        assert!(t.groups.is_none());
+        let e = Translate::new(&step("translate", TRANSLATE, json!({"groups": []})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`groups` is empty") && e.contains("help:"),
+            "{e}"
+        );
+        let c = Commit::new(&step("commit", COMMIT, serde_json::Value::Null)).unwrap();
+        assert_eq!(
+            (c.cluster.as_str(), c.translate_step.as_str(), c.skip_active),
+            ("backup", "translate", false)
+        );
+        assert!(Commit::new(&step("commit", COMMIT, json!({"skip": true}))).is_err());
+    }
+
+    #[test]
+    fn an_out_of_scope_group_is_refused_by_name() {
+        let f = Fixture::new();
+        let ctx = f.ctx("translate");
+        let only = vec!["other.group".to_string()];
+        let t = Translator {
+            ctx: &ctx,
+            from: "dc1",
+            to: "dc2",
+            only: Some(&only),
+            timeout: Duration::from_secs(1),
+        };
+        let e = t.run().unwrap_err().to_string();
+        assert!(e.contains("group `other.group` is not in scope"), "{e}");
+        assert!(e.contains("help:"), "{e}");
+    }
+
+    #[test]
+    fn differences_and_refusal_text() {
+        let mut wanted = BTreeMap::new();
+        wanted.insert(("app.t".to_string(), 0), 10);
+        wanted.insert(("app.t".to_string(), 1), 20);
+        let now = GroupNow {
+            members: 2,
+            state: "Stable".into(),
+            active: true,
+            committed: [(("app.t".to_string(), 0), 10)].into_iter().collect(),
+        };
+        assert_eq!(
+            differences(&wanted, Some(&now)),
+            vec![("app.t".to_string(), 1, None, 20)]
+        );
+        assert_eq!(differences(&wanted, None).len(), 2);
+        let e = active_refusal("dc2", &[("app.g", &now)]).to_string();
+        assert!(
+            e.contains("group `app.g` has 2 active member(s) on `dc2`"),
+            "{e}"
+        );
+        assert!(e.contains("help: stop its consumers on `dc2`"), "{e}");
+        assert!(e.contains("skip_active"), "{e}");
+    }
+
+    #[test]
+    fn reports_round_trip_through_json() {
+        let r = TranslationReport {
+            from: "dc1".into(),
+            to: "dc2".into(),
+            primary_answered: false,
+            positions: vec![TranslatedPosition {
+                group: "app.g".into(),
+                topic: "app.t".into(),
+                partition: 3,
+                target_topic: "app.t".into(),
+                primary_position: 141,
+                position_source: PositionSource::Journal,
+                recorded_at: Some("2024-01-01T00:00:00.000Z".into()),
+                backup_offset: 141,
+                method: Method::Fingerprint,
+                worst_case_duplicates: Some(0),
+                lower_sync: Some(SyncPoint {
+                    upstream: 100,
+                    downstream: 100,
+                }),
+                upper_sync: None,
+                mm2_checkpoint: Some(Mm2Checkpoint {
+                    upstream: 141,
+                    downstream: 101,
+                    redelivered: 40,
+                }),
+                mm2_rule_offset: Some(101),
+                mm2_rule_redelivered: Some(40),
+                note: None,
+            }],
+            notes: vec![],
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        assert_eq!(v["positions"][0]["method"], "fingerprint");
+        assert_eq!(v["positions"][0]["position_source"], "journal");
+        let back: TranslationReport = serde_json::from_value(v).unwrap();
+        assert_eq!(back, r);
+        assert!(describe_method(&r.positions[0]).contains("MM2's rule 101 re-delivers 40 more"));
+    }
+}

@@ -1,0 +1,783 @@
+//! `truncate`: remove the old primary's tail once it is safely quarantined. Apache Kafka
+//! cannot cut the end of a log, so by `strategy`:
+//!
+//! - `delete-records` (default): DeleteRecords up to the log end of every partition WITH
+//!   a tail (its history lives on in the new primary); partitions without a tail are left
+//!   alone.
+//! - `recreate`: delete every topic that has a tail and create it again with the same
+//!   partition count and non-default configs; the reverse mirror then copies it in full
+//!   from the new primary's earliest offset.
+//! - `keep`: delete nothing, with a loud warning in the plan and the output.
+//!
+//! Params: `strategy`, `cluster` (the old primary, default `backup`), `find_step`
+//! (default `tail-find`), `quarantine_step` (default `tail-quarantine`), `no_quarantine`
+//! (explicit opt-out, default false), `topics` (restrict to these), `timeout_seconds`.
+//!
+//! Nothing is deleted unless the quarantine recorded in the journal by the quarantine
+//! step of this run verifies (manifest against the tail, file against the manifest),
+//! unless `no_quarantine`. Records written to the old primary after `tail.find` were not
+//! quarantined: the step refuses to delete them (again unless `no_quarantine`). It only
+//! reads the journal; the quarantine itself belongs to `tail.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::common;
+use super::tail::{self, Manifest, PartitionTail, TailReport};
+use crate::engine::{Action, Plan, StepContext, Verdict};
+use crate::error::Error;
+use crate::kafka::KafkaClient;
+use crate::runbook::StepDef;
+
+pub const NAME: &str = "truncate";
+
+fn delete_records_word() -> String {
+    "delete-records".to_string()
+}
+fn backup_word() -> String {
+    "backup".to_string()
+}
+fn find_word() -> String {
+    "tail-find".to_string()
+}
+fn quarantine_word() -> String {
+    "tail-quarantine".to_string()
+}
+fn thirty() -> u64 {
+    30
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Params {
+    #[serde(default = "delete_records_word")]
+    strategy: String,
+    #[serde(default = "backup_word")]
+    cluster: String,
+    #[serde(default = "find_word")]
+    find_step: String,
+    #[serde(default = "quarantine_word")]
+    quarantine_step: String,
+    #[serde(default)]
+    no_quarantine: bool,
+    #[serde(default)]
+    topics: Option<Vec<String>>,
+    #[serde(default = "thirty")]
+    timeout_seconds: u64,
+}
+
+/// How the tail is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    DeleteRecords,
+    Recreate,
+    Keep,
+}
+
+impl Strategy {
+    fn parse(s: &str) -> Option<Strategy> {
+        match s {
+            "delete-records" => Some(Strategy::DeleteRecords),
+            "recreate" => Some(Strategy::Recreate),
+            "keep" => Some(Strategy::Keep),
+            _ => None,
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Strategy::DeleteRecords => "delete-records",
+            Strategy::Recreate => "recreate",
+            Strategy::Keep => "keep",
+        }
+    }
+}
+
+/// One DeleteRecords to do (or done).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deletion {
+    pub topic: String,
+    pub partition: i32,
+    /// Records before this offset are deleted.
+    pub before: i64,
+    /// The log start when planned: offsets `[log_start, before)` go.
+    pub log_start: i64,
+    pub records: i64,
+    /// Of which the quarantined tail `[cut, before)`.
+    pub cut: i64,
+    pub tail_records: i64,
+}
+
+/// One topic to delete and create again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recreation {
+    pub topic: String,
+    pub partitions: i32,
+    /// Non-default configs, re-applied on creation.
+    pub configs: Vec<(String, String)>,
+    /// -1: the broker's `default.replication.factor` (the old factor cannot be read here).
+    pub replication_factor: i32,
+    /// False when an earlier attempt already deleted it: only the creation is left.
+    pub exists: bool,
+    /// Records lost on the old primary (all of the topic), and of them the tail.
+    pub records: i64,
+    pub tail_records: i64,
+}
+
+/// What the step does, as planned (the plan detail) and done (the output).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Work {
+    pub strategy: Strategy,
+    pub cluster: String,
+    pub no_quarantine: bool,
+    /// The quarantine file the deleted tail is kept in (None with `no_quarantine`, or
+    /// under `--dry-run` before it exists).
+    pub quarantine_file: Option<String>,
+    pub deletions: Vec<Deletion>,
+    pub recreations: Vec<Recreation>,
+    /// Partitions whose tail is kept (strategy `keep`): (topic, partition, records).
+    pub kept: Vec<(String, i32, i64)>,
+    /// Partitions already in the wanted state.
+    pub already_done: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// The `truncate` action.
+#[derive(Debug)]
+pub struct Truncate {
+    strategy: Strategy,
+    cluster: String,
+    find_step: String,
+    quarantine_step: String,
+    no_quarantine: bool,
+    topics: Option<Vec<String>>,
+    timeout: Duration,
+}
+
+impl Truncate {
+    pub fn new(step: &StepDef) -> Result<Truncate, Error> {
+        let p: Params = super::params(step, NAME)?;
+        let bad = |reason: String| -> Error {
+            super::ActionError::Params {
+                step: step.id.clone(),
+                action: NAME,
+                reason,
+            }
+            .into()
+        };
+        let strategy = Strategy::parse(&p.strategy).ok_or_else(|| {
+            bad(format!(
+                "`strategy` is `{}`\nhelp: use `delete-records` (the default), `recreate` or `keep`",
+                p.strategy
+            ))
+        })?;
+        if p.topics.as_ref().is_some_and(Vec::is_empty) {
+            return Err(bad("`topics` is empty\nhelp: list the topics to truncate, or remove `topics` to truncate every topic with a tail".into()));
+        }
+        Ok(Truncate {
+            strategy,
+            cluster: p.cluster,
+            find_step: p.find_step,
+            quarantine_step: p.quarantine_step,
+            no_quarantine: p.no_quarantine,
+            topics: p.topics,
+            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+        })
+    }
+
+    /// The tail and the partitions this step works on.
+    fn tail(&self, ctx: &StepContext<'_>) -> Result<(TailReport, Vec<PartitionTail>), Error> {
+        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
+        let report = tail::load_tail(ctx, &self.find_step, NAME)?;
+        if report.old_primary != cluster {
+            return Err(Error::Usage(format!(
+                "step `{}` ({NAME}): step `{}` found the tail of `{}`, but this step truncates `{cluster}`\nhelp: set `cluster` to `{}` (the old primary)",
+                ctx.step_id, self.find_step, report.old_primary, report.old_primary
+            )));
+        }
+        let known: BTreeSet<&str> = report.partitions.iter().map(|p| p.topic.as_str()).collect();
+        if let Some(only) = &self.topics {
+            for t in only {
+                if !known.contains(t.as_str()) {
+                    return Err(Error::Usage(format!(
+                        "step `{}` ({NAME}): topic `{t}` is not among the {} topic(s) step `{}` examined on `{cluster}`\nhelp: check the name in `topics` (it must be an in-scope topic of `{cluster}`)",
+                        ctx.step_id,
+                        known.len(),
+                        self.find_step
+                    )));
+                }
+            }
+        }
+        let selected = report
+            .partitions
+            .iter()
+            .filter(|p| {
+                self.topics
+                    .as_ref()
+                    .is_none_or(|only| only.contains(&p.topic))
+            })
+            .cloned()
+            .collect();
+        Ok((report, selected))
+    }
+
+    /// The quarantine of this run's quarantine step, if it verifies.
+    fn quarantine(&self, ctx: &StepContext<'_>, tail: &TailReport) -> Result<Manifest, Error> {
+        let refuse = |why: String| {
+            Error::Io(format!(
+                "step `{}` ({NAME}): nothing is deleted from `{}`: {why}\nhelp: run the `{}` step first (resume the run), or set `no_quarantine: true` to delete WITHOUT a copy",
+                ctx.step_id, tail.old_primary, tail::QUARANTINE
+            ))
+        };
+        let rows = ctx.journal.quarantines(Some(ctx.run_id))?;
+        let found = rows.into_iter().rev().find_map(|r| {
+            serde_json::from_value::<Manifest>(r.manifest)
+                .ok()
+                .filter(|m| m.step_id == self.quarantine_step && m.run_id == ctx.run_id)
+        });
+        let Some(manifest) = found else {
+            return Err(refuse(format!(
+                "step `{}` recorded no verified quarantine in run {}",
+                self.quarantine_step, ctx.run_id
+            )));
+        };
+        tail::verify_quarantine(&manifest, tail)
+            .map_err(|why| refuse(format!("the quarantine does not verify: {why}")))?;
+        Ok(manifest)
+    }
+
+    /// What to do, from the tail and the cluster as it is now. Reads only.
+    fn work(&self, ctx: &StepContext<'_>) -> Result<Work, Error> {
+        let (report, selected) = self.tail(ctx)?;
+        let cluster = report.old_primary.clone();
+        let mut work = Work {
+            strategy: self.strategy,
+            cluster: cluster.clone(),
+            no_quarantine: self.no_quarantine,
+            quarantine_file: None,
+            deletions: vec![],
+            recreations: vec![],
+            kept: vec![],
+            already_done: vec![],
+            warnings: vec![],
+        };
+        let with_tail: Vec<&PartitionTail> = selected.iter().filter(|p| p.has_tail()).collect();
+        if self.strategy == Strategy::Keep {
+            work.kept = with_tail
+                .iter()
+                .map(|p| (p.topic.clone(), p.partition, p.tail_count))
+                .collect();
+            let total: i64 = with_tail.iter().map(|p| p.tail_count).sum();
+            work.warnings.push(format!(
+                "strategy `keep`: the {total} tail record(s) of {} partition(s) STAY on `{cluster}`; they never reached `{}`, and the reverse mirror will append after them: consumers of `{cluster}` will see them beside the new primary's history",
+                with_tail.len(),
+                report.new_primary
+            ));
+            return Ok(work);
+        }
+        if with_tail.is_empty() {
+            return Ok(work);
+        }
+        if self.no_quarantine {
+            work.warnings.push(format!(
+                "`no_quarantine`: the tail is deleted from `{cluster}` WITHOUT a verified copy"
+            ));
+        } else if ctx.dry_run {
+            work.warnings.push(format!(
+                "the quarantine of step `{}` is checked before anything is deleted (under --dry-run it does not exist yet)",
+                self.quarantine_step
+            ));
+        } else {
+            work.quarantine_file = Some(self.quarantine(ctx, &report)?.file);
+        }
+        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        match self.strategy {
+            Strategy::DeleteRecords => self.plan_deletions(&client, &with_tail, &mut work)?,
+            Strategy::Recreate => {
+                self.plan_recreations(ctx, &client, &report, &with_tail, &mut work)?
+            }
+            Strategy::Keep => {}
+        }
+        Ok(work)
+    }
+
+    fn moved(&self, cluster: &str, p: &PartitionTail, now_end: i64) -> Error {
+        Error::Io(format!(
+            "`{}` partition {} on `{cluster}` now ends at {now_end}, but its tail was found ending at {}: records written since were not quarantined; nothing was deleted\nhelp: check the `app-writes` fence on `{cluster}`, then run the failback again so that the tail is found anew (or set `no_quarantine: true` to delete without a copy)",
+            p.topic, p.partition, p.log_end
+        ))
+    }
+
+    fn plan_deletions(
+        &self,
+        client: &KafkaClient,
+        with_tail: &[&PartitionTail],
+        work: &mut Work,
+    ) -> Result<(), Error> {
+        let parts: Vec<(&str, i32)> = with_tail
+            .iter()
+            .map(|p| (p.topic.as_str(), p.partition))
+            .collect();
+        let marks = client.watermarks(&parts, self.timeout)?;
+        for (p, w) in with_tail.iter().zip(marks) {
+            if w.earliest >= p.log_end && w.earliest == w.latest {
+                work.already_done.push(format!(
+                    "`{}`[{}]: already empty up to {}",
+                    p.topic, p.partition, w.latest
+                ));
+                continue;
+            }
+            let before = if w.latest != p.log_end {
+                if !self.no_quarantine || w.latest < p.log_end {
+                    return Err(self.moved(&work.cluster, p, w.latest));
+                }
+                w.latest
+            } else {
+                p.log_end
+            };
+            work.deletions.push(Deletion {
+                topic: p.topic.clone(),
+                partition: p.partition,
+                before,
+                log_start: w.earliest,
+                records: before - w.earliest,
+                cut: p.tail_start(),
+                tail_records: before - p.tail_start(),
+            });
+        }
+        Ok(())
+    }
+
+    fn plan_recreations(
+        &self,
+        ctx: &StepContext<'_>,
+        client: &KafkaClient,
+        report: &TailReport,
+        with_tail: &[&PartitionTail],
+        work: &mut Work,
+    ) -> Result<(), Error> {
+        let topics: BTreeSet<&str> = with_tail.iter().map(|p| p.topic.as_str()).collect();
+        let md = client.metadata(self.timeout)?;
+        let earlier = self.earlier_recreations(ctx)?;
+        for topic in topics {
+            let of_topic: Vec<&PartitionTail> = report
+                .partitions
+                .iter()
+                .filter(|p| p.topic == topic)
+                .collect();
+            let tail_records: i64 = of_topic.iter().map(|p| p.tail_count).sum();
+            let Some(meta) = md.topic(topic) else {
+                // Deleted by an earlier attempt: create it from what that attempt recorded.
+                let Some(prev) = earlier.get(topic) else {
+                    return Err(Error::Io(format!(
+                        "topic `{topic}` does not exist on `{}` and no earlier attempt of step `{}` recorded its partitions and configs\nhelp: create `{topic}` on `{}` by hand with {} partition(s) (see `kafka-dr runs show {}`), then resume",
+                        work.cluster, ctx.step_id, work.cluster, of_topic.len(), ctx.run_id
+                    )));
+                };
+                work.recreations.push(Recreation {
+                    exists: false,
+                    records: prev.records,
+                    tail_records: prev.tail_records,
+                    ..prev.clone()
+                });
+                continue;
+            };
+            let n = meta.partitions.len() as i32;
+            let parts: Vec<(&str, i32)> = meta.partitions.iter().map(|p| (topic, *p)).collect();
+            let marks = client.watermarks(&parts, self.timeout)?;
+            let expected = earlier
+                .get(topic)
+                .map(|r| r.partitions)
+                .unwrap_or(of_topic.len() as i32);
+            if n == expected && marks.iter().all(|w| w.latest == 0) {
+                work.already_done.push(format!(
+                    "`{topic}`: already recreated ({n} empty partition(s))"
+                ));
+                continue;
+            }
+            for p in &of_topic {
+                let now = marks
+                    .iter()
+                    .find(|w| w.partition == p.partition)
+                    .map_or(p.log_end, |w| w.latest);
+                if now != p.log_end && (!self.no_quarantine || now < p.log_end) {
+                    return Err(self.moved(&work.cluster, p, now));
+                }
+            }
+            let configs = client.topic_configs(topic, self.timeout)?;
+            work.recreations.push(Recreation {
+                topic: topic.to_string(),
+                partitions: n,
+                configs,
+                replication_factor: -1,
+                exists: true,
+                records: marks.iter().map(|w| w.latest - w.earliest).sum(),
+                tail_records,
+            });
+        }
+        Ok(())
+    }
+
+    /// The recreations an earlier attempt of this step planned (stored with its plan),
+    /// by topic: what to create when an attempt died after deleting a topic.
+    fn earlier_recreations(
+        &self,
+        ctx: &StepContext<'_>,
+    ) -> Result<BTreeMap<String, Recreation>, Error> {
+        let steps = ctx.journal.steps(ctx.run_id)?;
+        let detail = steps
+            .iter()
+            .find(|s| s.step_id == ctx.step_id)
+            .and_then(|s| s.plan.as_ref())
+            .and_then(|p| p.get("detail"))
+            .cloned();
+        let Some(detail) = detail else {
+            return Ok(BTreeMap::new());
+        };
+        let work: Option<Work> = serde_json::from_value(detail).ok();
+        Ok(work
+            .map(|w| {
+                w.recreations
+                    .into_iter()
+                    .map(|r| (r.topic.clone(), r))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Wait until `topic` is gone from the metadata, then create it; retry while the
+    /// broker still finishes the deletion.
+    fn recreate(&self, client: &KafkaClient, r: &Recreation) -> Result<(), Error> {
+        let wait = self.timeout.max(Duration::from_secs(30));
+        let deadline = Instant::now() + wait;
+        if r.exists {
+            client.delete_topic(&r.topic, self.timeout)?;
+        }
+        let configs: Vec<(&str, &str)> = r
+            .configs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        loop {
+            let gone = client.metadata(self.timeout)?.topic(&r.topic).is_none();
+            if gone {
+                match client.create_topic(
+                    &r.topic,
+                    r.partitions,
+                    r.replication_factor,
+                    &configs,
+                    self.timeout,
+                ) {
+                    Ok(_) => {}
+                    Err(_) if Instant::now() < deadline => {
+                        // Typically "marked for deletion": try again shortly.
+                        std::thread::sleep(Duration::from_millis(500));
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                // Created (or it already exists again): it must be the new, empty one.
+                let parts: Vec<(&str, i32)> =
+                    (0..r.partitions).map(|p| (r.topic.as_str(), p)).collect();
+                let fresh = client
+                    .watermarks(&parts, self.timeout)
+                    .map(|m| m.iter().all(|w| w.latest == 0))
+                    .unwrap_or(false);
+                if fresh {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Io(format!(
+                    "topic `{}` on `{}` was not deleted and created again within {}s\nhelp: check the topic with the cluster's tools, then resume the run",
+                    r.topic,
+                    client.cluster_name(),
+                    wait.as_secs()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+fn encode(work: &Work) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(work).map_err(|e| Error::Io(format!("cannot encode the truncation: {e}")))
+}
+
+impl Action for Truncate {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        let work = self.work(ctx)?;
+        let mut plan = Plan::default();
+        let c = &work.cluster;
+        for w in &work.warnings {
+            ctx.reporter.warn(w);
+            plan.notes.push(format!("WARNING: {w}"));
+        }
+        for d in &work.deletions {
+            plan.changes.push(format!(
+                "`{c}`: DeleteRecords `{}`[{}] before offset {}: removes offsets [{}, {}), {} record(s): the {} tail record(s) [{}, {}){} and {} replicated before the cut",
+                d.topic,
+                d.partition,
+                d.before,
+                d.log_start,
+                d.before,
+                d.records,
+                d.tail_records,
+                d.cut,
+                d.before,
+                work.quarantine_file
+                    .as_ref()
+                    .map(|f| format!(" (quarantined in `{f}`)"))
+                    .unwrap_or_default(),
+                d.records - d.tail_records
+            ));
+        }
+        for r in &work.recreations {
+            let configs = if r.configs.is_empty() {
+                "no non-default configs".to_string()
+            } else {
+                r.configs
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            if r.exists {
+                plan.changes.push(format!(
+                    "`{c}`: delete topic `{}` ({} partition(s), all {} record(s), of which {} tail record(s))",
+                    r.topic, r.partitions, r.records, r.tail_records
+                ));
+            }
+            plan.changes.push(format!(
+                "`{c}`: create topic `{}` again: {} partition(s), {configs}, replication factor: the broker default",
+                r.topic, r.partitions
+            ));
+        }
+        if work.strategy == Strategy::Keep && !work.kept.is_empty() {
+            plan.changes.push(format!(
+                "journal: record that the tail of {} partition(s) is KEPT on `{c}` (strategy `keep`); nothing is deleted",
+                work.kept.len()
+            ));
+            for (t, p, n) in &work.kept {
+                plan.notes
+                    .push(format!("`{t}`[{p}]: {n} tail record(s) kept"));
+            }
+        }
+        plan.notes.extend(work.already_done.iter().cloned());
+        if plan.changes.is_empty() {
+            plan.notes
+                .push(format!("no partition of `{c}` has a tail to remove"));
+        }
+        plan.detail = encode(&work)?;
+        Ok(plan)
+    }
+
+    fn apply(
+        &mut self,
+        ctx: &mut StepContext<'_>,
+        _plan: &Plan,
+    ) -> Result<serde_json::Value, Error> {
+        // Everything is checked again now (quarantine, log ends): the plan is not trusted.
+        let work = self.work(ctx)?;
+        for w in &work.warnings {
+            ctx.reporter.warn(w);
+        }
+        let client = common::kafka(ctx.topology, &work.cluster, self.timeout)?;
+        let mut deleted = Vec::new();
+        if !work.deletions.is_empty() {
+            let req: Vec<(&str, i32, i64)> = work
+                .deletions
+                .iter()
+                .map(|d| (d.topic.as_str(), d.partition, d.before))
+                .collect();
+            let done = client.delete_records(&req, self.timeout)?;
+            for d in &work.deletions {
+                let low = done
+                    .iter()
+                    .find(|(t, p, _)| *t == d.topic && *p == d.partition)
+                    .map(|(_, _, o)| *o);
+                ctx.reporter.status(
+                    "Deleted",
+                    &format!(
+                        "`{}`[{}] on `{}`: {} record(s) before offset {}",
+                        d.topic, d.partition, work.cluster, d.records, d.before
+                    ),
+                );
+                deleted.push(json!({
+                    "topic": d.topic,
+                    "partition": d.partition,
+                    "deleted_before": d.before,
+                    "from_offset": d.log_start,
+                    "records": d.records,
+                    "tail_records": d.tail_records,
+                    "cut": d.cut,
+                    "low_watermark": low,
+                }));
+            }
+        }
+        for r in &work.recreations {
+            self.recreate(&client, r)?;
+            ctx.reporter.status(
+                "Recreated",
+                &format!(
+                    "topic `{}` on `{}`: {} partition(s), {} record(s) removed",
+                    r.topic, work.cluster, r.partitions, r.records
+                ),
+            );
+        }
+        Ok(json!({
+            "strategy": work.strategy.as_str(),
+            "cluster": work.cluster,
+            "quarantine_file": work.quarantine_file,
+            "no_quarantine": work.no_quarantine,
+            "deleted": deleted,
+            "recreated": work.recreations,
+            "kept": work.kept.iter().map(|(t, p, n)| json!({"topic": t, "partition": p, "tail_records": n})).collect::<Vec<_>>(),
+            "already_done": work.already_done,
+            "warnings": work.warnings,
+        }))
+    }
+
+    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        if self.strategy == Strategy::Keep {
+            return Ok(Verdict::Done);
+        }
+        let (report, selected) = self.tail(ctx)?;
+        let with_tail: Vec<&PartitionTail> = selected.iter().filter(|p| p.has_tail()).collect();
+        if with_tail.is_empty() {
+            return Ok(Verdict::Done);
+        }
+        let client = common::kafka(ctx.topology, &report.old_primary, self.timeout)?;
+        let c = &report.old_primary;
+        let mut wrong = Vec::new();
+        match self.strategy {
+            Strategy::DeleteRecords => {
+                let parts: Vec<(&str, i32)> = with_tail
+                    .iter()
+                    .map(|p| (p.topic.as_str(), p.partition))
+                    .collect();
+                for (p, w) in with_tail
+                    .iter()
+                    .zip(client.watermarks(&parts, self.timeout)?)
+                {
+                    if w.earliest != w.latest || w.earliest < p.log_end {
+                        wrong.push(format!(
+                            "`{}`[{}] on `{c}` holds offsets {}..{} (wanted empty from {})",
+                            p.topic, p.partition, w.earliest, w.latest, p.log_end
+                        ));
+                    }
+                }
+            }
+            Strategy::Recreate => {
+                let md = client.metadata(self.timeout)?;
+                let earlier = self.earlier_recreations(ctx)?;
+                let topics: BTreeSet<&str> = with_tail.iter().map(|p| p.topic.as_str()).collect();
+                for t in topics {
+                    let want = earlier.get(t).map(|r| r.partitions).unwrap_or_else(|| {
+                        report.partitions.iter().filter(|p| p.topic == t).count() as i32
+                    });
+                    let Some(meta) = md.topic(t) else {
+                        wrong.push(format!("topic `{t}` does not exist on `{c}`"));
+                        continue;
+                    };
+                    if meta.partitions.len() as i32 != want {
+                        wrong.push(format!(
+                            "topic `{t}` on `{c}` has {} partition(s), not {want}",
+                            meta.partitions.len()
+                        ));
+                        continue;
+                    }
+                    let parts: Vec<(&str, i32)> = meta.partitions.iter().map(|p| (t, *p)).collect();
+                    for w in client.watermarks(&parts, self.timeout)? {
+                        if w.earliest != w.latest {
+                            wrong.push(format!(
+                                "topic `{t}` partition {} on `{c}` is not empty ({}..{})",
+                                w.partition, w.earliest, w.latest
+                            ));
+                        }
+                    }
+                }
+            }
+            Strategy::Keep => {}
+        }
+        if wrong.is_empty() {
+            Ok(Verdict::Done)
+        } else {
+            let more = wrong.len().saturating_sub(3);
+            let mut reason = wrong.into_iter().take(3).collect::<Vec<_>>().join("; ");
+            if more > 0 {
+                reason.push_str(&format!(" (and {more} more)"));
+            }
+            Ok(Verdict::NotDone(reason))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::test_support::step;
+
+    #[test]
+    fn params_defaults_and_refusals() {
+        let t = Truncate::new(&step("truncate", NAME, serde_json::Value::Null)).unwrap();
+        assert_eq!(t.strategy, Strategy::DeleteRecords);
+        assert_eq!(
+            (
+                t.cluster.as_str(),
+                t.find_step.as_str(),
+                t.quarantine_step.as_str()
+            ),
+            ("backup", "tail-find", "tail-quarantine")
+        );
+        assert!(!t.no_quarantine && t.topics.is_none());
+        let e = Truncate::new(&step("truncate", NAME, json!({"strategy": "cut"})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`strategy` is `cut`") && e.contains("help:"),
+            "{e}"
+        );
+        let e = Truncate::new(&step("truncate", NAME, json!({"topics": []})))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`topics` is empty"), "{e}");
+        for s in ["delete-records", "recreate", "keep"] {
+            assert_eq!(Strategy::parse(s).map(Strategy::as_str), Some(s));
+        }
+    }
+
+    #[test]
+    fn work_round_trips_through_the_plan_detail() {
+        let w = Work {
+            strategy: Strategy::Recreate,
+            cluster: "dc1".into(),
+            no_quarantine: false,
+            quarantine_file: Some("/q/run-1/tail.jsonl".into()),
+            deletions: vec![],
+            recreations: vec![Recreation {
+                topic: "app.t".into(),
+                partitions: 3,
+                configs: vec![("retention.ms".into(), "1000".into())],
+                replication_factor: -1,
+                exists: true,
+                records: 10,
+                tail_records: 2,
+            }],
+            kept: vec![],
+            already_done: vec![],
+            warnings: vec![],
+        };
+        let v = encode(&w).unwrap();
+        assert_eq!(v["strategy"], "recreate");
+        assert_eq!(v["recreations"][0]["configs"][0][0], "retention.ms");
+        assert_eq!(serde_json::from_value::<Work>(v).unwrap(), w);
+    }
+}
