@@ -396,7 +396,7 @@ impl Action for Stop {
                 _ => {}
             }
         }
-        if not.is_empty() {
+        if !not.is_empty() {
             return Ok(Verdict::NotDone(format!(
                 "the {} flow's connectors on Connect `{}` (cluster `{cluster}`) are not all {target}:\n{}\nhelp: re-run the step; if a connector keeps running, check the worker's log",
                 self.flow,
