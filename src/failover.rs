@@ -101,11 +101,12 @@ impl FailoverReport {
     }
 }
 
-/// Per group, from the translate step's output: `{"translations": [{group, method,
-/// worst_case_duplicates, mm2_redelivered?...}]}`.
+/// Per group, from the translate step's output (`actions::groups::TranslationReport`):
+/// `{"positions": [{group, method, worst_case_duplicates, mm2_checkpoint: {redelivered},
+/// mm2_rule_redelivered, ...}]}`.
 fn group_summaries(out: &Value) -> Vec<GroupSummary> {
     let mut by_group: BTreeMap<String, GroupSummary> = BTreeMap::new();
-    for t in out["translations"].as_array().into_iter().flatten() {
+    for t in out["positions"].as_array().into_iter().flatten() {
         let group = t["group"].as_str().unwrap_or("?").to_string();
         let g = by_group.entry(group.clone()).or_insert_with(|| GroupSummary {
             group,
@@ -123,7 +124,11 @@ fn group_summaries(out: &Value) -> Vec<GroupSummary> {
             (Some(a), Some(b)) => Some(a + b),
             _ => None,
         };
-        if let Some(m) = t["mm2_redelivered"].as_i64() {
+        // MM2's own checkpoint where the backup has one, else MM2's rule on our syncs.
+        let mm2 = t["mm2_checkpoint"]["redelivered"]
+            .as_i64()
+            .or_else(|| t["mm2_rule_redelivered"].as_i64());
+        if let Some(m) = mm2 {
             *g.mm2_would_redeliver.get_or_insert(0) += m;
         }
     }
