@@ -1,6 +1,12 @@
-//! `mirror.stop`: stop the MM2 connectors of one flow (`forward`: primary -> backup, on
-//! the backup's Connect; `reverse`: backup -> primary, on the primary's Connect, roles as
-//! at run start), and the `mirror status` query.
+//! `mirror.stop`: stop the MM2 connectors of one flow, and the `mirror status` query.
+//!
+//! The topology names its flows by its own (seed) roles, and so do the connector names
+//! (`mm2-dc1-dc2-*`): `forward` is `replication.forward_connectors`, copying the
+//! topology's primary into its backup and run by the Connect cluster that writes into the
+//! topology's backup; `reverse` is `replication.reverse_connectors`, the other way, on the
+//! Connect that writes into the topology's primary. These do not move when a failover
+//! swaps the roles in the journal, so `flow: forward` still finds the dc1 -> dc2
+//! connectors on dc2's Connect during a failback.
 //!
 //! Stopping is a courtesy on top of the ACL fence, not the guarantee: during a failover
 //! the Connect cluster may be in the dead DC. When it does not answer, the step says so
@@ -54,21 +60,13 @@ impl Flow {
         }
     }
 
-    /// The flow's connectors, and the cluster whose Connect runs them (the target).
-    pub fn placement<'t>(
-        self,
-        topology: &'t Topology,
-        roles: &common::Roles,
-    ) -> (&'t Connectors, String) {
+    /// The flow's connectors, and the cluster they copy into (whose Connect runs them).
+    /// Fixed by the topology, whatever the journal's current roles (see the module doc).
+    pub fn placement(self, topology: &Topology) -> (&Connectors, &str) {
+        let r = &topology.replication;
         match self {
-            Flow::Forward => (
-                &topology.replication.forward_connectors,
-                roles.backup.clone(),
-            ),
-            Flow::Reverse => (
-                &topology.replication.reverse_connectors,
-                roles.primary.clone(),
-            ),
+            Flow::Forward => (&r.forward_connectors, r.backup.as_str()),
+            Flow::Reverse => (&r.reverse_connectors, r.primary.as_str()),
         }
     }
 }
@@ -175,9 +173,8 @@ impl Stop {
     }
 
     fn placement(&self, ctx: &StepContext<'_>) -> Result<(Connectors, String), Error> {
-        let roles = common::run_roles(ctx)?;
-        let (c, cluster) = self.flow.placement(ctx.topology, &roles);
-        Ok((c.clone(), cluster))
+        let (c, cluster) = self.flow.placement(ctx.topology);
+        Ok((c.clone(), cluster.to_string()))
     }
 }
 
@@ -496,8 +493,11 @@ pub struct ConnectorReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct FlowStatus {
     pub flow: Flow,
-    /// The cluster the flow writes into (whose Connect runs it), by the current roles.
+    /// The cluster the flow writes into (whose Connect runs it).
     pub cluster: String,
+    /// That cluster's current role (`primary` or `backup`): a flow into the primary
+    /// should not be running unless this is a failback.
+    pub into_role: &'static str,
     pub url: Option<String>,
     /// Why Connect could not be asked (no URL, or no answer).
     pub unreachable: Option<String>,
@@ -514,9 +514,16 @@ pub fn status(
     timeout: Duration,
 ) -> Result<FlowStatus, Error> {
     let roles = common::current_roles(topology, journal)?;
-    let (connectors, cluster) = flow.placement(topology, &roles);
+    let (connectors, cluster) = flow.placement(topology);
+    let cluster = cluster.to_string();
+    let into_role = if cluster == roles.primary {
+        "primary"
+    } else {
+        "backup"
+    };
     let mut out = FlowStatus {
         flow,
+        into_role,
         cluster: cluster.clone(),
         url: None,
         unreachable: None,
@@ -575,23 +582,31 @@ mod tests {
     }
 
     #[test]
-    fn placement_follows_the_roles() {
+    fn placement_is_the_topology_s() {
         let t = Topology::lab_example();
-        let roles = common::Roles {
-            primary: "dc1".into(),
-            backup: "dc2".into(),
-        };
-        let (c, cluster) = Flow::Forward.placement(&t, &roles);
+        let (c, cluster) = Flow::Forward.placement(&t);
         assert_eq!(cluster, "dc2");
         assert_eq!(c, &t.replication.forward_connectors);
-        let (c, cluster) = Flow::Reverse.placement(&t, &roles);
+        let (c, cluster) = Flow::Reverse.placement(&t);
         assert_eq!(cluster, "dc1");
         assert_eq!(c, &t.replication.reverse_connectors);
     }
 
+    /// A fixture whose runtime drives I/O from `Handle::block_on` (a current-thread
+    /// runtime only does so inside `Runtime::block_on`).
+    fn io_fixture() -> Fixture {
+        let mut f = Fixture::new();
+        f.runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        f
+    }
+
     #[test]
     fn unreachable_connect_is_a_note_and_the_step_succeeds() {
-        let mut f = Fixture::new();
+        let mut f = io_fixture();
         f.topology.clusters.get_mut("dc2").unwrap().connect = Some("http://127.0.0.1:1".into());
         let mut ctx = f.ctx("stop");
         let mut s = Stop::new(&step("stop", STOP, json!({"timeout_seconds": 2}))).unwrap();
@@ -622,7 +637,7 @@ mod tests {
 
     #[test]
     fn no_connect_url_is_a_note_too() {
-        let mut f = Fixture::new();
+        let mut f = io_fixture();
         f.topology.clusters.get_mut("dc1").unwrap().connect = None;
         let mut ctx = f.ctx("stop");
         let mut s = Stop::new(&step("stop", STOP, json!({"flow": "reverse"}))).unwrap();

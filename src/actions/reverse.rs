@@ -291,6 +291,20 @@ fn refused(msg: String) -> Error {
     Error::Io(msg)
 }
 
+/// `a, b, c and 4 more`.
+fn list_some(items: &[String], max: usize) -> String {
+    let mut out = items
+        .iter()
+        .take(max)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if items.len() > max {
+        out.push_str(&format!(" and {} more", items.len() - max));
+    }
+    out
+}
+
 fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
@@ -356,16 +370,44 @@ fn old_connect(
     })
 }
 
+/// Delays between retries of a Connect request refused because the workers are about to
+/// rebalance (HTTP 500 "Request cannot be completed because a rebalance is expected",
+/// seen on the lab while another connector was being created): the worker applied
+/// nothing, so the request is sent again.
+const REBALANCE_RETRY_MS: [u64; 6] = [250, 500, 1000, 2000, 2000, 2000];
+
+fn is_rebalancing(e: &ConnectError) -> bool {
+    matches!(e, ConnectError::Http { status: 409 | 500, message, .. }
+        if message.to_ascii_lowercase().contains("rebalance"))
+}
+
+/// `call()`, sent again while Connect says a rebalance is under way.
+async fn through_rebalance<T, F, Fut>(mut call: F) -> Result<T, ConnectError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, ConnectError>>,
+{
+    for delay in REBALANCE_RETRY_MS {
+        match call().await {
+            Err(e) if is_rebalancing(&e) => {
+                tokio::time::sleep(Duration::from_millis(delay)).await;
+            }
+            other => return other,
+        }
+    }
+    call().await
+}
+
 /// The status of `name`, `None` when it does not exist (one that exists without a status
 /// yet reads as UNASSIGNED).
 async fn status_of(
     client: &ConnectClient,
     name: &str,
 ) -> Result<Option<ConnectorStatus>, ConnectError> {
-    match client.status(name).await {
+    match through_rebalance(|| client.status(name)).await {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.is_not_found() => {
-            if !client.exists(name).await? {
+            if !through_rebalance(|| client.exists(name)).await? {
                 return Ok(None);
             }
             Ok(Some(ConnectorStatus {
@@ -380,6 +422,30 @@ async fn status_of(
         Err(e) => Err(e),
     }
 }
+
+/// Like `status_of`, but a connector that exists without a status yet (just created, or
+/// the workers are rebalancing) is asked again for up to `UNASSIGNED_WAIT`, so that the
+/// decisions below judge its real state.
+fn settled_status_of(
+    ctx: &StepContext<'_>,
+    client: &ConnectClient,
+    name: &str,
+) -> Result<Option<ConnectorStatus>, Error> {
+    let started = Instant::now();
+    loop {
+        let st = ctx.block_on(status_of(client, name))?;
+        let unassigned = st
+            .as_ref()
+            .is_some_and(|s| s.connector_state == ConnectorState::Unassigned);
+        if !unassigned || started.elapsed() >= UNASSIGNED_WAIT || ctx.is_interrupted() {
+            return Ok(st);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// How long a connector may show no status before it is taken as UNASSIGNED.
+const UNASSIGNED_WAIT: Duration = Duration::from_secs(10);
 
 /// True when the connector (or any task of it) may be copying or about to.
 fn is_active(s: &ConnectorStatus) -> bool {
@@ -676,7 +742,7 @@ fn check_no_forward_running(
             p.new
         ));
     };
-    let names = match ctx.block_on(client.list_connectors()) {
+    let names = match ctx.block_on(through_rebalance(|| client.list_connectors())) {
         Ok(n) => n,
         Err(ConnectError::Unreachable { detail, .. }) => {
             return unreachable(format!(
@@ -693,7 +759,7 @@ fn check_no_forward_running(
         if mine.contains(&&name) {
             continue;
         }
-        let config = match ctx.block_on(client.config(&name)) {
+        let config = match ctx.block_on(through_rebalance(|| client.config(&name))) {
             Ok(c) => c,
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
@@ -740,7 +806,7 @@ fn check_no_forward_running(
             format!(", worker {}", status.worker_id)
         };
         conflicts.push(format!(
-            "  connector `{name}` on Connect `{}` (cluster `{}`{worker}) is {} and copies {} -> {}: {}{more}",
+            "  connector `{name}` on Connect `{}` (cluster `{}`{worker}) is {}, and copies {} -> {}: {}{more}",
             client.url(),
             p.new,
             status.summary(),
@@ -759,10 +825,11 @@ fn check_no_forward_running(
         return Ok(Vec::new());
     }
     Err(refused(format!(
-        "refusing to run the reverse flow `{}` -> `{}` while a flow the other way runs on the same topics (IdentityReplicationPolicy cannot stop the records going round):\n{}\nhelp: stop it first (`kafka-dr mirror stop`, or PUT <connect>/connectors/<name>/stop), then re-run",
+        "refusing to run the reverse flow `{}` -> `{}` while a flow the other way runs on the same topics (IdentityReplicationPolicy cannot stop the records going round):\n{}\nhelp: stop each of them (PUT {}/connectors/<name>/stop), then re-run",
         p.new,
         p.old,
-        conflicts.join("\n")
+        conflicts.join("\n"),
+        client.url()
     )))
 }
 
@@ -786,6 +853,9 @@ fn delete_records() -> String {
 fn sixty() -> u64 {
     60
 }
+
+/// A reverse connector as it is: its status and config (`None`: it does not exist).
+type Existing = (Option<ConnectorStatus>, Option<BTreeMap<String, String>>);
 
 /// `mirror.seed`.
 #[derive(Debug)]
@@ -826,25 +896,41 @@ impl Seed {
         })
     }
 
-    /// The strategy of this run's `truncate` step, if the run has one that says.
+    /// Refuse a strategy that does not fit this run's `truncate` step (read from the run's
+    /// runbook text as YAML, so that this check does not depend on the whole runbook
+    /// loading; a `truncate` step without `strategy` uses its default, `delete-records`).
     fn check_truncate_strategy(&self, ctx: &StepContext<'_>) -> Result<(), Error> {
         let Ok(detail) = ctx.journal.run_detail(ctx.run_id) else {
             return Ok(());
         };
-        let Ok(rb) = crate::runbook::load_str(&detail.runbook_text, "journal") else {
+        let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&detail.runbook_text) else {
             return Ok(());
         };
-        for step in rb.steps.iter().filter(|s| s.action == "truncate") {
-            let Some(t) = step.params.get("strategy").and_then(|v| v.as_str()) else {
-                continue;
-            };
+        let steps = doc
+            .get("steps")
+            .and_then(serde_yaml::Value::as_sequence)
+            .cloned()
+            .unwrap_or_default();
+        for step in steps
+            .iter()
+            .filter(|s| s.get("action").and_then(serde_yaml::Value::as_str) == Some("truncate"))
+        {
+            let id = step
+                .get("id")
+                .and_then(serde_yaml::Value::as_str)
+                .unwrap_or("truncate");
+            let t = step
+                .get("params")
+                .and_then(|p| p.get("strategy"))
+                .and_then(serde_yaml::Value::as_str)
+                .unwrap_or("delete-records");
             if let Some(wanted) = Strategy::for_truncate(t) {
                 if wanted != self.strategy {
                     return Err(Error::Usage(format!(
                         "step `{}` ({SEED}) seeds with strategy `{}`, but step `{}` truncates with `{t}`: the reverse flow would {}\nhelp: set `strategy: {}` on step `{}`",
                         ctx.step_id,
                         self.strategy.name(),
-                        step.id,
+                        id,
                         if wanted == Strategy::Recreate {
                             "copy only what came after the promotion into recreated (empty) topics"
                         } else {
@@ -870,7 +956,7 @@ impl Seed {
         let mut notes = Vec::new();
 
         // Capabilities first: nothing is worth planning on a worker that cannot seed.
-        let version = ctx.block_on(client.connect_version())?;
+        let version = ctx.block_on(through_rebalance(|| client.connect_version()))?;
         if !Feature::OffsetsWrite.supported_by(&version) {
             return Err(refused(format!(
                 "Connect at `{url}` (cluster `{}`) runs {version}, which cannot write connector offsets (PATCH /connectors/<c>/offsets needs Kafka 3.6+): the reverse flow cannot be seeded at the promotion cut\nhelp: upgrade the Connect workers of `{}` to Kafka 3.7 or newer",
@@ -879,13 +965,12 @@ impl Seed {
         }
 
         // The reverse connectors as they are.
-        let mut existing: Vec<(Option<ConnectorStatus>, Option<BTreeMap<String, String>>)> =
-            Vec::new();
+        let mut existing: Vec<Existing> = Vec::new();
         for role in ROLES {
             let name = role.of(&p.reverse);
-            let st = ctx.block_on(status_of(&client, name))?;
+            let st = settled_status_of(ctx, &client, name)?;
             let cfg = if st.is_some() {
-                match ctx.block_on(client.config(name)) {
+                match ctx.block_on(through_rebalance(|| client.config(name))) {
                     Ok(c) => Some(c),
                     Err(e) if e.is_not_found() => None,
                     Err(e) => return Err(e.into()),
@@ -939,7 +1024,7 @@ impl Seed {
                             p.old,
                             state.clone().unwrap_or_default(),
                             role.of(&p.forward),
-                            keys.join(", ")
+                            list_some(&keys, 8)
                         )));
                     }
                 }
@@ -976,7 +1061,7 @@ impl Seed {
                     "replace the config of reverse {} connector `{name}` on Connect `{url}` (cluster `{}`; it stays STOPPED): keys {}; now {}",
                     role.name(),
                     p.old,
-                    keys.join(", "),
+                    list_some(&keys, 8),
                     summarize(&config)
                 )),
                 ConnectorAction::Keep => notes.push(format!(
@@ -1021,22 +1106,6 @@ impl Seed {
             .cloned()
             .unwrap_or_else(|| "target".into());
         let target_bootstrap = source_cfg.get("target.cluster.bootstrap.servers").cloned();
-        if let Some(k) = source_cfg
-            .iter()
-            .find(|(k, v)| {
-                k.ends_with("auto.offset.reset")
-                    && !k.starts_with("target.")
-                    && v.trim() != "earliest"
-            })
-            .map(|(k, _)| k.clone())
-        {
-            if matches!(self.strategy, Strategy::Recreate) {
-                return Err(refused(format!(
-                    "reverse source connector `{}` sets `{k}` to something other than `earliest`: partitions seeded \"from the earliest offset\" would skip records\nhelp: remove `{k}` from the forward connector `{}` (or set it to `earliest`), then re-run",
-                    p.reverse.source, p.forward.source
-                )));
-            }
-        }
         let filter = Mm2TopicFilter::of(source_cfg).map_err(|why| {
             refused(format!(
                 "cannot tell which topics reverse source connector `{}` copies: {why}\nhelp: give it a `topics` list of plain regexes (the topology's scope)",
@@ -1052,6 +1121,32 @@ impl Seed {
                 "no in-scope partition on `{}` for the reverse flow to copy",
                 p.new
             ));
+        }
+
+        // Partitions with no stored position start at the consumer's auto.offset.reset,
+        // which MM2 sets to `earliest` unless the config says otherwise.
+        let from_earliest: Vec<String> = partitions
+            .iter()
+            .filter(|sp| sp.last_copied().is_none())
+            .map(SeedPartition::label)
+            .collect();
+        if let Some(k) = source_cfg
+            .iter()
+            .find(|(k, v)| {
+                k.ends_with("auto.offset.reset")
+                    && !k.starts_with("target.")
+                    && v.trim() != "earliest"
+            })
+            .map(|(k, _)| k.clone())
+        {
+            if !from_earliest.is_empty() {
+                return Err(refused(format!(
+                    "reverse source connector `{}` sets `{k}` to something other than `earliest`: {} start from the earliest offset and would skip records\nhelp: remove `{k}` from the forward connector `{}` (or set it to `earliest`), then re-run",
+                    p.reverse.source,
+                    list_some(&from_earliest, 5),
+                    p.forward.source
+                )));
+            }
         }
 
         // Nothing may copy the other way on these topics.
@@ -1082,19 +1177,16 @@ impl Seed {
             offsets_to_write(&partitions, stored.as_ref(), &source_alias)?;
         if let Some(st) = &source_state {
             if !patch.is_empty() && !st.is_in(TargetState::Stopped) {
-                let created = configs[0].action == ConnectorAction::Create;
-                if !created {
-                    return Err(refused(format!(
-                        "reverse source connector `{}` on Connect `{url}` (cluster `{}`) is {} and its offsets differ from the seed ({}): it may already have copied records into `{}`\nhelp: stop it (PUT {url}/connectors/{}/stop), check what it wrote into `{}` since the truncate step, then re-run",
-                        p.reverse.source,
-                        p.old,
-                        st.summary(),
-                        mismatched.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
-                        p.old,
-                        p.reverse.source,
-                        p.old
-                    )));
-                }
+                return Err(refused(format!(
+                    "reverse source connector `{}` on Connect `{url}` (cluster `{}`) is {} and its offsets differ from the seed ({}): it may already have copied records into `{}`\nhelp: stop it (PUT {url}/connectors/{}/stop), check what it wrote into `{}` since the truncate step, then re-run",
+                    p.reverse.source,
+                    p.old,
+                    st.summary(),
+                    mismatched.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+                    p.old,
+                    p.reverse.source,
+                    p.old
+                )));
             } else if patch.is_empty() && !st.is_in(TargetState::Stopped) {
                 notes.push(format!(
                     "reverse source connector `{}` is already {} with its offsets at the seed",
@@ -1103,9 +1195,9 @@ impl Seed {
                 ));
             }
         }
-        let by_part: BTreeMap<(String, i32), &str> = mismatched_keys(&patch);
+        let to_write = patched_partitions(&patch);
         for sp in &partitions {
-            if by_part.contains_key(&(sp.topic.clone(), sp.partition)) {
+            if to_write.contains(&(sp.topic.clone(), sp.partition)) {
                 changes.push(format!(
                     "{} (offsets of `{}`)",
                     sp.describe(),
@@ -1165,14 +1257,16 @@ impl Seed {
         let mut out = Vec::new();
         for role in ROLES {
             let fwd = role.of(&p.forward);
-            let config = ctx.block_on(client.config(fwd)).map_err(|e| {
-                format!(
-                    "the forward {} connector `{fwd}` on Connect `{}` cannot be read: {}",
-                    role.name(),
-                    client.url(),
-                    first_line(&ctx.reporter.redact(&e.to_string()))
-                )
-            })?;
+            let config = ctx
+                .block_on(through_rebalance(|| client.config(fwd)))
+                .map_err(|e| {
+                    format!(
+                        "the forward {} connector `{fwd}` on Connect `{}` cannot be read: {}",
+                        role.name(),
+                        client.url(),
+                        first_line(&ctx.reporter.redact(&e.to_string()))
+                    )
+                })?;
             ctx.reporter.add_secrets(secret_values(&config));
             out.push(derive_config(
                 &config,
@@ -1358,7 +1452,8 @@ fn read_offsets(
     name: &str,
     alias: &str,
 ) -> Result<BTreeMap<(String, i32), Option<i64>>, Error> {
-    let offsets: Vec<MirrorSourceOffset> = ctx.block_on(client.get_mirror_source_offsets(name))?;
+    let offsets: Vec<MirrorSourceOffset> =
+        ctx.block_on(through_rebalance(|| client.get_mirror_source_offsets(name)))?;
     Ok(offsets
         .into_iter()
         .filter(|o| o.source_alias == alias)
@@ -1427,14 +1522,12 @@ fn offsets_to_write(
     Ok((patch, mismatched, stale))
 }
 
-/// The (topic, partition) keys of PATCH entries.
-fn mismatched_keys(patch: &[ConnectorOffset]) -> BTreeMap<(String, i32), &str> {
+/// The (topic, partition) of each PATCH entry.
+fn patched_partitions(patch: &[ConnectorOffset]) -> BTreeSet<(String, i32)> {
     patch
         .iter()
-        .filter_map(|e| {
-            let o = MirrorSourceOffset::from_connector_offset(e).ok()?;
-            Some(((o.topic, o.partition), ""))
-        })
+        .filter_map(|e| MirrorSourceOffset::from_connector_offset(e).ok())
+        .map(|o| (o.topic, o.partition))
         .collect()
 }
 
@@ -1494,7 +1587,9 @@ impl Action for Seed {
                             role.name()
                         ),
                     );
-                    match ctx.block_on(s.client.create(name, config, Some(TargetState::Stopped))) {
+                    match ctx.block_on(through_rebalance(|| {
+                        s.client.create(name, config, Some(TargetState::Stopped))
+                    })) {
                         Ok(()) | Err(ConnectError::AlreadyExists { .. }) => {}
                         Err(e) => return Err(scrub(ctx, e)),
                     }
@@ -1507,7 +1602,7 @@ impl Action for Seed {
                             role.name()
                         ),
                     );
-                    ctx.block_on(s.client.put_config(name, config))
+                    ctx.block_on(through_rebalance(|| s.client.put_config(name, config)))
                         .map_err(|e| scrub(ctx, e))?;
                 }
                 ConnectorAction::Keep => {}
@@ -1533,10 +1628,10 @@ impl Action for Seed {
                     s.patch.len()
                 ),
             );
-            ctx.block_on(
+            ctx.block_on(through_rebalance(|| {
                 s.client
-                    .patch_offsets(&s.detail.connectors.source, &s.patch),
-            )
+                    .patch_offsets(&s.detail.connectors.source, &s.patch)
+            }))
             .map_err(|e| scrub(ctx, e))?;
         }
         let mut out = serde_json::to_value(&s.detail).map_err(|e| {
@@ -1943,16 +2038,16 @@ impl Start {
                     upstream,
                     downstream,
                 } => Some(format!(
-                    "  `{}`-{}: the record at offset {upstream_offset} on `{}` (timestamp {}, hash {}) is not the first copy at offset {downstream_offset} of `{}` on `{}` (timestamp {}, hash {})",
+                    "  `{}`-{}: the first record `{}` received after the seed (offset {downstream_offset} of `{}`, timestamp {}, hash {}) is not the seeded record (offset {upstream_offset} on `{}`, timestamp {}, hash {})",
                     p.topic,
                     p.partition,
+                    seed.old_primary,
+                    p.target_topic,
+                    downstream.timestamp_ms,
+                    &downstream.hash[..12.min(downstream.hash.len())],
                     seed.new_primary,
                     upstream.timestamp_ms,
-                    &upstream.hash[..12.min(upstream.hash.len())],
-                    p.target_topic,
-                    seed.old_primary,
-                    downstream.timestamp_ms,
-                    &downstream.hash[..12.min(downstream.hash.len())]
+                    &upstream.hash[..12.min(upstream.hash.len())]
                 )),
                 _ => None,
             })
@@ -2186,7 +2281,7 @@ impl Action for Start {
                         "Resuming",
                         &format!("reverse {} connector `{name}` on `{cluster}`", role.name()),
                     );
-                    ctx.block_on(client.resume(name))?;
+                    ctx.block_on(through_rebalance(|| client.resume(name)))?;
                 }
             }
         }
@@ -2195,7 +2290,38 @@ impl Action for Start {
         let started = Instant::now();
         let mut last_progress: Option<Instant> = None;
         let look = loop {
-            let look = self.look(ctx, &seed, &client, &new, &old)?;
+            let look = match self.look(ctx, &seed, &client, &new, &old) {
+                Ok(look) => look,
+                // A topic MM2 has just created on the old primary may have no leader for
+                // a moment (NOT_LEADER_FOR_PARTITION was seen on the lab): look again.
+                Err(Error::Kafka(e)) if started.elapsed() < self.timeout => {
+                    if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                        ctx.reporter.status(
+                            "Waiting",
+                            &format!(
+                                "{} -> {}: {} ({}s)",
+                                seed.new_primary,
+                                seed.old_primary,
+                                first_line(&e.to_string()),
+                                started.elapsed().as_secs()
+                            ),
+                        );
+                        last_progress = Some(Instant::now());
+                    }
+                    if ctx.is_interrupted() {
+                        return Err(ActionError::Interrupted {
+                            during: format!(
+                                "waiting for the reverse flow `{}` -> `{}` to catch up",
+                                seed.new_primary, seed.old_primary
+                            ),
+                        }
+                        .into());
+                    }
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             let failures = look.failures();
             if !failures.is_empty() {
                 return Err(refused(format!(
@@ -2329,7 +2455,7 @@ impl Action for Start {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::test_support::step;
+    use crate::actions::test_support::{step, Fixture};
 
     fn forward_config() -> BTreeMap<String, String> {
         let pairs = [
@@ -2595,6 +2721,116 @@ mod tests {
         assert_eq!(v["partitions"][0]["reason"], "promotion-cut");
         let back: SeedDetail = serde_json::from_value(v).unwrap();
         assert_eq!(back, d);
+    }
+
+    const FAILBACK: &str = "\
+name: fb
+description: failback
+steps:
+  - id: truncate
+    action: truncate
+    params: { strategy: recreate }
+  - id: mirror-seed
+    action: mirror.seed
+  - id: mirror-start
+    action: mirror.start
+";
+
+    fn failback_run(f: &Fixture) -> i64 {
+        run_with_text(f, FAILBACK)
+    }
+
+    fn run_with_text(f: &Fixture, text: &str) -> i64 {
+        f.journal
+            .create_run(&crate::journal::NewRun {
+                topology: "lab",
+                runbook: "fb",
+                source: "test",
+                checksum: "0",
+                text,
+                dry_run: false,
+                steps: vec![
+                    crate::journal::NewStep {
+                        step_id: "truncate",
+                        action: "truncate",
+                    },
+                    crate::journal::NewStep {
+                        step_id: "mirror-seed",
+                        action: SEED,
+                    },
+                    crate::journal::NewStep {
+                        step_id: "mirror-start",
+                        action: START,
+                    },
+                ],
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn the_seed_strategy_must_match_the_truncate_step() {
+        let f = Fixture::new();
+        let run = failback_run(&f);
+        let mut ctx = f.ctx("mirror-seed");
+        ctx.run_id = run;
+        let seed = Seed::new(&step("mirror-seed", SEED, serde_json::Value::Null)).unwrap();
+        let e = seed.check_truncate_strategy(&ctx).unwrap_err().to_string();
+        assert!(
+            e.contains("seeds with strategy `delete-records`, but step `truncate` truncates with `recreate`"),
+            "{e}"
+        );
+        assert!(e.contains("help: set `strategy: recreate`"), "{e}");
+        let seed = Seed::new(&step("mirror-seed", SEED, json!({"strategy": "recreate"}))).unwrap();
+        seed.check_truncate_strategy(&ctx).unwrap();
+
+        // Read as YAML: a truncate step without `strategy` means `delete-records`, and
+        // the check works even when the runbook would not load as a whole.
+        let text = FAILBACK
+            .replace("    params: { strategy: recreate }\n", "")
+            .replace(
+                "action: mirror.start\n",
+                "action: mirror.start\n    params: { max_lag: 0 }\n",
+            );
+        ctx.run_id = run_with_text(&f, &text);
+        let e = seed.check_truncate_strategy(&ctx).unwrap_err().to_string();
+        assert!(e.contains("truncates with `delete-records`"), "{e}");
+    }
+
+    #[test]
+    fn no_promotion_no_seed() {
+        let f = Fixture::new();
+        let run = failback_run(&f);
+        let mut ctx = f.ctx("mirror-seed");
+        ctx.run_id = run;
+        let mut seed =
+            Seed::new(&step("mirror-seed", SEED, json!({"strategy": "recreate"}))).unwrap();
+        let e = seed.plan(&mut ctx).unwrap_err().to_string();
+        assert!(e.contains("no promotion in the journal"), "{e}");
+    }
+
+    #[test]
+    fn start_needs_the_seed_step() {
+        let f = Fixture::new();
+        let run = failback_run(&f);
+        let mut ctx = f.ctx("mirror-start");
+        ctx.run_id = run;
+        let start = Start::new(&step("mirror-start", START, json!({"seed_step": "nope"}))).unwrap();
+        let e = start.seed(&ctx).unwrap_err().to_string();
+        assert!(
+            e.contains("has no step `nope`") && e.contains("help:"),
+            "{e}"
+        );
+        let start = Start::new(&step(
+            "mirror-start",
+            START,
+            json!({"seed_step": "truncate"}),
+        ))
+        .unwrap();
+        let e = start.seed(&ctx).unwrap_err().to_string();
+        assert!(e.contains("is a `truncate` step, not `mirror.seed`"), "{e}");
+        let start = Start::new(&step("mirror-start", START, serde_json::Value::Null)).unwrap();
+        let e = start.seed(&ctx).unwrap_err().to_string();
+        assert!(e.contains("has stored no seed"), "{e}");
     }
 
     #[test]

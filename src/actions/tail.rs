@@ -705,11 +705,26 @@ impl Action for Find {
                 plan.notes.push(describe(p, &report));
             }
         }
-        let without = report.partitions.len() - report.partitions_with_tail;
-        if without > 0 {
+        let without: Vec<String> = report
+            .partitions
+            .iter()
+            .filter(|p| !p.has_tail())
+            .map(|p| format!("`{}`[{}]", p.topic, p.partition))
+            .collect();
+        if !without.is_empty() {
+            const SHOWN: usize = 20;
+            let more = without.len().saturating_sub(SHOWN);
             plan.notes.push(format!(
-                "{without} partition(s) have no tail (everything on `{}` reached `{}`)",
-                report.old_primary, report.new_primary
+                "{} partition(s) have no tail (tail size 0: everything on `{}` reached `{}`): {}{}",
+                without.len(),
+                report.old_primary,
+                report.new_primary,
+                without[..without.len().min(SHOWN)].join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
             ));
         }
         plan.detail = encode(&report, "the tail")?;
@@ -762,10 +777,10 @@ fn describe(p: &PartitionTail, r: &TailReport) -> String {
             p.twin_found_at.unwrap_or(-1)
         ),
         CutMethod::SyncPoint => format!(
-            "offset sync names the twin of `{}` offset {}: {}",
-            r.new_primary,
+            "offset sync {} -> {} names the twin of `{}`'s last replicated record",
+            p.twin_found_at.unwrap_or(-1),
             p.new_primary_last.unwrap_or(-1),
-            p.twin_found_at.unwrap_or(-1)
+            r.new_primary
         ),
         CutMethod::NothingReplicated => format!("`{}` held nothing of it", r.new_primary),
         CutMethod::NotMirrored => format!("not on `{}` at the promotion", r.new_primary),

@@ -1,0 +1,464 @@
+//! `fence.apply` / `fence.lift` on the real lab, driven through the library's engine with
+//! a sandbox topology (its scope is only the test's own names).
+//!
+//! The replication fence test makes MM2's source task fail (a fenced write is fatal to a
+//! Connect source task), which stops replication for everyone: it takes `exclusive()`,
+//! and a drop guard lifts the fence and restarts the failed task whatever happens.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use kafka_dr::actions::fence::{self, Fence};
+use kafka_dr::connect::ConnectClient;
+use kafka_dr::engine::{Engine, RunOptions, RunReport};
+use kafka_dr::journal::{Journal, RunState, StepOutcome};
+use kafka_dr::kafka::{AclBinding, AclFilter, AclPermission, KafkaClient, PatternType};
+use kafka_dr::report::{OutputFormat, Reporter};
+use kafka_dr::topology::Topology;
+
+use crate::common::*;
+
+const T: Duration = Duration::from_secs(10);
+pub const SOURCE: &str = "mm2-dc1-dc2-source";
+
+/// The sandbox as the library sees it (lab env in the process env, once).
+pub fn open(sb: &Sandbox) -> (Topology, Journal) {
+    static ENV: std::sync::Once = std::sync::Once::new();
+    ENV.call_once(|| {
+        for (k, v) in &sb.lab.env {
+            std::env::set_var(k, v);
+        }
+    });
+    let topology = Topology::load(&sb.topology).expect("load sandbox topology");
+    let journal = Journal::open(&sb.journal).expect("open sandbox journal");
+    (topology, journal)
+}
+
+/// Run a runbook given as text through the engine (`--yes`).
+pub fn run(topology: &Topology, journal: &Journal, text: &str, dry_run: bool) -> RunReport {
+    let rb = kafka_dr::runbook::load_str(text, "test").expect("runbook");
+    kafka_dr::runbook::validate_against(&rb, topology).expect("runbook fits the topology");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let reporter = Reporter::new(OutputFormat::Table, 0);
+    reporter.add_secrets(topology.secret_values());
+    let engine = Engine::new(topology, journal, rt.handle().clone(), &reporter);
+    let options = RunOptions {
+        dry_run,
+        assume_yes: true,
+        ..Default::default()
+    };
+    engine.run(&rb, &options).expect("engine run")
+}
+
+fn one_step(action: &str, params: &str) -> String {
+    format!("name: t\nsteps:\n  - id: s\n    action: {action}\n    params: {params}\n")
+}
+
+fn apply_text(fence: &str, cluster: &str) -> String {
+    one_step(
+        "fence.apply",
+        &format!("{{ fence: {fence}, cluster: {cluster}, observe_seconds: 3 }}"),
+    )
+}
+
+fn lift_text(fence: &str, cluster: &str) -> String {
+    one_step(
+        "fence.lift",
+        &format!("{{ fence: {fence}, cluster: {cluster} }}"),
+    )
+}
+
+fn admin_client(topology: &Topology, dc: &str) -> KafkaClient {
+    kafka_dr::actions::common::kafka(topology, dc, T).expect("kafka-dr client")
+}
+
+/// The active fence's bindings in the journal.
+fn journaled(journal: &Journal, cluster: &str, fence: Fence) -> Vec<AclBinding> {
+    let row = journal
+        .active_fences(Some(cluster))
+        .expect("journal")
+        .into_iter()
+        .find(|f| f.name == fence.name())
+        .expect("an active fence in the journal");
+    serde_json::from_value(row.bindings).expect("bindings")
+}
+
+/// The sandbox's DENY bindings of `principal` (other tests may fence their own names).
+fn sandbox_denies(client: &KafkaClient, principal: &str, sb: &Sandbox) -> BTreeSet<AclBinding> {
+    deny_acls_on(client, principal)
+        .into_iter()
+        .filter(|b| b.name.starts_with(&sb.prefix))
+        .collect()
+}
+
+fn deny_acls_on(client: &KafkaClient, principal: &str) -> BTreeSet<AclBinding> {
+    let filter = AclFilter {
+        principal: Some(principal.to_string()),
+        permission: Some(AclPermission::Deny),
+        ..AclFilter::default()
+    };
+    client
+        .describe_acls(&filter, T)
+        .expect("describe acls")
+        .into_iter()
+        .collect()
+}
+
+fn assert_succeeded(report: &RunReport, outcome: StepOutcome) {
+    assert_eq!(
+        report.state,
+        RunState::Succeeded,
+        "run failed: {:#?}",
+        report.steps
+    );
+    assert_eq!(report.steps[0].outcome, outcome, "{:#?}", report.steps[0]);
+}
+
+fn one_record(seed: &str) -> Vec<Rec> {
+    make_records(seed, 1, 1)
+}
+
+fn count_on(lab: &Lab, dc: &str, topic: &str) -> usize {
+    read_all(lab, dc, topic).len()
+}
+
+/// Whatever happens: delete every binding the sandbox's journal holds as active, then
+/// restart MM2's failed source task, and wait for it to run again.
+struct Cleanup {
+    lab: &'static Lab,
+    topology: Topology,
+    journal_path: std::path::PathBuf,
+    restart_mm2: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if let Ok(journal) = Journal::open(&self.journal_path) {
+            for f in journal.active_fences(None).unwrap_or_default() {
+                let bindings: Vec<AclBinding> =
+                    serde_json::from_value(f.bindings).unwrap_or_default();
+                if let Ok(c) = kafka_dr::actions::common::kafka(&self.topology, &f.cluster, T) {
+                    if let Err(e) = c.delete_acls(&bindings, T) {
+                        eprintln!("cleanup: cannot delete the fence's ACLs: {e}");
+                    }
+                }
+                let _ = journal.lift_fence(&f.cluster, &f.name);
+            }
+        }
+        if self.restart_mm2 {
+            let c = ConnectClient::new("dc2", &self.lab.connect("dc2"), T).expect("connect");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let _ = block_on(c.restart(SOURCE, true, true));
+                std::thread::sleep(Duration::from_secs(2));
+                let ok = block_on(c.status(SOURCE))
+                    .map(|s| s.failures().is_empty())
+                    .unwrap_or(false);
+                if ok || Instant::now() > deadline {
+                    if !ok {
+                        eprintln!("cleanup: {SOURCE} still has failed tasks");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// `replication-into-backup` on dc2 for the sandbox: MM2 can no longer write the sandbox
+/// topic there (records from dc1 do not arrive; a direct write as `mirror` is refused),
+/// a topic outside the sandbox still replicates and stays writable, applying twice
+/// changes nothing, and after the lift (and a task restart) the held-back records arrive.
+#[test]
+fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
+    let lab = lab();
+    let _g = exclusive();
+    let sb = Sandbox::new("fence");
+    let (topology, journal) = open(&sb);
+    let mirror = topology.replication.mirror_principal.clone();
+    let topic = sb.name("orders");
+    let outside = unique("fence-outside");
+    create_topic(lab, "dc1", &topic, 2);
+    create_topic(lab, "dc1", &outside, 1);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 10, 2),
+    );
+    wait_for("10 sandbox records on dc2", Duration::from_secs(90), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && count_on(lab, "dc2", &topic) >= 10)
+            .then_some(())
+    });
+    wait_for("the outside topic on dc2", Duration::from_secs(90), || {
+        crate::smoke::topic_exists(lab, "dc2", &outside).then_some(())
+    });
+    let _cleanup = Cleanup {
+        lab,
+        topology: topology.clone(),
+        journal_path: sb.journal.clone(),
+        restart_mm2: true,
+    };
+
+    // Apply, with the role word.
+    let report = run(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "backup"),
+        false,
+    );
+    assert_succeeded(&report, StepOutcome::Applied);
+    let changes = &report.steps[0].changes;
+    let expect =
+        format!("`dc2`: create ACL DENY WRITE on topic `{topic}` (literal) for {mirror} from *");
+    assert!(changes.contains(&expect), "{changes:#?}");
+    for want in [
+        format!("DENY WRITE on topic `{}` (prefixed)", sb.prefix),
+        format!("DENY CREATE on topic `{}` (prefixed)", sb.prefix),
+        format!("DENY ALTER_CONFIGS on topic `{}` (prefixed)", sb.prefix),
+        format!("DENY READ on group `{}` (prefixed)", sb.prefix),
+    ] {
+        assert!(
+            changes.iter().any(|c| c.contains(&want)),
+            "{want} in {changes:#?}"
+        );
+    }
+
+    // Exactly the journaled bindings are in force, and none of them leaves the sandbox.
+    let bindings = journaled(&journal, "dc2", Fence::ReplicationIntoBackup);
+    assert_eq!(bindings.len(), changes.len() - 1, "{changes:#?}");
+    let dc2 = admin_client(&topology, "dc2");
+    let present = deny_acls_on(&dc2, &mirror);
+    for b in &bindings {
+        assert!(
+            b.name.starts_with(&sb.prefix),
+            "binding leaves the sandbox: {b}"
+        );
+        assert!(present.contains(b), "not in force: {b}");
+    }
+    assert!(bindings.iter().any(|b| b.pattern == PatternType::Prefixed));
+
+    // Applying again changes nothing.
+    let again = run(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "dc2"),
+        false,
+    );
+    assert_succeeded(&again, StepOutcome::NothingToDo);
+    assert!(again.steps[0].changes.is_empty());
+    assert!(
+        again.steps[0].notes[0].starts_with("nothing to do"),
+        "{:#?}",
+        again.steps[0].notes
+    );
+
+    // A direct write as the mirror principal is refused on the sandbox topic, and
+    // accepted on the outside topic: the fence does not leak.
+    let denied = try_produce(lab, "dc2", Principal::Mirror, &topic, &one_record("m"))
+        .expect_err("mirror must not write a fenced topic");
+    assert!(denied.to_lowercase().contains("authoriz"), "{denied}");
+    try_produce(lab, "dc2", Principal::Mirror, &outside, &one_record("m"))
+        .expect("mirror may still write outside the sandbox");
+
+    // MM2 still replicates outside the sandbox (before any fenced write failed its task).
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &outside,
+        &make_records(&outside, 5, 1),
+    );
+    wait_for("outside records on dc2", Duration::from_secs(60), || {
+        (count_on(lab, "dc2", &outside) >= 6).then_some(())
+    });
+
+    // Records for the sandbox do not reach dc2.
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records("late", 6, 2),
+    );
+    std::thread::sleep(Duration::from_secs(15));
+    assert_eq!(
+        count_on(lab, "dc2", &topic),
+        10,
+        "a fenced record reached dc2"
+    );
+
+    // Status: active, every binding in force.
+    let st = fence::status(&topology, &journal, Some("dc2"), T).expect("status");
+    assert_eq!(st.len(), 1);
+    assert!(st[0].holds(), "{st:#?}");
+
+    // Lift: exactly the bindings go, the journal says lifted.
+    let lifted = run(
+        &topology,
+        &journal,
+        &lift_text("replication-into-backup", "backup"),
+        false,
+    );
+    assert_succeeded(&lifted, StepOutcome::Applied);
+    let present = deny_acls_on(&dc2, &mirror);
+    assert!(bindings.iter().all(|b| !present.contains(b)));
+    assert!(journal.active_fences(Some("dc2")).unwrap().is_empty());
+    let st = fence::status(&topology, &journal, Some("dc2"), T).expect("status");
+    assert!(!st[0].active && st[0].lifted_at.is_some(), "{st:#?}");
+    let again = run(
+        &topology,
+        &journal,
+        &lift_text("replication-into-backup", "backup"),
+        false,
+    );
+    assert_succeeded(&again, StepOutcome::NothingToDo);
+
+    // MM2's source task failed on the fenced write: restart it; the records arrive.
+    let c = ConnectClient::new("dc2", &lab.connect("dc2"), T).expect("connect");
+    let _ = block_on(c.restart(SOURCE, true, true));
+    wait_for(
+        "the held-back records on dc2",
+        Duration::from_secs(120),
+        || {
+            if block_on(c.status(SOURCE)).is_ok_and(|s| !s.failures().is_empty()) {
+                let _ = block_on(c.restart(SOURCE, true, true));
+            }
+            (count_on(lab, "dc2", &topic) >= 16).then_some(())
+        },
+    );
+}
+
+/// The proof of `replication-into-backup`: a principal the fence does not cover (here the
+/// admin) writing into the fenced cluster makes verify fail, naming the partition.
+#[test]
+fn replication_fence_proof_catches_a_writer() {
+    let lab = lab();
+    let _g = shared();
+    let sb = Sandbox::new("fenceproof");
+    let (topology, journal) = open(&sb);
+    // A topic only on dc2: MM2 never touches it, so its task is never disturbed.
+    let topic = sb.name("local");
+    create_topic(lab, "dc2", &topic, 1);
+    let _cleanup = Cleanup {
+        lab,
+        topology: topology.clone(),
+        journal_path: sb.journal.clone(),
+        restart_mm2: false,
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let topic = topic.clone();
+        std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let _ = try_produce(
+                    lab,
+                    "dc2",
+                    Principal::Admin,
+                    &topic,
+                    &one_record(&i.to_string()),
+                );
+                i += 1;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let report = run(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "dc2"),
+        false,
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.join().expect("writer thread");
+    assert_eq!(report.state, RunState::Failed, "{:#?}", report.steps);
+    let err = report.steps[0].error.clone().unwrap_or_default();
+    assert!(err.contains("does not hold"), "{err}");
+    assert!(err.contains(&format!("`{topic}` partition 0")), "{err}");
+    assert!(
+        err.contains("help: something still writes into `dc2`"),
+        "{err}"
+    );
+    assert!(err.contains("app-writes"), "{err}");
+}
+
+/// `app-writes` on dc2: the dry-run creates nothing; after apply the application cannot
+/// produce to the sandbox topic and the guard check finds nothing missing; a second
+/// apply changes nothing; after lift the application can produce again.
+#[test]
+fn app_writes_fence_blocks_the_app_until_lifted() {
+    let lab = lab();
+    let _g = shared();
+    let sb = Sandbox::new("appw");
+    let (topology, journal) = open(&sb);
+    let topic = sb.name("orders");
+    create_topic(lab, "dc2", &topic, 1);
+    let _cleanup = Cleanup {
+        lab,
+        topology: topology.clone(),
+        journal_path: sb.journal.clone(),
+        restart_mm2: false,
+    };
+    try_produce(lab, "dc2", Principal::App, &topic, &one_record("before"))
+        .expect("app writes before the fence");
+    let dc2 = admin_client(&topology, "dc2");
+    assert_eq!(
+        fence::app_guard_missing(&topology, &dc2, "dc2", T).unwrap(),
+        vec![topic.clone()]
+    );
+
+    // Dry-run: the plan lists the bindings, nothing is created.
+    let before = sandbox_denies(&dc2, "User:app", &sb);
+    assert!(before.is_empty(), "{before:?}");
+    let planned = run(&topology, &journal, &apply_text("app-writes", "dc2"), true);
+    assert_eq!(planned.steps[0].outcome, StepOutcome::Planned);
+    let expect =
+        format!("`dc2`: create ACL DENY WRITE on topic `{topic}` (literal) for User:app from *");
+    assert!(
+        planned.steps[0].changes.contains(&expect),
+        "{:#?}",
+        planned.steps[0]
+    );
+    assert_eq!(
+        sandbox_denies(&dc2, "User:app", &sb),
+        before,
+        "the dry-run changed ACLs"
+    );
+
+    let report = run(
+        &topology,
+        &journal,
+        &apply_text("app-writes", "backup"),
+        false,
+    );
+    assert_succeeded(&report, StepOutcome::Applied);
+    let err = try_produce(lab, "dc2", Principal::App, &topic, &one_record("during"))
+        .expect_err("the app must not write while fenced");
+    assert!(err.to_lowercase().contains("authoriz"), "{err}");
+    assert!(fence::app_guard_missing(&topology, &dc2, "dc2", T)
+        .unwrap()
+        .is_empty());
+    // The mirror principal is not affected by this fence.
+    try_produce(lab, "dc2", Principal::Mirror, &topic, &one_record("mirror"))
+        .expect("mirror is not fenced by app-writes");
+
+    let again = run(&topology, &journal, &apply_text("app-writes", "dc2"), false);
+    assert_succeeded(&again, StepOutcome::NothingToDo);
+    let st = fence::status(&topology, &journal, None, T).unwrap();
+    assert_eq!(st.len(), 1);
+    assert!(st[0].holds(), "{st:#?}");
+
+    let lifted = run(&topology, &journal, &lift_text("app-writes", "dc2"), false);
+    assert_succeeded(&lifted, StepOutcome::Applied);
+    wait_for("the app may write again", Duration::from_secs(15), || {
+        try_produce(lab, "dc2", Principal::App, &topic, &one_record("after")).ok()
+    });
+    assert_eq!(sandbox_denies(&dc2, "User:app", &sb), before);
+}
