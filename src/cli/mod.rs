@@ -18,6 +18,7 @@ pub mod man;
 pub mod run;
 pub mod runs;
 pub mod session;
+pub mod tail;
 pub mod watermarks;
 
 use std::path::PathBuf;
@@ -120,6 +121,9 @@ pub enum Command {
     /// MirrorMaker 2 flows: stop, status.
     #[command(subcommand)]
     Mirror(mirror::MirrorCommand),
+    /// The old primary's quarantined tail (after `failback reverse`).
+    #[command(subcommand)]
+    Tail(tail::TailCommand),
     /// Watermarks (earliest and latest offsets) of in-scope partitions.
     #[command(subcommand)]
     Watermarks(watermarks::WatermarksCommand),
@@ -167,6 +171,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::run(args, s),
         Command::Failover(cmd) => failover::run(cmd, g, s),
         Command::Failback(cmd) => failback::run(cmd, g, s),
+        Command::Tail(cmd) => tail::run(cmd, s),
         Command::Deltas(cmd) => deltas::run(cmd, g, s),
         Command::Fence(cmd) => fence::run(cmd, g, s),
         Command::Groups(cmd) => groups::run(cmd, g, s),
@@ -185,6 +190,10 @@ pub fn man_extra_section(page: &str) -> Option<String> {
         "kafka-dr" => Some(format!(
             ".SH \"EXIT STATUS\"\n.nf\n{}\n.fi\n",
             EXIT_CODES_HELP.replace('\\', "\\\\")
+        )),
+        "kafka-dr-tail-show" => Some(format!(
+            ".SH \"QUARANTINE FILES\"\n.nf\n{}\n.fi\n",
+            crate::actions::tail::QUARANTINE_FORMAT_DOC.replace('\\', "\\\\")
         )),
         _ => None,
     }

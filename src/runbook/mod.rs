@@ -70,6 +70,7 @@ impl RunbookError {
 const EMBEDDED: &[(&str, &str)] = &[
     ("snapshot", include_str!("../../runbooks/snapshot.yaml")),
     ("failover-promote", include_str!("../../runbooks/failover-promote.yaml")),
+    ("failback-reverse", include_str!("../../runbooks/failback-reverse.yaml")),
 ];
 
 /// sha256 hex of a runbook's text: what resume compares.
