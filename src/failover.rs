@@ -108,11 +108,13 @@ fn group_summaries(out: &Value) -> Vec<GroupSummary> {
     let mut by_group: BTreeMap<String, GroupSummary> = BTreeMap::new();
     for t in out["positions"].as_array().into_iter().flatten() {
         let group = t["group"].as_str().unwrap_or("?").to_string();
-        let g = by_group.entry(group.clone()).or_insert_with(|| GroupSummary {
-            group,
-            worst_case_duplicates: Some(0),
-            ..Default::default()
-        });
+        let g = by_group
+            .entry(group.clone())
+            .or_insert_with(|| GroupSummary {
+                group,
+                worst_case_duplicates: Some(0),
+                ..Default::default()
+            });
         g.partitions += 1;
         let exact = matches!(t["method"].as_str(), Some("sync-point" | "fingerprint"));
         if exact {
@@ -120,10 +122,11 @@ fn group_summaries(out: &Value) -> Vec<GroupSummary> {
         } else {
             g.conservative += 1;
         }
-        g.worst_case_duplicates = match (g.worst_case_duplicates, t["worst_case_duplicates"].as_i64()) {
-            (Some(a), Some(b)) => Some(a + b),
-            _ => None,
-        };
+        g.worst_case_duplicates =
+            match (g.worst_case_duplicates, t["worst_case_duplicates"].as_i64()) {
+                (Some(a), Some(b)) => Some(a + b),
+                _ => None,
+            };
         // MM2's own checkpoint where the backup has one, else MM2's rule on our syncs.
         let mm2 = t["mm2_checkpoint"]["redelivered"]
             .as_i64()
@@ -146,7 +149,11 @@ fn measured_rpo(
 ) -> Option<Rpo> {
     let snapshot = journal.run_watermarks(report.run_id, primary).ok()??;
     let r = &topology.replication;
-    let backup = if r.primary == primary { &r.backup } else { &r.primary };
+    let backup = if r.primary == primary {
+        &r.backup
+    } else {
+        &r.primary
+    };
     let url = topology.connect_url(backup).ok()??;
     let client = crate::connect::ConnectClient::new(backup, &url, Duration::from_secs(5)).ok()?;
     let offsets = rt
@@ -154,11 +161,17 @@ fn measured_rpo(
         .ok()?;
     let next: BTreeMap<(String, i32), i64> = offsets
         .iter()
-        .filter_map(|o| o.next_offset_to_copy().map(|n| ((o.topic.clone(), o.partition), n)))
+        .filter_map(|o| {
+            o.next_offset_to_copy()
+                .map(|n| ((o.topic.clone(), o.partition), n))
+        })
         .collect();
     let mut total = 0;
     for p in &snapshot.partitions {
-        let copied_to = next.get(&(p.topic.clone(), p.partition)).copied().unwrap_or(p.earliest);
+        let copied_to = next
+            .get(&(p.topic.clone(), p.partition))
+            .copied()
+            .unwrap_or(p.earliest);
         total += (p.latest - copied_to).max(0);
     }
     Some(Rpo {
@@ -175,7 +188,9 @@ fn measured_rpo(
 fn recorded_rpo(journal: &Journal) -> Rpo {
     let runs = journal.runs_list().unwrap_or_default();
     for run in runs {
-        let Ok(steps) = journal.steps(run.id) else { continue };
+        let Ok(steps) = journal.steps(run.id) else {
+            continue;
+        };
         for s in steps.iter().rev() {
             if s.action != "deltas.record" {
                 continue;
@@ -199,6 +214,8 @@ fn recorded_rpo(journal: &Journal) -> Rpo {
         records: None,
         source: "unknown".into(),
         recorded_at: None,
-        note: "the primary did not answer and no `deltas record` lag is in the journal: RPO unknown".into(),
+        note:
+            "the primary did not answer and no `deltas record` lag is in the journal: RPO unknown"
+                .into(),
     }
 }

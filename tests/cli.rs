@@ -58,7 +58,10 @@ fn version_and_help() {
     assert!(out.starts_with("kafka-dr "), "{out}");
     let (code, out, _) = env.run(&["--help"]);
     assert_eq!(code, Some(0));
-    assert!(out.contains("Exit codes:") && out.contains("check"), "{out}");
+    assert!(
+        out.contains("Exit codes:") && out.contains("check"),
+        "{out}"
+    );
 }
 
 /// Issue 3: a runbook whose `exec` step SIGKILLs the kafka-dr process mid-run is
@@ -134,7 +137,10 @@ fn second_concurrent_run_refuses_and_names_the_holder() {
     }
     let (code, _, err) = env.run(&["run", rb]);
     assert_eq!(code, Some(4), "{err}");
-    assert!(err.contains(&format!("pid {pid}")), "must name the holder: {err}");
+    assert!(
+        err.contains(&format!("pid {pid}")),
+        "must name the holder: {err}"
+    );
     assert!(first.wait().unwrap().success());
 }
 
@@ -168,7 +174,10 @@ fn plan_runs_no_hook() {
     );
     let (code, _, err) = env.run(&["plan", rb.to_str().unwrap()]);
     assert_eq!(code, Some(0), "{err}");
-    assert!(err.contains("touch"), "the plan must say what it would run: {err}");
+    assert!(
+        err.contains("touch"),
+        "the plan must say what it would run: {err}"
+    );
     assert!(!touched.exists(), "dry-run ran the hook");
 }
 

@@ -74,7 +74,8 @@ impl Action for Promote {
                     guard.len()
                 ));
                 for b in &guard {
-                    plan.changes.push(format!("`{new_primary}`: delete ACL {b}"));
+                    plan.changes
+                        .push(format!("`{new_primary}`: delete ACL {b}"));
                 }
             }
         }
@@ -91,7 +92,11 @@ impl Action for Promote {
         Ok(plan)
     }
 
-    fn apply(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<serde_json::Value, Error> {
+    fn apply(
+        &mut self,
+        ctx: &mut StepContext<'_>,
+        _plan: &Plan,
+    ) -> Result<serde_json::Value, Error> {
         let (new_primary, new_backup, done) = self.target(ctx)?;
         let mut lifted = 0;
         if self.lift_guard {
@@ -117,7 +122,9 @@ impl Action for Promote {
     fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
         let (new_primary, _, done) = self.target(ctx)?;
         if !done {
-            return Ok(Verdict::NotDone("the journal does not record the new roles".into()));
+            return Ok(Verdict::NotDone(
+                "the journal does not record the new roles".into(),
+            ));
         }
         if self.lift_guard {
             let left = super::fence::guard_bindings_in_force(ctx, &new_primary, self.timeout)?;

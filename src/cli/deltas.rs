@@ -78,12 +78,18 @@ pub fn run(cmd: &DeltasCommand, global: &GlobalArgs, session: &Session) -> Resul
                     "Recorded",
                     &format!(
                         "pass {passes}: {} sync(s) ({} new), {} position(s) of {} group(s), lag {}",
-                        s.offset_syncs, s.offset_syncs_new, s.group_positions, s.groups, s.total_lag
+                        s.offset_syncs,
+                        s.offset_syncs_new,
+                        s.group_positions,
+                        s.groups,
+                        s.total_lag
                     ),
                 );
             }
             // The primary may blink; keep following, the last good pass stays recorded.
-            Err(e) => session.reporter.warn(&format!("pass failed, retrying next interval: {e}")),
+            Err(e) => session
+                .reporter
+                .warn(&format!("pass failed, retrying next interval: {e}")),
         }
     }
 }

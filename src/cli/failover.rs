@@ -49,7 +49,10 @@ fn promote(args: &PromoteArgs, global: &GlobalArgs, session: &Session) -> Result
         if let Some(open) = runs.iter().find(|r| {
             r.runbook == runbook.name
                 && !r.dry_run
-                && matches!(r.state, RunState::Running | RunState::Failed | RunState::Interrupted)
+                && matches!(
+                    r.state,
+                    RunState::Running | RunState::Failed | RunState::Interrupted
+                )
         }) {
             return Err(Error::Usage(format!(
                 "run {} of `{}` is {} and has not finished\nhelp: finish it with `kafka-dr resume {}` (add --take-over-lease if its process is gone), rather than starting a second promotion",

@@ -51,7 +51,12 @@ fn translate_params(a: &TranslateArgs) -> serde_json::Value {
 pub fn run(cmd: &GroupsCommand, global: &GlobalArgs, session: &Session) -> Result<()> {
     match cmd {
         GroupsCommand::Translate(a) => {
-            let rb = adhoc::runbook("groups-translate", "translate", "groups.translate", translate_params(a))?;
+            let rb = adhoc::runbook(
+                "groups-translate",
+                "translate",
+                "groups.translate",
+                translate_params(a),
+            )?;
             adhoc::run(rb, global, session, false)
         }
         GroupsCommand::Commit(a) => {
@@ -60,7 +65,8 @@ pub fn run(cmd: &GroupsCommand, global: &GlobalArgs, session: &Session) -> Resul
                 translate_params(&a.translate),
                 json!({ "cluster": a.translate.to, "translate_step": "translate", "skip_active": a.skip_active })
             );
-            let rb = crate::runbook::load_str(&text, &format!("{}groups-commit", adhoc::SOURCE_PREFIX))?;
+            let rb =
+                crate::runbook::load_str(&text, &format!("{}groups-commit", adhoc::SOURCE_PREFIX))?;
             adhoc::run(rb, global, session, false)
         }
     }

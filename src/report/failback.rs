@@ -38,7 +38,14 @@ impl Reporter {
         let mut out = String::new();
         if let Some(parts) = failback["quarantine"]["manifest"]["partitions"].as_array() {
             let mut t = table();
-            t.set_header(vec!["topic", "partition", "tail records", "bytes", "offsets", "time range (ms)"]);
+            t.set_header(vec![
+                "topic",
+                "partition",
+                "tail records",
+                "bytes",
+                "offsets",
+                "time range (ms)",
+            ]);
             for p in parts {
                 t.add_row(vec![
                     Cell::new(p["topic"].as_str().unwrap_or_default()),
@@ -46,15 +53,25 @@ impl Reporter {
                     Cell::new(&p["count"]),
                     Cell::new(&p["bytes"]),
                     Cell::new(format!("{}..{}", p["first_offset"], p["last_offset"])),
-                    Cell::new(format!("{}..{}", p["first_timestamp_ms"], p["last_timestamp_ms"])),
+                    Cell::new(format!(
+                        "{}..{}",
+                        p["first_timestamp_ms"], p["last_timestamp_ms"]
+                    )),
                 ]);
             }
-            out.push_str(&format!("quarantine: {}\n{t}\n", failback["quarantine"]["path"].as_str().unwrap_or("-")));
+            out.push_str(&format!(
+                "quarantine: {}\n{t}\n",
+                failback["quarantine"]["path"].as_str().unwrap_or("-")
+            ));
         }
         out.push_str(&format!(
             "failback run {} {} in {:.1} s (RTO)",
             run.run_id,
-            if run.dry_run { "planned (dry-run, nothing changed)" } else { "done" },
+            if run.dry_run {
+                "planned (dry-run, nothing changed)"
+            } else {
+                "done"
+            },
             run.wall_ms as f64 / 1000.0
         ));
         self.text(&out)

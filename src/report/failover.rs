@@ -37,7 +37,11 @@ impl Reporter {
         if !fo.groups.is_empty() {
             let mut t = table();
             t.set_header(vec![
-                "group", "partitions", "exact", "conservative", "worst-case duplicates",
+                "group",
+                "partitions",
+                "exact",
+                "conservative",
+                "worst-case duplicates",
                 "MM2 would re-deliver",
             ]);
             for g in &fo.groups {
@@ -51,12 +55,20 @@ impl Reporter {
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "unbounded".into()),
                     ),
-                    Cell::new(g.mm2_would_redeliver.map(|d| d.to_string()).unwrap_or_else(|| "-".into())),
+                    Cell::new(
+                        g.mm2_would_redeliver
+                            .map(|d| d.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                    ),
                 ]);
             }
             out.push_str(&format!("{t}\n"));
         }
-        let verb = if fo.dry_run { "planned (dry-run, nothing changed)" } else { "done" };
+        let verb = if fo.dry_run {
+            "planned (dry-run, nothing changed)"
+        } else {
+            "done"
+        };
         out.push_str(&format!(
             "failover run {} {verb}: RTO {}; RPO {}\n{}",
             fo.run_id,

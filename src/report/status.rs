@@ -21,14 +21,25 @@ impl Reporter {
             return self.text("no fences in this journal");
         }
         let mut t = table();
-        t.set_header(vec!["id", "cluster", "fence", "applied", "lifted", "bindings in force"]);
+        t.set_header(vec![
+            "id",
+            "cluster",
+            "fence",
+            "applied",
+            "lifted",
+            "bindings in force",
+        ]);
         for f in fences {
             let state = if !f.active {
                 "lifted".to_string()
             } else if let Some(u) = &f.unreachable {
                 u.clone()
             } else {
-                let ok = f.bindings.iter().filter(|b| b.in_force == Some(true)).count();
+                let ok = f
+                    .bindings
+                    .iter()
+                    .filter(|b| b.in_force == Some(true))
+                    .count();
                 let missing: Vec<&str> = f
                     .bindings
                     .iter()
@@ -38,7 +49,11 @@ impl Reporter {
                 if missing.is_empty() {
                     format!("{ok}/{} (holds)", f.bindings.len())
                 } else {
-                    format!("{ok}/{}; MISSING:\n{}", f.bindings.len(), missing.join("\n"))
+                    format!(
+                        "{ok}/{}; MISSING:\n{}",
+                        f.bindings.len(),
+                        missing.join("\n")
+                    )
                 }
             };
             t.add_row(vec![

@@ -460,7 +460,10 @@ impl Sandbox {
                 }
             })
             .collect();
-        assert_eq!(replaced, 2, "lab/topology.yaml changed shape; update Sandbox::new");
+        assert_eq!(
+            replaced, 2,
+            "lab/topology.yaml changed shape; update Sandbox::new"
+        );
         let topology = dir.path().join("topology.yaml");
         std::fs::write(&topology, text).expect("write topology");
         let journal = dir.path().join("journal.db");

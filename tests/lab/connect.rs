@@ -496,14 +496,12 @@ fn read_values(dc: &str, topic: &str, partitions: i32, want: usize) -> BTreeMap<
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut got = 0;
     while got < want && Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(m)) => {
-                let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-                out.entry(m.partition()).or_default().push(v);
-                got += 1;
-            }
-            // The topic may not exist yet on the target: MM2 creates it.
-            Some(Err(_)) | None => {}
+        // Errors are expected while the topic does not exist yet on the target (MM2
+        // creates it): keep polling.
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+            let v = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            out.entry(m.partition()).or_default().push(v);
+            got += 1;
         }
     }
     // Anything beyond `want` would be a bug too: give it a moment to show up.

@@ -46,10 +46,17 @@ fn check_reports_a_killed_dc_within_its_timeout() {
         .clone();
     assert_eq!(dc1["reachable"], false, "{dc1}");
     assert!(
-        v["problems"].as_array().unwrap().iter().any(|p| p["subject"] == "cluster dc1"),
+        v["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["subject"] == "cluster dc1"),
         "{v:#}"
     );
-    assert!(took < Duration::from_secs(15), "check took {took:?} with a 5 s timeout");
+    assert!(
+        took < Duration::from_secs(15),
+        "check took {took:?} with a 5 s timeout"
+    );
 }
 
 /// No lab password appears in any output or in the journal file.
@@ -74,8 +81,14 @@ fn no_password_in_outputs_or_journal() {
     let journal = std::fs::read(&sb.journal).unwrap();
     let journal = String::from_utf8_lossy(&journal);
     for pw in sb.lab.passwords() {
-        assert!(!seen.contains(&pw), "a lab password leaked into kafka-dr's output");
-        assert!(!journal.contains(&pw), "a lab password leaked into the journal");
+        assert!(
+            !seen.contains(&pw),
+            "a lab password leaked into kafka-dr's output"
+        );
+        assert!(
+            !journal.contains(&pw),
+            "a lab password leaked into the journal"
+        );
     }
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&sb.journal).unwrap().permissions().mode();

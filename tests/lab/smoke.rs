@@ -188,7 +188,10 @@ fn kdr_admin(lab: &Lab, dc: &str) -> kafka_dr::kafka::KafkaClient {
         dc,
         [
             ("bootstrap.servers".to_string(), lab.bootstrap(dc)),
-            ("security.protocol".to_string(), "SASL_PLAINTEXT".to_string()),
+            (
+                "security.protocol".to_string(),
+                "SASL_PLAINTEXT".to_string(),
+            ),
             ("sasl.mechanism".to_string(), "PLAIN".to_string()),
             ("sasl.username".to_string(), user),
             ("sasl.password".to_string(), password),
@@ -200,8 +203,9 @@ fn kdr_admin(lab: &Lab, dc: &str) -> kafka_dr::kafka::KafkaClient {
 
 /// Restart whatever MM2 source task failed (a DENY on the mirror principal fails it).
 fn restart_failed_mm2(lab: &Lab) {
-    let c = kafka_dr::connect::ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(10))
-        .expect("connect client");
+    let c =
+        kafka_dr::connect::ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(10))
+            .expect("connect client");
     block_on(c.restart("mm2-dc1-dc2-source", true, true)).expect("restart mm2 source");
 }
 
@@ -216,10 +220,21 @@ fn deny_acl_on_mirror_stops_replication_until_lifted() {
     let _g = exclusive();
     let topic = unique("smoke-c");
     create_topic(lab, "dc1", &topic, 2);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-a"), 50, 2));
-    wait_for("the first 50 records on dc2", Duration::from_secs(60), || {
-        (topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 50).then_some(())
-    });
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-a"), 50, 2),
+    );
+    wait_for(
+        "the first 50 records on dc2",
+        Duration::from_secs(60),
+        || {
+            (topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 50)
+                .then_some(())
+        },
+    );
 
     let admin = kdr_admin(lab, "dc2");
     let deny = AclBinding::literal(
@@ -229,18 +244,28 @@ fn deny_acl_on_mirror_stops_replication_until_lifted() {
         topic.clone(),
         "User:mirror",
     );
-    admin.create_acls(std::slice::from_ref(&deny), Duration::from_secs(10)).expect("create deny");
+    admin
+        .create_acls(std::slice::from_ref(&deny), Duration::from_secs(10))
+        .expect("create deny");
     // Lift the fence and heal MM2 whatever happens below.
     struct Lift<'a>(&'a kafka_dr::kafka::KafkaClient, AclBinding, &'a Lab);
     impl Drop for Lift<'_> {
         fn drop(&mut self) {
-            let _ = self.0.delete_acls(std::slice::from_ref(&self.1), Duration::from_secs(10));
+            let _ = self
+                .0
+                .delete_acls(std::slice::from_ref(&self.1), Duration::from_secs(10));
             restart_failed_mm2(self.2);
         }
     }
     let lift = Lift(&admin, deny.clone(), lab);
 
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-b"), 30, 2));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-b"), 30, 2),
+    );
     std::thread::sleep(Duration::from_secs(15));
     assert_eq!(
         read_all(lab, "dc2", &topic).len(),
@@ -249,12 +274,19 @@ fn deny_acl_on_mirror_stops_replication_until_lifted() {
     );
 
     drop(lift);
-    let on_dc2 = wait_for("all 80 records on dc2 after the ACL was deleted", Duration::from_secs(90), || {
-        let recs = read_all(lab, "dc2", &topic);
-        (recs.len() >= 80).then_some(recs)
-    });
+    let on_dc2 = wait_for(
+        "all 80 records on dc2 after the ACL was deleted",
+        Duration::from_secs(90),
+        || {
+            let recs = read_all(lab, "dc2", &topic);
+            (recs.len() >= 80).then_some(recs)
+        },
+    );
     let on_dc1 = read_all(lab, "dc1", &topic);
     for r in &on_dc1 {
-        assert!(on_dc2.iter().any(|x| x.same_content(r)), "missing on dc2: {r:?}");
+        assert!(
+            on_dc2.iter().any(|x| x.same_content(r)),
+            "missing on dc2: {r:?}"
+        );
     }
 }

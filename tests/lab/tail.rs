@@ -222,6 +222,7 @@ fn check_manifest(m: &Manifest) {
     assert_eq!(total, m.records);
 }
 
+#[allow(clippy::too_many_arguments)] // a test helper mirroring StepContext's fields
 fn context<'a>(
     topology: &'a Topology,
     topology_path: &'a Path,
