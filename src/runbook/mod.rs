@@ -69,8 +69,14 @@ impl RunbookError {
 /// The runbooks shipped with kafka-dr (runbooks/*.yaml). Add one line per file.
 const EMBEDDED: &[(&str, &str)] = &[
     ("snapshot", include_str!("../../runbooks/snapshot.yaml")),
-    ("failover-promote", include_str!("../../runbooks/failover-promote.yaml")),
-    ("failback-reverse", include_str!("../../runbooks/failback-reverse.yaml")),
+    (
+        "failover-promote",
+        include_str!("../../runbooks/failover-promote.yaml"),
+    ),
+    (
+        "failback-reverse",
+        include_str!("../../runbooks/failback-reverse.yaml"),
+    ),
 ];
 
 /// sha256 hex of a runbook's text: what resume compares.

@@ -145,9 +145,13 @@ impl Drop for Scenario {
     /// would fail MM2's tasks (the 300-record tail still waits to be copied) and stop
     /// replication and checkpoints for every later test.
     fn drop(&mut self) {
-        let _ = std::process::Command::new(kafka_lab()).args(["start", "dc1"]).status();
+        let _ = std::process::Command::new(kafka_lab())
+            .args(["start", "dc1"])
+            .status();
         for fence in ["replication-into-backup", "app-writes"] {
-            let _ = self.sb.run(&["--yes", "fence", "lift", fence, "--cluster", "dc2"]);
+            let _ = self
+                .sb
+                .run(&["--yes", "fence", "lift", fence, "--cluster", "dc2"]);
         }
         let c = connect_dc2(self.sb.lab);
         for name in CONNECTORS {

@@ -5,12 +5,12 @@
 mod common;
 
 mod connect;
-mod kafka;
-mod preflight;
-mod reverse;
 mod failover;
 mod fence;
 mod groups;
+mod kafka;
 mod mirror;
+mod preflight;
+mod reverse;
 mod smoke;
 mod tail;
