@@ -25,8 +25,12 @@ use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 
+/// The checkout under test. Read at run time (cargo test sets it): a test binary reused
+/// from a shared target dir must not point at the clone that compiled it.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
 }
 
 pub fn kafka_lab() -> PathBuf {
@@ -154,9 +158,94 @@ pub fn shared() -> RwLockReadGuard<'static, ()> {
     LAB_LOCK.read().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Guard for a test that disturbs the whole lab (kills a DC, stops the forward flow).
-pub fn exclusive() -> RwLockWriteGuard<'static, ()> {
-    LAB_LOCK.write().unwrap_or_else(|p| p.into_inner())
+/// Held by a test that disturbs the whole lab (kills a DC, stops or fails the forward
+/// flow). When it drops (after the test's own cleanup, since it is the test's first
+/// local), the lab is healed and proved healthy before any other test may run.
+pub struct Exclusive {
+    _lock: RwLockWriteGuard<'static, ()>,
+}
+
+impl Drop for Exclusive {
+    fn drop(&mut self) {
+        // On a thread of its own: this may run while the test unwinds, where a second
+        // panic (a lab call that fails) would abort the whole test binary.
+        if std::thread::spawn(heal_lab).join().is_err() {
+            eprintln!("heal: failed (see the panic above); later tests may fail");
+        }
+    }
+}
+
+/// Guard for a test that disturbs the whole lab; see [`Exclusive`].
+pub fn exclusive() -> Exclusive {
+    Exclusive {
+        _lock: LAB_LOCK.write().unwrap_or_else(|p| p.into_inner()),
+    }
+}
+
+/// The lab's forward flow, as `lab/kafka-lab up` creates it on dc2's Connect.
+pub const FORWARD_CONNECTORS: [&str; 3] = [
+    "mm2-dc1-dc2-source",
+    "mm2-dc1-dc2-checkpoint",
+    "mm2-dc1-dc2-heartbeat",
+];
+
+/// Put the lab back as every test expects it: both DCs up, the forward connectors
+/// running without failed tasks, and a fresh canary record copied from dc1 to dc2.
+/// A test that left the lab broken would otherwise fail the tests after it.
+pub fn heal_lab() {
+    let Some(lab) = LAB.get() else { return };
+    for dc in ["dc1", "dc2"] {
+        let _ = run_lab(&["start", dc]);
+    }
+    let Ok(c) =
+        kafka_dr::connect::ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(15))
+    else {
+        eprintln!("heal: no Connect client for dc2");
+        return;
+    };
+    for name in FORWARD_CONNECTORS {
+        let _ = block_on(c.resume(name));
+    }
+    static CANARY: OnceLock<String> = OnceLock::new();
+    let topic = CANARY.get_or_init(|| {
+        let t = unique("canary");
+        create_topic(lab, "dc1", &t, 1);
+        t
+    });
+    let mark = make_records(&unique("canary-rec"), 1, 1);
+    if let Err(e) = try_produce(lab, "dc1", Principal::App, topic, &mark) {
+        eprintln!("heal: cannot write the canary to dc1: {e}");
+        return;
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(180);
+    let mut next_restart = Instant::now();
+    loop {
+        if Instant::now() >= next_restart {
+            for name in FORWARD_CONNECTORS {
+                let _ = block_on(c.resume(name));
+                if block_on(c.status(name)).is_ok_and(|s| !s.failures().is_empty()) {
+                    let _ = block_on(c.restart(name, true, true));
+                }
+            }
+            next_restart = Instant::now() + Duration::from_secs(10);
+        }
+        let arrived = read_all(lab, "dc2", topic)
+            .iter()
+            .any(|r| r.same_content(&mark[0]));
+        if arrived {
+            eprintln!(
+                "heal: the lab replicates again ({:.1} s)",
+                started.elapsed().as_secs_f64()
+            );
+            return;
+        }
+        if Instant::now() > deadline {
+            eprintln!("heal: the canary did not reach dc2 in 180 s; later tests may fail");
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
@@ -302,7 +391,17 @@ pub fn try_produce(
 /// `n` keyed records spread round-robin over `partitions`, with headers and distinct
 /// timestamps, deterministic from `seed`.
 pub fn make_records(seed: &str, n: usize, partitions: i32) -> Vec<Rec> {
-    let base = 1_700_000_000_000i64;
+    // Recent timestamps, fixed for the whole run (so two calls with the same seed give
+    // the same records): old ones would fall to the brokers' 7-day time retention at its
+    // next 5-minute check, and records would vanish in the middle of a test.
+    static BASE: OnceLock<i64> = OnceLock::new();
+    let base = *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        now - 3_600_000
+    });
     (0..n)
         .map(|i| Rec {
             partition: (i as i32) % partitions,

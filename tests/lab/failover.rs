@@ -4,8 +4,8 @@
 //! topic and group): a 6-partition topic on dc1, 10,000 keyed records, group G committed
 //! at uneven positions between MM2's sync points, `deltas record`, the forward source
 //! connector stopped and 300 more records written to dc1 only, then dc1 killed. These
-//! tests stop the shared MM2 connectors and kill dc1, so they take `exclusive()`, and a
-//! drop guard brings dc1 back and resumes the connectors whatever happens.
+//! tests stop the shared MM2 connectors and kill dc1, so they take `exclusive()`, whose
+//! guard brings dc1 back and heals MM2 whatever happens.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -19,31 +19,12 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::*;
 
-const CONNECTORS: [&str; 3] = [
-    "mm2-dc1-dc2-source",
-    "mm2-dc1-dc2-checkpoint",
-    "mm2-dc1-dc2-heartbeat",
-];
+const CONNECTORS: [&str; 3] = FORWARD_CONNECTORS;
 /// Uneven committed positions, between MM2's sync points (about every 100 records).
 const POSITIONS: [i64; 6] = [137, 411, 590, 1001, 1203, 1555];
 
 fn connect_dc2(lab: &Lab) -> ConnectClient {
     ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(15)).expect("connect client")
-}
-
-/// Puts the lab back as the other tests expect it: dc1 up, forward connectors running.
-struct Restore(&'static Lab);
-impl Drop for Restore {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new(kafka_lab())
-            .args(["start", "dc1"])
-            .status();
-        let c = connect_dc2(self.0);
-        for name in CONNECTORS {
-            let _ = block_on(c.resume(name));
-        }
-        let _ = block_on(c.restart("mm2-dc1-dc2-source", true, true));
-    }
 }
 
 pub fn kdr_client(lab: &Lab, dc: &str) -> KafkaClient {
@@ -71,14 +52,12 @@ struct Scenario {
     group: String,
     /// dc1's records as they were before dc1 died (10,300).
     dc1: Vec<Rec>,
-    _restore: Restore,
 }
 
 /// Everything up to and including `lab/kafka-lab kill dc1`.
 fn scenario(tag: &str) -> Scenario {
     let sb = Sandbox::new(tag);
     let lab = sb.lab;
-    let restore = Restore(lab);
     let topic = sb.name("orders");
     let group = sb.name("billing");
     create_topic(lab, "dc1", &topic, 6);
@@ -136,14 +115,13 @@ fn scenario(tag: &str) -> Scenario {
         topic,
         group,
         dc1,
-        _restore: restore,
     }
 }
 
 impl Drop for Scenario {
-    /// Lift this sandbox's fences on dc2 before `Restore` resumes MM2: a fenced topic
-    /// would fail MM2's tasks (the 300-record tail still waits to be copied) and stop
-    /// replication and checkpoints for every later test.
+    /// Lift this sandbox's fences on dc2 before the `exclusive()` guard heals MM2: a
+    /// fenced topic would fail MM2's tasks (the 300-record tail still waits to be copied)
+    /// and stop replication and checkpoints for every later test.
     fn drop(&mut self) {
         let _ = std::process::Command::new(kafka_lab())
             .args(["start", "dc1"])
@@ -152,14 +130,6 @@ impl Drop for Scenario {
             let _ = self
                 .sb
                 .run(&["--yes", "fence", "lift", fence, "--cluster", "dc2"]);
-        }
-        let c = connect_dc2(self.sb.lab);
-        for name in CONNECTORS {
-            let _ = block_on(c.resume(name));
-        }
-        std::thread::sleep(Duration::from_secs(3));
-        for name in CONNECTORS {
-            let _ = block_on(c.restart(name, true, true));
         }
     }
 }
@@ -346,7 +316,16 @@ fn crash_during_fence_and_commit_then_resume() {
     let out = s.sb.run(&["--yes", "resume", "--take-over-lease"]);
     assert_eq!(out.code, Some(0), "{out}");
     s.assert_promoted();
-    let shown = s.sb.ok(&["--output", "json", "runs", "show", "1"]).json();
+    // The sandbox's earlier runs (app-writes guard, deltas) come first: find the promotion.
+    let runs = s.sb.ok(&["--output", "json", "runs", "list"]).json();
+    let promote = runs["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["runbook"] == "failover-promote")
+        .unwrap_or_else(|| panic!("no failover-promote run in {runs}"))["id"]
+        .to_string();
+    let shown = s.sb.ok(&["--output", "json", "runs", "show", &promote]).json();
     let attempts = shown["steps"]
         .as_array()
         .unwrap()

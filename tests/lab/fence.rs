@@ -36,6 +36,26 @@ pub fn open(sb: &Sandbox) -> (Topology, Journal) {
 
 /// Run a runbook given as text through the engine (`--yes`).
 pub fn run(topology: &Topology, journal: &Journal, text: &str, dry_run: bool) -> RunReport {
+    try_run(topology, journal, text, dry_run).expect("engine run")
+}
+
+/// Like [`run`], but a run that failed gives its report (with the step's error) too.
+pub fn run_report(topology: &Topology, journal: &Journal, text: &str, dry_run: bool) -> RunReport {
+    match try_run(topology, journal, text, dry_run) {
+        Ok(r) => r,
+        Err(e) => e
+            .report()
+            .cloned()
+            .unwrap_or_else(|| panic!("the run did not start: {e}")),
+    }
+}
+
+fn try_run(
+    topology: &Topology,
+    journal: &Journal,
+    text: &str,
+    dry_run: bool,
+) -> Result<RunReport, kafka_dr::engine::EngineError> {
     let rb = kafka_dr::runbook::load_str(text, "test").expect("runbook");
     kafka_dr::runbook::validate_against(&rb, topology).expect("runbook fits the topology");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -51,7 +71,7 @@ pub fn run(topology: &Topology, journal: &Journal, text: &str, dry_run: bool) ->
         assume_yes: true,
         ..Default::default()
     };
-    engine.run(&rb, &options).expect("engine run")
+    engine.run(&rb, &options)
 }
 
 fn one_step(action: &str, params: &str) -> String {
@@ -370,7 +390,7 @@ fn replication_fence_proof_catches_a_writer() {
             }
         })
     };
-    let report = run(
+    let report = run_report(
         &topology,
         &journal,
         &apply_text("replication-into-backup", "dc2"),
