@@ -122,7 +122,7 @@ fn client_for(
 struct Params {
     #[serde(default = "forward")]
     flow: String,
-    #[serde(default = "thirty")]
+    #[serde(default = "stop_wait")]
     timeout_seconds: u64,
 }
 
@@ -130,8 +130,11 @@ fn forward() -> String {
     "forward".into()
 }
 
-fn thirty() -> u64 {
-    30
+/// How long to wait for the connectors to reach STOPPED. Generous on purpose: with the
+/// primary down (the normal case) a task's stop can block on calls to the dead cluster
+/// until their own timeouts (Kafka clients default to 60 s) before Connect reports it.
+fn stop_wait() -> u64 {
+    120
 }
 
 /// `mirror.stop`.
@@ -567,7 +570,7 @@ mod tests {
     fn params() {
         let s = Stop::new(&step("s", STOP, serde_json::Value::Null)).unwrap();
         assert_eq!(s.flow, Flow::Forward);
-        assert_eq!(s.timeout, Duration::from_secs(30));
+        assert_eq!(s.timeout, Duration::from_secs(120));
         let e = Stop::new(&step("s", STOP, json!({"flow": "sideways"})))
             .unwrap_err()
             .to_string();

@@ -1619,6 +1619,7 @@ impl Action for Seed {
                 self.wait_stopped(ctx, &s.client, &old, name)?;
             }
         }
+        crate::engine::crash::crash_point("mirror.seed:before-offsets");
         if !s.patch.is_empty() {
             ctx.reporter.status(
                 "Seeding",

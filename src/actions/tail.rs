@@ -1501,6 +1501,15 @@ impl Quarantine {
                 if let Some(e) = failure {
                     return Err(e);
                 }
+                // The read skips what is gone: records deleted WHILE it ran (retention)
+                // would be missing from the file and read as offset gaps. Refuse.
+                let after = client.watermarks(&[(p.topic.as_str(), p.partition)], self.timeout)?;
+                if let Some(w) = after.first().filter(|w| w.earliest > p.tail_start()) {
+                    return Err(Error::Io(format!(
+                        "`{}` partition {} on `{}`: tail records [{}, {}) were deleted while kafka-dr quarantined them (log start is now {}); nothing was deleted by kafka-dr\nhelp: check the topic's retention on `{}`; run the failback again to find the tail anew, and keep what is left",
+                        p.topic, p.partition, tail.old_primary, p.tail_start(), w.earliest, w.earliest, tail.old_primary
+                    )));
+                }
                 if interrupted {
                     return Err(super::ActionError::Interrupted {
                         during: format!(
@@ -1517,6 +1526,8 @@ impl Quarantine {
                         p.topic, p.partition, sum.entry.count
                     ),
                 );
+                out.flush().map_err(|e| io_err("write", &tmp, e))?;
+                crate::engine::crash::crash_point("tail.quarantine:partition-written");
             }
             let entry = sum.finish();
             bytes += entry.bytes;

@@ -9,6 +9,7 @@
 //! nor touch SQL (the journal does), nor write to the terminal except through `Reporter`.
 
 pub mod action;
+pub mod crash;
 mod error;
 mod run_report;
 mod runner;

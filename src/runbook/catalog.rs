@@ -309,8 +309,8 @@ pub static ACTIONS: &[ActionSpec] = &[
             with_default(
                 "timeout_seconds",
                 K::PositiveInt,
-                Presence::DefaultInt(30),
-                "how long to wait for the connectors to stop",
+                Presence::DefaultInt(120),
+                "how long to wait for the connectors to stop (a task may block on a dead primary)",
             ),
         ],
     ),

@@ -299,7 +299,16 @@ async fn lifecycle(c: &ConnectClient, name: &str, topic: &str) -> Result<(), Con
     ];
     let msg = c.patch_offsets(name, &seed).await?;
     assert!(!msg.is_empty());
-    let back = c.get_mirror_source_offsets(name).await?;
+    // The worker answers once the offsets are written; its own view of the offsets topic
+    // (which GET reads) catches up a moment later.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let back = loop {
+        let back = c.get_mirror_source_offsets(name).await?;
+        if back.iter().any(|o| o.partition == 0) || Instant::now() > deadline {
+            break back;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
     let p0 = back
         .iter()
         .find(|o| o.partition == 0)

@@ -5,6 +5,7 @@
 mod common;
 
 mod connect;
+mod failback;
 mod failover;
 mod fence;
 mod groups;

@@ -22,14 +22,14 @@ use crate::common::*;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
 
-fn connect(lab: &Lab, dc: &str) -> ConnectClient {
+pub fn connect(lab: &Lab, dc: &str) -> ConnectClient {
     ConnectClient::new(dc, &lab.connect(dc), TIMEOUT).expect("connect client")
 }
 
 /// Deletes the connectors a test created, whatever happens.
-struct DeleteConnectors {
-    client: ConnectClient,
-    names: Vec<String>,
+pub struct DeleteConnectors {
+    pub client: ConnectClient,
+    pub names: Vec<String>,
 }
 
 impl Drop for DeleteConnectors {
@@ -42,7 +42,7 @@ impl Drop for DeleteConnectors {
 
 /// A sandbox whose topology names fresh reverse connectors; returns their names
 /// (source, checkpoint, heartbeat).
-fn sandbox_with_reverse_names(tag: &str) -> (Sandbox, [String; 3]) {
+pub fn sandbox_with_reverse_names(tag: &str) -> (Sandbox, [String; 3]) {
     let sb = Sandbox::new(tag);
     let base = format!("kdr-test-{}", sb.prefix.replace('.', "-"));
     let names = [

@@ -143,7 +143,7 @@ fn step_output(journal: &Journal, run: i64, step: &str) -> serde_json::Value {
 }
 
 /// One line of tail.jsonl, decoded.
-fn quarantined(path: &str) -> Vec<Rec> {
+pub fn quarantined(path: &str) -> Vec<Rec> {
     let text = std::fs::read_to_string(path).expect("quarantine file");
     let b64 = base64::engine::general_purpose::STANDARD;
     let dec = |v: &serde_json::Value| v.as_str().map(|s| b64.decode(s).expect("base64"));
@@ -184,7 +184,7 @@ fn quarantined(path: &str) -> Vec<Rec> {
 }
 
 /// Recompute the manifest's checksums from the file, independently of kafka-dr.
-fn check_manifest(m: &Manifest) {
+pub fn check_manifest(m: &Manifest) {
     let bytes = std::fs::read(&m.file).expect("quarantine file");
     assert_eq!(hex::encode(Sha256::digest(&bytes)), m.file_sha256);
     assert_eq!(bytes.len() as u64, m.file_bytes);
