@@ -461,9 +461,10 @@ impl Truncate {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
+        let parts: Vec<(&str, i32)> = (0..r.partitions).map(|p| (r.topic.as_str(), p)).collect();
+        let mut created = false;
         loop {
-            let gone = client.metadata(self.timeout)?.topic(&r.topic).is_none();
-            if gone {
+            if !created && client.metadata(self.timeout)?.topic(&r.topic).is_none() {
                 match client.create_topic(
                     &r.topic,
                     r.partitions,
@@ -471,7 +472,7 @@ impl Truncate {
                     &configs,
                     self.timeout,
                 ) {
-                    Ok(_) => {}
+                    Ok(_) => created = true,
                     Err(_) if Instant::now() < deadline => {
                         // Typically "marked for deletion": try again shortly.
                         std::thread::sleep(Duration::from_millis(500));
@@ -479,9 +480,10 @@ impl Truncate {
                     }
                     Err(e) => return Err(e.into()),
                 }
-                // Created (or it already exists again): it must be the new, empty one.
-                let parts: Vec<(&str, i32)> =
-                    (0..r.partitions).map(|p| (r.topic.as_str(), p)).collect();
+            }
+            // It must be the new, empty one. Right after creation its partitions may have
+            // no leader yet (the watermarks call fails): keep asking until the deadline.
+            if created {
                 let fresh = client
                     .watermarks(&parts, self.timeout)
                     .map(|m| m.iter().all(|w| w.latest == 0))
@@ -491,8 +493,13 @@ impl Truncate {
                 }
             }
             if Instant::now() >= deadline {
+                let what = if created {
+                    "was created again, but its partitions did not all answer as empty"
+                } else {
+                    "was not deleted and created again"
+                };
                 return Err(Error::Io(format!(
-                    "topic `{}` on `{}` was not deleted and created again within {}s\nhelp: check the topic with the cluster's tools, then resume the run",
+                    "topic `{}` on `{}` {what} within {}s\nhelp: check the topic with the cluster's tools, then resume the run",
                     r.topic,
                     client.cluster_name(),
                     wait.as_secs()

@@ -1,5 +1,5 @@
 //! Printing the failback report: the run's steps, then the tail per partition (count,
-//! bytes, time range), what was deleted, the seed offsets and the reverse lag, and the
+//! bytes, time range), what was removed, the seed offsets and the reverse lag, and the
 //! RTO; or JSON `{"run": <RunReport>, "failback": {...}}`.
 
 use comfy_table::Cell;
@@ -62,6 +62,47 @@ impl Reporter {
             out.push_str(&format!(
                 "quarantine: {}\n{t}\n",
                 failback["quarantine"]["path"].as_str().unwrap_or("-")
+            ));
+        }
+        if let Some(deleted) = failback["truncate"]["deleted"].as_array() {
+            let records: i64 = deleted.iter().filter_map(|d| d["records"].as_i64()).sum();
+            let tail: i64 = deleted
+                .iter()
+                .filter_map(|d| d["tail_records"].as_i64())
+                .sum();
+            out.push_str(&format!(
+                "removed from `{}` ({}): {records} record(s) in {} partition(s), {tail} of them the quarantined tail; the rest lives on in the new primary\n",
+                failback["truncate"]["cluster"].as_str().unwrap_or("-"),
+                failback["truncate"]["strategy"].as_str().unwrap_or("-"),
+                deleted.len()
+            ));
+        }
+        if let Some(parts) = failback["seed"]["partitions"].as_array() {
+            let mut t = table();
+            t.set_header(vec!["topic", "partition", "reverse copy starts at", "why"]);
+            for p in parts {
+                t.add_row(vec![
+                    Cell::new(p["topic"].as_str().unwrap_or_default()),
+                    Cell::new(&p["partition"]),
+                    Cell::new(match p["next_offset"].as_i64() {
+                        Some(n) => n.to_string(),
+                        None => format!("earliest ({})", p["new_log_start"]),
+                    }),
+                    Cell::new(p["reason"].as_str().unwrap_or_default()),
+                ]);
+            }
+            out.push_str(&format!("reverse mirror seed:\n{t}\n"));
+        }
+        if !failback["reverse"].is_null() {
+            let r = &failback["reverse"];
+            out.push_str(&format!(
+                "reverse flow `{}` -> `{}`: {} record(s) copied, lag {} record(s) (threshold {}) after {:.1} s\n",
+                r["new_primary"].as_str().unwrap_or("-"),
+                r["old_primary"].as_str().unwrap_or("-"),
+                r["total_copied"],
+                r["total_lag"],
+                r["max_lag"],
+                r["waited_ms"].as_f64().unwrap_or(0.0) / 1000.0
             ));
         }
         out.push_str(&format!(

@@ -158,6 +158,13 @@ impl Drop for Scenario {
 }
 
 impl Scenario {
+    /// One of the 300 records written to dc1 after replication stopped.
+    pub fn is_tail(&self, r: &Rec) -> bool {
+        r.key
+            .as_deref()
+            .is_some_and(|k| k.starts_with(format!("{}-tail-", self.topic).as_bytes()))
+    }
+
     /// For each partition: the dc2 offset right after the twin of dc1's record C-1.
     fn expected_dc2_positions(&self) -> BTreeMap<i32, i64> {
         let dc2 = read_all(self.sb.lab, "dc2", &self.topic);
@@ -278,6 +285,31 @@ fn unplanned_failover_moves_group_exactly() {
     let wall = started.elapsed();
     assert_eq!(out.code, Some(0), "{out}");
     let v = out.json();
+    // A consumer in G on dc2 reads to the end: exactly the records G had not consumed on
+    // dc1 (those that reached dc2), in order, none twice.
+    let read = consume_in_group_to_end(lab, &s.group, &s.topic);
+    for p in 0..6 {
+        let got: Vec<&Rec> = read.iter().filter(|r| r.partition == p).collect();
+        let expected: Vec<&Rec> = s
+            .dc1
+            .iter()
+            .filter(|r| r.partition == p && r.offset >= POSITIONS[p as usize])
+            .filter(|r| !s.is_tail(r))
+            .collect();
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "partition {p}: G read {} records on dc2; {} were unconsumed and replicated",
+            got.len(),
+            expected.len()
+        );
+        for (a, b) in got.iter().zip(&expected) {
+            assert!(
+                a.same_content(b),
+                "partition {p}: G read a wrong record or out of order"
+            );
+        }
+    }
     s.assert_promoted();
 
     let groups = v["failover"]["groups"]
@@ -491,4 +523,75 @@ fn active_group_is_refused_and_out_of_scope_untouched() {
         .unwrap();
     assert_eq!(outsider_now.len(), 1);
     assert_eq!(outsider_now[0].2, 5, "an out-of-scope group was touched");
+}
+
+/// Consume `topic` on dc2 as `app` in `group`, from the group's committed offsets to the
+/// end, the way the application will after the promotion.
+fn consume_in_group_to_end(lab: &Lab, group: &str, topic: &str) -> Vec<Rec> {
+    let consumer: BaseConsumer = lab
+        .client_config("dc2", Principal::App)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "error")
+        .create()
+        .expect("consumer");
+    let client = kdr_client(lab, "dc2");
+    let ends: BTreeMap<i32, i64> = client
+        .watermarks(
+            &(0..6).map(|p| (topic, p)).collect::<Vec<_>>(),
+            Duration::from_secs(10),
+        )
+        .expect("watermarks")
+        .into_iter()
+        .map(|w| (w.partition, w.latest))
+        .collect();
+    let committed: BTreeMap<i32, i64> = client
+        .committed_offsets(group, Duration::from_secs(10))
+        .expect("committed")
+        .into_iter()
+        .filter(|(t, _, _, _)| t == topic)
+        .map(|(_, p, o, _)| (p, o))
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..6 {
+        tpl.add_partition_offset(topic, p, Offset::Stored).unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let mut done: BTreeMap<i32, bool> = ends
+        .iter()
+        .map(|(p, end)| (*p, committed.get(p).is_some_and(|c| c >= end)))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while done.values().any(|d| !d) {
+        assert!(Instant::now() < deadline, "G did not reach the end on dc2");
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                use rdkafka::message::{Headers, Message};
+                let p = m.partition();
+                let headers = m
+                    .headers()
+                    .map(|h| {
+                        h.iter()
+                            .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                out.push(Rec {
+                    partition: p,
+                    offset: m.offset(),
+                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
+                    key: m.key().map(|k| k.to_vec()),
+                    value: m.payload().map(|v| v.to_vec()),
+                    headers,
+                });
+                if m.offset() + 1 >= ends[&p] {
+                    done.insert(p, true);
+                }
+            }
+            Some(Err(e)) => panic!("G on dc2: {e}"),
+            None => {}
+        }
+    }
+    out
 }

@@ -8,7 +8,7 @@
 //! offsets must make a consumer on dc2 read exactly the records after the last one it
 //! consumed on dc1. The figures MM2's own translation would give are printed beside ours.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -348,23 +348,37 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
             .collect::<Vec<_>>()
     );
 
-    // The `moved` group goes on after the recording; wait for MM2's checkpoint of it.
+    // The `moved` group goes on after the recording; wait for MM2's checkpoints of it.
+    // MM2 checkpoints a partition again only when its translation moves forward, and its
+    // offset-sync store keeps a sparse set of syncs, so not every partition need get one:
+    // wait for the first, then two more checkpoint intervals, and take what MM2 emitted.
     commit(lab, "dc1", Principal::App, &moved, &topic, &moved_later);
     let mut seen = BTreeMap::new();
-    let found = wait_until(Duration::from_secs(180), || {
+    let read_seen = |seen: &mut BTreeMap<i32, (i64, i64)>| {
         let Ok(cps) = dc2_client.read_checkpoints("dc1.checkpoints.internal", T) else {
-            return false;
+            return;
         };
         seen.clear();
         for c in cps.iter().filter(|c| c.group == moved && c.topic == topic) {
             seen.insert(c.partition, (c.upstream, c.downstream));
         }
-        (0..PARTITIONS).all(|p| seen.get(&p).map(|c| c.0) == Some(moved_later[p as usize]))
+    };
+    let found = wait_until(Duration::from_secs(120), || {
+        read_seen(&mut seen);
+        (0..PARTITIONS).any(|p| seen.get(&p).map(|c| c.0) == Some(moved_later[p as usize]))
     });
     assert!(
         found,
-        "no MM2 checkpoint of the moved group at its new position within 180 s; last seen \
+        "no MM2 checkpoint of the moved group at a new position within 120 s; last seen \
          (partition: upstream, downstream): {seen:?}"
+    );
+    std::thread::sleep(Duration::from_secs(12));
+    read_seen(&mut seen);
+    let moved_by_checkpoint: BTreeSet<i32> = (0..PARTITIONS)
+        .filter(|p| seen.get(p).map(|c| c.0) == Some(moved_later[*p as usize]))
+        .collect();
+    eprintln!(
+        "moved group: MM2 checkpointed the new position of partitions {moved_by_checkpoint:?}"
     );
 
     // An active member of `active` on dc2.
@@ -507,10 +521,18 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
             .unwrap();
         assert_eq!(p.backup_offset, l.backup_offset);
     }
-    // The moved group: MM2's later checkpoint beats the older recording.
+    // The moved group: where MM2 checkpointed the later position, that beats the older
+    // recording; elsewhere the recorded position stands.
     for p in of(&moved) {
-        assert_eq!(p.position_source, PositionSource::Checkpoint, "{p:?}");
-        assert_eq!(p.primary_position, moved_later[p.partition as usize]);
+        if moved_by_checkpoint.contains(&p.partition) {
+            assert_eq!(p.position_source, PositionSource::Checkpoint, "{p:?}");
+            assert_eq!(p.primary_position, moved_later[p.partition as usize]);
+        } else {
+            assert_eq!(
+                p.primary_position, moved_first[p.partition as usize],
+                "{p:?}"
+            );
+        }
     }
     let journal_at = committed(&dc2_client, &from_journal);
     eprintln!("journal group on dc2: before {journal_before:?}, after {journal_at:?}");
