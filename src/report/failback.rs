@@ -61,7 +61,7 @@ impl Reporter {
             }
             out.push_str(&format!(
                 "quarantine: {}\n{t}\n",
-                failback["quarantine"]["path"].as_str().unwrap_or("-")
+                failback["quarantine"]["file"].as_str().unwrap_or("-")
             ));
         }
         if let Some(deleted) = failback["truncate"]["deleted"].as_array() {
