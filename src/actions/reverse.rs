@@ -1693,6 +1693,17 @@ impl Action for Seed {
     }
 }
 
+/// Ctrl-C while `mirror.start` waits for the reverse flow to catch up.
+fn catch_up_interrupted(seed: &SeedDetail) -> Error {
+    ActionError::Interrupted {
+        during: format!(
+            "waiting for the reverse flow `{}` -> `{}` to catch up",
+            seed.new_primary, seed.old_primary
+        ),
+    }
+    .into()
+}
+
 /// A Connect error with every secret the reporter knows scrubbed (Connect may quote a
 /// config value in a validation error).
 fn scrub(ctx: &StepContext<'_>, e: ConnectError) -> Error {
@@ -2310,13 +2321,7 @@ impl Action for Start {
                         last_progress = Some(Instant::now());
                     }
                     if ctx.is_interrupted() {
-                        return Err(ActionError::Interrupted {
-                            during: format!(
-                                "waiting for the reverse flow `{}` -> `{}` to catch up",
-                                seed.new_primary, seed.old_primary
-                            ),
-                        }
-                        .into());
+                        return Err(catch_up_interrupted(&seed));
                     }
                     std::thread::sleep(POLL);
                     continue;
@@ -2388,13 +2393,7 @@ impl Action for Start {
                 )));
             }
             if ctx.is_interrupted() {
-                return Err(ActionError::Interrupted {
-                    during: format!(
-                        "waiting for the reverse flow `{}` -> `{}` to catch up",
-                        seed.new_primary, seed.old_primary
-                    ),
-                }
-                .into());
+                return Err(catch_up_interrupted(&seed));
             }
             std::thread::sleep(POLL);
         };

@@ -1198,6 +1198,15 @@ fn read_back(
     Ok((parts, hex::encode(total.finalize()), size, records))
 }
 
+/// Tail records of `p` gone from `cluster` (log start now `earliest`) `when` ("before",
+/// "while") kafka-dr quarantined them: nothing may be deleted on such a quarantine.
+fn tail_deleted(p: &PartitionTail, cluster: &str, earliest: i64, when: &str) -> Error {
+    Error::Io(format!(
+        "`{}` partition {} on `{cluster}`: tail records [{}, {earliest}) were deleted {when} kafka-dr quarantined them (log start is now {earliest}); nothing was deleted by kafka-dr\nhelp: check the topic's retention on `{cluster}`; run the failback again to find the tail anew, and keep what is left",
+        p.topic, p.partition, p.tail_start()
+    ))
+}
+
 /// Check a quarantine: the manifest against the tail, and the file against the manifest.
 /// `Err(reason)` when it does not verify.
 pub(crate) fn verify_quarantine(manifest: &Manifest, tail: &TailReport) -> Result<(), String> {
@@ -1437,10 +1446,7 @@ impl Quarantine {
                 .zip(client.watermarks(&parts, self.timeout)?)
             {
                 if w.earliest > p.tail_start() {
-                    return Err(Error::Io(format!(
-                        "`{}` partition {} on `{}`: tail records [{}, {}) were deleted before they could be quarantined (log start is now {}); nothing was deleted by kafka-dr\nhelp: check the topic's retention on `{}`; run the failback again to find the tail anew, and keep what is left",
-                        p.topic, p.partition, tail.old_primary, p.tail_start(), w.earliest, w.earliest, tail.old_primary
-                    )));
+                    return Err(tail_deleted(p, &tail.old_primary, w.earliest, "before"));
                 }
             }
         }
@@ -1505,10 +1511,7 @@ impl Quarantine {
                 // would be missing from the file and read as offset gaps. Refuse.
                 let after = client.watermarks(&[(p.topic.as_str(), p.partition)], self.timeout)?;
                 if let Some(w) = after.first().filter(|w| w.earliest > p.tail_start()) {
-                    return Err(Error::Io(format!(
-                        "`{}` partition {} on `{}`: tail records [{}, {}) were deleted while kafka-dr quarantined them (log start is now {}); nothing was deleted by kafka-dr\nhelp: check the topic's retention on `{}`; run the failback again to find the tail anew, and keep what is left",
-                        p.topic, p.partition, tail.old_primary, p.tail_start(), w.earliest, w.earliest, tail.old_primary
-                    )));
+                    return Err(tail_deleted(p, &tail.old_primary, w.earliest, "while"));
                 }
                 if interrupted {
                     return Err(super::ActionError::Interrupted {
@@ -1526,6 +1529,8 @@ impl Quarantine {
                         p.topic, p.partition, sum.entry.count
                     ),
                 );
+                // On disk per partition, so a crash (and the crash test) leaves a partial
+                // temporary file that resume must discard, not a buffered nothing.
                 out.flush().map_err(|e| io_err("write", &tmp, e))?;
                 crate::engine::crash::crash_point("tail.quarantine:partition-written");
             }

@@ -197,12 +197,7 @@ pub fn heal_lab() {
     for dc in ["dc1", "dc2"] {
         let _ = run_lab(&["start", dc]);
     }
-    let Ok(c) =
-        kafka_dr::connect::ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(15))
-    else {
-        eprintln!("heal: no Connect client for dc2");
-        return;
-    };
+    let c = connect_client(lab, "dc2");
     for name in FORWARD_CONNECTORS {
         let _ = block_on(c.resume(name));
     }
@@ -296,6 +291,26 @@ pub struct Rec {
 }
 
 impl Rec {
+    /// The record as a consumer received it.
+    pub fn from_message<M: Message>(m: &M) -> Rec {
+        let headers = m
+            .headers()
+            .map(|h| {
+                h.iter()
+                    .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Rec {
+            partition: m.partition(),
+            offset: m.offset(),
+            timestamp: m.timestamp().to_millis().unwrap_or(-1),
+            key: m.key().map(|k| k.to_vec()),
+            value: m.payload().map(|v| v.to_vec()),
+            headers,
+        }
+    }
+
     /// Equal content, whatever the offset.
     pub fn same_content(&self, other: &Rec) -> bool {
         self.partition == other.partition
@@ -463,24 +478,8 @@ pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
         assert!(Instant::now() < deadline, "timed out reading {dc}/{topic}");
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                let p = m.partition();
-                let off = m.offset();
-                out.push(Rec {
-                    partition: p,
-                    offset: off,
-                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                    key: m.key().map(|k| k.to_vec()),
-                    value: m.payload().map(|v| v.to_vec()),
-                    headers,
-                });
+                let (p, off) = (m.partition(), m.offset());
+                out.push(Rec::from_message(&m));
                 if off + 1 >= ends[&p] {
                     done.insert(p, true);
                 }
@@ -634,4 +633,103 @@ impl Output {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{self}"))
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// The library, driven in-process against the lab.
+// ---------------------------------------------------------------------------------------
+
+/// Export the lab's endpoints and secrets to this process once, so `${env:...}` in the
+/// lab topology resolves (the same values every time, written before any test reads).
+pub fn export_lab_env(lab: &Lab) {
+    static ENV: std::sync::Once = std::sync::Once::new();
+    ENV.call_once(|| {
+        for (k, v) in &lab.env {
+            std::env::set_var(k, v);
+        }
+    });
+}
+
+impl Sandbox {
+    /// The library's view of the sandbox: its topology and its journal.
+    pub fn open(&self) -> (kafka_dr::topology::Topology, kafka_dr::journal::Journal) {
+        export_lab_env(self.lab);
+        let topology =
+            kafka_dr::topology::Topology::load(&self.topology).expect("load sandbox topology");
+        let journal =
+            kafka_dr::journal::Journal::open(&self.journal).expect("open sandbox journal");
+        (topology, journal)
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Run a runbook given as text through the engine, with `--yes`.
+pub fn run_runbook(
+    topology: &kafka_dr::topology::Topology,
+    journal: &kafka_dr::journal::Journal,
+    text: &str,
+    dry_run: bool,
+) -> Result<kafka_dr::engine::RunReport, kafka_dr::engine::EngineError> {
+    let rb = kafka_dr::runbook::load_str(text, "test").expect("runbook");
+    kafka_dr::runbook::validate_against(&rb, topology).expect("runbook fits the topology");
+    let rt = runtime();
+    let reporter = kafka_dr::report::Reporter::new(kafka_dr::report::OutputFormat::Table, 0);
+    reporter.add_secrets(topology.secret_values());
+    let engine = kafka_dr::engine::Engine::new(topology, journal, rt.handle().clone(), &reporter);
+    let options = kafka_dr::engine::RunOptions {
+        dry_run,
+        assume_yes: true,
+        ..Default::default()
+    };
+    engine.run(&rb, &options)
+}
+
+/// What a step of a run stored: its output, or (dry-run, nothing to do) its plan's detail.
+pub fn step_output(
+    journal: &kafka_dr::journal::Journal,
+    run_id: i64,
+    step: &str,
+) -> serde_json::Value {
+    let s = journal
+        .steps(run_id)
+        .expect("steps")
+        .into_iter()
+        .find(|s| s.step_id == step)
+        .unwrap_or_else(|| panic!("run {run_id} has no step {step}"));
+    s.output
+        .or_else(|| s.plan.and_then(|p| p.get("detail").cloned()))
+        .unwrap_or_else(|| panic!("step {step} of run {run_id} stored nothing"))
+}
+
+/// kafka-dr's own Kafka client for `dc`, as admin.
+pub fn kdr_client(lab: &Lab, dc: &str) -> kafka_dr::kafka::KafkaClient {
+    let (user, password) = lab.creds(Principal::Admin);
+    kafka_dr::kafka::KafkaClient::connect(
+        dc,
+        [
+            ("bootstrap.servers".to_string(), lab.bootstrap(dc)),
+            (
+                "security.protocol".to_string(),
+                "SASL_PLAINTEXT".to_string(),
+            ),
+            ("sasl.mechanism".to_string(), "PLAIN".to_string()),
+            ("sasl.username".to_string(), user),
+            ("sasl.password".to_string(), password),
+        ],
+        Duration::from_secs(10),
+    )
+    .expect("admin client")
+}
+
+/// kafka-dr's Connect client for the worker of `dc`.
+pub fn connect_client(lab: &Lab, dc: &str) -> kafka_dr::connect::ConnectClient {
+    kafka_dr::connect::ConnectClient::new(dc, &lab.connect(dc), Duration::from_secs(20))
+        .expect("connect client")
 }

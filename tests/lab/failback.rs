@@ -14,22 +14,12 @@ use kafka_dr::actions::tail::Manifest;
 use kafka_dr::kafka::AclFilter;
 
 use crate::common::*;
-use crate::failover::{kdr_client, scenario_in, Scenario};
-use crate::reverse::{connect, sandbox_with_reverse_names, DeleteConnectors};
-use crate::tail::{check_manifest, quarantined};
+use crate::failover::{scenario_in, Scenario};
+use crate::groups::commit;
+use crate::reverse::{sandbox_with_reverse_names, DeleteConnectors};
+use crate::tail::{check_manifest, marks, quarantined};
 
 const T: Duration = Duration::from_secs(10);
-
-/// The high watermark of every partition of `topic` on `dc`.
-fn ends(lab: &Lab, dc: &str, topic: &str) -> BTreeMap<i32, (i64, i64)> {
-    let c = kdr_client(lab, dc);
-    let parts = c.topic_partitions(topic, T).expect("partitions");
-    c.watermarks(&parts.iter().map(|p| (topic, *p)).collect::<Vec<_>>(), T)
-        .expect("watermarks")
-        .into_iter()
-        .map(|w| (w.partition, (w.earliest, w.latest)))
-        .collect()
-}
 
 fn acls(lab: &Lab, dc: &str) -> Vec<String> {
     let mut v: Vec<String> = kdr_client(lab, dc)
@@ -90,7 +80,7 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
     let (sb, names) = sandbox_with_reverse_names("fb");
     let lab = sb.lab;
     let _delete = DeleteConnectors {
-        client: connect(lab, "dc1"),
+        client: connect_client(lab, "dc1"),
         names: names.to_vec(),
     };
     let s = scenario_in(sb, true);
@@ -100,7 +90,7 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
     // Promote; the cut is dc2's high watermark at the promotion.
     let out = s.sb.run(&["--yes", "failover", "promote"]);
     assert_eq!(out.code, Some(0), "{out}");
-    let cut: BTreeMap<i32, i64> = ends(lab, "dc2", &topic)
+    let cut: BTreeMap<i32, i64> = marks(lab, "dc2", &topic, 6)
         .into_iter()
         .map(|(p, (_, end))| (p, end))
         .collect();
@@ -130,8 +120,8 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
         &born,
         &make_records(&born, 10, 2),
     );
-    let g_now = s.committed_on_dc2();
-    commit_group(lab, &s.group, &topic, &g_now, 100);
+    let g_now: Vec<i64> = s.committed_on_dc2().values().map(|o| o + 100).collect();
+    commit(lab, "dc2", Principal::App, &s.group, &topic, &g_now);
 
     // 8. dc1 still down: refused before any change.
     let acls_dc2 = acls(lab, "dc2");
@@ -146,8 +136,8 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
 
     lab_cmd(&["start", "dc1"]);
     let acls_dc1 = acls(lab, "dc1");
-    let dc1_topic = ends(lab, "dc1", &topic);
-    let dc1_quiet = ends(lab, "dc1", &quiet);
+    let dc1_topic = marks(lab, "dc1", &topic, 6);
+    let dc1_quiet = marks(lab, "dc1", &quiet, 2);
     assert_eq!(acls(lab, "dc2"), acls_dc2);
 
     // 6. --dry-run: each partition's tail and the seed offsets; nothing changes.
@@ -165,9 +155,17 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
     }
     assert_eq!(acls(lab, "dc1"), acls_dc1, "--dry-run changed dc1's ACLs");
     assert_eq!(acls(lab, "dc2"), acls_dc2, "--dry-run changed dc2's ACLs");
-    assert_eq!(ends(lab, "dc1", &topic), dc1_topic, "--dry-run changed dc1");
-    assert_eq!(ends(lab, "dc1", &quiet), dc1_quiet, "--dry-run changed dc1");
-    let dc1_connect = connect(lab, "dc1");
+    assert_eq!(
+        marks(lab, "dc1", &topic, 6),
+        dc1_topic,
+        "--dry-run changed dc1"
+    );
+    assert_eq!(
+        marks(lab, "dc1", &quiet, 2),
+        dc1_quiet,
+        "--dry-run changed dc1"
+    );
+    let dc1_connect = connect_client(lab, "dc1");
     for n in &names {
         assert!(
             !block_on(dc1_connect.exists(n)).expect("connect"),
@@ -288,7 +286,7 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
     )
     .expect_err("app could write to dc1 after failback");
     assert!(e.to_lowercase().contains("authoriz"), "{e}");
-    let fwd = block_on(connect(lab, "dc2").status(FORWARD_CONNECTORS[0])).expect("status");
+    let fwd = block_on(connect_client(lab, "dc2").status(FORWARD_CONNECTORS[0])).expect("status");
     assert_eq!(
         fwd.connector_state,
         kafka_dr::connect::ConnectorState::Stopped,
@@ -315,23 +313,4 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
             .collect::<Vec<_>>()
             .join(", ")
     );
-}
-
-/// Commit `group` on dc2 at `at + ahead` for every partition of `topic` (as `app`).
-fn commit_group(lab: &Lab, group: &str, topic: &str, at: &BTreeMap<i32, i64>, ahead: i64) {
-    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    let consumer: BaseConsumer = lab
-        .client_config("dc2", Principal::App)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = rdkafka::TopicPartitionList::new();
-    for (p, o) in at {
-        tpl.add_partition_offset(topic, *p, rdkafka::Offset::Offset(o + ahead))
-            .expect("tpl");
-    }
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .expect("commit on dc2");
 }

@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kafka_dr::connect::ConnectClient;
-use kafka_dr::kafka::{AclFilter, KafkaClient};
+use kafka_dr::kafka::AclFilter;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -22,29 +22,6 @@ use crate::common::*;
 const CONNECTORS: [&str; 3] = FORWARD_CONNECTORS;
 /// Uneven committed positions, between MM2's sync points (about every 100 records).
 const POSITIONS: [i64; 6] = [137, 411, 590, 1001, 1203, 1555];
-
-fn connect_dc2(lab: &Lab) -> ConnectClient {
-    ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(15)).expect("connect client")
-}
-
-pub fn kdr_client(lab: &Lab, dc: &str) -> KafkaClient {
-    let (user, password) = lab.creds(Principal::Admin);
-    KafkaClient::connect(
-        dc,
-        [
-            ("bootstrap.servers".to_string(), lab.bootstrap(dc)),
-            (
-                "security.protocol".to_string(),
-                "SASL_PLAINTEXT".to_string(),
-            ),
-            ("sasl.mechanism".to_string(), "PLAIN".to_string()),
-            ("sasl.username".to_string(), user),
-            ("sasl.password".to_string(), password),
-        ],
-        Duration::from_secs(10),
-    )
-    .expect("admin client")
-}
 
 pub struct Scenario {
     pub sb: Sandbox,
@@ -116,7 +93,7 @@ pub fn scenario_in(sb: Sandbox, quiet: bool) -> Scenario {
     sb.ok(&["deltas", "record"]);
 
     // Replication stops; 300 records reach dc1 only.
-    block_on(connect_dc2(lab).stop("mm2-dc1-dc2-source")).expect("stop source connector");
+    block_on(connect_client(lab, "dc2").stop("mm2-dc1-dc2-source")).expect("stop source connector");
     std::thread::sleep(Duration::from_secs(3));
     produce(
         lab,
@@ -420,7 +397,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         .describe_acls(&AclFilter::any(), Duration::from_secs(10))
         .unwrap();
     let offsets_before = s.committed_on_dc2();
-    let c = connect_dc2(lab);
+    let c = connect_client(lab, "dc2");
     let states = |c: &ConnectClient| -> Vec<String> {
         CONNECTORS
             .iter()
@@ -567,25 +544,10 @@ fn consume_in_group_to_end(lab: &Lab, group: &str, topic: &str) -> Vec<Rec> {
         assert!(Instant::now() < deadline, "G did not reach the end on dc2");
         match consumer.poll(Duration::from_millis(500)) {
             Some(Ok(m)) => {
-                use rdkafka::message::{Headers, Message};
-                let p = m.partition();
-                let headers = m
-                    .headers()
-                    .map(|h| {
-                        h.iter()
-                            .map(|h| (h.key.to_string(), h.value.map(|v| v.to_vec())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                out.push(Rec {
-                    partition: p,
-                    offset: m.offset(),
-                    timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                    key: m.key().map(|k| k.to_vec()),
-                    value: m.payload().map(|v| v.to_vec()),
-                    headers,
-                });
-                if m.offset() + 1 >= ends[&p] {
+                let rec = Rec::from_message(&m);
+                let (p, offset) = (rec.partition, rec.offset);
+                out.push(rec);
+                if offset + 1 >= ends[&p] {
                     done.insert(p, true);
                 }
             }

@@ -3,17 +3,15 @@
 //!
 //! The replication fence test makes MM2's source task fail (a fenced write is fatal to a
 //! Connect source task), which stops replication for everyone: it takes `exclusive()`,
-//! and a drop guard lifts the fence and restarts the failed task whatever happens.
+//! whose guard heals MM2 after a drop guard here has lifted the fence.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_dr::actions::fence::{self, Fence};
-use kafka_dr::connect::ConnectClient;
-use kafka_dr::engine::{Engine, RunOptions, RunReport};
+use kafka_dr::engine::RunReport;
 use kafka_dr::journal::{Journal, RunState, StepOutcome};
 use kafka_dr::kafka::{AclBinding, AclFilter, AclPermission, KafkaClient, PatternType};
-use kafka_dr::report::{OutputFormat, Reporter};
 use kafka_dr::topology::Topology;
 
 use crate::common::*;
@@ -21,57 +19,20 @@ use crate::common::*;
 const T: Duration = Duration::from_secs(10);
 pub const SOURCE: &str = "mm2-dc1-dc2-source";
 
-/// The sandbox as the library sees it (lab env in the process env, once).
-pub fn open(sb: &Sandbox) -> (Topology, Journal) {
-    static ENV: std::sync::Once = std::sync::Once::new();
-    ENV.call_once(|| {
-        for (k, v) in &sb.lab.env {
-            std::env::set_var(k, v);
-        }
-    });
-    let topology = Topology::load(&sb.topology).expect("load sandbox topology");
-    let journal = Journal::open(&sb.journal).expect("open sandbox journal");
-    (topology, journal)
-}
-
 /// Run a runbook given as text through the engine (`--yes`).
 pub fn run(topology: &Topology, journal: &Journal, text: &str, dry_run: bool) -> RunReport {
-    try_run(topology, journal, text, dry_run).expect("engine run")
+    run_runbook(topology, journal, text, dry_run).expect("engine run")
 }
 
 /// Like [`run`], but a run that failed gives its report (with the step's error) too.
 pub fn run_report(topology: &Topology, journal: &Journal, text: &str, dry_run: bool) -> RunReport {
-    match try_run(topology, journal, text, dry_run) {
+    match run_runbook(topology, journal, text, dry_run) {
         Ok(r) => r,
         Err(e) => e
             .report()
             .cloned()
             .unwrap_or_else(|| panic!("the run did not start: {e}")),
     }
-}
-
-fn try_run(
-    topology: &Topology,
-    journal: &Journal,
-    text: &str,
-    dry_run: bool,
-) -> Result<RunReport, kafka_dr::engine::EngineError> {
-    let rb = kafka_dr::runbook::load_str(text, "test").expect("runbook");
-    kafka_dr::runbook::validate_against(&rb, topology).expect("runbook fits the topology");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let reporter = Reporter::new(OutputFormat::Table, 0);
-    reporter.add_secrets(topology.secret_values());
-    let engine = Engine::new(topology, journal, rt.handle().clone(), &reporter);
-    let options = RunOptions {
-        dry_run,
-        assume_yes: true,
-        ..Default::default()
-    };
-    engine.run(&rb, &options)
 }
 
 fn one_step(action: &str, params: &str) -> String {
@@ -146,13 +107,11 @@ fn count_on(lab: &Lab, dc: &str, topic: &str) -> usize {
     read_all(lab, dc, topic).len()
 }
 
-/// Whatever happens: delete every binding the sandbox's journal holds as active, then
-/// restart MM2's failed source task, and wait for it to run again.
+/// Whatever happens: delete every binding the sandbox's journal holds as active (the
+/// `exclusive()` guard then heals MM2 for the tests that failed its task).
 struct Cleanup {
-    lab: &'static Lab,
     topology: Topology,
     journal_path: std::path::PathBuf,
-    restart_mm2: bool,
 }
 
 impl Drop for Cleanup {
@@ -169,23 +128,6 @@ impl Drop for Cleanup {
                 let _ = journal.lift_fence(&f.cluster, &f.name);
             }
         }
-        if self.restart_mm2 {
-            let c = ConnectClient::new("dc2", &self.lab.connect("dc2"), T).expect("connect");
-            let deadline = Instant::now() + Duration::from_secs(60);
-            loop {
-                let _ = block_on(c.restart(SOURCE, true, true));
-                std::thread::sleep(Duration::from_secs(2));
-                let ok = block_on(c.status(SOURCE))
-                    .map(|s| s.failures().is_empty())
-                    .unwrap_or(false);
-                if ok || Instant::now() > deadline {
-                    if !ok {
-                        eprintln!("cleanup: {SOURCE} still has failed tasks");
-                    }
-                    break;
-                }
-            }
-        }
     }
 }
 
@@ -198,7 +140,7 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
     let lab = lab();
     let _g = exclusive();
     let sb = Sandbox::new("fence");
-    let (topology, journal) = open(&sb);
+    let (topology, journal) = sb.open();
     let mirror = topology.replication.mirror_principal.clone();
     let topic = sb.name("orders");
     let outside = unique("fence-outside");
@@ -219,10 +161,8 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
         crate::smoke::topic_exists(lab, "dc2", &outside).then_some(())
     });
     let _cleanup = Cleanup {
-        lab,
         topology: topology.clone(),
         journal_path: sb.journal.clone(),
-        restart_mm2: true,
     };
 
     // Apply, with the role word.
@@ -340,7 +280,7 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
     assert_succeeded(&again, StepOutcome::NothingToDo);
 
     // MM2's source task failed on the fenced write: restart it; the records arrive.
-    let c = ConnectClient::new("dc2", &lab.connect("dc2"), T).expect("connect");
+    let c = connect_client(lab, "dc2");
     let _ = block_on(c.restart(SOURCE, true, true));
     wait_for(
         "the held-back records on dc2",
@@ -361,15 +301,13 @@ fn replication_fence_proof_catches_a_writer() {
     let lab = lab();
     let _g = shared();
     let sb = Sandbox::new("fenceproof");
-    let (topology, journal) = open(&sb);
+    let (topology, journal) = sb.open();
     // A topic only on dc2: MM2 never touches it, so its task is never disturbed.
     let topic = sb.name("local");
     create_topic(lab, "dc2", &topic, 1);
     let _cleanup = Cleanup {
-        lab,
         topology: topology.clone(),
         journal_path: sb.journal.clone(),
-        restart_mm2: false,
     };
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
@@ -417,14 +355,12 @@ fn app_writes_fence_blocks_the_app_until_lifted() {
     let lab = lab();
     let _g = shared();
     let sb = Sandbox::new("appw");
-    let (topology, journal) = open(&sb);
+    let (topology, journal) = sb.open();
     let topic = sb.name("orders");
     create_topic(lab, "dc2", &topic, 1);
     let _cleanup = Cleanup {
-        lab,
         topology: topology.clone(),
         journal_path: sb.journal.clone(),
-        restart_mm2: false,
     };
     try_produce(lab, "dc2", Principal::App, &topic, &one_record("before"))
         .expect("app writes before the fence");

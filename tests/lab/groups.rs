@@ -18,10 +18,9 @@ use rdkafka::{Offset, TopicPartitionList};
 use kafka_dr::actions::deltas::DeltasSummary;
 use kafka_dr::actions::groups::{PositionSource, TranslationReport};
 use kafka_dr::actions::translation::Method;
-use kafka_dr::engine::{Engine, EngineError, RunOptions, RunReport};
+use kafka_dr::engine::RunReport;
 use kafka_dr::journal::{Journal, RunState};
 use kafka_dr::kafka::KafkaClient;
-use kafka_dr::report::{OutputFormat, Reporter};
 use kafka_dr::topology::Topology;
 
 use crate::common::*;
@@ -30,64 +29,11 @@ const T: Duration = Duration::from_secs(10);
 const PARTITIONS: i32 = 6;
 const RECORDS: usize = 3000;
 
-fn set_lab_env(lab: &Lab) {
-    static ENV: std::sync::Once = std::sync::Once::new();
-    ENV.call_once(|| {
-        for (k, v) in &lab.env {
-            std::env::set_var(k, v);
-        }
-    });
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
-/// Run `text` (a runbook) through the engine with `--yes`.
-fn run(
-    topology: &Topology,
-    journal: &Journal,
-    text: &str,
-    dry_run: bool,
-) -> Result<RunReport, EngineError> {
-    let rb = kafka_dr::runbook::load_str(text, "test").expect("runbook");
-    kafka_dr::runbook::validate_against(&rb, topology).expect("runbook fits the topology");
-    let rt = runtime();
-    let reporter = Reporter::new(OutputFormat::Table, 0);
-    reporter.add_secrets(topology.secret_values());
-    let engine = Engine::new(topology, journal, rt.handle().clone(), &reporter);
-    engine.run(
-        &rb,
-        &RunOptions {
-            dry_run,
-            assume_yes: true,
-            ..RunOptions::default()
-        },
-    )
-}
-
 fn ok(topology: &Topology, journal: &Journal, text: &str) -> RunReport {
-    let r = run(topology, journal, text, false).unwrap_or_else(|e| panic!("run failed: {e}"));
+    let r =
+        run_runbook(topology, journal, text, false).unwrap_or_else(|e| panic!("run failed: {e}"));
     assert_eq!(r.state, RunState::Succeeded);
     r
-}
-
-/// The stored output of step `id` in run `run_id` (its plan detail under --dry-run).
-fn step_output(journal: &Journal, run_id: i64, id: &str) -> serde_json::Value {
-    let steps = journal.steps(run_id).expect("steps");
-    let s = steps
-        .iter()
-        .find(|s| s.step_id == id)
-        .unwrap_or_else(|| panic!("no step {id}"));
-    match (&s.output, &s.plan) {
-        (Some(o), _) => o.clone(),
-        (None, Some(p)) => p["detail"].clone(),
-        _ => panic!("step {id} stored nothing"),
-    }
 }
 
 fn translate_commit(groups: Option<&[&str]>, skip_active: bool, timeout: u64) -> String {
@@ -107,7 +53,7 @@ fn translate_commit(groups: Option<&[&str]>, skip_active: bool, timeout: u64) ->
 }
 
 /// Commit `positions` (one per partition) for `group` on `dc`.
-fn commit(lab: &Lab, dc: &str, who: Principal, group: &str, topic: &str, positions: &[i64]) {
+pub fn commit(lab: &Lab, dc: &str, who: Principal, group: &str, topic: &str, positions: &[i64]) {
     let consumer: BaseConsumer = lab
         .client_config(dc, who)
         .set("group.id", group)
@@ -230,7 +176,7 @@ fn topology_with_dc1_down(sb: &Sandbox) -> Topology {
 fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
     let lab = lab();
     let _g = shared();
-    set_lab_env(lab);
+    export_lab_env(lab);
     let sb = Sandbox::new("groups");
     let topology = Topology::load(&sb.topology).expect("topology");
     let journal = Journal::open(&sb.journal).expect("journal");
@@ -288,7 +234,7 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
 
     // 1. deltas.record while dc1 is up.
     let text = "name: record\nsteps:\n  - id: record\n    action: deltas.record\n";
-    let dry = run(&topology, &journal, text, true).expect("dry-run");
+    let dry = run_runbook(&topology, &journal, text, true).expect("dry-run");
     assert_eq!(dry.state, RunState::Succeeded);
     let plan_line = &dry.steps[0].changes[0];
     assert!(
@@ -405,7 +351,7 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
     let active_before = committed(&dc2_client, &active);
 
     // 2. Live: translate + commit `live` while dc1 is up.
-    let dry = run(
+    let dry = run_runbook(
         &topology,
         &journal,
         &translate_commit(Some(&[&live]), false, 10),
@@ -468,7 +414,7 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
     assert!(r.steps[1].changes.is_empty(), "{:?}", r.steps[1].changes);
 
     // 3. The active group is refused by name, and nothing is committed.
-    let err = run(
+    let err = run_runbook(
         &topology,
         &journal,
         &translate_commit(Some(&[&active, &live]), false, 10),
@@ -500,7 +446,8 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
 
     // 4. dc1 down: every in-scope group from the journal (and MM2's checkpoints).
     let down = topology_with_dc1_down(&sb);
-    let dry = run(&down, &journal, &translate_commit(None, true, 3), true).expect("dry-run");
+    let dry =
+        run_runbook(&down, &journal, &translate_commit(None, true, 3), true).expect("dry-run");
     assert_eq!(dry.state, RunState::Succeeded);
     let journal_before = committed(&dc2_client, &from_journal);
     let r = ok(&down, &journal, &translate_commit(None, true, 3));

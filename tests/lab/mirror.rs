@@ -1,31 +1,19 @@
 //! `mirror.stop` on the real lab, through the library's engine: the forward flow's three
-//! connectors on dc2's Connect are STOPPED (and resumed afterwards by a drop guard, so
-//! the lab is left as found), and an unreachable Connect is a note, not a failure.
+//! connectors on dc2's Connect are STOPPED (and resumed afterwards by the `exclusive()`
+//! guard, so the lab is left as found), and an unreachable Connect is a note, not a failure.
 
 use std::time::Duration;
 
 use kafka_dr::actions::mirror::{self, Flow};
-use kafka_dr::connect::{ConnectClient, ConnectorState, TargetState};
+use kafka_dr::connect::ConnectorState;
 use kafka_dr::journal::{RunState, StepOutcome};
 
 use crate::common::*;
-use crate::fence::{open, run};
+use crate::fence::run;
 
-const CONNECTORS: [&str; 3] = [
-    "mm2-dc1-dc2-source",
-    "mm2-dc1-dc2-checkpoint",
-    "mm2-dc1-dc2-heartbeat",
-];
+const CONNECTORS: [&str; 3] = FORWARD_CONNECTORS;
 
 const T: Duration = Duration::from_secs(10);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 const STOP_FORWARD: &str = "\
 name: t
@@ -35,45 +23,13 @@ steps:
     params: { flow: forward, timeout_seconds: 60 }
 ";
 
-fn dc2_connect(lab: &Lab) -> ConnectClient {
-    ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(15)).expect("connect client")
-}
-
-/// Resumes the forward connectors and waits until they run, whatever happened.
-struct Resume(&'static Lab);
-
-impl Drop for Resume {
-    fn drop(&mut self) {
-        let c = dc2_connect(self.0);
-        for name in CONNECTORS {
-            if let Err(e) = block_on(c.resume(name)) {
-                eprintln!("cleanup: cannot resume {name}: {e}");
-            }
-        }
-        for name in CONNECTORS {
-            let waited = block_on(c.wait_for_state(
-                name,
-                TargetState::Running,
-                Duration::from_secs(60),
-                Duration::from_millis(500),
-                |_, _| {},
-            ));
-            if let Err(e) = waited {
-                eprintln!("cleanup: {name} is not running again: {e}");
-                let _ = block_on(c.restart(name, true, true));
-            }
-        }
-    }
-}
-
 #[test]
 fn mirror_stop_stops_the_forward_connectors() {
     let lab = lab();
     let _g = exclusive();
     let sb = Sandbox::new("mirrorstop");
-    let (topology, journal) = open(&sb);
-    let c = dc2_connect(lab);
-    let _resume = Resume(lab);
+    let (topology, journal) = sb.open();
+    let c = connect_client(lab, "dc2");
 
     let rt = runtime();
     let before =
@@ -141,8 +97,8 @@ fn mirror_stop_with_unreachable_connect_is_a_note() {
         "lab/topology.yaml changed shape; update this test"
     );
     std::fs::write(&sb.topology, gone).expect("write sandbox topology");
-    let (topology, journal) = open(&sb);
-    let c = dc2_connect(lab);
+    let (topology, journal) = sb.open();
+    let c = connect_client(lab, "dc2");
     let states = || -> Vec<String> {
         CONNECTORS
             .iter()

@@ -13,18 +13,12 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kafka_dr::connect::{ConnectClient, ConnectorState, TargetState};
-use kafka_dr::engine::{Engine, RunOptions};
 use kafka_dr::journal::{Journal, NewRun, Role, RunState, StepOutcome, WatermarkRow};
-use kafka_dr::report::{OutputFormat, Reporter};
 use kafka_dr::topology::Topology;
 
 use crate::common::*;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-pub fn connect(lab: &Lab, dc: &str) -> ConnectClient {
-    ConnectClient::new(dc, &lab.connect(dc), TIMEOUT).expect("connect client")
-}
 
 /// Deletes the connectors a test created, whatever happens.
 pub struct DeleteConnectors {
@@ -67,22 +61,6 @@ pub fn sandbox_with_reverse_names(tag: &str) -> (Sandbox, [String; 3]) {
     (sb, names)
 }
 
-/// The library's view of the sandbox: its topology (lab env in the process env) and
-/// journal.
-fn open(sb: &Sandbox) -> (Topology, Journal) {
-    // Once per process: the same values every time, and fewer writes to the environment
-    // while other threads may read it.
-    static ENV: std::sync::Once = std::sync::Once::new();
-    ENV.call_once(|| {
-        for (k, v) in &sb.lab.env {
-            std::env::set_var(k, v);
-        }
-    });
-    let topology = Topology::load(&sb.topology).expect("load sandbox topology");
-    let journal = Journal::open(&sb.journal).expect("open sandbox journal");
-    (topology, journal)
-}
-
 /// What `failover promote` leaves behind: a run that made dc2 primary and dc1 backup,
 /// with dc2's watermarks of `topic` (the promotion cut). Returns the cut per partition.
 fn fake_promotion(
@@ -102,7 +80,7 @@ fn fake_promotion(
             steps: Vec::new(),
         })
         .expect("create the promotion run");
-    let client = crate::failover::kdr_client(sb.lab, "dc2");
+    let client = kdr_client(sb.lab, "dc2");
     let parts = client.topic_partitions(topic, TIMEOUT).expect("partitions");
     let wm = client
         .watermarks(
@@ -155,29 +133,6 @@ steps:
     action: mirror.seed
 ";
 
-fn run(
-    topology: &Topology,
-    journal: &Journal,
-    text: &str,
-    dry_run: bool,
-) -> Result<kafka_dr::engine::RunReport, kafka_dr::engine::EngineError> {
-    let rb = kafka_dr::runbook::load_str(text, "test").expect("runbook");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let reporter = Reporter::new(OutputFormat::Table, 0);
-    reporter.add_secrets(topology.secret_values());
-    let engine = Engine::new(topology, journal, rt.handle().clone(), &reporter);
-    let options = RunOptions {
-        dry_run,
-        assume_yes: true,
-        ..Default::default()
-    };
-    engine.run(&rb, &options)
-}
-
 fn exists(client: &ConnectClient, name: &str) -> bool {
     block_on(client.exists(name)).expect("GET connector")
 }
@@ -202,9 +157,9 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
     let _guard = shared();
     let (sb, names) = sandbox_with_reverse_names("reverse");
     let lab = sb.lab;
-    let dc1 = connect(lab, "dc1");
+    let dc1 = connect_client(lab, "dc1");
     let _cleanup = DeleteConnectors {
-        client: connect(lab, "dc1"),
+        client: connect_client(lab, "dc1"),
         names: names.to_vec(),
     };
     let topic = sb.name("orders.replica");
@@ -217,7 +172,7 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
         &make_records("before", 500, 3),
     );
 
-    let (topology, journal) = open(&sb);
+    let (topology, journal) = sb.open();
     let cut = fake_promotion(&sb, &topology, &journal, &topic);
     assert_eq!(cut.values().sum::<i64>(), 500);
     produce(
@@ -239,7 +194,8 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
     );
 
     // Dry run: the plan names every partition's seed and changes nothing.
-    let report = run(&topology, &journal, RUNBOOK, true).unwrap_or_else(|e| panic!("dry run: {e}"));
+    let report =
+        run_runbook(&topology, &journal, RUNBOOK, true).unwrap_or_else(|e| panic!("dry run: {e}"));
     let seed_plan = &report.steps[0];
     for (p, c) in &cut {
         let line = format!("start copying `{topic}`-{p} at offset {c} (the promotion cut)");
@@ -291,7 +247,8 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
     );
 
     // Seed: create two, replace one config, write the offsets.
-    let seeded = run(&topology, &journal, SEED_ONLY, false).unwrap_or_else(|e| panic!("seed: {e}"));
+    let seeded =
+        run_runbook(&topology, &journal, SEED_ONLY, false).unwrap_or_else(|e| panic!("seed: {e}"));
     let step = &seeded.steps[0];
     assert_eq!(step.outcome, StepOutcome::Applied, "{step:#?}");
     assert!(
@@ -339,8 +296,8 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
     }
 
     // Seeding again changes nothing.
-    let again =
-        run(&topology, &journal, SEED_ONLY, false).unwrap_or_else(|e| panic!("reseed: {e}"));
+    let again = run_runbook(&topology, &journal, SEED_ONLY, false)
+        .unwrap_or_else(|e| panic!("reseed: {e}"));
     assert_eq!(
         again.steps[0].outcome,
         StepOutcome::NothingToDo,
@@ -348,7 +305,8 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
     );
 
     // Seed (nothing to do, so it stores no output: start reads its plan) and start.
-    let report = run(&topology, &journal, RUNBOOK, false).unwrap_or_else(|e| panic!("run: {e}"));
+    let report =
+        run_runbook(&topology, &journal, RUNBOOK, false).unwrap_or_else(|e| panic!("run: {e}"));
     assert_eq!(report.state, RunState::Succeeded, "{report:#?}");
     assert_eq!(report.steps[0].outcome, StepOutcome::NothingToDo);
     no_secret_in(lab, "the run's report", &format!("{report:?}"));
@@ -446,8 +404,8 @@ fn reverse_flow_copies_exactly_what_came_after_the_promotion_cut() {
     }
 
     // Seeding again while the flow runs past its seed is refused, and changes nothing.
-    let err =
-        run(&topology, &journal, SEED_ONLY, false).expect_err("a second seed must be refused");
+    let err = run_runbook(&topology, &journal, SEED_ONLY, false)
+        .expect_err("a second seed must be refused");
     let text = err.to_string();
     assert!(
         text.contains(&format!("reverse source connector `{}`", names[0]))
@@ -464,10 +422,10 @@ fn seeding_is_refused_while_a_forward_flow_runs_on_the_same_topics() {
     let _guard = shared();
     let (sb, names) = sandbox_with_reverse_names("revfwd");
     let lab = sb.lab;
-    let dc1 = connect(lab, "dc1");
-    let dc2 = connect(lab, "dc2");
+    let dc1 = connect_client(lab, "dc1");
+    let dc2 = connect_client(lab, "dc2");
     let _cleanup = DeleteConnectors {
-        client: connect(lab, "dc1"),
+        client: connect_client(lab, "dc1"),
         names: names.to_vec(),
     };
     let topic = sb.name("orders.replica");
@@ -479,14 +437,14 @@ fn seeding_is_refused_while_a_forward_flow_runs_on_the_same_topics() {
         &topic,
         &make_records("x", 50, 2),
     );
-    let (topology, journal) = open(&sb);
+    let (topology, journal) = sb.open();
     fake_promotion(&sb, &topology, &journal, &topic);
 
     // A fresh dc1 -> dc2 source connector on the dc2 worker, on the sandbox topic only (it
     // copies nothing: the topic does not exist on dc1).
     let forward = format!("kdr-test-{}-fwd-source", sb.prefix.replace('.', "-"));
     let _forward_cleanup = DeleteConnectors {
-        client: connect(lab, "dc2"),
+        client: connect_client(lab, "dc2"),
         names: vec![forward.clone()],
     };
     let mut cfg = block_on(dc2.config("mm2-dc1-dc2-source")).expect("forward config");
@@ -510,7 +468,7 @@ fn seeding_is_refused_while_a_forward_flow_runs_on_the_same_topics() {
     );
 
     for dry_run in [true, false] {
-        let err = run(&topology, &journal, RUNBOOK, dry_run)
+        let err = run_runbook(&topology, &journal, RUNBOOK, dry_run)
             .expect_err("seeding must be refused while a forward flow runs");
         let text = err.to_string();
         assert!(
@@ -530,9 +488,7 @@ fn seeding_is_refused_while_a_forward_flow_runs_on_the_same_topics() {
         }
     }
     // The topic never reached dc1.
-    let md = crate::failover::kdr_client(lab, "dc1")
-        .metadata(TIMEOUT)
-        .expect("metadata");
+    let md = kdr_client(lab, "dc1").metadata(TIMEOUT).expect("metadata");
     assert!(md.topic(&topic).is_none());
 }
 
@@ -542,7 +498,7 @@ fn a_first_copy_that_is_not_the_seeded_record_fails_the_start() {
     let (sb, names) = sandbox_with_reverse_names("revbad");
     let lab = sb.lab;
     let _cleanup = DeleteConnectors {
-        client: connect(lab, "dc1"),
+        client: connect_client(lab, "dc1"),
         names: names.to_vec(),
     };
     let topic = sb.name("orders.replica");
@@ -554,7 +510,7 @@ fn a_first_copy_that_is_not_the_seeded_record_fails_the_start() {
         &topic,
         &make_records("before", 30, 1),
     );
-    let (topology, journal) = open(&sb);
+    let (topology, journal) = sb.open();
     let cut = fake_promotion(&sb, &topology, &journal, &topic);
     produce(
         lab,
@@ -589,7 +545,7 @@ steps:
     params: {{ timeout_seconds: 120 }}
 "
     );
-    let err = run(&topology, &journal, &runbook, false).expect_err("the start must fail");
+    let err = run_runbook(&topology, &journal, &runbook, false).expect_err("the start must fail");
     let text = err.to_string();
     assert!(
         text.contains("did not start where the seed said")
@@ -605,6 +561,6 @@ steps:
         "{text}"
     );
     no_secret_in(lab, "the mismatch error", &text);
-    let st = block_on(connect(lab, "dc1").status(&names[0])).expect("status");
+    let st = block_on(connect_client(lab, "dc1").status(&names[0])).expect("status");
     assert_eq!(st.connector_state, ConnectorState::Running);
 }

@@ -181,31 +181,9 @@ fn killed_dc1_comes_back_with_its_data_and_mm2_resumes() {
     }
 }
 
-/// Admin client of the library for `dc`.
-fn kdr_admin(lab: &Lab, dc: &str) -> kafka_dr::kafka::KafkaClient {
-    let (user, password) = lab.creds(Principal::Admin);
-    kafka_dr::kafka::KafkaClient::connect(
-        dc,
-        [
-            ("bootstrap.servers".to_string(), lab.bootstrap(dc)),
-            (
-                "security.protocol".to_string(),
-                "SASL_PLAINTEXT".to_string(),
-            ),
-            ("sasl.mechanism".to_string(), "PLAIN".to_string()),
-            ("sasl.username".to_string(), user),
-            ("sasl.password".to_string(), password),
-        ],
-        Duration::from_secs(10),
-    )
-    .expect("admin client")
-}
-
 /// Restart whatever MM2 source task failed (a DENY on the mirror principal fails it).
 fn restart_failed_mm2(lab: &Lab) {
-    let c =
-        kafka_dr::connect::ConnectClient::new("dc2", &lab.connect("dc2"), Duration::from_secs(10))
-            .expect("connect client");
+    let c = connect_client(lab, "dc2");
     block_on(c.restart("mm2-dc1-dc2-source", true, true)).expect("restart mm2 source");
 }
 
@@ -236,7 +214,7 @@ fn deny_acl_on_mirror_stops_replication_until_lifted() {
         },
     );
 
-    let admin = kdr_admin(lab, "dc2");
+    let admin = kdr_client(lab, "dc2");
     let deny = AclBinding::literal(
         AclPermission::Deny,
         AclOperation::Write,

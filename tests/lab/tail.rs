@@ -25,27 +25,11 @@ use kafka_dr::topology::Topology;
 use sha2::{Digest, Sha256};
 
 use crate::common::*;
-use crate::failover::kdr_client;
 
 const T: Duration = Duration::from_secs(10);
 
-/// `${env:...}` in the lab topology resolves from this process's environment.
-fn lab_env(lab: &Lab) {
-    for (k, v) in &lab.env {
-        std::env::set_var(k, v);
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-/// dc1's (earliest, latest) per partition of `topic`.
-fn marks(lab: &Lab, dc: &str, topic: &str, partitions: i32) -> BTreeMap<i32, (i64, i64)> {
+/// `dc`'s (earliest, latest) per partition of `topic`.
+pub fn marks(lab: &Lab, dc: &str, topic: &str, partitions: i32) -> BTreeMap<i32, (i64, i64)> {
     let parts: Vec<(&str, i32)> = (0..partitions).map(|p| (topic, p)).collect();
     kdr_client(lab, dc)
         .watermarks(&parts, T)
@@ -128,18 +112,6 @@ steps:
         gate.display()
     );
     kafka_dr::runbook::load_str(&text, "test").expect("runbook")
-}
-
-fn step_output(journal: &Journal, run: i64, step: &str) -> serde_json::Value {
-    let s = journal
-        .steps(run)
-        .expect("steps")
-        .into_iter()
-        .find(|s| s.step_id == step)
-        .expect("step");
-    s.output
-        .or_else(|| s.plan.and_then(|p| p.get("detail").cloned()))
-        .unwrap_or_else(|| panic!("step {step} of run {run} stored nothing"))
 }
 
 /// One line of tail.jsonl, decoded.
@@ -257,7 +229,7 @@ fn tail_is_found_quarantined_and_removed() {
     let _g = shared();
     let sb = Sandbox::new("tail");
     let lab = sb.lab;
-    lab_env(lab);
+    export_lab_env(lab);
     let orders = sb.name("orders");
     let idle = sb.name("idle");
     create_topic(lab, "dc1", &orders, 3);
@@ -542,7 +514,7 @@ fn quarantine_throughput_on_a_large_tail() {
         .unwrap_or(20_000);
     let sb = Sandbox::new("tailperf");
     let lab = sb.lab;
-    lab_env(lab);
+    export_lab_env(lab);
     let topic = sb.name("events");
     create_topic(lab, "dc1", &topic, 6);
     produce(
@@ -625,7 +597,7 @@ fn recreate_strategy_and_quarantine_topic() {
     let _g = shared();
     let sb = Sandbox::new("tailrc");
     let lab = sb.lab;
-    lab_env(lab);
+    export_lab_env(lab);
     let topic = sb.name("ledger.replica");
     let qtopic = format!("quarantine.{}", sb.prefix);
     kdr_client(lab, "dc1")
