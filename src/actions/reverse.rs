@@ -370,44 +370,16 @@ fn old_connect(
     })
 }
 
-/// Delays between retries of a Connect request refused because the workers are about to
-/// rebalance (HTTP 500 "Request cannot be completed because a rebalance is expected",
-/// seen on the lab while another connector was being created): the worker applied
-/// nothing, so the request is sent again.
-const REBALANCE_RETRY_MS: [u64; 6] = [250, 500, 1000, 2000, 2000, 2000];
-
-fn is_rebalancing(e: &ConnectError) -> bool {
-    matches!(e, ConnectError::Http { status: 409 | 500, message, .. }
-        if message.to_ascii_lowercase().contains("rebalance"))
-}
-
-/// `call()`, sent again while Connect says a rebalance is under way.
-async fn through_rebalance<T, F, Fut>(mut call: F) -> Result<T, ConnectError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, ConnectError>>,
-{
-    for delay in REBALANCE_RETRY_MS {
-        match call().await {
-            Err(e) if is_rebalancing(&e) => {
-                tokio::time::sleep(Duration::from_millis(delay)).await;
-            }
-            other => return other,
-        }
-    }
-    call().await
-}
-
 /// The status of `name`, `None` when it does not exist (one that exists without a status
 /// yet reads as UNASSIGNED).
 async fn status_of(
     client: &ConnectClient,
     name: &str,
 ) -> Result<Option<ConnectorStatus>, ConnectError> {
-    match through_rebalance(|| client.status(name)).await {
+    match client.status(name).await {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.is_not_found() => {
-            if !through_rebalance(|| client.exists(name)).await? {
+            if !client.exists(name).await? {
                 return Ok(None);
             }
             Ok(Some(ConnectorStatus {
@@ -742,7 +714,7 @@ fn check_no_forward_running(
             p.new
         ));
     };
-    let names = match ctx.block_on(through_rebalance(|| client.list_connectors())) {
+    let names = match ctx.block_on(client.list_connectors()) {
         Ok(n) => n,
         Err(ConnectError::Unreachable { detail, .. }) => {
             return unreachable(format!(
@@ -759,7 +731,7 @@ fn check_no_forward_running(
         if mine.contains(&&name) {
             continue;
         }
-        let config = match ctx.block_on(through_rebalance(|| client.config(&name))) {
+        let config = match ctx.block_on(client.config(&name)) {
             Ok(c) => c,
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
@@ -956,7 +928,7 @@ impl Seed {
         let mut notes = Vec::new();
 
         // Capabilities first: nothing is worth planning on a worker that cannot seed.
-        let version = ctx.block_on(through_rebalance(|| client.connect_version()))?;
+        let version = ctx.block_on(client.connect_version())?;
         if !Feature::OffsetsWrite.supported_by(&version) {
             return Err(refused(format!(
                 "Connect at `{url}` (cluster `{}`) runs {version}, which cannot write connector offsets (PATCH /connectors/<c>/offsets needs Kafka 3.6+): the reverse flow cannot be seeded at the promotion cut\nhelp: upgrade the Connect workers of `{}` to Kafka 3.7 or newer",
@@ -970,7 +942,7 @@ impl Seed {
             let name = role.of(&p.reverse);
             let st = settled_status_of(ctx, &client, name)?;
             let cfg = if st.is_some() {
-                match ctx.block_on(through_rebalance(|| client.config(name))) {
+                match ctx.block_on(client.config(name)) {
                     Ok(c) => Some(c),
                     Err(e) if e.is_not_found() => None,
                     Err(e) => return Err(e.into()),
@@ -1257,16 +1229,14 @@ impl Seed {
         let mut out = Vec::new();
         for role in ROLES {
             let fwd = role.of(&p.forward);
-            let config = ctx
-                .block_on(through_rebalance(|| client.config(fwd)))
-                .map_err(|e| {
-                    format!(
-                        "the forward {} connector `{fwd}` on Connect `{}` cannot be read: {}",
-                        role.name(),
-                        client.url(),
-                        first_line(&ctx.reporter.redact(&e.to_string()))
-                    )
-                })?;
+            let config = ctx.block_on(client.config(fwd)).map_err(|e| {
+                format!(
+                    "the forward {} connector `{fwd}` on Connect `{}` cannot be read: {}",
+                    role.name(),
+                    client.url(),
+                    first_line(&ctx.reporter.redact(&e.to_string()))
+                )
+            })?;
             ctx.reporter.add_secrets(secret_values(&config));
             out.push(derive_config(
                 &config,
@@ -1452,8 +1422,7 @@ fn read_offsets(
     name: &str,
     alias: &str,
 ) -> Result<BTreeMap<(String, i32), Option<i64>>, Error> {
-    let offsets: Vec<MirrorSourceOffset> =
-        ctx.block_on(through_rebalance(|| client.get_mirror_source_offsets(name)))?;
+    let offsets: Vec<MirrorSourceOffset> = ctx.block_on(client.get_mirror_source_offsets(name))?;
     Ok(offsets
         .into_iter()
         .filter(|o| o.source_alias == alias)
@@ -1587,9 +1556,7 @@ impl Action for Seed {
                             role.name()
                         ),
                     );
-                    match ctx.block_on(through_rebalance(|| {
-                        s.client.create(name, config, Some(TargetState::Stopped))
-                    })) {
+                    match ctx.block_on(s.client.create(name, config, Some(TargetState::Stopped))) {
                         Ok(()) | Err(ConnectError::AlreadyExists { .. }) => {}
                         Err(e) => return Err(scrub(ctx, e)),
                     }
@@ -1602,7 +1569,7 @@ impl Action for Seed {
                             role.name()
                         ),
                     );
-                    ctx.block_on(through_rebalance(|| s.client.put_config(name, config)))
+                    ctx.block_on(s.client.put_config(name, config))
                         .map_err(|e| scrub(ctx, e))?;
                 }
                 ConnectorAction::Keep => {}
@@ -1629,10 +1596,10 @@ impl Action for Seed {
                     s.patch.len()
                 ),
             );
-            ctx.block_on(through_rebalance(|| {
+            ctx.block_on(
                 s.client
-                    .patch_offsets(&s.detail.connectors.source, &s.patch)
-            }))
+                    .patch_offsets(&s.detail.connectors.source, &s.patch),
+            )
             .map_err(|e| scrub(ctx, e))?;
         }
         let mut out = serde_json::to_value(&s.detail).map_err(|e| {
@@ -2293,7 +2260,7 @@ impl Action for Start {
                         "Resuming",
                         &format!("reverse {} connector `{name}` on `{cluster}`", role.name()),
                     );
-                    ctx.block_on(through_rebalance(|| client.resume(name)))?;
+                    ctx.block_on(client.resume(name))?;
                 }
             }
         }

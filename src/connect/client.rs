@@ -21,9 +21,11 @@ use super::version::{self, ConnectVersion};
 const STOP_FIRST: &str = "stop the connector first (PUT /connectors/<name>/stop) \
      and wait until it reports STOPPED with no tasks";
 
-/// Delays between retries of a request the worker refused with 409 because of a
-/// rebalance or a stale config (it applied nothing, so a retry is always safe).
-const REBALANCE_RETRY_DELAYS_MS: [u64; 5] = [250, 500, 1000, 2000, 2000];
+/// Delays between retries of a request the worker refused because of a rebalance or a
+/// stale config (409 "Cannot complete request", or 500 "... a rebalance is expected",
+/// seen on the lab while another connector was being created): it applied nothing, so a
+/// retry is always safe.
+const REBALANCE_RETRY_DELAYS_MS: [u64; 6] = [250, 500, 1000, 2000, 2000, 2000];
 
 /// An endpoint that only some Connect versions have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -681,7 +683,8 @@ impl ConnectClient {
     }
 
     /// Send `req`; a 2xx gives (status, body), anything else a classified error. A 409
-    /// "cannot complete request" (rebalance, stale config, no leader yet) is retried.
+    /// "cannot complete request" (rebalance, stale config, no leader yet) and a 500
+    /// "rebalance is expected" are retried.
     async fn call_with_status(&self, req: Req<'_>) -> Result<(StatusCode, Vec<u8>), ConnectError> {
         let mut url = self.base.clone();
         {
@@ -715,10 +718,13 @@ impl ConnectClient {
                 return Ok((status, body));
             }
             let (error_code, message) = parse_error_body(&body);
-            if status == StatusCode::CONFLICT
-                && message.starts_with("Cannot complete request")
-                && attempt < REBALANCE_RETRY_DELAYS_MS.len()
-            {
+            // Connect refuses a request it cannot handle yet, before acting on it: 409
+            // "Cannot complete request" and 500 "... a rebalance is expected".
+            let not_yet = (status == StatusCode::CONFLICT
+                && message.starts_with("Cannot complete request"))
+                || (status == StatusCode::INTERNAL_SERVER_ERROR
+                    && message.to_ascii_lowercase().contains("rebalance"));
+            if not_yet && attempt < REBALANCE_RETRY_DELAYS_MS.len() {
                 tokio::time::sleep(Duration::from_millis(REBALANCE_RETRY_DELAYS_MS[attempt])).await;
                 attempt += 1;
                 continue;
