@@ -367,7 +367,7 @@ fn check_flow(
     };
     let mut next_to_copy = BTreeMap::new();
     let subject = format!("flow {flow_name}");
-    let url = match topology.connect_url(target) {
+    let endpoint = match topology.connect_endpoint(target) {
         Ok(Some(u)) => u,
         Ok(None) => {
             problem(
@@ -386,8 +386,8 @@ fn check_flow(
             return (flow, next_to_copy);
         }
     };
-    flow.connect_url = Some(crate::topology::redact_url(&url));
-    let client = match ConnectClient::new(target, &url, timeout) {
+    flow.connect_url = Some(crate::topology::redact_url(&endpoint.url));
+    let client = match ConnectClient::from_endpoint(target, &endpoint, timeout) {
         Ok(c) => c,
         Err(e) => {
             problem(problems, Severity::Error, subject, e.to_string(), None);

@@ -154,8 +154,10 @@ fn measured_rpo(
     } else {
         &r.primary
     };
-    let url = topology.connect_url(backup).ok()??;
-    let client = crate::connect::ConnectClient::new(backup, &url, Duration::from_secs(5)).ok()?;
+    let endpoint = topology.connect_endpoint(backup).ok()??;
+    let client =
+        crate::connect::ConnectClient::from_endpoint(backup, &endpoint, Duration::from_secs(5))
+            .ok()?;
     let offsets = rt
         .block_on(client.get_mirror_source_offsets(&r.forward_connectors.source))
         .ok()?;

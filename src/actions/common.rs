@@ -100,8 +100,10 @@ pub fn connect(
     cluster: &str,
     timeout: Duration,
 ) -> Result<Option<ConnectClient>, Error> {
-    match topology.connect_url(cluster)? {
-        Some(url) => Ok(Some(ConnectClient::new(cluster, &url, timeout)?)),
+    match topology.connect_endpoint(cluster)? {
+        Some(endpoint) => Ok(Some(ConnectClient::from_endpoint(
+            cluster, &endpoint, timeout,
+        )?)),
         None => Ok(None),
     }
 }

@@ -16,6 +16,7 @@ use super::model::{
     ConnectorState, ConnectorStatus, InitialState, MirrorSourceOffset, TargetState,
 };
 use super::version::{self, ConnectVersion};
+use crate::topology::ConnectEndpoint;
 
 /// The way out of a [`ConnectError::WrongState`] for offsets changes.
 const STOP_FIRST: &str = "stop the connector first (PUT /connectors/<name>/stop) \
@@ -100,6 +101,27 @@ impl Feature {
     /// True when a worker of version `v` has this endpoint.
     pub fn supported_by(self, v: &ConnectVersion) -> bool {
         v.at_least(self.min())
+    }
+}
+
+/// TLS material for an https:// Connect endpoint, PEM. `Debug` never shows the key.
+#[derive(Clone, Default)]
+pub struct ConnectTls {
+    /// CA certificates to trust besides the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate chain and its private key, concatenated.
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for ConnectTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectTls")
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field(
+                "identity_pem",
+                &self.identity_pem.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
     }
 }
 
@@ -189,6 +211,37 @@ impl ConnectClient {
         base_url: &str,
         timeout: Duration,
     ) -> Result<ConnectClient, ConnectError> {
+        Self::with_tls(cluster_name, base_url, &ConnectTls::default(), timeout)
+    }
+
+    /// A client for the endpoint the topology describes: URL, trusted CA, client
+    /// certificate and basic-auth credentials (which win over any in the URL).
+    pub fn from_endpoint(
+        cluster_name: impl Into<String>,
+        endpoint: &ConnectEndpoint,
+        timeout: Duration,
+    ) -> Result<ConnectClient, ConnectError> {
+        let tls = ConnectTls {
+            ca_pem: endpoint.ca_pem.clone(),
+            identity_pem: endpoint.identity_pem.clone(),
+        };
+        let mut client = Self::with_tls(cluster_name, &endpoint.url, &tls, timeout)?;
+        if let Some((user, password)) = &endpoint.basic_auth {
+            client.auth = Some(BasicAuth {
+                user: user.clone(),
+                password: Some(password.clone()),
+            });
+        }
+        Ok(client)
+    }
+
+    /// `new` with TLS material: extra trusted CAs and a client identity (PEM).
+    pub fn with_tls(
+        cluster_name: impl Into<String>,
+        base_url: &str,
+        tls: &ConnectTls,
+        timeout: Duration,
+    ) -> Result<ConnectClient, ConnectError> {
         let cluster: Arc<str> = Arc::from(cluster_name.into());
         let invalid = |reason: String| ConnectError::InvalidUrl {
             cluster: cluster.clone(),
@@ -223,12 +276,35 @@ impl ConnectClient {
         base.set_query(None);
         base.set_fragment(None);
         let url: Arc<str> = Arc::from(base.as_str().trim_end_matches('/'));
-        let http = reqwest::Client::builder()
+        let tls_setup = |reason: String| ConnectError::TlsSetup {
+            cluster: cluster.clone(),
+            url: url.clone(),
+            reason,
+        };
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(timeout)
             .timeout(timeout)
-            .user_agent(concat!("kafka-dr/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("kafka-dr/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = &tls.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| tls_setup(format!("the CA file is not PEM certificates: {e}")))?;
+            if certs.is_empty() {
+                return Err(tls_setup("the CA file holds no PEM certificate".into()));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if let Some(pem) = &tls.identity_pem {
+            // Never quote the PEM: it holds the private key.
+            let identity = reqwest::Identity::from_pem(pem).map_err(|_| {
+                tls_setup("the client certificate and key do not form a PEM identity (a certificate chain and its private key)".into())
+            })?;
+            builder = builder.identity(identity);
+        }
+        let http = builder
             .build()
-            .map_err(|e| invalid(format!("cannot build an HTTP client: {e}")))?;
+            .map_err(|e| tls_setup(format!("cannot build an HTTPS client: {e}")))?;
         Ok(ConnectClient {
             cluster,
             base,
@@ -740,6 +816,16 @@ impl ConnectClient {
         error_code: Option<i32>,
         message: String,
     ) -> ConnectError {
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            return ConnectError::Unauthorized {
+                cluster: self.cluster.clone(),
+                url: self.url.clone(),
+                method: method_name(&req.method),
+                path: req.path(),
+                status: status.as_u16(),
+                message,
+            };
+        }
         // Jersey's own 404 for an unknown path is "HTTP 404 Not Found": that is a missing
         // endpoint, not a missing connector.
         if let Some(connector) = req.connector {
@@ -771,6 +857,15 @@ impl ConnectClient {
     }
 
     fn transport_error(&self, e: reqwest::Error) -> ConnectError {
+        if !e.is_timeout() {
+            if let Some(detail) = tls_failure(&e) {
+                return ConnectError::Tls {
+                    cluster: self.cluster.clone(),
+                    url: self.url.clone(),
+                    detail: redact_userinfo(&detail),
+                };
+            }
+        }
         let detail = if e.is_timeout() {
             "no answer in time".to_string()
         } else {
@@ -796,6 +891,56 @@ impl ConnectClient {
             timeout: self.timeout,
             detail: redact_userinfo(&detail),
         }
+    }
+}
+
+/// The TLS cause of a transport error (rustls' own words), if TLS is what failed: an
+/// untrusted or mismatched server certificate, a client certificate the worker wants or
+/// refuses, a protocol mismatch (e.g. https:// to a plain-HTTP listener).
+fn tls_failure(e: &reqwest::Error) -> Option<String> {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
+            return Some(describe_rustls(tls));
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return Some(describe_rustls(tls));
+            }
+        }
+        source = s.source();
+    }
+    None
+}
+
+fn describe_rustls(e: &rustls::Error) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C};
+    match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            "the worker's certificate is signed by a CA this client does not trust (unknown issuer)"
+                .into()
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName)
+        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
+            "the worker's certificate is not valid for the host name in the URL".into()
+        }
+        rustls::Error::InvalidCertificate(C::Expired)
+        | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
+            "the worker's certificate has expired".into()
+        }
+        rustls::Error::AlertReceived(A::CertificateRequired)
+        | rustls::Error::AlertReceived(A::HandshakeFailure) => {
+            "the worker requires a client certificate and got none it accepts".into()
+        }
+        rustls::Error::AlertReceived(A::UnknownCA)
+        | rustls::Error::AlertReceived(A::BadCertificate)
+        | rustls::Error::AlertReceived(A::CertificateUnknown) => {
+            "the worker refused our client certificate (not signed by a CA it trusts)".into()
+        }
+        rustls::Error::InvalidMessage(_) => {
+            "the server did not answer TLS (is the listener plain http://?)".into()
+        }
+        other => format!("TLS error: {other}"),
     }
 }
 

@@ -35,6 +35,51 @@ pub enum ConnectError {
         detail: String,
     },
 
+    /// The TLS handshake with the worker failed: its certificate is not trusted (wrong or
+    /// missing `ca_file`), its name does not match, or it wants a client certificate.
+    #[error(
+        "TLS handshake with Connect at `{url}` (cluster `{cluster}`) failed: {detail}; \
+         help: set `ca_file` of cluster `{cluster}`'s `connect` in the topology to the CA that \
+         signed the worker's certificate, and `client_cert_file`/`client_key_file` when the \
+         worker asks for a client certificate"
+    )]
+    Tls {
+        cluster: Arc<str>,
+        url: Arc<str>,
+        detail: String,
+    },
+
+    /// The CA, client certificate or key given for the worker cannot be used.
+    #[error(
+        "cannot use the TLS files for Connect at `{url}` (cluster `{cluster}`): {reason}; \
+         help: `ca_file` takes PEM certificates, `client_cert_file` a PEM certificate chain \
+         and `client_key_file` its unencrypted PEM (PKCS#8, PKCS#1 or SEC1) private key"
+    )]
+    TlsSetup {
+        cluster: Arc<str>,
+        url: Arc<str>,
+        reason: String,
+    },
+
+    /// The worker refused our credentials (HTTP 401) or the request (HTTP 403).
+    #[error(
+        "Connect at `{url}` (cluster `{cluster}`) refused {method} {path}: HTTP {status}: {message}; \
+         help: {}",
+        if *status == 401 {
+            format!("check `username` and `password` (HTTP basic auth) under `connect` of cluster `{cluster}` in the topology")
+        } else {
+            "the worker's REST security extension denies this user the request; grant it, or use another user".to_string()
+        }
+    )]
+    Unauthorized {
+        cluster: Arc<str>,
+        url: Arc<str>,
+        method: &'static str,
+        path: String,
+        status: u16,
+        message: String,
+    },
+
     /// The worker answered with an error the other variants do not cover.
     #[error(
         "Connect at `{url}` (cluster `{cluster}`) refused {method} {path}: HTTP {status}{}: {message}",

@@ -14,7 +14,7 @@ mod error;
 mod model;
 mod version;
 
-pub use client::{ConnectClient, Feature};
+pub use client::{ConnectClient, ConnectTls, Feature};
 pub use error::ConnectError;
 pub use model::{
     mirror_source_offset, parse_mirror_source_offset, ConfigOutcome, ConnectInfo, ConnectorOffset,

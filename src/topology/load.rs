@@ -13,7 +13,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::reference::{self, base_dir};
 use super::{
-    is_secret_key, properties, ClusterDef, Connectors, NameFilter, Policy, Replication,
+    is_secret_key, properties, ClusterDef, ConnectDef, Connectors, NameFilter, Policy, Replication,
     SyncsLocation, Topology, TopologyError,
 };
 use crate::yamlpos::{describe, list, suggest, Diagnostic, Doc, Seg};
@@ -22,6 +22,14 @@ type R<T> = Result<T, TopologyError>;
 
 const TOP_KEYS: &[&str] = &["name", "clusters", "replication"];
 const CLUSTER_KEYS: &[&str] = &["bootstrap", "client_properties", "properties", "connect"];
+const CONNECT_KEYS: &[&str] = &[
+    "url",
+    "ca_file",
+    "client_cert_file",
+    "client_key_file",
+    "username",
+    "password",
+];
 const REPLICATION_KEYS: &[&str] = &[
     "primary",
     "backup",
@@ -427,29 +435,7 @@ impl Walker<'_> {
 
         let connect = match map.get("connect") {
             None => None,
-            Some(v) => {
-                let upath = child(cpath, "connect");
-                let raw = self.str_value(&upath, v)?;
-                let t = self.template(&upath, raw, true)?;
-                if !t.has_references() {
-                    if let Err(why) = check_url(raw) {
-                        return Err(self.invalid(
-                            self.doc
-                                .at_value(
-                                    &upath,
-                                    format!(
-                                        "`{}` is not a Connect URL: {why}",
-                                        super::redact_url(raw)
-                                    ),
-                                )
-                                .with_help(
-                                    "write the Connect REST URL, e.g. `http://connect-dc1:8083`",
-                                ),
-                        ));
-                    }
-                }
-                Some(raw.to_string())
-            }
+            Some(v) => Some(self.connect_def(&child(cpath, "connect"), v, topology_path)?),
         };
 
         Ok(ClusterDef {
@@ -459,6 +445,137 @@ impl Walker<'_> {
             properties,
             connect,
         })
+    }
+
+    /// `connect:` of a cluster: a URL, or a map with the URL and its TLS and basic-auth
+    /// settings (`url`, `ca_file`, `client_cert_file`, `client_key_file`, `username`,
+    /// `password`). Files are read when a command connects, not here.
+    fn connect_def(&self, upath: &[Seg], v: &Value, topology_path: &Path) -> R<ConnectDef> {
+        let (raw_url, url_path, map) = match v {
+            Value::Mapping(m) => {
+                self.doc
+                    .check_keys(upath, m, CONNECT_KEYS)
+                    .map_err(TopologyError::Invalid)?;
+                (self.req_str(upath, m, "url")?, child(upath, "url"), Some(m))
+            }
+            other => (self.str_value(upath, other)?, upath.to_vec(), None),
+        };
+        let t = self.template(&url_path, raw_url, true)?;
+        if !t.has_references() {
+            if let Err(why) = check_url(raw_url) {
+                return Err(self.invalid(
+                    self.doc
+                        .at_value(
+                            &url_path,
+                            format!(
+                                "`{}` is not a Connect URL: {why}",
+                                super::redact_url(raw_url)
+                            ),
+                        )
+                        .with_help("write the Connect REST URL, e.g. `http://connect-dc1:8083`"),
+                ));
+            }
+        }
+        let mut def = ConnectDef {
+            url: raw_url.to_string(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            username: None,
+            password: None,
+            map_form: map.is_some(),
+        };
+        let Some(map) = map else { return Ok(def) };
+        let file = |key: &str| -> R<Option<PathBuf>> {
+            let Some(v) = map.get(key) else {
+                return Ok(None);
+            };
+            let kpath = child(upath, key);
+            let raw = self.str_value(&kpath, v)?;
+            if raw.contains("${") || raw.trim().is_empty() {
+                return Err(self.invalid(
+                    self.doc
+                        .at_value(&kpath, format!("`{key}` must be the path of a PEM file"))
+                        .with_help("write the path (relative paths start at the topology file's directory); references are not allowed here"),
+                ));
+            }
+            Ok(Some(resolve_path(topology_path, raw)))
+        };
+        def.ca_file = file("ca_file")?;
+        def.client_cert_file = file("client_cert_file")?;
+        def.client_key_file = file("client_key_file")?;
+        if def.client_cert_file.is_some() != def.client_key_file.is_some() {
+            let (given, missing) = if def.client_cert_file.is_some() {
+                ("client_cert_file", "client_key_file")
+            } else {
+                ("client_key_file", "client_cert_file")
+            };
+            return Err(self.invalid(
+                self.doc
+                    .at_key(
+                        &child(upath, given),
+                        format!("`{given}` is set but `{missing}` is not"),
+                    )
+                    .with_help("a client certificate needs its private key: set both, or neither"),
+            ));
+        }
+        for (key, secret) in [("username", false), ("password", true)] {
+            if let Some(v) = map.get(key) {
+                let kpath = child(upath, key);
+                let raw = match v {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    // Never echo the value of `password`, whatever its type.
+                    _ => {
+                        return Err(self.invalid(
+                            self.doc
+                                .at_value(&kpath, format!("`{key}` must be a string")),
+                        ))
+                    }
+                };
+                self.template(&kpath, &raw, !secret)?;
+                if key == "username" {
+                    def.username = Some(raw);
+                } else {
+                    def.password = Some(raw);
+                }
+            }
+        }
+        if def.username.is_some() != def.password.is_some() {
+            let (given, missing) = if def.username.is_some() {
+                ("username", "password")
+            } else {
+                ("password", "username")
+            };
+            return Err(self.invalid(
+                self.doc
+                    .at_key(&child(upath, given), format!("`{given}` is set but `{missing}` is not"))
+                    .with_help("HTTP basic auth needs both; keep the password in a reference such as `${env:CONNECT_PASSWORD}`"),
+            ));
+        }
+        if def.username.is_some() && super::url_password(raw_url).is_some() {
+            return Err(self.invalid(
+                self.doc
+                    .at_value(
+                        &url_path,
+                        "the URL holds credentials and `username`/`password` are set too",
+                    )
+                    .with_help("keep the credentials in `username` and `password` only"),
+            ));
+        }
+        let tls = def.ca_file.is_some() || def.client_cert_file.is_some();
+        if tls && !t.has_references() && raw_url.trim().to_ascii_lowercase().starts_with("http://")
+        {
+            return Err(self.invalid(
+                self.doc
+                    .at_value(
+                        &url_path,
+                        "TLS files are set but the URL is plain `http://`",
+                    )
+                    .with_help("use the worker's `https://` listener"),
+            ));
+        }
+        Ok(def)
     }
 
     /// Check the reference syntax of a value. `show` is false for secret keys.

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use config::{is_secret_key, ClientConfig, REDACTED};
+
 pub use filter::NameFilter;
 
 use crate::error::ExitCode;
@@ -111,8 +112,90 @@ pub struct ClusterDef {
     pub client_properties: Option<PathBuf>,
     /// librdkafka overrides (like kcat `-X`); values may hold references; win over the file.
     pub properties: BTreeMap<String, String>,
-    /// The Kafka Connect REST URL of the Connect cluster that writes INTO this cluster.
-    pub connect: Option<String>,
+    /// The Kafka Connect REST endpoint of the Connect cluster that writes INTO this cluster.
+    pub connect: Option<ConnectDef>,
+}
+
+/// `connect:` of a cluster, as written (references unresolved, paths joined to the
+/// topology's directory).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConnectDef {
+    /// The REST URL; may hold references and `user:password@`.
+    pub url: String,
+    /// PEM CA certificates to trust for an https:// worker (besides the system's roots).
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate chain, for a worker that asks for one.
+    pub client_cert_file: Option<PathBuf>,
+    /// The PEM private key of `client_cert_file` (unencrypted).
+    pub client_key_file: Option<PathBuf>,
+    /// HTTP basic auth (Connect's BasicAuthSecurityRestExtension); may hold references.
+    pub username: Option<String>,
+    /// A secret: a reference such as `${env:CONNECT_PASSWORD}` or a literal.
+    pub password: Option<String>,
+    /// Written as a map (`connect: {url: ...}`), not as a bare URL: where errors point.
+    pub map_form: bool,
+}
+
+impl ConnectDef {
+    /// A plain URL endpoint (no TLS files, no separate credentials).
+    pub fn url(url: impl Into<String>) -> ConnectDef {
+        ConnectDef {
+            url: url.into(),
+            ca_file: None,
+            client_cert_file: None,
+            client_key_file: None,
+            username: None,
+            password: None,
+            map_form: false,
+        }
+    }
+}
+
+impl From<&str> for ConnectDef {
+    fn from(url: &str) -> ConnectDef {
+        ConnectDef::url(url)
+    }
+}
+
+impl fmt::Debug for ConnectDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectDef")
+            .field("url", &redact_url(&self.url))
+            .field("ca_file", &self.ca_file)
+            .field("client_cert_file", &self.client_cert_file)
+            .field("client_key_file", &self.client_key_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
+/// A Connect endpoint resolved for use: the URL, the PEM material read from its files,
+/// and the basic-auth credentials. Holds secrets: `Debug` redacts them.
+#[derive(Clone)]
+pub struct ConnectEndpoint {
+    pub url: String,
+    pub ca_pem: Option<Vec<u8>>,
+    /// `client_cert_file` then `client_key_file`, concatenated.
+    pub identity_pem: Option<Vec<u8>>,
+    pub basic_auth: Option<(String, String)>,
+}
+
+impl fmt::Debug for ConnectEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectEndpoint")
+            .field("url", &redact_url(&self.url))
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field(
+                "identity_pem",
+                &self.identity_pem.as_ref().map(|_| REDACTED),
+            )
+            .field(
+                "basic_auth",
+                &self.basic_auth.as_ref().map(|(u, _)| (u, REDACTED)),
+            )
+            .finish()
+    }
 }
 
 /// Literal secrets may sit in `properties`: Debug redacts them like `ClientConfig` does.
@@ -135,7 +218,7 @@ impl fmt::Debug for ClusterDef {
             .field("bootstrap", &self.bootstrap)
             .field("client_properties", &self.client_properties)
             .field("properties", &props)
-            .field("connect", &self.connect.as_deref().map(redact_url))
+            .field("connect", &self.connect)
             .finish()
     }
 }
@@ -402,10 +485,11 @@ impl Topology {
         env: EnvLookup<'_>,
     ) -> Result<Option<String>, TopologyError> {
         let def = self.cluster(cluster)?;
-        let Some(raw) = &def.connect else {
+        let Some(connect) = &def.connect else {
             return Ok(None);
         };
-        let field = crate::ypath!["clusters", cluster, "connect"];
+        let raw = &connect.url;
+        let field = self.connect_field(cluster, "url");
         let url = self.resolve(cluster, &field, raw, env)?;
         if let Err(why) = load::check_url(&url) {
             return Err(TopologyError::Resolve(
@@ -420,6 +504,87 @@ impl Topology {
             ));
         }
         Ok(Some(url))
+    }
+
+    /// The Connect endpoint of `cluster` resolved for use (URL, TLS files read, basic-auth
+    /// credentials); None when the topology names no Connect for it.
+    pub fn connect_endpoint(
+        &self,
+        cluster: &str,
+    ) -> Result<Option<ConnectEndpoint>, TopologyError> {
+        self.connect_endpoint_with_env(cluster, &|name| std::env::var(name))
+    }
+
+    /// `connect_endpoint` with a custom environment (tests).
+    pub fn connect_endpoint_with_env(
+        &self,
+        cluster: &str,
+        env: EnvLookup<'_>,
+    ) -> Result<Option<ConnectEndpoint>, TopologyError> {
+        let Some(url) = self.connect_url_with_env(cluster, env)? else {
+            return Ok(None);
+        };
+        let def = self.cluster(cluster)?;
+        let Some(connect) = &def.connect else {
+            return Ok(None);
+        };
+        let read = |key: &str, path: &Option<PathBuf>| -> Result<Option<Vec<u8>>, TopologyError> {
+            let Some(path) = path else { return Ok(None) };
+            let field = self.connect_field(cluster, key);
+            reference::read_small_file(path)
+                .map(Some)
+                .map_err(|why| {
+                    TopologyError::Resolve(
+                        self.doc()
+                            .at_value(
+                                &field,
+                                format!("cannot read `{key}` `{}` (cluster `{cluster}`): {why}", path.display()),
+                            )
+                            .with_help("give the path of a readable PEM file; relative paths start at the topology file's directory"),
+                    )
+                })
+        };
+        let ca_pem = read("ca_file", &connect.ca_file)?;
+        let identity_pem = match (
+            read("client_cert_file", &connect.client_cert_file)?,
+            read("client_key_file", &connect.client_key_file)?,
+        ) {
+            (Some(mut cert), Some(key)) => {
+                if !cert.ends_with(b"\n") {
+                    cert.push(b'\n');
+                }
+                cert.extend_from_slice(&key);
+                Some(cert)
+            }
+            _ => None,
+        };
+        let basic_auth = match (&connect.username, &connect.password) {
+            (Some(u), Some(p)) => Some((
+                self.resolve(cluster, &self.connect_field(cluster, "username"), u, env)?,
+                self.resolve(cluster, &self.connect_field(cluster, "password"), p, env)?,
+            )),
+            _ => None,
+        };
+        Ok(Some(ConnectEndpoint {
+            url,
+            ca_pem,
+            identity_pem,
+            basic_auth,
+        }))
+    }
+
+    /// The YAML path of `connect` (string form) or of `connect.<key>` (map form).
+    fn connect_field(&self, cluster: &str, key: &str) -> Vec<Seg> {
+        let mut path = crate::ypath!["clusters", cluster, "connect"].to_vec();
+        let map_form = self
+            .cluster(cluster)
+            .ok()
+            .and_then(|d| d.connect.as_ref())
+            .is_some_and(|c| c.map_form);
+        if map_form || key != "url" {
+            path.push(Seg::Key(key.to_string()));
+        }
+        path
     }
 
     /// Every secret value this topology resolves to (passwords, keys, tokens, credentials in
@@ -455,11 +620,20 @@ impl Topology {
                     }
                 }
             }
-            if let Some(raw) = &def.connect {
-                if let Ok(t) = reference::parse(raw) {
+            if let Some(connect) = &def.connect {
+                if let Ok(t) = reference::parse(&connect.url) {
                     if let Ok(url) = t.resolve(env, &self.base_dir()) {
                         if let Some(pw) = url_password(&url) {
                             out.push(pw.to_string());
+                        }
+                    }
+                }
+                if let Some(raw) = &connect.password {
+                    if let Ok(t) = reference::parse(raw) {
+                        if let Ok(v) = t.resolve(env, &self.base_dir()) {
+                            if !v.is_empty() {
+                                out.push(v);
+                            }
                         }
                     }
                 }
@@ -514,7 +688,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The password in a URL's userinfo, if any.
-fn url_password(url: &str) -> Option<&str> {
+pub(crate) fn url_password(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
     let authority = rest.split(['/', '?', '#']).next()?;
     let userinfo = authority.rsplit_once('@')?.0;

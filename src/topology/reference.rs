@@ -240,7 +240,7 @@ impl Template {
                 Part::File(p) => {
                     let reference = format!("${{file:{p}}}");
                     let path = base.join(p);
-                    let bytes = std::fs::read(&path).map_err(|error| ResolveError::File {
+                    let bytes = read_small_file(&path).map_err(|error| ResolveError::File {
                         reference: reference.clone(),
                         path: path.clone(),
                         error,
@@ -253,6 +253,44 @@ impl Template {
         }
         Ok(out)
     }
+}
+
+/// The most a referenced or named file (a secret, a PEM bundle) may hold.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a small regular file: a FIFO, device or directory is refused at once (opening is
+/// non-blocking, so a FIFO with no writer cannot hang the command), and so is a file over
+/// [`MAX_FILE_BYTES`] (`/dev/zero` would otherwise grow memory without bound).
+pub fn read_small_file(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+    use std::io::{Error, ErrorKind, Read};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a directory, FIFO, socket or device)",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("larger than {} KiB", MAX_FILE_BYTES / 1024),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // `take` bounds the read even if the file grows while it is read.
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("larger than {} KiB", MAX_FILE_BYTES / 1024),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// The directory relative paths in a topology start from.
