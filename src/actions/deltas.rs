@@ -180,13 +180,27 @@ fn record(
         .collect();
     let mut rows = Vec::with_capacity(changed.len());
     for p in &changed {
+        // One partition whose record cannot be read (a codec, a corrupt batch, a topic
+        // deleted meanwhile) must not stop the recording of every other one: its position
+        // is still recorded, without the fingerprint, and the warning says why.
+        let fingerprint = match last_consumed_fingerprint(&client, p, pass.timeout) {
+            Ok(f) => f,
+            Err(Error::Kafka(e)) if is_partition_local(&e) => {
+                reporter.warn(&format!(
+                    "group `{}` on `{}` partition {}: position {} recorded without the fingerprint of its last consumed record: {e}",
+                    p.group, p.topic, p.partition, p.committed
+                ));
+                None
+            }
+            Err(e) => return Err(e),
+        };
         rows.push(GroupPositionRow {
             cluster: pass.primary.to_string(),
             group: p.group.clone(),
             topic: p.topic.clone(),
             partition: p.partition,
             committed_offset: p.committed,
-            fingerprint: last_consumed_fingerprint(&client, p, pass.timeout)?,
+            fingerprint,
             recorded_at: None,
         });
     }
@@ -284,6 +298,16 @@ fn position_changed(latest: &LatestPositions, p: &Position) -> bool {
     latest
         .get(&(p.group.clone(), p.topic.clone(), p.partition))
         .is_none_or(|r| r.committed_offset != p.committed)
+}
+
+/// Errors about one partition's records, not about the cluster or the connection.
+fn is_partition_local(e: &KafkaError) -> bool {
+    matches!(
+        e,
+        KafkaError::Undecodable { .. }
+            | KafkaError::UnknownTopicOrPartition { .. }
+            | KafkaError::AuthorizationDenied { .. }
+    )
 }
 
 /// The fingerprint of record `committed - 1` (the last one the group consumed) as

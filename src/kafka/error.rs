@@ -38,6 +38,36 @@ pub enum KafkaError {
     )]
     AuthenticationFailed { cluster: String, detail: String },
 
+    /// The TLS handshake with a broker failed: the broker's certificate is not trusted
+    /// (wrong CA), does not match its host name, or the broker refused our client
+    /// certificate.
+    #[error(
+        "TLS handshake with Kafka cluster `{cluster}` at {bootstrap} failed: {detail}; help: \
+         check the CA configured for `{cluster}` (ssl.truststore.location, ssl.ca.location), \
+         its client certificate and key (ssl.keystore.*), and that {bootstrap} is the TLS \
+         listener"
+    )]
+    Tls {
+        cluster: String,
+        bootstrap: String,
+        detail: String,
+    },
+
+    /// Records the client fetched but cannot decode: a compression codec this build lacks,
+    /// or a corrupt batch. Never a timeout: reading again gives the same answer.
+    #[error(
+        "{operation} on `{cluster}`: cannot decode its records: {reason} ({detail}); help: {}",
+        undecodable_help(reason)
+    )]
+    Undecodable {
+        cluster: String,
+        /// Names the topic and partition: "reading `orders` partition 3".
+        operation: String,
+        /// "compression codec ... not supported by this build", "corrupt batch", ...
+        reason: &'static str,
+        detail: String,
+    },
+
     /// The principal we connect as may not do this.
     #[error(
         "{operation} on `{cluster}` was denied: not authorized on {resource} ({detail}); help: \
@@ -148,6 +178,8 @@ impl KafkaError {
         match self {
             KafkaError::Unreachable { cluster, .. }
             | KafkaError::AuthenticationFailed { cluster, .. }
+            | KafkaError::Tls { cluster, .. }
+            | KafkaError::Undecodable { cluster, .. }
             | KafkaError::AuthorizationDenied { cluster, .. }
             | KafkaError::UnknownTopicOrPartition { cluster, .. }
             | KafkaError::GroupNotEmpty { cluster, .. }
@@ -162,6 +194,16 @@ impl KafkaError {
     /// True for authorization failures (e.g. a fence denying a write).
     pub fn is_authorization_denied(&self) -> bool {
         matches!(self, KafkaError::AuthorizationDenied { .. })
+    }
+}
+
+fn undecodable_help(reason: &str) -> &'static str {
+    if reason.contains("codec") {
+        "kafka-dr is built with gzip, snappy, lz4 and zstd; a producer using another codec \
+         wrote this batch: read it with Kafka's kafka-dump-log to see the codec"
+    } else {
+        "the batch on the broker is damaged or truncated: inspect the segment with Kafka's \
+         kafka-dump-log --deep-iteration, and restore the partition from its replica"
     }
 }
 

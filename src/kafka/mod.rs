@@ -110,6 +110,26 @@ fn is_authentication_code(code: i32) -> bool {
         || code == ffi::code(E::RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED)
 }
 
+fn is_tls_code(code: i32) -> bool {
+    code == ffi::code(E::RD_KAFKA_RESP_ERR__SSL)
+}
+
+/// Why a fetched batch cannot be decoded, for the consumer error codes that mean it.
+fn undecodable_reason(code: i32) -> Option<&'static str> {
+    if code == ffi::code(E::RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED) {
+        Some("compression codec or record format not supported by this build")
+    } else if code == ffi::code(E::RD_KAFKA_RESP_ERR__BAD_COMPRESSION) {
+        Some("the batch does not decompress (corrupt, or an unsupported codec)")
+    } else if code == ffi::code(E::RD_KAFKA_RESP_ERR__BAD_MSG)
+        || code == ffi::code(E::RD_KAFKA_RESP_ERR_INVALID_MSG)
+        || code == ffi::code(E::RD_KAFKA_RESP_ERR_INVALID_RECORD)
+    {
+        Some("corrupt batch")
+    } else {
+        None
+    }
+}
+
 fn is_unknown_topic_code(code: i32) -> bool {
     [
         E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
@@ -141,6 +161,46 @@ fn is_active_group_code(code: i32) -> bool {
     ]
     .iter()
     .any(|&c| ffi::code(c) == code)
+}
+
+/// librdkafka's handshake error, shortened to what an operator acts on: OpenSSL's
+/// "error:0A000086:SSL routines::certificate verify failed: broker certificate could not
+/// be verified, verify that ssl.ca.location is correctly configured ..." keeps its reason
+/// and loses the install advice meant for another platform.
+fn tls_detail(message: &str) -> String {
+    let m = message
+        .split_once("SSL handshake failed: ")
+        .map_or(message, |(_, rest)| rest);
+    // The librdkafka broker prefix ("ssl://127.0.0.1:9093/bootstrap: ") says nothing the
+    // error does not already say.
+    let m = m.trim();
+    let lower = m.to_ascii_lowercase();
+    let reason = if lower.contains("certificate verify failed") {
+        "the broker's certificate is not signed by a CA this client trusts (certificate verify failed)"
+    } else if lower.contains("certificate required") || lower.contains("alert handshake failure") {
+        "the broker requires a client certificate and got none it accepts"
+    } else if lower.contains("unknown ca") || lower.contains("bad certificate") {
+        "the broker refused our client certificate (not signed by a CA it trusts)"
+    } else if lower.contains("wrong version number") || lower.contains("packet length too long") {
+        "the listener does not speak TLS (is it a PLAINTEXT or SASL_PLAINTEXT port?)"
+    } else if lower.contains("hostname") || lower.contains("host name") {
+        "the broker's certificate does not match its host name (ssl.endpoint.identification.algorithm)"
+    } else {
+        return m.to_string();
+    };
+    format!("{reason}; OpenSSL said: {}", first_clause(m))
+}
+
+/// `error:0A000086:SSL routines::certificate verify failed: broker certificate ...` ->
+/// `error:0A000086:SSL routines::certificate verify failed`.
+fn first_clause(m: &str) -> &str {
+    match m.find("::") {
+        Some(i) => match m[i + 2..].find(": ") {
+            Some(j) => &m[..i + 2 + j],
+            None => m,
+        },
+        None => m.split(" (after ").next().unwrap_or(m),
+    }
 }
 
 /// Polls a future on the current thread until it completes or the timeout passes.
@@ -326,6 +386,10 @@ impl KafkaClient {
                     detail: auth.message.clone(),
                 });
             }
+            // A failed handshake fails the same way on every retry: say so at once.
+            if let Some(tls) = client_errors.iter().find(|e| is_tls_code(e.code)) {
+                return Err(self.tls_error(&tls.message));
+            }
             // Prefer a concrete connection error over "all brokers are down".
             if let Some(e) = client_errors
                 .iter()
@@ -356,6 +420,14 @@ impl KafkaClient {
                     ))
                 }
             }
+        }
+    }
+
+    fn tls_error(&self, message: &str) -> KafkaError {
+        KafkaError::Tls {
+            cluster: self.cluster.clone(),
+            bootstrap: self.bootstrap.clone(),
+            detail: tls_detail(message),
         }
     }
 
@@ -417,6 +489,17 @@ impl KafkaClient {
                 };
             }
         }
+        if is_tls_code(code) {
+            return self.tls_error(&message);
+        }
+        if let Some(reason) = undecodable_reason(code) {
+            return KafkaError::Undecodable {
+                cluster,
+                operation: operation.to_string(),
+                reason,
+                detail: message,
+            };
+        }
         if is_unreachable_code(code) || is_timeout_code(code) {
             // Look for a better explanation among the client's own errors.
             let client_errors = self.drain_main_queue();
@@ -428,6 +511,9 @@ impl KafkaClient {
                     cluster,
                     detail: auth.message.clone(),
                 };
+            }
+            if let Some(tls) = client_errors.iter().find(|e| is_tls_code(e.code)) {
+                return self.tls_error(&tls.message);
             }
             // A recent "cannot connect" from librdkafka means the cluster is unreachable,
             // even when the request itself only said "timed out".
@@ -1251,6 +1337,52 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, KafkaError::Config { .. }), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    #[test]
+    fn tls_handshake_failures_are_explained() {
+        let verify = "ssl://127.0.0.1:31093/bootstrap: SSL handshake failed: error:0A000086:SSL routines::certificate verify failed: broker certificate could not be verified, verify that ssl.ca.location is correctly configured or root CA certificates are installed (install ca-certificates package) (after 4ms in state SSL_HANDSHAKE)";
+        let d = tls_detail(verify);
+        assert!(
+            d.starts_with("the broker's certificate is not signed by a CA this client trusts"),
+            "{d}"
+        );
+        assert!(
+            d.ends_with("error:0A000086:SSL routines::certificate verify failed"),
+            "{d}"
+        );
+        let d = tls_detail("SSL handshake failed: error:0A00045C:SSL routines::tlsv13 alert certificate required: SSL alert number 116");
+        assert!(
+            d.starts_with("the broker requires a client certificate"),
+            "{d}"
+        );
+        let d =
+            tls_detail("SSL handshake failed: error:0A00010B:SSL routines::wrong version number");
+        assert!(d.contains("does not speak TLS"), "{d}");
+        assert_eq!(tls_detail("something else"), "something else");
+    }
+
+    #[test]
+    fn undecodable_batches_are_not_transient() {
+        for c in [
+            E::RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED,
+            E::RD_KAFKA_RESP_ERR__BAD_COMPRESSION,
+            E::RD_KAFKA_RESP_ERR__BAD_MSG,
+        ] {
+            assert!(undecodable_reason(ffi::code(c)).is_some(), "{c:?}");
+        }
+        assert!(undecodable_reason(ffi::code(E::RD_KAFKA_RESP_ERR__TIMED_OUT)).is_none());
+        let e = KafkaError::Undecodable {
+            cluster: "dc1".into(),
+            operation: "reading `app.x` partition 0".into(),
+            reason: undecodable_reason(ffi::code(E::RD_KAFKA_RESP_ERR__NOT_IMPLEMENTED)).unwrap(),
+            detail: "Decompression (codec 0x4) of message at 7 of 80 bytes failed".into(),
+        };
+        let text = e.to_string();
+        assert!(
+            text.contains("codec") && text.contains("partition 0") && !text.contains("timed out"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -36,9 +36,12 @@ fn is_fatal_read_code(code: i32) -> bool {
         E::RD_KAFKA_RESP_ERR__AUTHENTICATION,
         E::RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED,
         E::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED,
+        E::RD_KAFKA_RESP_ERR__SSL,
     ]
     .iter()
     .any(|&c| ffi::code(c) == code)
+        // A batch the client cannot decode is the same batch on every retry.
+        || super::undecodable_reason(code).is_some()
 }
 
 fn to_record(msg: &BorrowedMessage<'_>) -> Result<Record, RdError> {

@@ -457,10 +457,24 @@ impl Topology {
         }
         cfg.set("bootstrap.servers", bootstrap);
 
-        let sasl = cfg
+        let protocol = cfg
             .get("security.protocol")
-            .is_some_and(|p| p.to_ascii_uppercase().starts_with("SASL_"));
-        if sasl && cfg.get("sasl.mechanism").is_none() {
+            .map(str::to_ascii_uppercase)
+            .unwrap_or_default();
+        // OpenSSL is built into kafka-dr, so its default CA directory is not the system's:
+        // without a CA of the operator's own, let librdkafka find the system's roots (as
+        // a Java client uses the JDK's cacerts).
+        if protocol.ends_with("SSL")
+            && ["ssl.ca.location", "ssl.ca.pem", "ssl.ca.certificate.stores"]
+                .iter()
+                .all(|k| cfg.get(k).is_none())
+        {
+            cfg.set("ssl.ca.location", "probe");
+        }
+        let sasl = protocol.starts_with("SASL_");
+        let mechanism_set =
+            cfg.get("sasl.mechanism").is_some() || cfg.get("sasl.mechanisms").is_some();
+        if sasl && !mechanism_set && !cfg!(feature = "gssapi") {
             return Err(TopologyError::Invalid(
                 self.doc()
                     .at_key(

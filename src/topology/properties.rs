@@ -324,7 +324,6 @@ pub const IGNORED: &[(&str, &str)] = &[
     ("metrics.recording.level", "Java metrics plumbing"),
     ("metrics.sample.window.ms", "Java metrics plumbing"),
     ("auto.include.jmx.reporter", "Java metrics plumbing"),
-    ("sasl.kerberos.service.name", "only used by GSSAPI, which is refused separately"),
     ("sasl.kerberos.kinit.cmd", "only used by GSSAPI, which is refused separately"),
     ("sasl.kerberos.min.time.before.relogin", "only used by GSSAPI"),
     ("sasl.kerberos.ticket.renew.jitter", "only used by GSSAPI"),
@@ -389,6 +388,7 @@ fn known_keys() -> Vec<&'static str> {
         "ssl.key.password",
         "ssl.endpoint.identification.algorithm",
         "client.dns.lookup",
+        "sasl.kerberos.service.name",
     ];
     keys.extend(SAME);
     keys.extend(RENAMED.iter().map(|(k, _)| *k));
@@ -457,10 +457,18 @@ pub fn map_to_librdkafka(
                     "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512" => {
                         out.insert(key.to_string(), v);
                     }
-                    "GSSAPI" | "OAUTHBEARER" => {
+                    "GSSAPI" if cfg!(feature = "gssapi") => {
+                        out.insert(key.to_string(), v);
+                    }
+                    "GSSAPI" => {
                         return Err(ctx
-                            .err(p, format!("sasl mechanism `{v}` is not supported: kafka-dr's librdkafka is built without Kerberos and OIDC support"))
-                            .with_help("give kafka-dr an admin principal that logs in with `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`"));
+                            .err(p, "sasl mechanism `GSSAPI` (Kerberos) is not in this build of kafka-dr")
+                            .with_help("build kafka-dr with `cargo build --release --features gssapi` (needs Debian's libsasl2-dev and libkrb5-dev), or give it a principal that logs in with `PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or a TLS client certificate"));
+                    }
+                    "OAUTHBEARER" => {
+                        return Err(ctx
+                            .err(p, "sasl mechanism `OAUTHBEARER` is not supported by kafka-dr")
+                            .with_help("give kafka-dr's admin principal `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512` credentials, or a TLS client certificate (security.protocol=SSL with ssl.keystore.*)"));
                     }
                     _ => {
                         return Err(ctx
@@ -517,10 +525,16 @@ pub fn map_to_librdkafka(
                     return Err(ctx.unknown(p));
                 }
             }
+            "sasl.kerberos.service.name" => {
+                // librdkafka's own key; harmless without GSSAPI, which is refused above.
+                out.insert(key.to_string(), value.to_string());
+            }
             k if k.starts_with("sasl.oauthbearer.") => {
                 return Err(ctx
-                    .err(p, "OAUTHBEARER settings are not supported: kafka-dr's librdkafka is built without OIDC support")
-                    .with_help("give kafka-dr an admin principal that logs in with `PLAIN` or `SCRAM`"));
+                    .err(p, "OAUTHBEARER settings are not supported by kafka-dr")
+                    .with_help(
+                        "give kafka-dr an admin principal that logs in with `PLAIN` or `SCRAM`",
+                    ));
             }
             k if SAME.contains(&k) => {
                 out.insert(k.to_string(), value.to_string());
@@ -660,18 +674,21 @@ pub fn map_to_librdkafka(
     // SASL credentials from the JAAS config.
     if let Some(p) = get("sasl.jaas.config") {
         let mechanism = out.get("sasl.mechanism").cloned();
-        let (user, pass) = map_jaas(&ctx, p, mechanism.as_deref())?;
-        out.insert("sasl.username".into(), user);
-        out.insert("sasl.password".into(), pass);
+        for (k, v) in map_jaas(&ctx, p, mechanism.as_deref())? {
+            out.insert(k.into(), v);
+        }
     }
     Ok(out)
 }
 
+/// The librdkafka settings a `sasl.jaas.config` stands for: `sasl.username` and
+/// `sasl.password` for PLAIN and SCRAM; with the `gssapi` feature, the Kerberos principal
+/// and keytab of a `Krb5LoginModule`.
 fn map_jaas(
     ctx: &Ctx<'_>,
     p: &Prop,
     mechanism: Option<&str>,
-) -> Result<(String, String), Diagnostic> {
+) -> Result<Vec<(&'static str, String)>, Diagnostic> {
     let entries = parse_jaas(&p.value)
         .map_err(|m| ctx.err(p, format!("cannot parse the JAAS configuration: {m}")))?;
     let [entry] = entries.as_slice() else {
@@ -683,10 +700,36 @@ fn map_jaas(
     let expected = match entry.module.as_str() {
         PLAIN_MODULE => vec!["PLAIN"],
         SCRAM_MODULE => vec!["SCRAM-SHA-256", "SCRAM-SHA-512"],
-        KRB5_MODULE | OAUTH_MODULE => {
+        KRB5_MODULE if cfg!(feature = "gssapi") => {
+            if mechanism.is_some_and(|m| m != "GSSAPI") {
+                return Err(ctx
+                    .err(
+                        p,
+                        format!(
+                            "login module `{KRB5_MODULE}` does not match sasl.mechanism `{}`",
+                            mechanism.unwrap_or_default()
+                        ),
+                    )
+                    .with_help("set sasl.mechanism=GSSAPI"));
+            }
+            let mut out = Vec::new();
+            if let Some(principal) = entry.option("principal") {
+                out.push(("sasl.kerberos.principal", principal.to_string()));
+            }
+            if let Some(keytab) = entry.option("keyTab") {
+                out.push(("sasl.kerberos.keytab", ctx.path(keytab)));
+            }
+            return Ok(out);
+        }
+        KRB5_MODULE => {
             return Err(ctx
-                .err(p, format!("login module `{}` is not supported: kafka-dr's librdkafka is built without Kerberos and OIDC support", entry.module))
-                .with_help("give kafka-dr an admin principal that logs in with `PLAIN` or `SCRAM`"));
+                .err(p, format!("login module `{KRB5_MODULE}` (Kerberos) is not in this build of kafka-dr"))
+                .with_help("build kafka-dr with `--features gssapi`, or give it a principal that logs in with `PLAIN`, `SCRAM` or a TLS client certificate"));
+        }
+        OAUTH_MODULE => {
+            return Err(ctx
+                .err(p, format!("login module `{OAUTH_MODULE}` (OAUTHBEARER) is not supported by kafka-dr"))
+                .with_help("give kafka-dr's admin principal `PLAIN` or `SCRAM` credentials, or a TLS client certificate"));
         }
         other => {
             return Err(ctx
@@ -727,7 +770,10 @@ fn map_jaas(
     let user = entry.option("username");
     let pass = entry.option("password");
     match (user, pass) {
-        (Some(u), Some(pw)) => Ok((u.to_string(), pw.to_string())),
+        (Some(u), Some(pw)) => Ok(vec![
+            ("sasl.username", u.to_string()),
+            ("sasl.password", pw.to_string()),
+        ]),
         _ => {
             let missing = if user.is_none() {
                 "username"

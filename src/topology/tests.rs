@@ -268,3 +268,175 @@ fn url_redaction() {
     assert_eq!(redact_url("http://h:1"), "http://h:1");
     assert_eq!(url_password("https://u:p%40@h"), Some("p%40"));
 }
+
+const CONNECT_PW: &str = "connect-basic-pw-31";
+
+fn connect_topology(dir: &Path, connect: &str) -> Result<Topology, TopologyError> {
+    let text = format!(
+        "\
+name: lab
+clusters:
+  dc1:
+    bootstrap: 127.0.0.1:19092
+  dc2:
+    bootstrap: 127.0.0.1:29092
+    connect:
+{connect}
+replication:
+  primary: dc1
+  backup: dc2
+  policy: identity
+  mirror_principal: User:mirror
+  app_principals: [User:app]
+  topics: {{ include: [\"app\\\\..*\"] }}
+"
+    );
+    let path = dir.join("topology.yaml");
+    std::fs::write(&path, &text).unwrap();
+    Topology::load(&path)
+}
+
+fn connect_env(name: &str) -> Result<String, VarError> {
+    match name {
+        "T_CONNECT_PW" => Ok(CONNECT_PW.into()),
+        _ => Err(VarError::NotPresent),
+    }
+}
+
+#[test]
+fn connect_map_form_reads_tls_files_and_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "CA-PEM\n").unwrap();
+    std::fs::write(dir.path().join("c.pem"), "CERT-PEM").unwrap();
+    std::fs::write(dir.path().join("k.pem"), "KEY-PEM\n").unwrap();
+    let t = connect_topology(
+        dir.path(),
+        "      url: https://127.0.0.1:28083\n      ca_file: ca.pem\n      client_cert_file: c.pem\n      client_key_file: k.pem\n      username: ops\n      password: ${env:T_CONNECT_PW}",
+    )
+    .unwrap();
+    let e = t
+        .connect_endpoint_with_env("dc2", &connect_env)
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.url, "https://127.0.0.1:28083");
+    assert_eq!(e.ca_pem.as_deref(), Some(&b"CA-PEM\n"[..]));
+    // The chain, a newline, then the key: one PEM identity.
+    assert_eq!(e.identity_pem.as_deref(), Some(&b"CERT-PEM\nKEY-PEM\n"[..]));
+    assert_eq!(e.basic_auth, Some(("ops".into(), CONNECT_PW.into())));
+    assert!(!format!("{e:?}").contains(CONNECT_PW));
+    assert!(!format!("{t:?}").contains(CONNECT_PW));
+    assert!(t
+        .secret_values_with_env(&connect_env)
+        .contains(&CONNECT_PW.to_string()));
+    // The string form still works.
+    let t = connect_topology(dir.path(), "      http://127.0.0.1:28083")
+        .unwrap_or_else(|_| connect_topology(dir.path(), "  http://127.0.0.1:28083").unwrap());
+    let e = t
+        .connect_endpoint_with_env("dc2", &connect_env)
+        .unwrap()
+        .unwrap();
+    assert!(e.ca_pem.is_none() && e.identity_pem.is_none() && e.basic_auth.is_none());
+}
+
+#[test]
+fn connect_map_form_errors_name_the_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &str, usize)] = &[
+        // (connect block, expected text, line)
+        (
+            "      url: https://h:1\n      client_cert_file: c.pem",
+            "`client_key_file` is not",
+            9,
+        ),
+        (
+            "      url: https://h:1\n      username: ops",
+            "`password` is not",
+            9,
+        ),
+        (
+            "      url: http://h:1\n      ca_file: ca.pem",
+            "plain `http://`",
+            8,
+        ),
+        (
+            "      url: https://u:p@h:1\n      username: a\n      password: b",
+            "holds credentials",
+            8,
+        ),
+        ("      url: https://h:1\n      ca_fle: ca.pem", "ca_fle", 9),
+        ("      ca_file: ca.pem", "url", 7),
+        (
+            "      url: https://h:1\n      password: [not, a, string]",
+            "must be a string",
+            9,
+        ),
+    ];
+    for (block, want, line) in cases {
+        let e = connect_topology(dir.path(), block).unwrap_err();
+        let d = e
+            .diagnostic()
+            .unwrap_or_else(|| panic!("no diagnostic: {e}"));
+        let text = e.to_string();
+        assert!(text.contains(want), "{block:?}: {text}");
+        assert_eq!(d.location.line, *line, "{block:?}: {text}");
+    }
+}
+
+#[test]
+fn connect_tls_file_missing_is_located_at_resolve_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = connect_topology(
+        dir.path(),
+        "      url: https://h:1\n      ca_file: missing.pem",
+    )
+    .unwrap();
+    let e = t
+        .connect_endpoint_with_env("dc2", &connect_env)
+        .unwrap_err();
+    let text = e.to_string();
+    assert!(
+        text.contains("ca_file") && text.contains("missing.pem"),
+        "{text}"
+    );
+    assert_eq!(e.diagnostic().unwrap().location.line, 9, "{text}");
+}
+
+#[test]
+fn tls_without_a_ca_probes_the_system_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.yaml");
+    std::fs::write(
+        &path,
+        "name: x\nclusters:\n  dc1:\n    bootstrap: h:1\n    properties: {security.protocol: SSL}\n  dc2:\n    bootstrap: h:2\n    properties: {security.protocol: SSL, ssl.ca.location: /etc/ca.pem}\n  dc3:\n    bootstrap: h:3\nreplication: {primary: dc1, backup: dc2, policy: identity, mirror_principal: 'User:m', app_principals: ['User:a'], topics: {include: [x]}}\n",
+    )
+    .unwrap();
+    let t = Topology::load(&path).unwrap();
+    let c1 = t.client_config_with_env("dc1", &connect_env).unwrap();
+    assert_eq!(c1.get("ssl.ca.location"), Some("probe"));
+    let c2 = t.client_config_with_env("dc2", &connect_env).unwrap();
+    assert_eq!(c2.get("ssl.ca.location"), Some("/etc/ca.pem"));
+    let c3 = t.client_config_with_env("dc3", &connect_env).unwrap();
+    assert_eq!(c3.get("ssl.ca.location"), None);
+}
+
+#[test]
+fn file_references_refuse_fifos_devices_and_huge_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let started = std::time::Instant::now();
+    let e = reference::read_small_file(&fifo).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    let e = reference::read_small_file(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.to_string().contains("not a regular file"), "{e}");
+    let big = dir.path().join("big");
+    std::fs::write(&big, vec![b'x'; (reference::MAX_FILE_BYTES + 1) as usize]).unwrap();
+    let e = reference::read_small_file(&big).unwrap_err();
+    assert!(e.to_string().contains("larger than"), "{e}");
+    let ok = dir.path().join("ok");
+    std::fs::write(&ok, "secret\n").unwrap();
+    assert_eq!(reference::read_small_file(&ok).unwrap(), b"secret\n");
+}
