@@ -335,6 +335,18 @@ pub fn try_produce(
     topic: &str,
     records: &[Rec],
 ) -> Result<(), String> {
+    try_produce_with(lab, dc, who, topic, records, &[])
+}
+
+/// `try_produce` with extra producer settings (e.g. `compression.codec`).
+pub fn try_produce_with(
+    lab: &Lab,
+    dc: &str,
+    who: Principal,
+    topic: &str,
+    records: &[Rec],
+    settings: &[(&str, &str)],
+) -> Result<(), String> {
     use std::sync::{Arc, Mutex};
     #[derive(Clone, Default)]
     struct Ctx(Arc<Mutex<Vec<String>>>);
@@ -348,11 +360,15 @@ pub fn try_produce(
         }
     }
     let ctx = Ctx::default();
-    let producer: ThreadedProducer<Ctx> = lab
-        .client_config(dc, who)
+    let mut config = lab.client_config(dc, who);
+    config
         .set("message.timeout.ms", "15000")
         .set("enable.idempotence", "false")
-        .set("linger.ms", "5")
+        .set("linger.ms", "5");
+    for (k, v) in settings {
+        config.set(*k, *v);
+    }
+    let producer: ThreadedProducer<Ctx> = config
         .create_with_context(ctx.clone())
         .map_err(|e| e.to_string())?;
     for r in records {

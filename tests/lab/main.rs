@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod codecs;
 mod connect;
 mod failback;
 mod failover;
