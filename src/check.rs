@@ -149,11 +149,23 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         r.forward_connectors.checkpoint.clone(),
         r.forward_connectors.heartbeat.clone(),
     ];
+    // MM2 gives the source connector no task until an in-scope topic exists, and the
+    // checkpoint connector none until a group does: on a primary without them (a fresh
+    // lab, a new estate) a task-less RUNNING connector is the expected state. Unknown
+    // (primary unreachable) counts as "they exist".
+    let primary_check = clusters
+        .iter()
+        .find(|c: &&ClusterCheck| c.name == r.primary);
+    let expects_tasks = ExpectsTasks {
+        source: primary_check.is_none_or(|c| !c.reachable || !c.topics_in_scope.is_empty()),
+        checkpoint: primary_check.is_none_or(|c| !c.reachable || !c.groups_in_scope.is_empty()),
+    };
     let (flow, next_to_copy) = check_flow(
         topology,
         &flow_name,
         &r.backup,
         &connectors,
+        expects_tasks,
         rt,
         timeout,
         &mut problems,
@@ -349,11 +361,20 @@ fn check_cluster(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// Whether the forward flow's source and checkpoint connectors must have tasks by now.
+#[derive(Debug, Clone, Copy)]
+struct ExpectsTasks {
+    source: bool,
+    checkpoint: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
 fn check_flow(
     topology: &Topology,
     flow_name: &str,
     target: &str,
     connectors: &[String],
+    expects_tasks: ExpectsTasks,
     rt: &tokio::runtime::Handle,
     timeout: Duration,
     problems: &mut Vec<Problem>,
@@ -413,8 +434,11 @@ fn check_flow(
                     .map(|t| format!("{}:{}", t.id, t.state.as_str()))
                     .collect();
                 let state = st.connector_state.as_str().to_string();
+                let r = &topology.replication.forward_connectors;
+                let idle_ok = (name == &r.source && !expects_tasks.source)
+                    || (name == &r.checkpoint && !expects_tasks.checkpoint);
                 let all_running = state == "RUNNING"
-                    && !st.tasks.is_empty()
+                    && (!st.tasks.is_empty() || idle_ok)
                     && st.tasks.iter().all(|t| t.state.as_str() == "RUNNING");
                 if !all_running {
                     problem(

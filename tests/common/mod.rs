@@ -84,16 +84,50 @@ impl Lab {
             .map(|p| self.creds(*p).1)
             .collect()
     }
+    /// True on the lab's secured profile (dc1 SASL_SSL + SCRAM-SHA-512, dc2 mTLS).
+    pub fn secured(&self) -> bool {
+        self.env.get("KAFKA_LAB_PROFILE").map(String::as_str) == Some("secured")
+    }
+
+    /// librdkafka settings for `dc` authenticated as `who`, written by hand from the lab's
+    /// own files (not through kafka-dr's properties mapping, which is under test).
+    pub fn rd_settings(&self, dc: &str, who: Principal) -> Vec<(String, String)> {
+        let (user, password) = self.creds(who);
+        let mut v: Vec<(&str, String)> = vec![("bootstrap.servers", self.bootstrap(dc))];
+        if !self.secured() {
+            v.extend([
+                ("security.protocol", "SASL_PLAINTEXT".to_string()),
+                ("sasl.mechanism", "PLAIN".to_string()),
+                ("sasl.username", user),
+                ("sasl.password", password),
+            ]);
+        } else if dc == "dc1" {
+            v.extend([
+                ("security.protocol", "SASL_SSL".to_string()),
+                ("sasl.mechanism", "SCRAM-SHA-512".to_string()),
+                ("sasl.username", user),
+                ("sasl.password", password),
+                ("ssl.ca.location", self.var("KAFKA_LAB_CA_FILE")),
+            ]);
+        } else {
+            let tls = self.var("KAFKA_LAB_TLS_DIR");
+            v.extend([
+                ("security.protocol", "SSL".to_string()),
+                ("ssl.ca.location", self.var("KAFKA_LAB_CA_FILE")),
+                ("ssl.certificate.location", format!("{tls}/{user}-cert.pem")),
+                ("ssl.key.location", format!("{tls}/{user}-key.pem")),
+            ]);
+        }
+        v.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+    }
+
     /// An rdkafka config for `dc` authenticated as `who`.
     pub fn client_config(&self, dc: &str, who: Principal) -> ClientConfig {
-        let (user, password) = self.creds(who);
         let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", self.bootstrap(dc))
-            .set("security.protocol", "SASL_PLAINTEXT")
-            .set("sasl.mechanism", "PLAIN")
-            .set("sasl.username", user)
-            .set("sasl.password", password)
-            .set("log_level", "3");
+        for (k, v) in self.rd_settings(dc, who) {
+            c.set(k, v);
+        }
+        c.set("log_level", "3");
         c
     }
     /// The environment a `kafka-dr` child process needs to use the lab topology.
@@ -726,19 +760,9 @@ pub fn step_output(
 
 /// kafka-dr's own Kafka client for `dc`, as admin.
 pub fn kdr_client(lab: &Lab, dc: &str) -> kafka_dr::kafka::KafkaClient {
-    let (user, password) = lab.creds(Principal::Admin);
     kafka_dr::kafka::KafkaClient::connect(
         dc,
-        [
-            ("bootstrap.servers".to_string(), lab.bootstrap(dc)),
-            (
-                "security.protocol".to_string(),
-                "SASL_PLAINTEXT".to_string(),
-            ),
-            ("sasl.mechanism".to_string(), "PLAIN".to_string()),
-            ("sasl.username".to_string(), user),
-            ("sasl.password".to_string(), password),
-        ],
+        lab.rd_settings(dc, Principal::Admin),
         Duration::from_secs(10),
     )
     .expect("admin client")
@@ -746,6 +770,34 @@ pub fn kdr_client(lab: &Lab, dc: &str) -> kafka_dr::kafka::KafkaClient {
 
 /// kafka-dr's Connect client for the worker of `dc`.
 pub fn connect_client(lab: &Lab, dc: &str) -> kafka_dr::connect::ConnectClient {
-    kafka_dr::connect::ConnectClient::new(dc, &lab.connect(dc), Duration::from_secs(20))
+    if !lab.secured() {
+        return kafka_dr::connect::ConnectClient::new(
+            dc,
+            &lab.connect(dc),
+            Duration::from_secs(20),
+        )
+        .expect("connect client");
+    }
+    // The secured lab's workers: TLS from the lab CA; dc1's wants the admin client
+    // certificate, dc2's HTTP basic auth as admin.
+    let tls = lab.var("KAFKA_LAB_TLS_DIR");
+    let read = |p: String| std::fs::read(&p).unwrap_or_else(|e| panic!("read {p}: {e}"));
+    let mut identity = None;
+    let mut basic_auth = None;
+    if dc == "dc1" {
+        let mut pem = read(format!("{tls}/admin-cert.pem"));
+        pem.push(b'\n');
+        pem.extend(read(format!("{tls}/admin-key.pem")));
+        identity = Some(pem);
+    } else {
+        basic_auth = Some(lab.creds(Principal::Admin));
+    }
+    let endpoint = kafka_dr::topology::ConnectEndpoint {
+        url: lab.connect(dc),
+        ca_pem: Some(read(lab.var("KAFKA_LAB_CA_FILE"))),
+        identity_pem: identity,
+        basic_auth,
+    };
+    kafka_dr::connect::ConnectClient::from_endpoint(dc, &endpoint, Duration::from_secs(20))
         .expect("connect client")
 }

@@ -14,5 +14,6 @@ mod kafka;
 mod mirror;
 mod preflight;
 mod reverse;
+mod secured;
 mod smoke;
 mod tail;
