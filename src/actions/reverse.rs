@@ -491,6 +491,43 @@ fn swap_side(key: &str) -> String {
     }
 }
 
+/// A client setting that says how to reach and log into a cluster (as opposed to how to
+/// batch, compress or acknowledge).
+fn is_connection_key(key: &str) -> bool {
+    key == "security.protocol" || key.starts_with("sasl.") || key.starts_with("ssl.")
+}
+
+/// Connect's `producer.override.*` and `admin.override.*` are how the forward
+/// connector's worker clients log into the forward TARGET. In the reverse flow they write
+/// into the old source, so their connection settings must be the ones the forward
+/// connector uses for its source (`source.cluster.*`, MM2's principal there). Swapping
+/// names alone would keep the forward target's (seen on the secured lab: the reverse
+/// producer offered dc2's client certificate to dc1's SCRAM listener and never
+/// connected). Batching and acknowledgement overrides are kept; without any connection
+/// override the reverse worker's own settings apply, as in the forward flow.
+fn reverse_writer_settings(forward: &BTreeMap<String, String>, out: &mut BTreeMap<String, String>) {
+    let source_side: Vec<(&str, &String)> = forward
+        .iter()
+        .filter_map(|(k, v)| {
+            k.strip_prefix("source.cluster.")
+                .filter(|rest| is_connection_key(rest))
+                .map(|rest| (rest, v))
+        })
+        .collect();
+    for prefix in ["producer.override.", "admin.override."] {
+        let overrides_connection = forward
+            .keys()
+            .any(|k| k.strip_prefix(prefix).is_some_and(is_connection_key));
+        if !overrides_connection {
+            continue;
+        }
+        out.retain(|k, _| !k.strip_prefix(prefix).is_some_and(is_connection_key));
+        for (rest, v) in &source_side {
+            out.insert(format!("{prefix}{rest}"), (*v).clone());
+        }
+    }
+}
+
 /// A list for an MM2 LIST config (comma-separated: a regex with a comma cannot be given).
 fn mm2_list(items: &[String], what: &str) -> Result<String, String> {
     if let Some(bad) = items.iter().find(|i| i.contains(',')) {
@@ -540,6 +577,7 @@ fn derive_config(
         }
         out.insert(key, value);
     }
+    reverse_writer_settings(forward, &mut out);
     for legacy in [
         "topics.whitelist",
         "topics.blacklist",
@@ -2500,6 +2538,66 @@ mod tests {
         assert_eq!(Strategy::for_truncate("other"), None);
     }
 
+    /// Seen on the secured lab: dc1 SASL_SSL + SCRAM, dc2 mTLS. The reverse producer
+    /// writes into dc1, so it must log in as the forward source does, not with dc2's
+    /// client certificate.
+    #[test]
+    fn reverse_writer_logs_into_the_old_source_as_the_forward_reader_did() {
+        let mut f = forward_config();
+        f.retain(|k, _| !k.contains("sasl") && !k.starts_with("producer.override."));
+        for (k, v) in [
+            ("source.cluster.security.protocol", "SASL_SSL"),
+            ("source.cluster.sasl.mechanism", "SCRAM-SHA-512"),
+            (
+                "source.cluster.sasl.jaas.config",
+                "${file:/x/dc1-mirror.properties:sasl.jaas.config}",
+            ),
+            ("source.cluster.ssl.truststore.location", "/x/ca.pem"),
+            ("target.cluster.security.protocol", "SSL"),
+            ("target.cluster.ssl.keystore.location", "/x/mirror.p12"),
+            ("producer.override.security.protocol", "SSL"),
+            ("producer.override.ssl.keystore.location", "/x/mirror.p12"),
+            ("producer.override.ssl.keystore.password", "${file:/x/p:pw}"),
+            ("producer.override.compression.type", "zstd"),
+            ("admin.override.security.protocol", "SSL"),
+        ] {
+            f.insert(k.into(), v.into());
+        }
+        let r = derive_config(&f, "fwd", "rev", &Topology::lab_example()).unwrap();
+        for prefix in ["producer.override.", "admin.override."] {
+            assert_eq!(
+                r[&format!("{prefix}security.protocol")],
+                "SASL_SSL",
+                "{prefix}"
+            );
+            assert_eq!(
+                r[&format!("{prefix}sasl.mechanism")],
+                "SCRAM-SHA-512",
+                "{prefix}"
+            );
+            assert_eq!(
+                r[&format!("{prefix}ssl.truststore.location")],
+                "/x/ca.pem",
+                "{prefix}"
+            );
+            assert!(
+                !r.contains_key(&format!("{prefix}ssl.keystore.location")),
+                "{prefix}: {r:?}"
+            );
+        }
+        assert!(!r.contains_key("producer.override.ssl.keystore.password"));
+        assert_eq!(r["producer.override.compression.type"], "zstd");
+        assert_eq!(r["target.cluster.security.protocol"], "SASL_SSL");
+        assert_eq!(r["source.cluster.ssl.keystore.location"], "/x/mirror.p12");
+        // Without connection overrides, none are invented.
+        f.retain(|k, _| !k.starts_with("producer.override.") && !k.starts_with("admin.override."));
+        let r = derive_config(&f, "fwd", "rev", &Topology::lab_example()).unwrap();
+        assert!(
+            !r.keys().any(|k| k.starts_with("producer.override.")),
+            "{r:?}"
+        );
+    }
+
     #[test]
     fn reverse_config_swaps_sides_and_narrows_scope() {
         let t = Topology::lab_example();
@@ -2519,9 +2617,11 @@ mod tests {
         assert!(r["source.cluster.sasl.jaas.config"].starts_with("${file:"));
         assert_eq!(r["target.admin.request.timeout.ms"], "5000");
         assert!(!r.contains_key("source.admin.request.timeout.ms"));
-        // A worker-level override follows the target.
+        // A worker-level override follows the target: its address, and how to log in
+        // there (the forward source's settings, not the forward target's).
         assert_eq!(r["producer.override.bootstrap.servers"], "127.0.0.1:19092");
-        assert_eq!(r["producer.override.sasl.mechanism"], "PLAIN");
+        assert!(r["producer.override.sasl.jaas.config"].contains("s3cr3t-src"));
+        assert!(!r.contains_key("producer.override.sasl.mechanism"));
         assert_eq!(
             r["replication.policy.class"],
             "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
