@@ -79,10 +79,13 @@ impl Lab {
     }
     /// Every lab password, for leak checks.
     pub fn passwords(&self) -> Vec<String> {
-        [Principal::Admin, Principal::Mirror, Principal::App]
+        let mut v: Vec<String> = [Principal::Admin, Principal::Mirror, Principal::App]
             .iter()
             .map(|p| self.creds(*p).1)
-            .collect()
+            .collect();
+        // The secured lab's PKCS#12 keystores share one password.
+        v.extend(self.env.get("KAFKA_LAB_KEYSTORE_PASSWORD").cloned());
+        v
     }
     /// True on the lab's secured profile (dc1 SASL_SSL + SCRAM-SHA-512, dc2 mTLS).
     pub fn secured(&self) -> bool {
