@@ -22,7 +22,7 @@ use super::common;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
-use crate::kafka::{fingerprint, KafkaClient, KafkaError};
+use crate::kafka::{KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
 use crate::report::Reporter;
 use crate::runbook::StepDef;
 use crate::topology::Topology;
@@ -322,9 +322,11 @@ fn last_consumed_fingerprint(
         return Ok(None);
     }
     let last = p.committed - 1;
-    let records = client.read_records(&p.topic, p.partition, last, p.committed, timeout)?;
-    match records.iter().find(|r| r.offset == last) {
-        Some(r) => Ok(Some(serde_json::to_value(fingerprint(r)).map_err(|e| {
+    // The run before the last consumed record tells identical records apart later.
+    let from = (last - RUN_BEFORE as i64).max(0);
+    let records = client.read_records(&p.topic, p.partition, from, p.committed, timeout)?;
+    match RecordedFingerprint::from_records(&records, last) {
+        Some(r) => Ok(Some(serde_json::to_value(r).map_err(|e| {
             Error::Io(format!(
                 "cannot encode the fingerprint of `{}` partition {} offset {last} on `{}`: {e}",
                 p.topic,

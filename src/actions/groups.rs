@@ -30,7 +30,9 @@ use super::common;
 use super::translation::{self, Method, SyncPoint, Translation};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
-use crate::kafka::{fingerprint, Checkpoint, Fingerprint, KafkaClient, KafkaError};
+use crate::kafka::{
+    fingerprint, Checkpoint, Fingerprint, KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE,
+};
 use crate::runbook::StepDef;
 use crate::topology::Policy;
 
@@ -135,8 +137,14 @@ struct Candidate {
     position: i64,
     source: PositionSource,
     recorded_at: Option<String>,
-    /// Of record `position - 1` (live or recorded); `None`: not known.
-    fingerprint: Option<Fingerprint>,
+    /// Of record `position - 1` and the run before it (live or recorded); `None`: not
+    /// known.
+    fingerprint: Option<RecordedFingerprint>,
+    /// For a checkpoint position: the older position recorded in the journal, with its
+    /// fingerprint. The group consumed at least that far, so its exact translation is a
+    /// floor under MM2's (which may fall back to an old sync: seen on the lab, MM2
+    /// checkpointed position 170 at downstream 1 while the recorded 20 translates to 20).
+    floor: Option<(i64, Option<RecordedFingerprint>)>,
     note: Option<String>,
 }
 
@@ -286,22 +294,66 @@ impl Translator<'_, '_> {
             }
             let syncs = syncs_by_partition.get(&pkey).map_or(&[][..], Vec::as_slice);
             let cp = checkpoints.get(&(c.group.clone(), c.topic.clone(), c.partition));
-            let t = match c.source {
-                PositionSource::Checkpoint => match cp {
-                    Some(cp) => translation::from_checkpoint(cp.upstream, cp.downstream, syncs),
-                    None => continue,
-                },
-                PositionSource::Live | PositionSource::Journal => {
-                    translation::translate(c.position, syncs, log_start, hwm, |lo, hi| {
-                        self.last_twin(
+            let exact = |position: i64, fingerprint: Option<&RecordedFingerprint>| {
+                translation::translate(
+                    position,
+                    syncs,
+                    log_start,
+                    hwm,
+                    |lo, hi| {
+                        self.twins(
                             &backup,
                             &target,
                             c.partition,
-                            c.fingerprint.as_ref(),
+                            fingerprint.map(|f| &f.last),
                             lo,
                             hi,
                         )
-                    })?
+                    },
+                    |candidate| match fingerprint {
+                        Some(f) if !f.preceding.is_empty() => {
+                            let from =
+                                (candidate - translation::RUN_LOOKBACK as i64).max(log_start);
+                            let before = backup.read_records(
+                                &target,
+                                c.partition,
+                                from,
+                                candidate,
+                                self.timeout,
+                            )?;
+                            Ok(translation::run_found_before(
+                                &f.preceding,
+                                &RecordedFingerprint::of_all(&before),
+                                from == log_start,
+                            ))
+                        }
+                        _ => Ok(true),
+                    },
+                )
+            };
+            let t = match c.source {
+                PositionSource::Checkpoint => match cp {
+                    Some(cp) => {
+                        let mut t = translation::from_checkpoint(cp.upstream, cp.downstream, syncs);
+                        if let Some((pos, fp)) = &c.floor {
+                            let floor = exact(*pos, fp.as_ref())?;
+                            if floor.offset > t.offset {
+                                notes.push(format!(
+                                    "group `{}` `{}` partition {}: MM2's checkpoint points at {}, before where the journal's older position {pos} lands ({}): starts there instead",
+                                    c.group, c.topic, c.partition, t.offset, floor.offset
+                                ));
+                                t.worst_case_duplicates = t
+                                    .worst_case_duplicates
+                                    .map(|w| (w - (floor.offset - t.offset)).max(0));
+                                t.offset = floor.offset;
+                            }
+                        }
+                        t
+                    }
+                    None => continue,
+                },
+                PositionSource::Live | PositionSource::Journal => {
+                    exact(c.position, c.fingerprint.as_ref())?
                 }
             };
             positions.push(self.result(c, target, t, syncs, cp));
@@ -348,9 +400,9 @@ impl Translator<'_, '_> {
         }
     }
 
-    /// The LAST record of `[from, until)` of the backup partition whose fingerprint
-    /// equals `fp`.
-    fn last_twin(
+    /// Every record of `[from, until)` of the backup partition whose fingerprint equals
+    /// `fp`, ascending (`translate` decides among several).
+    fn twins(
         &self,
         backup: &KafkaClient,
         topic: &str,
@@ -358,18 +410,18 @@ impl Translator<'_, '_> {
         fp: Option<&Fingerprint>,
         from: i64,
         until: i64,
-    ) -> Result<Option<i64>, KafkaError> {
+    ) -> Result<Vec<i64>, KafkaError> {
         let Some(fp) = fp else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let mut last = None;
+        let mut found = Vec::new();
         backup.for_each_record(topic, partition, from, until, self.timeout, |r| {
             if r.timestamp_ms == fp.timestamp_ms && fingerprint(&r) == *fp {
-                last = Some(r.offset);
+                found.push(r.offset);
             }
             ControlFlow::Continue(())
         })?;
-        Ok(last)
+        Ok(found)
     }
 
     /// The offset syncs readable now (the syncs topic lives on the primary by default,
@@ -485,9 +537,10 @@ impl Translator<'_, '_> {
                 let mut note = None;
                 if committed > 0 {
                     let last = committed - 1;
+                    let from = (last - RUN_BEFORE as i64).max(0);
                     let recs =
-                        primary.read_records(&topic, partition, last, committed, self.timeout)?;
-                    fp = recs.iter().find(|r| r.offset == last).map(fingerprint);
+                        primary.read_records(&topic, partition, from, committed, self.timeout)?;
+                    fp = RecordedFingerprint::from_records(&recs, last);
                     if fp.is_none() {
                         note = Some(format!(
                             "record {last} (the last one consumed) is gone from `{}`: no fingerprint",
@@ -503,6 +556,7 @@ impl Translator<'_, '_> {
                     source: PositionSource::Live,
                     recorded_at: None,
                     fingerprint: fp,
+                    floor: None,
                     note,
                 });
             }
@@ -546,16 +600,7 @@ impl Translator<'_, '_> {
             match choose_source(rec.map(|r| r.committed_offset), cp.map(|c| c.upstream)) {
                 Some(PositionSource::Journal) => {
                     let Some(r) = rec else { continue };
-                    let (fp, note) = match &r.fingerprint {
-                        None => (None, None),
-                        Some(v) => match serde_json::from_value::<Fingerprint>(v.clone()) {
-                            Ok(fp) => (Some(fp), None),
-                            Err(e) => (
-                                None,
-                                Some(format!("the recorded fingerprint cannot be read ({e})")),
-                            ),
-                        },
-                    };
+                    let (fp, note) = recorded_fingerprint(r);
                     out.push(Candidate {
                         group,
                         topic,
@@ -564,6 +609,7 @@ impl Translator<'_, '_> {
                         source: PositionSource::Journal,
                         recorded_at: r.recorded_at.clone(),
                         fingerprint: fp,
+                        floor: None,
                         note,
                     });
                 }
@@ -590,6 +636,7 @@ impl Translator<'_, '_> {
                         source: PositionSource::Checkpoint,
                         recorded_at: None,
                         fingerprint: None,
+                        floor: rec.map(|r| (r.committed_offset, recorded_fingerprint(r).0)),
                         note,
                     });
                 }
@@ -597,6 +644,22 @@ impl Translator<'_, '_> {
             }
         }
         Ok(out)
+    }
+}
+
+/// The fingerprint a journal row recorded, or why it cannot be read.
+fn recorded_fingerprint(
+    r: &crate::journal::GroupPositionRow,
+) -> (Option<RecordedFingerprint>, Option<String>) {
+    match &r.fingerprint {
+        None => (None, None),
+        Some(v) => match serde_json::from_value::<RecordedFingerprint>(v.clone()) {
+            Ok(fp) => (Some(fp), None),
+            Err(e) => (
+                None,
+                Some(format!("the recorded fingerprint cannot be read ({e})")),
+            ),
+        },
     }
 }
 
@@ -612,6 +675,7 @@ fn describe_method(p: &TranslatedPosition) -> String {
         Method::LogStart => "no sync below: backup log start",
         Method::NothingConsumed => "nothing consumed",
         Method::Checkpoint => "MM2 checkpoint, as is",
+        Method::Ambiguous => "identical records: the earliest twin, nothing skipped",
     };
     let dups = match p.worst_case_duplicates {
         Some(n) => format!("{n} duplicate(s) at most"),

@@ -48,7 +48,7 @@ use super::translation::SyncPoint;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{Journal, StepState};
-use crate::kafka::{fingerprint, Fingerprint, KafkaClient, ProduceRecord, Record};
+use crate::kafka::{fingerprint, Fingerprint, KafkaClient, ProduceRecord, Record, RUN_BEFORE};
 use crate::runbook::StepDef;
 use crate::topology::Policy;
 
@@ -157,6 +157,11 @@ pub enum CutMethod {
     NotMirrored,
     /// The old primary's partition holds no record: no tail.
     OldPrimaryEmpty,
+    /// Several old-primary records share the fingerprint of the new primary's last
+    /// replicated record, and the runs of records before them do not tell which is its
+    /// twin: the cut is after the EARLIEST, so the tail may hold records the new primary
+    /// also has (quarantined twice over) but never leaves one out.
+    Ambiguous,
 }
 
 /// One partition of the old primary: where its tail starts and ends.
@@ -304,6 +309,12 @@ fn bounds(syncs: &[SyncPoint], n: i64) -> (Option<SyncPoint>, Option<SyncPoint>)
 ///   (offset, fingerprint), or `None` when none can be read any more.
 /// - `find_twins(fp, from, until)`: the offsets of the old primary's records in
 ///   `[from, until)` whose fingerprint is `fp`, ascending.
+/// - `run_matches(n, candidate)`: whether the records before old-primary `candidate` are
+///   the twins of those before new-primary record `n` (as far as both logs hold them).
+///
+/// Several twins: the run before them decides; if it cannot, the EARLIEST is used (a
+/// later one would leave the records between out of both the new primary and the
+/// quarantine, then delete them).
 ///
 /// `Ok(Err(reason))`: the cut cannot be known exactly (the caller fails, naming the
 /// partition).
@@ -311,6 +322,7 @@ fn compute_cut<E>(
     inp: &CutInput,
     last_record: impl FnOnce() -> Result<Option<(i64, Fingerprint)>, E>,
     mut find_twins: impl FnMut(&Fingerprint, i64, i64) -> Result<Vec<i64>, E>,
+    mut run_matches: impl FnMut(i64, i64) -> Result<bool, E>,
 ) -> Result<Result<Cut, String>, E> {
     if inp.old_start >= inp.old_end {
         return Ok(Ok(Cut::simple(inp.old_end, CutMethod::OldPrimaryEmpty)));
@@ -411,28 +423,52 @@ fn compute_cut<E>(
         )));
     }
     let found = find_twins(&fp, from, until)?;
-    let Some(&twin) = found.last() else {
+    let Some(&first) = found.first() else {
         return Ok(Err(format!(
             "no record in {range} on the old primary has the fingerprint of the new primary's last replicated record {n} (timestamp {})",
             fp.timestamp_ms
         )));
     };
+    let mut by_run = Vec::new();
+    if found.len() > 1 {
+        for &t in &found {
+            if run_matches(n, t)? {
+                by_run.push(t);
+            }
+        }
+    }
+    let (twin, method, note) = match by_run.as_slice() {
+        _ if found.len() == 1 => (first, CutMethod::Fingerprint, None),
+        [one] => (
+            *one,
+            CutMethod::Fingerprint,
+            Some(format!(
+                "{} records in {range} have that fingerprint (offsets {found:?}); only {one} is preceded by the new primary's records before {n}: it is the twin",
+                found.len()
+            )),
+        ),
+        many => {
+            let pick = many.first().copied().unwrap_or(first);
+            (
+                pick,
+                CutMethod::Ambiguous,
+                Some(format!(
+                    "{} records in {range} have that fingerprint (offsets {found:?}) and the records before them do not tell which is the twin: the cut follows the earliest ({pick}), so the tail (and the quarantine) may also hold records the new primary has",
+                    found.len()
+                )),
+            )
+        }
+    };
     Ok(Ok(Cut {
         cut: twin + 1,
-        method: CutMethod::Fingerprint,
+        method,
         twin: Some(twin),
         twins: found.len(),
         new_last: Some(n),
         search: Some((from, until)),
         lower,
         upper,
-        note: (found.len() > 1).then(|| {
-            format!(
-                "{} records in {range} have that fingerprint (offsets {:?}); the last one is the twin",
-                found.len(),
-                found
-            )
-        }),
+        note,
     }))
 }
 
@@ -546,6 +582,30 @@ impl Find {
                         timeout,
                         &interrupted,
                     )
+                },
+                |n, candidate| {
+                    // The old primary (MM2's source) has the exact run before a candidate;
+                    // the new primary (its target) may hold it spread out by re-copies.
+                    let old_from = (candidate - RUN_BEFORE as i64).max(inp.old_start);
+                    let mut run: Vec<Fingerprint> = old_client
+                        .read_records(&w.topic, w.partition, old_from, candidate, timeout)?
+                        .iter()
+                        .map(fingerprint)
+                        .collect();
+                    run.reverse();
+                    let new_start = inp.new_start.unwrap_or(0);
+                    let new_from =
+                        (n - crate::actions::translation::RUN_LOOKBACK as i64).max(new_start);
+                    let before: Vec<Fingerprint> = new_client
+                        .read_records(&new_topic, w.partition, new_from, n, timeout)?
+                        .iter()
+                        .map(fingerprint)
+                        .collect();
+                    Ok::<bool, Error>(crate::actions::translation::run_found_before(
+                        &run,
+                        &before,
+                        new_from == new_start,
+                    ))
                 },
             )?;
             if ctx.is_interrupted() {
@@ -785,6 +845,13 @@ fn describe(p: &PartitionTail, r: &TailReport) -> String {
         CutMethod::NothingReplicated => format!("`{}` held nothing of it", r.new_primary),
         CutMethod::NotMirrored => format!("not on `{}` at the promotion", r.new_primary),
         CutMethod::OldPrimaryEmpty => "empty".to_string(),
+        CutMethod::Ambiguous => format!(
+            "identical records: after the earliest of {} twins of `{}` offset {}, at {}",
+            p.twins_in_range,
+            r.new_primary,
+            p.new_primary_last.unwrap_or(-1),
+            p.twin_found_at.unwrap_or(-1)
+        ),
     };
     let mut s = format!(
         "`{}`[{}]: cut {} ({how}); tail {} record(s) at [{}, {})",
@@ -2008,6 +2075,16 @@ mod tests {
     type R = Result<Result<Cut, String>, ()>;
 
     fn run(inp: &CutInput, last: Option<i64>, twins: &[i64], asked: &mut Vec<(i64, i64)>) -> R {
+        run_with(inp, last, twins, asked, &|_| true)
+    }
+
+    fn run_with(
+        inp: &CutInput,
+        last: Option<i64>,
+        twins: &[i64],
+        asked: &mut Vec<(i64, i64)>,
+        run: &dyn Fn(i64) -> bool,
+    ) -> R {
         compute_cut(
             inp,
             || Ok(last.map(|n| (n, fp(1)))),
@@ -2019,6 +2096,7 @@ mod tests {
                     .filter(|t| *t >= a && *t < b)
                     .collect())
             },
+            |_, c| Ok(run(c)),
         )
     }
 
@@ -2044,8 +2122,10 @@ mod tests {
         );
     }
 
+    /// Issue 9, case 1: with identical records the LAST twin used to win, and the
+    /// records between the copies were neither kept nor quarantined, then deleted.
     #[test]
-    fn the_last_twin_wins_and_offsets_may_differ() {
+    fn identical_records_cut_after_the_earliest_unless_the_run_decides() {
         // MM2 re-copied a stretch: new offsets are ahead of old ones.
         let inp = input((0, 600), Some((0, 520)), &[s(400, 410), s(600, 700)]);
         let mut asked = vec![];
@@ -2053,8 +2133,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(asked, vec![(400, 600)]);
-        assert_eq!((c.cut, c.twins), (510, 2));
-        assert!(c.note.unwrap().contains("the last one is the twin"));
+        assert_eq!((c.cut, c.twins, c.method), (506, 2, CutMethod::Ambiguous));
+        assert!(c.note.unwrap().contains("the earliest (505)"));
+        // The run before the second copy is the new primary's: that one is the twin.
+        let c = run_with(&inp, Some(519), &[505, 509], &mut vec![], &|c| c == 509)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.cut, c.method), (510, CutMethod::Fingerprint));
+        // No run matches: still the earliest.
+        let c = run_with(&inp, Some(519), &[505, 509], &mut vec![], &|_| false)
+            .unwrap()
+            .unwrap();
+        assert_eq!((c.cut, c.method), (506, CutMethod::Ambiguous));
     }
 
     #[test]
@@ -2362,6 +2452,90 @@ mod tests {
                 QUARANTINE_FORMAT_DOC.contains(&format!("  {field} ")),
                 "{field}"
             );
+        }
+    }
+}
+
+/// Property test of the cut over arbitrary logs with identical records, MM2 re-copies
+/// and sync subsets: every old-primary record before the cut is on the new primary, so
+/// nothing is left out of both the new primary and the quarantine.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::actions::translation::{run_found_before, RUN_LOOKBACK};
+    use proptest::prelude::*;
+
+    fn fp_of(content: u8) -> Fingerprint {
+        Fingerprint {
+            timestamp_ms: 0,
+            partition: 0,
+            hash: content.to_string(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn a_cut_never_leaves_a_record_out(
+            content in proptest::collection::vec(0u8..3, 1..50),
+            copied_frac in 0.0f64..=1.0,
+            rewinds in proptest::collection::vec((0usize..50, 1usize..6), 0..3),
+            pick in proptest::collection::vec(any::<bool>(), 100),
+        ) {
+            let len = content.len();
+            let copied = ((len as f64) * copied_frac) as usize;
+            let mut copies: Vec<i64> = Vec::new();
+            let mut rewinds = rewinds;
+            rewinds.sort();
+            let (mut u, mut next) = (0usize, 0usize);
+            while u < copied {
+                copies.push(u as i64);
+                if next < rewinds.len() && rewinds[next].0 == u {
+                    u -= rewinds[next].1.min(u);
+                    next += 1;
+                }
+                u += 1;
+            }
+            let mut syncs = Vec::new();
+            let mut last_d = -1i64;
+            for (d, &up) in copies.iter().enumerate() {
+                let latest = copies.iter().rposition(|&x| x == up) == Some(d);
+                if latest && pick[d % pick.len()] && d as i64 > last_d {
+                    syncs.push(SyncPoint { upstream: up, downstream: d as i64 });
+                    last_d = d as i64;
+                }
+            }
+            let inp = CutInput {
+                old_start: 0,
+                old_end: len as i64,
+                new_start: Some(0),
+                new_end: Some(copies.len() as i64),
+                syncs,
+            };
+            let new_content = |j: i64| content[copies[j as usize] as usize];
+            let cut = compute_cut(
+                &inp,
+                || Ok::<_, ()>(copies.len().checked_sub(1).map(|n| (n as i64, fp_of(new_content(n as i64))))),
+                |f, from, until| Ok((from..until).filter(|&o| fp_of(content[o as usize]) == *f).collect()),
+                |n, cand| {
+                    let run: Vec<u8> = (1..=RUN_BEFORE as i64).map(|k| cand - k).filter(|o| *o >= 0).map(|o| content[o as usize]).collect();
+                    let from = (n - RUN_LOOKBACK as i64).max(0);
+                    let before: Vec<u8> = (from..n).map(new_content).collect();
+                    Ok(run_found_before(&run, &before, from == 0))
+                },
+            )
+            .unwrap();
+            // A cut the logic cannot establish fails the step (nothing is deleted): fine.
+            if let Ok(c) = cut {
+                prop_assert!(c.cut <= len as i64);
+                for u in 0..c.cut {
+                    prop_assert!(
+                        copies.contains(&u),
+                        "old-primary record {u} is before the cut {} but not on the new primary ({c:?}, copies {copies:?}, content {content:?})",
+                        c.cut
+                    );
+                }
+            }
         }
     }
 }

@@ -9,9 +9,16 @@
 //! The answer never skips a record: the exact answer is used only when the twin of the
 //! last consumed record is found between the bounding syncs; otherwise MM2's own
 //! conservative rule applies (ARCHITECTURE.md section 3): the latest sync at or below
-//! `C`, then `d + 1` unless `C` equals the sync point. When several twins exist (MM2 is
-//! at-least-once and may have copied a stretch twice after a restart), the LAST twin in
-//! the range is used: everything after the last copy of a record follows it in order.
+//! `C`, then `d + 1` unless `C` equals the sync point.
+//!
+//! Several twins in the range: two different records can share a fingerprint (a producer
+//! retry without idempotence, identical events in one millisecond), and MM2, being
+//! at-least-once, may copy a stretch twice after a restart. The candidates are told apart
+//! by the run of records before them (the recorder keeps the fingerprints of the records
+//! the group consumed before its last one): if exactly one candidate is preceded by that
+//! run, it is the twin. Otherwise the EARLIEST remaining candidate is used: a later one
+//! could skip the records between the copies, the earliest can only re-deliver them, and
+//! the answer is reported as ambiguous, with those records as its worst case.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +46,9 @@ pub enum Method {
     NothingConsumed,
     /// Taken from an MM2 checkpoint on the backup (already translated by MM2).
     Checkpoint,
+    /// Several records on the backup match the last consumed one and the run before it:
+    /// the earliest is used, so nothing is skipped; the ones between may be re-delivered.
+    Ambiguous,
 }
 
 impl Method {
@@ -65,15 +75,19 @@ pub struct Translation {
 ///
 /// - `syncs`: every known sync for the partition, any order, duplicates allowed.
 /// - `backup_log_start` / `backup_high_watermark`: the partition's bounds on the backup.
-/// - `find_last_twin(from, until)`: the offset of the LAST record in `[from, until)` on
-///   the backup whose fingerprint equals the recorded fingerprint of record
-///   `committed - 1`, or `None` (also when no fingerprint was recorded).
+/// - `find_twins(from, until)`: the offsets, ascending, of every record in `[from, until)`
+///   on the backup whose fingerprint equals the recorded fingerprint of record
+///   `committed - 1` (empty also when no fingerprint was recorded).
+/// - `run_matches(candidate)`: whether the records before `candidate` on the backup are
+///   the twins of the records the group consumed before `committed - 1` (true when that
+///   run is not known: an unknown run rules nothing out).
 pub fn translate<E>(
     committed: i64,
     syncs: &[SyncPoint],
     backup_log_start: i64,
     backup_high_watermark: i64,
-    mut find_last_twin: impl FnMut(i64, i64) -> Result<Option<i64>, E>,
+    mut find_twins: impl FnMut(i64, i64) -> Result<Vec<i64>, E>,
+    mut run_matches: impl FnMut(i64) -> Result<bool, E>,
 ) -> Result<Translation, E> {
     let mut syncs: Vec<SyncPoint> = syncs.to_vec();
     syncs.sort();
@@ -104,6 +118,21 @@ pub fn translate<E>(
             upper_sync: upper,
         });
     }
+    // The sync names the last consumed record itself: the next one follows its copy.
+    // (Searching after that copy instead would find a later IDENTICAL record, if there
+    // is one, and skip everything up to it: found by the property test below.)
+    if let Some(l) = lower.filter(|l| l.upstream == committed - 1) {
+        return Ok(Translation {
+            offset: (l.downstream + 1).clamp(
+                backup_log_start,
+                backup_high_watermark.max(backup_log_start),
+            ),
+            method: Method::SyncPoint,
+            worst_case_duplicates: Some(0),
+            lower_sync: lower,
+            upper_sync: upper,
+        });
+    }
     // Search for the twin of record `committed - 1` between the bounding syncs: after
     // the copy of the lower sync's record, before the copy of the upper sync's record.
     let from = lower
@@ -115,14 +144,43 @@ pub fn translate<E>(
         .unwrap_or(backup_high_watermark)
         .min(backup_high_watermark);
     if from < until {
-        if let Some(twin) = find_last_twin(from, until)? {
-            return Ok(Translation {
-                offset: twin + 1,
-                method: Method::Fingerprint,
-                worst_case_duplicates: Some(0),
-                lower_sync: lower,
-                upper_sync: upper,
-            });
+        let mut twins = find_twins(from, until)?;
+        twins.sort_unstable();
+        twins.dedup();
+        twins.retain(|t| (from..until).contains(t));
+        if twins.len() > 1 {
+            let mut by_run = Vec::new();
+            for &t in &twins {
+                if run_matches(t)? {
+                    by_run.push(t);
+                }
+            }
+            // No candidate has the run (the log around it was truncated, or the run was
+            // recorded from another log): the run says nothing, keep them all.
+            if !by_run.is_empty() {
+                twins = by_run;
+            }
+        }
+        match twins.as_slice() {
+            [] => {}
+            [twin] => {
+                return Ok(Translation {
+                    offset: twin + 1,
+                    method: Method::Fingerprint,
+                    worst_case_duplicates: Some(0),
+                    lower_sync: lower,
+                    upper_sync: upper,
+                })
+            }
+            [first, .., last] => {
+                return Ok(Translation {
+                    offset: first + 1,
+                    method: Method::Ambiguous,
+                    worst_case_duplicates: Some(last - first),
+                    lower_sync: lower,
+                    upper_sync: upper,
+                })
+            }
         }
     }
     match lower {
@@ -145,6 +203,30 @@ pub fn translate<E>(
             upper_sync: upper,
         }),
     }
+}
+
+/// How many records before a candidate twin on the MM2 target are searched for the run:
+/// MM2 may have copied a stretch twice (a restart), so the source's run can be spread
+/// over more records there.
+pub const RUN_LOOKBACK: usize = 16;
+
+/// Whether `run` (the source's records before the last consumed one, newest first) is
+/// found, in order, among `before` (the target's records before a candidate, oldest
+/// first), other records allowed in between: MM2's re-copies only insert records. When
+/// `before` starts at the log start (`at_log_start`), running out of it before the run
+/// is found says nothing, and the candidate stays one.
+pub fn run_found_before<T: PartialEq>(run: &[T], before: &[T], at_log_start: bool) -> bool {
+    let mut wanted = run.iter().peekable();
+    for b in before.iter().rev() {
+        match wanted.peek() {
+            None => return true,
+            Some(w) if *w == b => {
+                wanted.next();
+            }
+            Some(_) => {}
+        }
+    }
+    wanted.peek().is_none() || at_log_start
 }
 
 /// MM2's own translation of `committed` (ARCHITECTURE.md section 3), computed from the
@@ -214,19 +296,22 @@ mod tests {
             downstream: d,
         }
     }
-    fn none(_: i64, _: i64) -> Result<Option<i64>, ()> {
-        Ok(None)
+    fn none(_: i64, _: i64) -> Result<Vec<i64>, ()> {
+        Ok(Vec::new())
+    }
+    fn any(_: i64) -> Result<bool, ()> {
+        Ok(true)
     }
 
     #[test]
     fn sync_point_is_exact() {
-        let t = translate(200, &[s(100, 90), s(200, 190)], 0, 500, none).unwrap();
+        let t = translate(200, &[s(100, 90), s(200, 190)], 0, 500, none, any).unwrap();
         assert_eq!((t.offset, t.method), (190, Method::SyncPoint));
     }
 
     #[test]
     fn without_twin_uses_mm2_rule_and_counts_duplicates() {
-        let t = translate(150, &[s(100, 90), s(200, 190)], 0, 500, none).unwrap();
+        let t = translate(150, &[s(100, 90), s(200, 190)], 0, 500, none, any).unwrap();
         assert_eq!(t.offset, 91);
         assert_eq!(t.method, Method::Conservative);
         assert_eq!(t.worst_case_duplicates, Some(49));
@@ -235,10 +320,17 @@ mod tests {
     #[test]
     fn twin_found_between_bounds_is_exact() {
         let mut asked = None;
-        let t = translate(150, &[s(200, 190), s(100, 90)], 0, 500, |a, b| {
-            asked = Some((a, b));
-            Ok::<_, ()>(Some(139))
-        })
+        let t = translate(
+            150,
+            &[s(200, 190), s(100, 90)],
+            0,
+            500,
+            |a, b| {
+                asked = Some((a, b));
+                Ok::<_, ()>(vec![139])
+            },
+            any,
+        )
         .unwrap();
         assert_eq!(
             asked,
@@ -254,10 +346,17 @@ mod tests {
     #[test]
     fn past_last_sync_searches_to_high_watermark() {
         let mut asked = None;
-        let t = translate(250, &[s(200, 190)], 0, 240, |a, b| {
-            asked = Some((a, b));
-            Ok::<_, ()>(None)
-        })
+        let t = translate(
+            250,
+            &[s(200, 190)],
+            0,
+            240,
+            |a, b| {
+                asked = Some((a, b));
+                Ok::<_, ()>(vec![])
+            },
+            any,
+        )
         .unwrap();
         assert_eq!(asked, Some((191, 240)));
         assert_eq!((t.offset, t.method), (191, Method::Conservative));
@@ -265,7 +364,7 @@ mod tests {
 
     #[test]
     fn no_sync_below_starts_at_log_start() {
-        let t = translate(50, &[s(100, 90)], 7, 500, none).unwrap();
+        let t = translate(50, &[s(100, 90)], 7, 500, none, any).unwrap();
         assert_eq!(
             (t.offset, t.method, t.worst_case_duplicates),
             (7, Method::LogStart, None)
@@ -274,23 +373,100 @@ mod tests {
 
     #[test]
     fn nothing_consumed_starts_at_log_start() {
-        let t = translate(0, &[s(0, 0)], 3, 500, none).unwrap();
+        let t = translate(0, &[s(0, 0)], 3, 500, none, any).unwrap();
         assert_eq!((t.offset, t.method), (3, Method::NothingConsumed));
     }
 
     #[test]
     fn conservative_never_points_past_backup_end() {
-        let t = translate(150, &[s(100, 90)], 0, 90, none).unwrap();
+        let t = translate(150, &[s(100, 90)], 0, 90, none, any).unwrap();
         assert_eq!(t.offset, 90);
     }
 
     #[test]
     fn search_errors_propagate() {
-        let r = translate(150, &[s(100, 90)], 0, 500, |_, _| {
-            Err::<Option<i64>, _>("boom")
-        });
+        let r = translate(
+            150,
+            &[s(100, 90)],
+            0,
+            500,
+            |_, _| Err::<Vec<i64>, _>("boom"),
+            |_| Ok(true),
+        );
         assert_eq!(r.unwrap_err(), "boom");
     }
+    /// Issue 9, case 1: a later identical copy of the last consumed record must not make
+    /// the group skip the records between the copies.
+    #[test]
+    fn identical_records_never_skip_and_the_run_picks_the_twin() {
+        let syncs = [s(0, 0), s(100, 100)];
+        // Two candidates, the run says the first: exact.
+        let t = translate(
+            10,
+            &syncs,
+            0,
+            200,
+            |_, _| Ok::<_, ()>(vec![20, 9]),
+            |c| Ok(c == 9),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (10, Method::Fingerprint, Some(0))
+        );
+        // The run says the second: exact at the second.
+        let t = translate(
+            21,
+            &syncs,
+            0,
+            200,
+            |_, _| Ok::<_, ()>(vec![9, 20]),
+            |c| Ok(c == 20),
+        )
+        .unwrap();
+        assert_eq!((t.offset, t.method), (21, Method::Fingerprint));
+        // The run cannot tell them apart: the earliest, reported, with what may repeat.
+        let t = translate(
+            10,
+            &syncs,
+            0,
+            200,
+            |_, _| Ok::<_, ()>(vec![9, 14, 20]),
+            |_| Ok(true),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (10, Method::Ambiguous, Some(11))
+        );
+        assert!(!t.method.is_exact());
+        // No candidate has the run: all stay candidates.
+        let t = translate(
+            10,
+            &syncs,
+            0,
+            200,
+            |_, _| Ok::<_, ()>(vec![9, 20]),
+            |_| Ok(false),
+        )
+        .unwrap();
+        assert_eq!((t.offset, t.method), (10, Method::Ambiguous));
+        // The run among three picks two: the earlier of those.
+        let t = translate(
+            10,
+            &syncs,
+            0,
+            200,
+            |_, _| Ok::<_, ()>(vec![3, 9, 20]),
+            |c| Ok(c != 3),
+        )
+        .unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (10, Method::Ambiguous, Some(11))
+        );
+    }
+
     #[test]
     fn mm2_rule_is_the_conservative_offset() {
         let syncs = [s(100, 90), s(200, 190)];
@@ -299,7 +475,7 @@ mod tests {
         assert_eq!(mm2_rule(250, &syncs), Some(191));
         assert_eq!(mm2_rule(99, &syncs), None);
         // The same answer `translate` falls back to when no twin is found.
-        let t = translate(150, &syncs, 0, 500, none).unwrap();
+        let t = translate(150, &syncs, 0, 500, none, any).unwrap();
         assert_eq!(Some(t.offset), mm2_rule(150, &syncs));
     }
 
@@ -328,5 +504,117 @@ mod tests {
             (Some(s(200, 190)), Some(s(200, 190)))
         );
         assert_eq!(bounding_syncs(50, &syncs), (None, Some(s(100, 90))));
+    }
+}
+
+/// Property tests over arbitrary logs with identical records, MM2 re-copies and sync
+/// subsets: a translation never skips a record the group has not consumed, and stays
+/// inside the backup's log.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A primary log (record contents from a small alphabet, so identical records are
+    /// common), what MM2 copied (the primary offset of each backup record, in order,
+    /// with re-copied stretches), syncs (a subset of the copies), and a position.
+    #[derive(Debug, Clone)]
+    struct Case {
+        content: Vec<u8>,
+        copied_from: Vec<i64>,
+        syncs: Vec<SyncPoint>,
+        committed: i64,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (1usize..60, 0u8..4)
+            .prop_flat_map(|(len, alphabet)| {
+                (
+                    proptest::collection::vec(0..=alphabet, len),
+                    0..=len,
+                    proptest::collection::vec((0..len, 1usize..6), 0..3),
+                    proptest::collection::vec(any::<bool>(), len * 2),
+                    1..=len as i64,
+                )
+            })
+            .prop_map(|(content, copied, rewinds, pick, committed)| {
+                let mut copied_from = Vec::new();
+                let mut u = 0usize;
+                let mut rewinds = rewinds;
+                rewinds.sort();
+                let mut next_rewind = 0;
+                while u < copied {
+                    copied_from.push(u as i64);
+                    // MM2 restarted from an older committed offset: a stretch again.
+                    if next_rewind < rewinds.len() && rewinds[next_rewind].0 == u {
+                        let back = rewinds[next_rewind].1.min(u);
+                        next_rewind += 1;
+                        u -= back;
+                    }
+                    u += 1;
+                }
+                // Syncs name the latest copy of a record, never going backwards.
+                let mut syncs = Vec::new();
+                let mut last_d = -1i64;
+                for (d, &up) in copied_from.iter().enumerate() {
+                    let latest = copied_from.iter().rposition(|&x| x == up) == Some(d);
+                    if latest && pick.get(d).copied().unwrap_or(false) && d as i64 > last_d {
+                        syncs.push(SyncPoint {
+                            upstream: up,
+                            downstream: d as i64,
+                        });
+                        last_d = d as i64;
+                    }
+                }
+                Case {
+                    content,
+                    copied_from,
+                    syncs,
+                    committed,
+                }
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn translation_never_skips_an_unconsumed_record(c in case()) {
+            let hwm = c.copied_from.len() as i64;
+            let content_at = |backup: i64| c.content[c.copied_from[backup as usize] as usize];
+            let last = c.committed - 1;
+            let want = c.content[last as usize];
+            let t = translate(
+                c.committed,
+                &c.syncs,
+                0,
+                hwm,
+                |from, until| Ok::<_, ()>((from..until).filter(|&j| content_at(j) == want).collect()),
+                |cand| {
+                    // As groups.translate does: the primary's 4 records before `last`,
+                    // searched among the backup's RUN_LOOKBACK records before the
+                    // candidate.
+                    let run: Vec<u8> = (1..=4i64)
+                        .map(|k| last - k)
+                        .filter(|u| *u >= 0)
+                        .map(|u| c.content[u as usize])
+                        .collect();
+                    let from = (cand - RUN_LOOKBACK as i64).max(0);
+                    let before: Vec<u8> = (from..cand).map(content_at).collect();
+                    Ok(run_found_before(&run, &before, from == 0))
+                },
+            )
+            .unwrap();
+            prop_assert!((0..=hwm).contains(&t.offset), "{t:?} outside [0, {hwm}]");
+            // Every unconsumed record MM2 copied has a copy at or after the offset.
+            for u in c.committed..c.content.len() as i64 {
+                if let Some(j) = c.copied_from.iter().rposition(|&x| x == u) {
+                    prop_assert!(
+                        j as i64 >= t.offset,
+                        "primary record {u} (not consumed, position {}) is only at backup {j}, before the translated offset {}: skipped ({t:?}, {c:?})",
+                        c.committed, t.offset
+                    );
+                }
+            }
+        }
     }
 }

@@ -30,6 +30,44 @@ pub struct Fingerprint {
     pub hash: String,
 }
 
+/// How many records before a group's last consumed one are fingerprinted with it.
+pub const RUN_BEFORE: usize = 4;
+
+/// A group's last consumed record as recorded: its fingerprint, and those of up to
+/// [`RUN_BEFORE`] records before it in the log, newest first. Two records can share a
+/// fingerprint (a retry without idempotence, identical events in one millisecond); their
+/// neighbours tell the copies apart. Stored as the journal's fingerprint JSON: the
+/// fingerprint's own fields plus `preceding`, so older journals (without it) still read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedFingerprint {
+    #[serde(flatten)]
+    pub last: Fingerprint,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub preceding: Vec<Fingerprint>,
+}
+
+impl RecordedFingerprint {
+    /// From records read in log order ending with the last consumed one at `last`.
+    pub fn from_records(records: &[Record], last: i64) -> Option<RecordedFingerprint> {
+        let at = records.iter().position(|r| r.offset == last)?;
+        let preceding = records[..at]
+            .iter()
+            .rev()
+            .take(RUN_BEFORE)
+            .map(fingerprint)
+            .collect();
+        Some(RecordedFingerprint {
+            last: fingerprint(&records[at]),
+            preceding,
+        })
+    }
+
+    /// The fingerprints of `records` (read up to a candidate twin, in log order).
+    pub fn of_all(records: &[Record]) -> Vec<Fingerprint> {
+        records.iter().map(fingerprint).collect()
+    }
+}
+
 const DOMAIN: &[u8] = b"kafka-dr/fingerprint/v1\0";
 
 /// The fingerprint of a record.

@@ -35,7 +35,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys::rd_kafka_resp_err_t as E;
 
 pub use error::KafkaError;
-pub use fingerprint::{content_hash, fingerprint, Fingerprint};
+pub use fingerprint::{content_hash, fingerprint, Fingerprint, RecordedFingerprint, RUN_BEFORE};
 pub use types::{
     AclBinding, AclFilter, AclOperation, AclPermission, Broker, Checkpoint, ClusterDescription,
     ClusterMetadata, Delivered, GroupDescription, GroupListing, GroupMember, GroupState, GroupType,

@@ -10,6 +10,7 @@ mod failback;
 mod failover;
 mod fence;
 mod groups;
+mod identical;
 mod kafka;
 mod mirror;
 mod preflight;
