@@ -310,10 +310,11 @@ impl Translator<'_, '_> {
                             hi,
                         )
                     },
-                    |candidate| match fingerprint {
+                    |candidate, not_before| match fingerprint {
                         Some(f) if !f.preceding.is_empty() => {
-                            let from =
-                                (candidate - translation::RUN_LOOKBACK as i64).max(log_start);
+                            let from = (candidate - translation::RUN_LOOKBACK as i64)
+                                .max(not_before)
+                                .max(log_start);
                             let before = backup.read_records(
                                 &target,
                                 c.partition,
@@ -323,8 +324,8 @@ impl Translator<'_, '_> {
                             )?;
                             Ok(translation::run_found_before(
                                 &f.preceding,
+                                &f.last,
                                 &RecordedFingerprint::of_all(&before),
-                                from == log_start,
                             ))
                         }
                         _ => Ok(true),

@@ -78,16 +78,16 @@ pub struct Translation {
 /// - `find_twins(from, until)`: the offsets, ascending, of every record in `[from, until)`
 ///   on the backup whose fingerprint equals the recorded fingerprint of record
 ///   `committed - 1` (empty also when no fingerprint was recorded).
-/// - `run_matches(candidate)`: whether the records before `candidate` on the backup are
-///   the twins of the records the group consumed before `committed - 1` (true when that
-///   run is not known: an unknown run rules nothing out).
+/// - `run_matches(candidate, not_before)`: whether the backup's records in
+///   `[not_before, candidate)` end with the twins of the records the group consumed
+///   before `committed - 1` (see [`run_found_before`]; true when that run is not known).
 pub fn translate<E>(
     committed: i64,
     syncs: &[SyncPoint],
     backup_log_start: i64,
     backup_high_watermark: i64,
     mut find_twins: impl FnMut(i64, i64) -> Result<Vec<i64>, E>,
-    mut run_matches: impl FnMut(i64) -> Result<bool, E>,
+    mut run_matches: impl FnMut(i64, i64) -> Result<bool, E>,
 ) -> Result<Translation, E> {
     let mut syncs: Vec<SyncPoint> = syncs.to_vec();
     syncs.sort();
@@ -150,8 +150,13 @@ pub fn translate<E>(
         twins.retain(|t| (from..until).contains(t));
         if twins.len() > 1 {
             let mut by_run = Vec::new();
+            // The lower sync's own record is a copy of its upstream record: in order.
+            let not_before = lower
+                .map(|l| l.downstream)
+                .unwrap_or(backup_log_start)
+                .max(backup_log_start);
             for &t in &twins {
-                if run_matches(t)? {
+                if run_matches(t, not_before)? {
                     by_run.push(t);
                 }
             }
@@ -205,28 +210,35 @@ pub fn translate<E>(
     }
 }
 
-/// How many records before a candidate twin on the MM2 target are searched for the run:
-/// MM2 may have copied a stretch twice (a restart), so the source's run can be spread
-/// over more records there.
+/// How many offsets before a candidate twin are read for the run (more than the run:
+/// transaction markers and compaction leave offsets without records).
 pub const RUN_LOOKBACK: usize = 16;
 
-/// Whether `run` (the source's records before the last consumed one, newest first) is
-/// found, in order, among `before` (the target's records before a candidate, oldest
-/// first), other records allowed in between: MM2's re-copies only insert records. When
-/// `before` starts at the log start (`at_log_start`), running out of it before the run
-/// is found says nothing, and the candidate stays one.
-pub fn run_found_before<T: PartialEq>(run: &[T], before: &[T], at_log_start: bool) -> bool {
-    let mut wanted = run.iter().peekable();
-    for b in before.iter().rev() {
-        match wanted.peek() {
+/// Whether a candidate twin on MM2's target is preceded by `run` (the source's records
+/// before the last consumed one `last`, newest first). `before` is the target's records
+/// before the candidate, oldest first, read no further back than the bounding sync's
+/// copy.
+///
+/// Why that bound: between two copies MM2 writes the source's records in order, but a
+/// restarted task re-copies from an older offset, and the records before the restart
+/// point are then not the source's run. MM2 emits an offset sync at the first record of
+/// every task lifetime (and whenever the upstream offset jumps), so no restart lies
+/// between a sync's copy and the next: within that stretch the run must match record for
+/// record, and a mismatch proves the candidate is a copy of another, identical record.
+/// Running out of records (the sync, the log start, markers) rules nothing out; a
+/// mismatch that re-meets a record already matched (or `last`) is a re-copy and does
+/// not either. A candidate is only ever ruled out on this evidence, so the true twin
+/// never is (provided the journal holds MM2's syncs: it records them every pass).
+pub fn run_found_before<T: PartialEq>(run: &[T], last: &T, before: &[T]) -> bool {
+    let mut older = before.iter().rev();
+    for (i, want) in run.iter().enumerate() {
+        match older.next() {
             None => return true,
-            Some(w) if *w == b => {
-                wanted.next();
-            }
-            Some(_) => {}
+            Some(got) if got == want => {}
+            Some(got) => return got == last || run[..i].contains(got),
         }
     }
-    wanted.peek().is_none() || at_log_start
+    true
 }
 
 /// MM2's own translation of `committed` (ARCHITECTURE.md section 3), computed from the
@@ -299,7 +311,7 @@ mod tests {
     fn none(_: i64, _: i64) -> Result<Vec<i64>, ()> {
         Ok(Vec::new())
     }
-    fn any(_: i64) -> Result<bool, ()> {
+    fn any(_: i64, _: i64) -> Result<bool, ()> {
         Ok(true)
     }
 
@@ -391,10 +403,25 @@ mod tests {
             0,
             500,
             |_, _| Err::<Vec<i64>, _>("boom"),
-            |_| Ok(true),
+            |_, _| Ok(true),
         );
         assert_eq!(r.unwrap_err(), "boom");
     }
+    #[test]
+    fn the_run_rules_out_only_on_evidence() {
+        // Source: ... 5 6 7 8 | 9 (last). Run newest first: 8 7 6 5.
+        let run = [8, 7, 6, 5];
+        assert!(run_found_before(&run, &9, &[4, 5, 6, 7, 8]));
+        // A copy of 9 preceded by 19 (another record): ruled out.
+        assert!(!run_found_before(&run, &9, &[16, 17, 18, 19]));
+        // MM2 restarted at 7 after copying 8: ... 5 6 7 8 7 8 | 9.
+        assert!(run_found_before(&run, &9, &[5, 6, 7, 8, 7, 8]));
+        // Or after copying 9 itself: ... 7 8 9 8 | 9.
+        assert!(run_found_before(&run, &9, &[7, 8, 9, 8]));
+        // Too few records (log start, markers): not ruled out.
+        assert!(run_found_before(&run, &9, &[7, 8]));
+    }
+
     /// Issue 9, case 1: a later identical copy of the last consumed record must not make
     /// the group skip the records between the copies.
     #[test]
@@ -407,7 +434,7 @@ mod tests {
             0,
             200,
             |_, _| Ok::<_, ()>(vec![20, 9]),
-            |c| Ok(c == 9),
+            |c, _| Ok(c == 9),
         )
         .unwrap();
         assert_eq!(
@@ -421,7 +448,7 @@ mod tests {
             0,
             200,
             |_, _| Ok::<_, ()>(vec![9, 20]),
-            |c| Ok(c == 20),
+            |c, _| Ok(c == 20),
         )
         .unwrap();
         assert_eq!((t.offset, t.method), (21, Method::Fingerprint));
@@ -432,7 +459,7 @@ mod tests {
             0,
             200,
             |_, _| Ok::<_, ()>(vec![9, 14, 20]),
-            |_| Ok(true),
+            |_, _| Ok(true),
         )
         .unwrap();
         assert_eq!(
@@ -447,7 +474,7 @@ mod tests {
             0,
             200,
             |_, _| Ok::<_, ()>(vec![9, 20]),
-            |_| Ok(false),
+            |_, _| Ok(false),
         )
         .unwrap();
         assert_eq!((t.offset, t.method), (10, Method::Ambiguous));
@@ -458,7 +485,7 @@ mod tests {
             0,
             200,
             |_, _| Ok::<_, ()>(vec![3, 9, 20]),
-            |c| Ok(c != 3),
+            |c, _| Ok(c != 3),
         )
         .unwrap();
         assert_eq!(
@@ -532,7 +559,7 @@ mod properties {
                 (
                     proptest::collection::vec(0..=alphabet, len),
                     0..=len,
-                    proptest::collection::vec((0..len, 1usize..6), 0..3),
+                    proptest::collection::vec((0..len, 1usize..6), 0..2),
                     proptest::collection::vec(any::<bool>(), len * 2),
                     1..=len as i64,
                 )
@@ -553,12 +580,16 @@ mod properties {
                     }
                     u += 1;
                 }
-                // Syncs name the latest copy of a record, never going backwards.
+                // Syncs name the latest copy of a record, never going backwards, and as in
+                // MM2 there is one at the first record after the (re)start.
+                let restart =
+                    (1..copied_from.len()).find(|&d| copied_from[d] <= copied_from[d - 1]);
                 let mut syncs = Vec::new();
                 let mut last_d = -1i64;
                 for (d, &up) in copied_from.iter().enumerate() {
                     let latest = copied_from.iter().rposition(|&x| x == up) == Some(d);
-                    if latest && pick.get(d).copied().unwrap_or(false) && d as i64 > last_d {
+                    let wanted = pick.get(d).copied().unwrap_or(false) || Some(d) == restart;
+                    if latest && wanted && d as i64 > last_d {
                         syncs.push(SyncPoint {
                             upstream: up,
                             downstream: d as i64,
@@ -589,18 +620,17 @@ mod properties {
                 0,
                 hwm,
                 |from, until| Ok::<_, ()>((from..until).filter(|&j| content_at(j) == want).collect()),
-                |cand| {
-                    // As groups.translate does: the primary's 4 records before `last`,
-                    // searched among the backup's RUN_LOOKBACK records before the
-                    // candidate.
+                |cand, not_before| {
+                    // As groups.translate does: the primary's 4 records before `last`
+                    // against the backup's before the candidate, back to the sync.
                     let run: Vec<u8> = (1..=4i64)
                         .map(|k| last - k)
                         .filter(|u| *u >= 0)
                         .map(|u| c.content[u as usize])
                         .collect();
-                    let from = (cand - RUN_LOOKBACK as i64).max(0);
+                    let from = (cand - RUN_LOOKBACK as i64).max(not_before).max(0);
                     let before: Vec<u8> = (from..cand).map(content_at).collect();
-                    Ok(run_found_before(&run, &before, from == 0))
+                    Ok(run_found_before(&run, &want, &before))
                 },
             )
             .unwrap();
