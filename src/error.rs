@@ -23,6 +23,9 @@ pub enum ExitCode {
     NotConfirmed = 5,
     /// 6: a cluster or Connect endpoint could not be reached within its timeout.
     Unreachable = 6,
+    /// 7: the journal cannot be used: not a regular file (a symbolic link, a directory,
+    /// a device), not creatable or readable, not an SQLite journal, or too new.
+    Journal = 7,
     /// 130: interrupted (Ctrl-C); the journal says where the run stopped.
     Interrupted = 130,
 }

@@ -15,6 +15,8 @@ pub mod error;
 pub mod failover;
 pub mod journal;
 pub mod kafka;
+pub mod limits;
+pub mod redact;
 pub mod report;
 pub mod runbook;
 pub mod topology;

@@ -137,6 +137,45 @@ pub fn error_message(err: &serde_yaml::Error) -> String {
     out
 }
 
+/// serde_yaml's type errors quote the scalar they choke on (`invalid value: string
+/// "..."`), which may be a password under a secret key: the quoted text is dropped. Keys
+/// of duplicate entries stay (they are names, and the operator needs to find them).
+fn hide_scalars(message: &str) -> String {
+    if message.contains("duplicate entry with key") {
+        return message.to_string();
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(i) = rest.find('"') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let mut end = None;
+        let mut escaped = false;
+        for (j, c) in after.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '"' if !escaped => {
+                    end = Some(j);
+                    break;
+                }
+                _ => escaped = false,
+            }
+        }
+        match end {
+            Some(j) => {
+                out.push_str("(value not shown)");
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push('"');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Find `path` in `text`. Never fails: falls back to the nearest ancestor found.
 pub fn find(text: &str, path: &[Seg]) -> Found {
     let raw: Vec<&str> = text.lines().collect();
@@ -239,6 +278,41 @@ pub fn find(text: &str, path: &[Seg]) -> Found {
         }
     }
     best
+}
+
+/// Where each item of the block sequence at `path` starts (what `locate` gives for
+/// `path` + `[i]`), in one pass over the text. None when `path` is not a block sequence
+/// reached through block mappings (callers then `locate` items one by one).
+pub fn locate_items(text: &str, path: &[Seg]) -> Option<Vec<Location>> {
+    let raw: Vec<&str> = text.lines().collect();
+    let mut block = vlines(&raw);
+    for seg in path {
+        let Seg::Key(wanted) = seg else {
+            return None;
+        };
+        let indent = block.first()?.col;
+        let j = block.iter().position(|vl| {
+            vl.col == indent && split_key(vl.text).is_some_and(|(k, _)| k == *wanted)
+        })?;
+        let (_, voff) = split_key(block[j].text)?;
+        if voff.is_some() {
+            // A flow collection or scalar on the key's line.
+            return None;
+        }
+        block = child_block(&block[j + 1..], indent, true);
+    }
+    let first = block.first()?;
+    if !is_dash(first.text) {
+        return None;
+    }
+    let indent = first.col;
+    Some(
+        block
+            .iter()
+            .filter(|vl| vl.col == indent && is_dash(vl.text))
+            .map(|vl| loc(vl.line, vl.col))
+            .collect(),
+    )
 }
 
 fn loc(line0: usize, col0: usize) -> Location {
@@ -713,7 +787,7 @@ impl Doc<'_> {
 
     /// The diagnostic for a serde_yaml parse error.
     pub fn syntax(&self, err: &serde_yaml::Error) -> Diagnostic {
-        let message = error_message(err);
+        let message = hide_scalars(&error_message(err));
         let mut location = error_location(err).unwrap_or(Location { line: 1, column: 1 });
         let mut help = None;
         // serde_yaml points a duplicate key at the start of its mapping; point at the
@@ -891,6 +965,20 @@ steps:
     fn at(text: &str, path: &[Seg]) -> (usize, usize, bool) {
         let f = find(text, path);
         (f.key.line, f.key.column, f.exact)
+    }
+
+    #[test]
+    fn locate_items_agrees_with_locate() {
+        let text = "name: x\nsteps:\n  - id: a\n    action: b\n  # c\n  - id: d\n    params:\n      - e\n  -\n    id: f\n";
+        let items = locate_items(text, &crate::ypath!["steps"]).unwrap();
+        assert_eq!(items.len(), 3);
+        for (i, at) in items.iter().enumerate() {
+            assert_eq!(*at, locate(text, &crate::ypath!["steps", i]), "item {i}");
+        }
+        assert_eq!(
+            locate_items("steps: [a, b]\n", &crate::ypath!["steps"]),
+            None
+        );
     }
 
     #[test]

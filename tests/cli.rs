@@ -181,13 +181,24 @@ fn plan_runs_no_hook() {
     assert!(!touched.exists(), "dry-run ran the hook");
 }
 
-/// The journal is created private.
+/// The journal is created private (by a command that writes it: since issue 12,
+/// `runs list` reads a journal and creates none).
 #[test]
 fn journal_is_mode_0600() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
     let (code, _, _) = env.run(&["runs", "list"]);
     assert_eq!(code, Some(0));
+    assert!(
+        !env.path("topology.journal.db").exists(),
+        "a read command created the journal"
+    );
+    let rb = env.write(
+        "noop.yaml",
+        "name: noop\nsteps:\n  - id: noop\n    action: exec\n    params: { argv: [\"true\"] }\n",
+    );
+    let (code, _, err) = env.run(&["run", rb.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
     let meta = std::fs::metadata(env.path("topology.journal.db")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }

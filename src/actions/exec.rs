@@ -137,8 +137,8 @@ impl Exec {
             source,
         })?;
         let output = Output::start(&mut child);
-        let deadline = started + timeout;
-        let mut next_progress = started + PROGRESS_EVERY;
+        let deadline = crate::limits::deadline(started, timeout);
+        let mut next_progress = crate::limits::deadline(started, PROGRESS_EVERY);
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,

@@ -452,7 +452,7 @@ impl Truncate {
     /// broker still finishes the deletion.
     fn recreate(&self, client: &KafkaClient, r: &Recreation) -> Result<(), Error> {
         let wait = self.timeout.max(Duration::from_secs(30));
-        let deadline = Instant::now() + wait;
+        let deadline = crate::limits::deadline(Instant::now(), wait);
         if r.exists {
             client.delete_topic(&r.topic, self.timeout)?;
         }

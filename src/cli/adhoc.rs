@@ -39,7 +39,11 @@ pub fn run(
     take_over_lease: bool,
 ) -> Result<()> {
     runbook::validate_against(&rb, &session.topology)?;
-    let journal = session.journal()?;
+    let journal = if global.dry_run {
+        session.journal_for_plan()?
+    } else {
+        session.journal()?
+    };
     let engine = Engine::new(
         &session.topology,
         &journal,

@@ -11,7 +11,7 @@ use super::session::Session;
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     /// Give up on a cluster or Connect endpoint after this many seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub timeout: u64,
 }
 

@@ -26,10 +26,10 @@ pub struct RecordArgs {
     #[arg(long)]
     pub follow: bool,
     /// Seconds between passes with `--follow`.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub interval: u64,
     /// Give up on a cluster after this many seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub timeout: u64,
 }
 
@@ -52,7 +52,7 @@ pub fn run(cmd: &DeltasCommand, global: &GlobalArgs, session: &Session) -> Resul
     let interval = Duration::from_secs(a.interval.max(1));
     let mut passes = 1u64;
     loop {
-        let next = Instant::now() + interval;
+        let next = crate::limits::deadline(Instant::now(), interval);
         while Instant::now() < next {
             if session.interrupted.load(Ordering::SeqCst) {
                 session.reporter.status(

@@ -33,7 +33,7 @@ pub struct ReverseArgs {
     #[arg(long)]
     pub take_over_lease: bool,
     /// Seconds to wait for the old primary to answer before refusing.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub timeout: u64,
 }
 

@@ -48,7 +48,7 @@ pub struct FenceArgs {
     #[arg(long)]
     pub cluster: String,
     /// replication-into-backup: watch the high watermarks this long to prove the fence.
-    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 5, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub observe: u64,
 }
 
@@ -58,7 +58,7 @@ pub struct StatusArgs {
     #[arg(long)]
     pub cluster: Option<String>,
     /// Give up on a cluster after this many seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub timeout: u64,
 }
 

@@ -48,7 +48,7 @@ pub struct FlowArgs {
     #[arg(long, value_enum, default_value_t = FlowArg::Forward)]
     pub flow: FlowArg,
     /// Give up after this many seconds.
-    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 30, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub timeout: u64,
 }
 
@@ -68,7 +68,16 @@ pub fn run(cmd: &MirrorCommand, global: &GlobalArgs, session: &Session) -> Resul
                 session.runtime.handle(),
                 Duration::from_secs(a.timeout.max(1)),
             )?;
-            session.reporter.flow_status(&status)
+            session.reporter.flow_status(&status)?;
+            // The report says what it could; the exit code says Connect did not answer
+            // (README: 6), so a script does not read "no connectors" as the answer.
+            match &status.unreachable {
+                Some(why) => Err(crate::error::Error::Unreachable(format!(
+                    "the Connect cluster writing into `{}` did not answer: {why}\nhelp: check that its workers are up and that the topology's `connect` URL for `{}` is right",
+                    status.cluster, status.cluster
+                ))),
+                None => Ok(()),
+            }
         }
     }
 }

@@ -38,6 +38,8 @@ Exit codes:
   4    conflict: another run holds the lease, or a run cannot be resumed as asked
   5    a confirmation was refused, or needed without a terminal and without --yes
   6    a cluster or Connect endpoint was unreachable within its timeout
+  7    the journal cannot be used: a symlink, directory or device, not creatable,
+       not an SQLite journal, or written by a newer kafka-dr
   130  interrupted (Ctrl-C); the journal says where the run stopped";
 
 /// Disaster-recovery orchestrator for Apache Kafka clusters mirrored by MirrorMaker 2.

@@ -57,14 +57,18 @@ pub fn run_runbook(
     mut opts: RunOptions,
 ) -> Result<()> {
     let runbook = session.runbook(name_or_path)?;
-    let journal = session.journal()?;
+    opts.dry_run |= global.dry_run;
+    let journal = if opts.dry_run {
+        session.journal_for_plan()?
+    } else {
+        session.journal()?
+    };
     let engine = Engine::new(
         &session.topology,
         &journal,
         session.runtime.handle().clone(),
         &session.reporter,
     );
-    opts.dry_run |= global.dry_run;
     let result = engine.run(&runbook, &opts);
     finish(result, session)
 }

@@ -23,7 +23,8 @@ pub struct ShowArgs {
 
 pub fn run(cmd: &RunsCommand, global: &GlobalArgs, session: &Session) -> Result<()> {
     let _ = global;
-    let journal = session.journal()?;
+    // Read-only: `runs` works on a journal this user cannot write, and creates none.
+    let journal = session.journal_read_only()?;
     match cmd {
         RunsCommand::List => {
             let runs = journal.runs_list()?;

@@ -26,8 +26,10 @@ pub struct Session {
 impl Session {
     /// Load and validate the topology; nothing is contacted yet.
     pub fn open(global: &GlobalArgs, reporter: &Reporter) -> Result<Session> {
+        // References are not resolved here: a command that never connects (`runs list`,
+        // `plan` of hooks) must not read secret files or need the variables. The topology
+        // registers each secret with crate::redact as it resolves it.
         let topology = Topology::load(&global.topology)?;
-        reporter.add_secrets(topology.secret_values());
         let journal_path = match &global.journal {
             Some(p) => p.clone(),
             None => default_journal_path(&topology.path),
@@ -51,6 +53,24 @@ impl Session {
     /// Open (or create) the journal.
     pub fn journal(&self) -> Result<Journal> {
         Ok(Journal::open(&self.journal_path)?)
+    }
+
+    /// Open the journal for a command that only reads it: never created or changed.
+    pub fn journal_read_only(&self) -> Result<Journal> {
+        Ok(Journal::open_read_only(&self.journal_path)?)
+    }
+
+    /// Open the journal for a dry-run; on a journal this user cannot write, a private
+    /// copy (with a warning: the plan is shown but not kept).
+    pub fn journal_for_plan(&self) -> Result<Journal> {
+        let journal = Journal::open_for_plan(&self.journal_path)?;
+        if journal.is_scratch() {
+            self.reporter.warn(&format!(
+                "the journal `{}` is not writable: planning on a copy of it, so this plan is not recorded",
+                self.journal_path.display()
+            ));
+        }
+        Ok(journal)
     }
 
     /// A runbook by embedded name (`failover-promote`) or file path, validated against

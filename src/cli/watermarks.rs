@@ -21,7 +21,7 @@ pub struct SnapshotArgs {
     #[arg(long = "cluster", value_name = "CLUSTER")]
     pub clusters: Vec<String>,
     /// Give up on a cluster after this many seconds.
-    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 10, value_name = "SECONDS", value_parser = crate::limits::parse_seconds, allow_hyphen_values = true)]
     pub timeout: u64,
 }
 

@@ -16,3 +16,19 @@ pub fn crash_point(point: &str) {
         }
     }
 }
+
+/// The environment variable that arms a panic point (the panic hook's tests).
+pub const PANIC_AT_ENV: &str = "KAFKA_DR_PANIC_AT";
+
+/// Panic if `KAFKA_DR_PANIC_AT` names `point` (a step id, just before its apply): how the
+/// tests prove that a bug's panic marks the run failed and prints where to look. Unset
+/// (always, in operation), it does nothing.
+pub fn panic_point(point: &str) {
+    if std::env::var_os(PANIC_AT_ENV).is_some_and(|v| v == point) {
+        // Deliberate: this is the panic the hook's test needs.
+        #[allow(clippy::panic)]
+        {
+            panic!("{PANIC_AT_ENV} asked for a panic before step `{point}` applies");
+        }
+    }
+}

@@ -152,7 +152,7 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         // Every step must build before anything is recorded or changed.
         let mut actions = self.build_actions(runbook)?;
-        let text = self.reporter.redact(&runbook.text);
+        let text = self.reporter.redact(&crate::runbook::journal_text(runbook));
         let new = NewRun {
             topology: &self.topology_name,
             runbook: &runbook.name,
@@ -379,6 +379,8 @@ impl<'a> Engine<'a> {
     ) -> Result<RunReport, EngineError> {
         let runbook = ctl.runbook;
         let total = runbook.steps.len();
+        // A panic from here on marks the run failed instead of leaving it `running`.
+        let _watch = self.journal.watch_run(ctl.run_id);
         let steps = actions.iter_mut().zip(records).zip(&runbook.steps);
         for (i, ((action, record), def)) in steps.enumerate() {
             if ctl.options.interrupted.load(Ordering::SeqCst) {
@@ -446,6 +448,7 @@ impl<'a> Engine<'a> {
         self.journal
             .record_plan(ctx.run_id, step.idx, &self.plan_json(&plan))?;
         self.reporter.step_plan(&plan);
+        super::crash::panic_point(&step.def.id);
         self.apply_and_verify(ctx, step, action, plan, attempt)
     }
 
@@ -658,6 +661,7 @@ impl<'a> Engine<'a> {
     ) -> Result<RunReport, EngineError> {
         let runbook = ctl.runbook;
         let total = runbook.steps.len();
+        let _watch = self.journal.watch_run(ctl.run_id);
         let mut first_failure: Option<(usize, Error)> = None;
         for (i, (action, def)) in actions.iter_mut().zip(&runbook.steps).enumerate() {
             if ctl.options.interrupted.load(Ordering::SeqCst) {

@@ -74,7 +74,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use thiserror::Error;
 
 use crate::error::ExitCode;
@@ -94,6 +94,18 @@ pub const SCHEMA_VERSION: u32 = schema::MIGRATIONS.len() as u32;
 pub struct Journal {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// A private copy this journal works on (removed on drop), when the real file could
+    /// only be read: see `open_for_plan` and `open_read_only`.
+    scratch: Option<Scratch>,
+}
+
+/// A private directory holding a copy of a journal; removed with the `Journal`.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl std::fmt::Debug for Journal {
@@ -108,24 +120,145 @@ impl Journal {
     /// The file is created with mode 0600 before SQLite opens it, and an existing file (or
     /// -wal/-shm) readable by others is narrowed to 0600. Refuses a journal written by a
     /// newer kafka-dr rather than guess at its schema.
+    ///
+    /// A symbolic link, a directory, a device (`/dev/null`) or a FIFO at `path` is refused
+    /// (`JournalError::NotAFile`): the journal is never reached through a link, so a link
+    /// planted in its place cannot redirect writes or the 0600 narrowing to another file.
     pub fn open(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
         let path = path.as_ref().to_path_buf();
+        check_path(&path)?;
         create_private_file(&path)?;
-        let conn = Connection::open(&path).map_err(|source| JournalError::Sql {
+        let conn =
+            Connection::open_with_flags(&path, rw_flags()).map_err(|source| JournalError::Sql {
+                path: path.clone(),
+                op: "open the database",
+                source,
+            })?;
+        let journal = Journal {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            scratch: None,
+        };
+        journal.finish_open()
+    }
+
+    /// Open the journal for commands that only read it (`runs list`, `runs show`,
+    /// `tail show`): nothing is created, migrated or chmod-ed, so they work on a journal
+    /// this user cannot write. A missing journal reads as an empty one.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
+        let path = path.as_ref().to_path_buf();
+        if !check_path(&path)? {
+            return Journal::in_memory(path);
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_NOFOLLOW;
+        let attempt = Connection::open_with_flags(&path, flags).and_then(|c| {
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            let v = user_version(&c)?;
+            Ok((c, v))
+        });
+        match attempt {
+            Ok((conn, v)) if v == SCHEMA_VERSION => Ok(Journal {
+                conn: Arc::new(Mutex::new(conn)),
+                path,
+                scratch: None,
+            }),
+            Ok((_, v)) if v > SCHEMA_VERSION => Err(JournalError::TooNew {
+                path,
+                found: v,
+                supported: SCHEMA_VERSION,
+            }),
+            // An older schema (to migrate), or a WAL journal whose -shm this user cannot
+            // create: read a private copy instead.
+            _ => Journal::scratch_copy(path),
+        }
+    }
+
+    /// Open the journal for a dry-run (`plan`, `--dry-run`), which records its plan: the
+    /// journal itself when it is writable, else a private copy (the plan is then not kept,
+    /// and the caller says so).
+    pub fn open_for_plan(path: impl AsRef<Path>) -> Result<Journal, JournalError> {
+        let path = path.as_ref().to_path_buf();
+        match Journal::open(&path) {
+            Ok(j) => Ok(j),
+            Err(e) if e.is_not_writable() && check_path(&path)? => Journal::scratch_copy(path),
+            Err(e) if e.is_not_writable() => Journal::in_memory(path),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True when this journal is a private copy or an empty stand-in: what is written to
+    /// it is not kept.
+    pub fn is_scratch(&self) -> bool {
+        self.scratch.is_some() || self.conn_is_memory()
+    }
+
+    fn conn_is_memory(&self) -> bool {
+        self.lock().path().is_none_or(str::is_empty)
+    }
+
+    /// An empty journal in memory, named `path` in messages.
+    fn in_memory(path: PathBuf) -> Result<Journal, JournalError> {
+        let conn = Connection::open_in_memory().map_err(|source| JournalError::Sql {
             path: path.clone(),
-            op: "open the database",
+            op: "open an empty journal in memory",
             source,
         })?;
         let journal = Journal {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            scratch: None,
         };
+        journal.migrate()?;
+        Ok(journal)
+    }
+
+    /// Copy the journal (and its -wal) into a private directory and open the copy.
+    fn scratch_copy(path: PathBuf) -> Result<Journal, JournalError> {
+        let read = |source| JournalError::Create {
+            path: path.clone(),
+            source,
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "kafka-dr-journal-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        DirBuilder::new().mode(0o700).create(&dir).map_err(read)?;
+        let scratch = Scratch(dir.clone());
+        let copy = dir.join("journal.db");
+        copy_no_follow(&path, &copy).map_err(read)?;
+        let wal = side_file(&path, "-wal");
+        if std::fs::symlink_metadata(&wal).is_ok_and(|m| m.is_file()) {
+            copy_no_follow(&wal, &side_file(&copy, "-wal")).map_err(read)?;
+        }
+        let conn =
+            Connection::open_with_flags(&copy, rw_flags()).map_err(|source| JournalError::Sql {
+                path: path.clone(),
+                op: "open the database",
+                source,
+            })?;
+        let journal = Journal {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+            scratch: Some(scratch),
+        };
+        journal.finish_open()
+    }
+
+    fn finish_open(self) -> Result<Journal, JournalError> {
+        let journal = self;
         journal.configure()?;
         journal.migrate()?;
         // The -wal and -shm files exist now (WAL mode, open connection); SQLite gives them
         // the database file's mode, but a pre-existing pair may be wider.
-        for suffix in ["-wal", "-shm"] {
-            narrow_mode(&side_file(&journal.path, suffix))?;
+        if journal.scratch.is_none() {
+            for suffix in ["-wal", "-shm"] {
+                narrow_mode(&side_file(&journal.path, suffix))?;
+            }
         }
         Ok(journal)
     }
@@ -228,8 +361,109 @@ impl Journal {
     }
 }
 
+/// The run this process is driving, for the panic hook: (database file, run id).
+static CURRENT_RUN: Mutex<Option<(PathBuf, i64)>> = Mutex::new(None);
+
+/// While alive, a panic anywhere in the process marks run `run_id` failed (see
+/// `fail_current_run_after_panic`). The engine holds one for the length of a run.
+#[must_use = "the run is watched only while the guard lives"]
+pub struct CurrentRunGuard(());
+
+impl Drop for CurrentRunGuard {
+    fn drop(&mut self) {
+        *CURRENT_RUN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
+impl Journal {
+    /// Watch run `run_id` of this journal for the panic hook.
+    pub fn watch_run(&self, run_id: i64) -> CurrentRunGuard {
+        let file = self
+            .lock()
+            .path()
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from);
+        *CURRENT_RUN.lock().unwrap_or_else(|e| e.into_inner()) = file.map(|f| (f, run_id));
+        CurrentRunGuard(())
+    }
+}
+
+/// For the panic hook: mark the run this process drives (if any) `failed` with `reason`,
+/// on a connection of its own (the engine's may be mid-transaction on the panicking
+/// thread), waiting at most two seconds for the write lock. Returns the run id and the
+/// journal's path, and whether the mark was written.
+pub fn fail_current_run_after_panic(reason: &str) -> Option<(i64, PathBuf, bool)> {
+    let (file, run_id) = CURRENT_RUN
+        .try_lock()
+        .ok()
+        .and_then(|g| g.as_ref().cloned())?;
+    let written = (|| -> rusqlite::Result<usize> {
+        let conn = Connection::open_with_flags(&file, rw_flags() - OpenFlags::SQLITE_OPEN_CREATE)?;
+        conn.busy_timeout(Duration::from_secs(2))?;
+        conn.execute(
+            "UPDATE runs SET state = 'failed', error = ?2,
+                    finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE id = ?1 AND state = 'running'",
+            rusqlite::params![run_id, reason],
+        )
+    })()
+    .is_ok_and(|n| n > 0);
+    Some((run_id, file, written))
+}
+
 fn user_version(conn: &Connection) -> rusqlite::Result<u32> {
     conn.pragma_query_value(None, "user_version", |row| row.get(0))
+}
+
+/// What SQLite is asked for: read-write, create, and never through a symbolic link.
+fn rw_flags() -> OpenFlags {
+    OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        | OpenFlags::SQLITE_OPEN_NOFOLLOW
+}
+
+/// Refuse anything at `path` that is not a regular file; true when a file is there.
+fn check_path(path: &Path) -> Result<bool, JournalError> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(source) => {
+            return Err(JournalError::Create {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let t = meta.file_type();
+    let what = if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        return Ok(true);
+    } else {
+        "a device, FIFO or socket"
+    };
+    Err(JournalError::NotAFile {
+        path: path.to_path_buf(),
+        what,
+    })
+}
+
+/// Copy `from` to a new file `to` (0600), refusing to follow a link at `from`.
+fn copy_no_follow(from: &Path, to: &Path) -> std::io::Result<()> {
+    let mut src = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(from)?;
+    let mut dst = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(to)?;
+    std::io::copy(&mut src, &mut dst)?;
+    Ok(())
 }
 
 /// Create the journal file (and its directory) owner-only before SQLite opens it, since
@@ -248,33 +482,58 @@ fn create_private_file(path: &Path) -> Result<(), JournalError> {
                 .map_err(create)?;
         }
     }
-    OpenOptions::new()
+    // O_NOFOLLOW: a link swapped in after `check_path` fails here instead of being
+    // followed; O_NONBLOCK: a FIFO swapped in cannot hang the open.
+    let file = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(FILE_MODE)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(create)?;
-    narrow_mode(path)
+    narrow_open_file(&file).map_err(create)
 }
 
-/// Set `path` to 0600 if it exists and is readable or writable by group or others.
+/// Narrow an open file to 0600 (fchmod: the file itself, never a link's target).
+fn narrow_open_file(file: &std::fs::File) -> std::io::Result<()> {
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
+    }
+    Ok(())
+}
+
+/// Set `path` (a -wal or -shm side file) to 0600 if it exists and is readable or
+/// writable by group or others; a link there is left alone, never followed.
 fn narrow_mode(path: &Path) -> Result<(), JournalError> {
     let create = |source| JournalError::Create {
         path: path.to_path_buf(),
         source,
     };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {}
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(create(e)),
+    }
+    let file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(create(e)),
     };
-    if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE))
-            .map_err(create)?;
-    }
-    Ok(())
+    narrow_open_file(&file).map_err(create)
 }
 
 fn side_file(path: &Path, suffix: &str) -> PathBuf {
@@ -340,6 +599,11 @@ pub enum JournalError {
         source: rusqlite::Error,
     },
     #[error(
+        "the journal `{}` is {what}, not a regular file\nhelp: point --journal (or KAFKA_DR_JOURNAL) at a journal file, or at a path where one can be created; kafka-dr never follows a link to its journal",
+        path.display()
+    )]
+    NotAFile { path: PathBuf, what: &'static str },
+    #[error(
         "journal `{}` has schema version {found}, newer than this kafka-dr understands (version {supported})\nhelp: use the kafka-dr release that wrote it or a newer one; this binary leaves it untouched",
         path.display()
     )]
@@ -393,10 +657,40 @@ impl JournalError {
             | JournalError::LeaseStale { .. }
             | JournalError::LeaseOtherHost { .. } => ExitCode::Conflict,
             JournalError::RunNotFound { .. } => ExitCode::Usage,
-            JournalError::Create { .. }
-            | JournalError::Sql { .. }
+            JournalError::NotAFile { .. }
+            | JournalError::Create { .. }
             | JournalError::TooNew { .. }
-            | JournalError::Corrupt { .. } => ExitCode::Failure,
+            | JournalError::Corrupt { .. } => ExitCode::Journal,
+            JournalError::Sql { source, .. } => match source.sqlite_error_code() {
+                Some(
+                    rusqlite::ErrorCode::NotADatabase
+                    | rusqlite::ErrorCode::DatabaseCorrupt
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::PermissionDenied,
+                ) => ExitCode::Journal,
+                _ => ExitCode::Failure,
+            },
+        }
+    }
+
+    /// True when the journal could not be written for lack of permission (or a
+    /// read-only file system): a dry-run can then work on a copy.
+    pub fn is_not_writable(&self) -> bool {
+        match self {
+            JournalError::Create { source, .. } => matches!(
+                source.raw_os_error(),
+                Some(libc::EACCES | libc::EPERM | libc::EROFS)
+            ),
+            JournalError::Sql { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    rusqlite::ErrorCode::ReadOnly
+                        | rusqlite::ErrorCode::PermissionDenied
+                        | rusqlite::ErrorCode::CannotOpen
+                )
+            ),
+            _ => false,
         }
     }
 }

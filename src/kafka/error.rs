@@ -161,6 +161,9 @@ impl KafkaError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             KafkaError::Unreachable { .. } | KafkaError::Timeout { .. } => ExitCode::Unreachable,
+            // librdkafka refused the topology's client settings: bad input, like a bad
+            // topology file, not a failure of the cluster.
+            KafkaError::Config { .. } => ExitCode::Usage,
             _ => ExitCode::Failure,
         }
     }
@@ -302,6 +305,37 @@ impl Redactor {
             }
         }
         out
+    }
+}
+
+/// The error for a client configuration librdkafka refused. rdkafka's own message ends
+/// with the value given (`Client config error: No such configuration property:
+/// "sasl.passwd" sasl.passwd <value>`), and a value under a mistyped or secret key is
+/// likely a password: it is never shown.
+pub(crate) fn config_error(
+    cluster: &str,
+    e: &rdkafka::error::KafkaError,
+    redactor: &Redactor,
+) -> KafkaError {
+    let message = match e {
+        rdkafka::error::KafkaError::ClientConfig(_, desc, key, value) => {
+            let unknown = desc.contains("No such configuration property");
+            let desc = if !value.is_empty() && (unknown || is_secret_key(key)) {
+                desc.replace(value.as_str(), "***")
+            } else {
+                desc.clone()
+            };
+            if desc.contains(key.as_str()) {
+                desc
+            } else {
+                format!("{desc} (property `{key}`)")
+            }
+        }
+        other => other.to_string(),
+    };
+    KafkaError::Config {
+        cluster: cluster.to_string(),
+        message: redactor.redact(&message),
     }
 }
 

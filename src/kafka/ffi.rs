@@ -521,7 +521,7 @@ fn admin_request(
         *mut sys::rd_kafka_queue_t,
     ),
 ) -> Result<Event, RdError> {
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::limits::deadline(Instant::now(), timeout);
     let queue = Queue::new(rk)?;
     let options = Options::new(rk, op, timeout)?;
     configure(&options)?;

@@ -217,7 +217,7 @@ fn block_on_timeout<F: Future>(fut: F, timeout: Duration) -> Option<F::Output> {
     let waker = Waker::from(Arc::new(ThreadWaker(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut fut = pin!(fut);
-    let deadline = Instant::now() + timeout;
+    let deadline = crate::limits::deadline(Instant::now(), timeout);
     loop {
         if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
             return Some(out);
@@ -275,11 +275,9 @@ impl KafkaClient {
                 message: "`bootstrap.servers` is not set".to_string(),
             })?;
         let cc = client_config(&config, &[("allow.auto.create.topics", "false")]);
-        let admin: AdminClient<DefaultClientContext> =
-            cc.create().map_err(|e| KafkaError::Config {
-                cluster: cluster_name.to_string(),
-                message: redactor.redact(&e.to_string()),
-            })?;
+        let admin: AdminClient<DefaultClientContext> = cc
+            .create()
+            .map_err(|e| error::config_error(cluster_name, &e, &redactor))?;
         let client = KafkaClient {
             cluster: cluster_name.to_string(),
             bootstrap,
@@ -368,7 +366,7 @@ impl KafkaClient {
     /// Waits until a broker answers a metadata request, watching for authentication
     /// errors meanwhile.
     fn probe(&self, timeout: Duration) -> Result<(), KafkaError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let mut last: Option<RdError> = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -522,7 +520,7 @@ impl KafkaClient {
                 .lock()
                 .ok()
                 .and_then(|l| l.clone())
-                .filter(|(at, _)| at.elapsed() <= timeout + Duration::from_secs(30))
+                .filter(|(at, _)| at.elapsed() <= timeout.saturating_add(Duration::from_secs(30)))
                 .map(|(_, e)| e);
             let detail = client_errors
                 .last()
@@ -694,7 +692,7 @@ impl KafkaClient {
         if partitions.is_empty() {
             return Ok(Vec::new());
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let mut unique: Vec<(&str, i32)> =
             partitions.iter().map(|(t, p)| (t.as_ref(), *p)).collect();
         unique.sort_unstable();
@@ -824,7 +822,7 @@ impl KafkaClient {
         if ts_ms < 0 {
             return Err(self.invalid(OP, format!("timestamp {ts_ms} is negative")));
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let answers =
             self.list_offsets_checked(OP, &[(topic, partition, ts_ms)], deadline, timeout)?;
         let a = answers
@@ -861,7 +859,7 @@ impl KafkaClient {
             tpl.add_partition_offset(t.as_ref(), *p, off)
                 .map_err(|e| self.invalid(OP, e.to_string()))?;
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let parts: Vec<(&str, i32)> = partitions
             .iter()
             .map(|(t, p, _)| (t.as_ref(), *p))
@@ -1175,7 +1173,7 @@ impl KafkaClient {
         if offsets.is_empty() {
             return Ok(());
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let left = || deadline.saturating_duration_since(Instant::now());
         let before = self.describe_groups(&[group], left())?;
         if let Some(d) = before.first().filter(|d| d.members > 0) {
@@ -1250,7 +1248,7 @@ impl KafkaClient {
         timeout: Duration,
     ) -> Result<Vec<AclBinding>, KafkaError> {
         const OP: &str = "DescribeAcls";
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         match self.describe_cluster(timeout) {
             Ok(c) if c.may_describe_acls() == Some(false) => {
                 return Err(KafkaError::AuthorizationDenied {
@@ -1337,6 +1335,25 @@ mod tests {
         .unwrap_err();
         assert!(matches!(e, KafkaError::Config { .. }), "{e}");
         assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
+    /// Issue 12: a mistyped secret key (`sasl.passwd`) is not known to be secret, and
+    /// rdkafka's message ends with its value; it must not be shown, and it is bad input.
+    #[test]
+    fn mistyped_secret_key_value_is_not_shown() {
+        let e = KafkaClient::connect(
+            "dc1",
+            vec![
+                ("bootstrap.servers".to_string(), "127.0.0.1:1".to_string()),
+                ("sasl.passwd".to_string(), "only-here-pw-77".to_string()),
+            ],
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(!msg.contains("only-here-pw-77"), "{msg}");
+        assert!(msg.contains("sasl.passwd"), "{msg}");
+        assert_eq!(e.exit_code(), crate::error::ExitCode::Usage);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, Prod
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys::rd_kafka_resp_err_t as E;
 
-use super::error::Resource;
+use super::error::{self, Resource};
 use super::ffi::{self, RdError};
 use super::mm2;
 use super::types::{
@@ -110,10 +110,8 @@ impl KafkaClient {
             ],
         );
         cc.remove("group.instance.id");
-        cc.create().map_err(|e| KafkaError::Config {
-            cluster: self.cluster.clone(),
-            message: self.redactor.redact(&e.to_string()),
-        })
+        cc.create()
+            .map_err(|e| error::config_error(&self.cluster, &e, &self.redactor))
     }
 
     /// Reads the records of one partition with offsets in `[from_offset, until_offset)`,
@@ -134,7 +132,7 @@ impl KafkaClient {
             partition,
             from_offset,
             until_offset_exclusive,
-            Some(Instant::now() + timeout),
+            Some(crate::limits::deadline(Instant::now(), timeout)),
             timeout,
             &mut |r| {
                 out.push(r);
@@ -288,7 +286,7 @@ impl KafkaClient {
         if records.is_empty() {
             return Ok(Vec::new());
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let timeout_ms = timeout.as_millis().clamp(1, i32::MAX as u128).to_string();
         let cc = client_config(
             &self.config,
@@ -301,12 +299,9 @@ impl KafkaClient {
         let ctx = DeliveryCollector {
             results: Mutex::new(vec![None; records.len()]),
         };
-        let producer: BaseProducer<DeliveryCollector> =
-            cc.create_with_context(ctx)
-                .map_err(|e| KafkaError::Config {
-                    cluster: self.cluster.clone(),
-                    message: self.redactor.redact(&e.to_string()),
-                })?;
+        let producer: BaseProducer<DeliveryCollector> = cc
+            .create_with_context(ctx)
+            .map_err(|e| error::config_error(&self.cluster, &e, &self.redactor))?;
         for (i, r) in records.iter().enumerate() {
             let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
             for (k, v) in &r.headers {
@@ -393,7 +388,7 @@ impl KafkaClient {
         timeout: Duration,
         f: &mut dyn FnMut(Record) -> Result<(), KafkaError>,
     ) -> Result<(), KafkaError> {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
         let left = || deadline.saturating_duration_since(Instant::now());
         let partitions = self.topic_partitions(topic, left())?;
         let ranges: Vec<(&str, i32)> = partitions.iter().map(|p| (topic, *p)).collect();

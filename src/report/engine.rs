@@ -167,7 +167,7 @@ impl Reporter {
     /// Ask a yes/no question on the terminal, default no, Enter required.
     pub fn confirm(&self, question: &str) -> Result<bool, PromptError> {
         let answer = dialoguer::Confirm::new()
-            .with_prompt(self.redact(question))
+            .with_prompt(self.safe(question))
             .default(false)
             .wait_for_newline(true)
             .interact_opt();

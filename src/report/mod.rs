@@ -3,8 +3,10 @@
 //! Results go to stdout (a table, or exactly one JSON document per command with
 //! `--output json`); progress lines, warnings and errors go to stderr so that JSON on
 //! stdout stays parseable. Bars are drawn only when stderr is a terminal; piped output
-//! gets plain lines. Every string printed passes through `redact`, which removes any
-//! secret value the topology resolved, as a last line of defence.
+//! gets plain lines. Every string printed passes through `redact` (crate::redact: every
+//! secret value the process resolved, masked as a last line of defence) and then
+//! `terminal_safe` (control and bidi characters escaped, so a name cannot clear the
+//! screen or forge a line).
 
 pub mod check;
 pub mod engine;
@@ -14,9 +16,14 @@ pub mod runs;
 pub mod status;
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+
+/// Set once anything went to stdout: a JSON error document is printed only when it would
+/// be the command's one document.
+static STDOUT_USED: AtomicBool = AtomicBool::new(false);
 
 /// How results are printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,8 +41,6 @@ pub struct Reporter {
     pub verbosity: i8,
     /// True when stderr is a terminal (bars and prompts allowed).
     pub tty: bool,
-    /// Secret values to scrub from anything printed.
-    secrets: Arc<Mutex<Vec<String>>>,
 }
 
 impl Reporter {
@@ -44,30 +49,28 @@ impl Reporter {
             format,
             verbosity,
             tty: std::io::stderr().is_terminal() && std::io::stdin().is_terminal(),
-            secrets: Arc::default(),
         }
     }
 
     /// Remember secret values so that nothing printed ever contains them.
+    /// (Process-wide: see crate::redact.)
     pub fn add_secrets(&self, values: impl IntoIterator<Item = String>) {
-        if let Ok(mut s) = self.secrets.lock() {
-            s.extend(values.into_iter().filter(|v| v.len() >= 4));
-        }
+        crate::redact::register(values);
     }
 
     /// Replace every known secret value in `text` with `***`.
     pub fn redact(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        if let Ok(s) = self.secrets.lock() {
-            for secret in s.iter() {
-                out = out.replace(secret.as_str(), "***");
-            }
-        }
-        out
+        crate::redact::redact(text)
+    }
+
+    /// What a line for the terminal becomes: secrets masked, hostile characters escaped.
+    pub fn safe(&self, text: &str) -> String {
+        crate::redact::terminal_safe(&self.redact(text))
     }
 
     /// Write bytes to stdout as they are (completion scripts, man pages).
     pub fn raw(&self, bytes: &[u8]) -> Result<()> {
+        STDOUT_USED.store(true, Ordering::SeqCst);
         let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(bytes)
@@ -80,28 +83,41 @@ impl Reporter {
         if self.verbosity < 0 {
             return;
         }
-        eprintln!("{:>12} {}", verb, self.redact(object));
+        eprintln!("{:>12} {}", verb, self.safe(object));
     }
 
     /// A warning on stderr (always shown).
     pub fn warn(&self, text: &str) {
-        eprintln!("warning: {}", self.redact(text));
+        eprintln!("warning: {}", self.safe(text));
     }
 
     /// Print an error the way main reports failures: `error: ...` then any `help:` lines.
+    ///
+    /// With `--output json` the error is also the command's one JSON document on stdout
+    /// (`{"error": {"message", "exit_code"}}`) when nothing else was printed there.
     pub fn error(&self, err: &Error) {
-        eprintln!("error: {}", self.redact(&err.to_string()));
+        let text = self.safe(&err.to_string());
+        eprintln!("error: {text}");
+        if self.format == OutputFormat::Json && !STDOUT_USED.load(Ordering::SeqCst) {
+            let doc = serde_json::json!({
+                "error": {
+                    "message": self.redact(&err.to_string()),
+                    "exit_code": err.exit_code() as i32,
+                }
+            });
+            let _ = self.json(&doc);
+        }
     }
 
     /// Print one JSON document on stdout.
     pub fn json(&self, value: &serde_json::Value) -> Result<()> {
         let text = serde_json::to_string_pretty(value)
             .map_err(|e| Error::Io(format!("cannot encode JSON output: {e}")))?;
-        self.raw(format!("{}\n", self.redact(&text)).as_bytes())
+        self.raw(format!("{}\n", crate::redact::json_safe(&self.redact(&text))).as_bytes())
     }
 
     /// Print human text on stdout.
     pub fn text(&self, text: &str) -> Result<()> {
-        self.raw(format!("{}\n", self.redact(text)).as_bytes())
+        self.raw(format!("{}\n", self.safe(text)).as_bytes())
     }
 }

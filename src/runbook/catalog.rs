@@ -24,6 +24,10 @@ pub enum ParamKind {
     Cluster,
     /// A list of cluster names.
     ClusterList,
+    /// The id of an earlier step of the same runbook running the named action (e.g. the
+    /// `groups.translate` step a `groups.commit` reads). Checked when the runbook loads, so
+    /// a misspelt or later step is refused before any step runs.
+    Step(&'static str),
 }
 
 impl ParamKind {
@@ -37,6 +41,7 @@ impl ParamKind {
             ParamKind::StringMap => "a mapping of strings to strings",
             ParamKind::Cluster => "a cluster name",
             ParamKind::ClusterList => "a list of cluster names",
+            ParamKind::Step(_) => "the id of an earlier step",
         }
     }
 }
@@ -397,7 +402,7 @@ pub static ACTIONS: &[ActionSpec] = &[
             ),
             with_default(
                 "translate_step",
-                K::String,
+                K::Step("groups.translate"),
                 Presence::DefaultStr("translate"),
                 "the id of the `groups.translate` step of the same run",
             ),
@@ -445,7 +450,7 @@ pub static ACTIONS: &[ActionSpec] = &[
         &[
             with_default(
                 "find_step",
-                K::String,
+                K::Step("tail.find"),
                 Presence::DefaultStr("tail-find"),
                 "the id of the `tail.find` step of the same run",
             ),
@@ -485,13 +490,13 @@ pub static ACTIONS: &[ActionSpec] = &[
             ),
             with_default(
                 "find_step",
-                K::String,
+                K::Step("tail.find"),
                 Presence::DefaultStr("tail-find"),
                 "the id of the `tail.find` step of the same run",
             ),
             with_default(
                 "quarantine_step",
-                K::String,
+                K::Step("tail.quarantine"),
                 Presence::DefaultStr("tail-quarantine"),
                 "the id of the `tail.quarantine` step whose verified quarantine allows deleting",
             ),
@@ -538,7 +543,7 @@ pub static ACTIONS: &[ActionSpec] = &[
         &[
             with_default(
                 "seed_step",
-                K::String,
+                K::Step("mirror.seed"),
                 Presence::DefaultStr("mirror-seed"),
                 "the id of the `mirror.seed` step of the same run",
             ),
@@ -647,7 +652,10 @@ mod tests {
                 match (p.presence, p.kind) {
                     (Presence::DefaultInt(n), ParamKind::PositiveInt) => assert!(n >= 1),
                     (Presence::DefaultBool(_), ParamKind::Bool) => {}
-                    (Presence::DefaultStr(_), ParamKind::String | ParamKind::Cluster) => {}
+                    (
+                        Presence::DefaultStr(_),
+                        ParamKind::String | ParamKind::Cluster | ParamKind::Step(_),
+                    ) => {}
                     (
                         Presence::DefaultEmptyList,
                         ParamKind::StringList | ParamKind::ClusterList,

@@ -86,9 +86,21 @@ pub fn checksum(text: &str) -> String {
 
 /// Load and validate a runbook file.
 pub fn load_file(path: &Path) -> Result<Runbook, RunbookError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RunbookError::Read {
+    // A FIFO or `/dev/zero` named as a runbook must not hang or fill memory.
+    let bytes = crate::topology::reference::read_regular_file(
+        path,
+        crate::topology::reference::MAX_DOCUMENT_BYTES,
+    )
+    .map_err(|source| RunbookError::Read {
         path: path.to_path_buf(),
         source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| RunbookError::Read {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "the file is not valid UTF-8; save it as UTF-8",
+        ),
     })?;
     load_str(&text, &path.display().to_string())
 }
@@ -125,6 +137,95 @@ pub fn load_named(arg: &str) -> Result<Runbook, RunbookError> {
         name: arg.to_string(),
         known: embedded_names(),
     })
+}
+
+/// The runbook's text as the journal keeps it (and `runs show` prints it): `exec` steps'
+/// `env` values replaced by `***`. They are hooks' settings and often credentials; the
+/// checksum stays the one of the real text, so resume still compares the file.
+pub fn journal_text(runbook: &Runbook) -> String {
+    let text = &runbook.text;
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut leftovers: Vec<String> = Vec::new();
+    for (i, step) in runbook.steps.iter().enumerate() {
+        let Some(env) = step.params.get("env").and_then(|e| e.as_object()) else {
+            continue;
+        };
+        // Search only the step's own lines, so masking stays linear in the runbook's size.
+        let first = step.location.line.saturating_sub(1);
+        let end = runbook
+            .steps
+            .get(i + 1)
+            .map_or(lines.len(), |n| n.location.line.saturating_sub(1))
+            .max(first);
+        let region = text
+            .lines()
+            .skip(first)
+            .take(end - first)
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (key, value) in env {
+            let Some(value) = value.as_str().filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let found = yamlpos::find(&region, &crate::ypath![0, "params", "env", key.as_str()]);
+            let masked = found.exact
+                && found.value.is_some_and(|at| {
+                    lines
+                        .get_mut(first + at.line - 1)
+                        .is_some_and(|line| mask_scalar(line, at.column - 1, value))
+                });
+            if !masked {
+                leftovers.push(value.to_string());
+            }
+        }
+    }
+    let mut out = lines.join("\n");
+    if text.ends_with('\n') {
+        out.push('\n');
+    }
+    // A value the scan could not place (a block scalar, a value on the next line): mask
+    // each of its lines wherever it appears.
+    for value in leftovers {
+        for part in value.lines().map(str::trim).filter(|p| !p.is_empty()) {
+            out = out.replace(part, "***");
+        }
+    }
+    out
+}
+
+/// Replace the YAML scalar starting at char `col` of `line` (quoted or plain, holding
+/// `value`) with `***`. False when it is not there as expected.
+fn mask_scalar(line: &mut String, col: usize, value: &str) -> bool {
+    let Some((start, _)) = line.char_indices().nth(col) else {
+        return false;
+    };
+    let rest = &line[start..];
+    let len = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => {
+            let mut end = None;
+            let mut chars = rest.char_indices().skip(1).peekable();
+            while let Some((j, c)) = chars.next() {
+                if q == '"' && c == '\\' {
+                    chars.next();
+                } else if c == q {
+                    if q == '\'' && chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                        chars.next();
+                    } else {
+                        end = Some(j + 1);
+                        break;
+                    }
+                }
+            }
+            match end {
+                Some(e) => e,
+                None => return false,
+            }
+        }
+        _ if rest.starts_with(value) => value.len(),
+        _ => return false,
+    };
+    line.replace_range(start..start + len, "\"***\"");
+    true
 }
 
 /// Check what needs the topology: every cluster a step names exists in it.

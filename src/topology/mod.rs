@@ -356,10 +356,12 @@ replication:
 impl Topology {
     /// Read, parse and validate `path`. References are checked for syntax, not resolved.
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
-        let bytes = std::fs::read(path).map_err(|source| TopologyError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = reference::read_regular_file(path, reference::MAX_DOCUMENT_BYTES).map_err(
+            |source| TopologyError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+        )?;
         let text = String::from_utf8(bytes).map_err(|e| {
             TopologyError::Invalid(Diagnostic {
                 source: path.display().to_string(),
@@ -375,7 +377,33 @@ impl Topology {
     /// Parse and validate `text`; `path_for_messages` names it in errors and anchors
     /// relative paths (client properties, `${file:...}`).
     pub fn from_str(text: &str, path_for_messages: &Path) -> Result<Topology, TopologyError> {
-        load::build(text, path_for_messages)
+        let topology = load::build(text, path_for_messages)?;
+        topology.register_literal_secrets();
+        Ok(topology)
+    }
+
+    /// Secrets written literally in the topology are known without resolving anything:
+    /// mask them from the start (references are registered when resolved).
+    fn register_literal_secrets(&self) {
+        let literal = |raw: &str| {
+            reference::parse(raw)
+                .ok()
+                .filter(|t| !t.has_references())
+                .map(|_| raw.to_string())
+        };
+        let mut values = Vec::new();
+        for def in self.clusters.values() {
+            for (k, raw) in &def.properties {
+                if is_secret_key(k) {
+                    values.extend(literal(raw));
+                }
+            }
+            if let Some(connect) = &def.connect {
+                values.extend(url_password(&connect.url).map(str::to_string));
+                values.extend(connect.password.as_deref().and_then(literal));
+            }
+        }
+        crate::redact::register(values);
     }
 
     /// The lab example (`LAB_EXAMPLE`), for tests.
@@ -440,6 +468,9 @@ impl Topology {
             let field = crate::ypath!["clusters", cluster, "properties", k];
             cfg.set(k.clone(), self.resolve(cluster, &field, raw, env)?);
         }
+        // Resolved now, so masked in everything printed or journaled from here on (the
+        // last `error:` line included).
+        crate::redact::register(cfg.secret_values());
         let field = crate::ypath!["clusters", cluster, "bootstrap"];
         let bootstrap = self.resolve(cluster, &field, &def.bootstrap, env)?;
         if let Err(why) = load::check_bootstrap(&bootstrap) {
@@ -505,6 +536,9 @@ impl Topology {
         let raw = &connect.url;
         let field = self.connect_field(cluster, "url");
         let url = self.resolve(cluster, &field, raw, env)?;
+        if let Some(pw) = url_password(&url) {
+            crate::redact::register([pw.to_string()]);
+        }
         if let Err(why) = load::check_url(&url) {
             return Err(TopologyError::Resolve(
                 self.doc()
@@ -579,6 +613,9 @@ impl Topology {
             )),
             _ => None,
         };
+        if let Some((_, pw)) = &basic_auth {
+            crate::redact::register([pw.clone()]);
+        }
         Ok(Some(ConnectEndpoint {
             url,
             ca_pem,

@@ -248,7 +248,41 @@ fn jaas_tokens(s: &str) -> Result<Vec<Tok>, String> {
     Ok(toks)
 }
 
-/// Parse a `sasl.jaas.config` value. Errors name options, never their values.
+/// How a login module token is named in an error: known module names as written,
+/// anything else not at all (a JAAS value that does not parse may have its password
+/// where the class name should be).
+fn shown_module(module: &str) -> String {
+    if [PLAIN_MODULE, SCRAM_MODULE, KRB5_MODULE, OAUTH_MODULE].contains(&module) {
+        format!("`{module}`")
+    } else {
+        "the login module".to_string()
+    }
+}
+
+/// How an option name is named in an error: the options login modules take, as written;
+/// any other word not at all (it may be a value that lost its `=`).
+fn shown_option(name: &str) -> String {
+    const KNOWN: &[&str] = &[
+        "username",
+        "password",
+        "tokenauth",
+        "serviceName",
+        "keyTab",
+        "principal",
+        "useKeyTab",
+        "storeKey",
+        "useTicketCache",
+        "debug",
+    ];
+    if KNOWN.contains(&name) {
+        format!("option `{name}`")
+    } else {
+        "an option name".to_string()
+    }
+}
+
+/// Parse a `sasl.jaas.config` value. Errors name known options and modules, never
+/// values or words they cannot place.
 pub fn parse_jaas(s: &str) -> Result<Vec<JaasEntry>, String> {
     let toks = jaas_tokens(s)?;
     let mut entries = Vec::new();
@@ -261,15 +295,19 @@ pub fn parse_jaas(s: &str) -> Result<Vec<JaasEntry>, String> {
             Some(Tok::Word(f)) => f,
             _ => {
                 return Err(format!(
-                    "expected a control flag (`required`) after `{module}`"
+                    "expected a control flag (`required`) after {}",
+                    shown_module(&module)
                 ))
             }
         };
         if !["required", "requisite", "sufficient", "optional"]
             .contains(&flag.to_ascii_lowercase().as_str())
         {
+            // The word is not shown: a JAAS line that does not parse may have its
+            // password where the flag should be.
             return Err(format!(
-                "`{flag}` is not a control flag: expected `required`, `requisite`, `sufficient` or `optional`"
+                "the word after {} is not a control flag: expected `required`, `requisite`, `sufficient` or `optional`",
+                shown_module(&module)
             ));
         }
         let mut options = Vec::new();
@@ -278,14 +316,19 @@ pub fn parse_jaas(s: &str) -> Result<Vec<JaasEntry>, String> {
                 Some(Tok::Semi) => break,
                 Some(Tok::Word(name)) => {
                     if it.next() != Some(Tok::Eq) {
-                        return Err(format!("expected `=` after option `{name}`"));
+                        return Err(format!("expected `=` after {}", shown_option(&name)));
                     }
                     match it.next() {
                         Some(Tok::Word(v)) | Some(Tok::Quoted(v)) => options.push((name, v)),
-                        _ => return Err(format!("missing value for option `{name}`")),
+                        _ => return Err(format!("missing value for {}", shown_option(&name))),
                     }
                 }
-                Some(_) => return Err(format!("unexpected symbol in the options of `{module}`")),
+                Some(_) => {
+                    return Err(format!(
+                        "unexpected symbol in the options of {}",
+                        shown_module(&module)
+                    ))
+                }
                 None => return Err("the login module entry does not end with `;`".into()),
             }
         }
@@ -405,7 +448,7 @@ pub enum PropsError {
 
 /// Read `path` and translate it (see `map_to_librdkafka`).
 pub fn load(path: &Path, cluster: &str) -> Result<BTreeMap<String, String>, PropsError> {
-    let bytes = std::fs::read(path).map_err(PropsError::Read)?;
+    let bytes = super::reference::read_small_file(path).map_err(PropsError::Read)?;
     // Properties.load(InputStream) reads ISO-8859-1; accept UTF-8 first since that is what
     // editors write today, and fall back to Latin-1 byte-for-char.
     let text = match String::from_utf8(bytes) {
@@ -733,7 +776,7 @@ fn map_jaas(
         }
         other => {
             return Err(ctx
-                .err(p, format!("unknown login module `{other}`"))
+                .err(p, format!("unknown login module {}", shown_module(other)))
                 .with_help(format!("use `{PLAIN_MODULE}` or `{SCRAM_MODULE}`")));
         }
     };
@@ -815,6 +858,15 @@ impl Ctx<'_> {
     }
 
     fn unknown(&self, p: &Prop) -> Diagnostic {
+        if p.value.is_empty() {
+            // A line that is only a word: it may be a password pasted on a line of its own,
+            // so it is not shown.
+            let mut d = self.err(p, "this line is a key without a value, and not a known client property (its text is not shown: it may be a secret)");
+            d.field = String::new();
+            return d.with_help(
+                "write `key=value`; a password belongs in `sasl.jaas.config` or `ssl.*.password`",
+            );
+        }
         let d = self.err(p, format!("unknown client property `{}`", p.key));
         let keys = known_keys();
         match crate::yamlpos::suggest(&p.key, keys.iter().copied()) {
@@ -895,9 +947,17 @@ next=yes
         assert!(parse_jaas("X required a=\"b\"")
             .unwrap_err()
             .contains("`;`"));
-        assert!(parse_jaas("X required a b;")
+        assert!(parse_jaas("X required username b;")
             .unwrap_err()
-            .contains("`=` after option `a`"));
+            .contains("`=` after option `username`"));
+        // Issue 12: a word the parser cannot place may be the password: never shown.
+        let e = parse_jaas("X required username=\"u\" hunter2-pw;").unwrap_err();
+        assert!(
+            e.contains("`=` after an option name") && !e.contains("hunter2"),
+            "{e}"
+        );
+        let e = parse_jaas("X hunter2-pw;").unwrap_err();
+        assert!(e.contains("control flag") && !e.contains("hunter2"), "{e}");
         assert!(parse_jaas("X mandatory;")
             .unwrap_err()
             .contains("control flag"));

@@ -66,8 +66,12 @@ impl RefError {
                 format!("did you mean `${{env:{inner}}}`?"),
             ),
             RefError::NoScheme { .. } => ("reference has no scheme".into(), help_syntax.into()),
-            RefError::UnknownScheme { scheme } => (
+            RefError::UnknownScheme { scheme } if show => (
                 format!("unknown reference scheme `{scheme}`: only `env` and `file` are supported"),
+                help_syntax.into(),
+            ),
+            RefError::UnknownScheme { .. } => (
+                "unknown reference scheme (not shown: the value is a secret's): only `env` and `file` are supported".into(),
                 help_syntax.into(),
             ),
             RefError::Empty { scheme } => (
@@ -262,6 +266,16 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// non-blocking, so a FIFO with no writer cannot hang the command), and so is a file over
 /// [`MAX_FILE_BYTES`] (`/dev/zero` would otherwise grow memory without bound).
 pub fn read_small_file(path: &Path) -> Result<Vec<u8>, std::io::Error> {
+    read_regular_file(path, MAX_FILE_BYTES)
+}
+
+/// The most a topology or runbook file may hold (an 8,000-step runbook is about 600 KiB).
+pub const MAX_DOCUMENT_BYTES: u64 = 16 << 20;
+
+/// Reads a regular file of at most `max` bytes; anything else is refused at once, as in
+/// [`read_small_file`]. Topologies, runbooks and properties files are read this way: a
+/// FIFO or `/dev/zero` given as one must not hang or fill memory.
+pub fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>, std::io::Error> {
     use std::io::{Error, ErrorKind, Read};
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
@@ -275,19 +289,19 @@ pub fn read_small_file(path: &Path) -> Result<Vec<u8>, std::io::Error> {
             "not a regular file (a directory, FIFO, socket or device)",
         ));
     }
-    if meta.len() > MAX_FILE_BYTES {
+    if meta.len() > max {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("larger than {} KiB", MAX_FILE_BYTES / 1024),
+            format!("larger than {} KiB", max / 1024),
         ));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
     // `take` bounds the read even if the file grows while it is read.
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            format!("larger than {} KiB", MAX_FILE_BYTES / 1024),
+            format!("larger than {} KiB", max / 1024),
         ));
     }
     Ok(bytes)
