@@ -74,7 +74,7 @@ fn install_panic_hook() {
         eprintln!("error: {reason}");
         match kafka_dr::journal::fail_current_run_after_panic(&reason) {
             Some((run, journal, true)) => eprintln!(
-                "help: run {run} is marked failed in the journal `{}`; `kafka-dr runs show {run}` shows how far it got, and `kafka-dr resume {run} --take-over-lease` continues it (a step in progress is verified first)",
+                "help: run {run} is marked failed in the journal `{}`; `kafka-dr runs show {run}` shows how far it got, and `kafka-dr resume {run}` continues it (a step in progress is verified first)",
                 journal.display()
             ),
             Some((run, journal, false)) => eprintln!(

@@ -1067,3 +1067,52 @@ fn a_big_runbook_loads_fast() {
     // Generous for a debug build on a busy 2-core machine; quadratic took 17 s.
     assert!(took < Duration::from_secs(5), "took {took:?}");
 }
+
+/// Issue 12: a panic (a bug) marks the run failed in the journal instead of leaving it
+/// `running` forever, prints one `error:` line and where to look, and no backtrace.
+#[test]
+fn a_panic_marks_the_run_failed_and_says_where_to_look() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("topology.yaml"), TOPOLOGY).unwrap();
+    std::fs::write(
+        d.join("rb.yaml"),
+        "name: t\nsteps:\n  - id: first\n    action: exec\n    params: { argv: [\"true\"] }\n  - id: boom\n    action: exec\n    params: { argv: [\"true\"] }\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], panic_at: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kafka-dr"));
+        c.arg("--topology")
+            .arg(d.join("topology.yaml"))
+            .args(args)
+            .env_remove("RUST_BACKTRACE")
+            .env_remove("KAFKA_DR_PANIC_AT")
+            .stdin(Stdio::null());
+        if let Some(p) = panic_at {
+            c.env("KAFKA_DR_PANIC_AT", p);
+        }
+        let out = c.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let rb = d.join("rb.yaml");
+    let rb = rb.to_str().unwrap();
+    let (code, _, err) = run(&["run", rb], Some("boom"));
+    assert_eq!(code, Some(101), "{err}");
+    assert!(err.contains("error: kafka-dr crashed (internal error at "), "{err}");
+    assert!(err.contains("run 1 is marked failed in the journal"), "{err}");
+    assert!(err.contains("kafka-dr runs show 1"), "{err}");
+    assert!(!err.contains("stack backtrace") && !err.contains("note: run with"), "{err}");
+    let (code, out, err) = run(&["-o", "json", "runs", "show", "1"], None);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["state"], "failed", "{v:#}");
+    assert!(v["error"].as_str().unwrap().contains("crashed"), "{v:#}");
+    assert_eq!(v["steps"][0]["state"], "finished", "{v:#}");
+    // The failed run resumes where it stopped.
+    let (code, _, err) = run(&["resume", "1"], None);
+    assert_eq!(code, Some(0), "{err}");
+}

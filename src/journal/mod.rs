@@ -785,6 +785,61 @@ mod tests {
         assert!(msg.contains("help:"), "{msg}");
     }
 
+    /// Issue 12: a link in the journal's place is refused, and its target keeps its mode.
+    #[test]
+    fn a_symlink_journal_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"precious").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("journal.db");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        for err in [
+            Journal::open(&link).unwrap_err(),
+            Journal::open_read_only(&link).unwrap_err(),
+            Journal::open_for_plan(&link).unwrap_err(),
+        ] {
+            assert!(matches!(err, JournalError::NotAFile { .. }), "{err}");
+            assert_eq!(err.exit_code(), ExitCode::Journal);
+            assert!(err.to_string().contains("symbolic link"), "{err}");
+        }
+        assert_eq!(mode(&target), 0o644);
+        assert_eq!(std::fs::read(&target).unwrap(), b"precious");
+        let err = Journal::open("/dev/null").unwrap_err();
+        assert!(err.to_string().contains("a device"), "{err}");
+        let err = Journal::open(dir.path()).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
+    }
+
+    /// Issue 12: reading creates nothing, changes nothing, and sees what was written.
+    #[test]
+    fn read_only_open_creates_and_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        let empty = Journal::open_read_only(&path).unwrap();
+        assert!(empty.runs_list().unwrap().is_empty());
+        assert!(empty.is_scratch());
+        assert!(!path.exists(), "a read-only open created the journal");
+        let j = Journal::open(&path).unwrap();
+        j.record_role_change(None, "dc1", Role::Primary).unwrap();
+        drop(j);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let ro = Journal::open_read_only(&path).unwrap();
+        assert_eq!(ro.current_roles().unwrap().len(), 1);
+        assert!(ro.record_role_change(None, "dc2", Role::Backup).is_err());
+        drop(ro);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        assert_eq!(mode(&path), 0o400, "a read-only open narrowed or widened the mode");
+        // A copy to plan on: it reads the same, and what it writes does not reach the file.
+        let copy = Journal::scratch_copy(path.clone()).unwrap();
+        assert!(copy.is_scratch());
+        copy.record_role_change(None, "dc2", Role::Backup).unwrap();
+        assert_eq!(copy.current_roles().unwrap().len(), 2);
+        drop(copy);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
     #[test]
     fn an_unwritable_location_says_where() {
         let err = Journal::open("/proc/kafka-dr-test/journal.db").unwrap_err();

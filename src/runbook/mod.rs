@@ -187,7 +187,15 @@ pub fn journal_text(runbook: &Runbook) -> String {
     // each of its lines wherever it appears.
     for value in leftovers {
         for part in value.lines().map(str::trim).filter(|p| !p.is_empty()) {
-            out = out.replace(part, "***");
+            // As written plain, single-quoted (`''` for `'`) or double-quoted (escapes).
+            let single = part.replace('\'', "''");
+            let double = serde_json::to_string(part).unwrap_or_default();
+            let double = double.trim_matches('"');
+            for form in [part, single.as_str(), double] {
+                if !form.is_empty() {
+                    out = out.replace(form, "***");
+                }
+            }
         }
     }
     out
