@@ -247,7 +247,14 @@ fn check_cluster(
     let client = match KafkaClient::connect(name, pairs, timeout) {
         Ok(c) => c,
         Err(e) => {
-            check.reachable = !matches!(e.exit_code(), crate::error::ExitCode::Unreachable);
+            // Reachable only when a broker answered (it refused our credentials or
+            // our certificate); a configuration librdkafka refused never got that far.
+            check.reachable = matches!(
+                e,
+                crate::kafka::KafkaError::AuthenticationFailed { .. }
+                    | crate::kafka::KafkaError::Tls { .. }
+                    | crate::kafka::KafkaError::AuthorizationDenied { .. }
+            );
             check.error = Some(e.to_string());
             problem(problems, Severity::Error, subject, e.to_string(), None);
             return (check, None);
