@@ -173,9 +173,16 @@ fn located(msg: &str, file: &str, text: &str) -> Result<(), String> {
         .next()
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| format!("no column: {msg}"))?;
-    let lines = text.lines().count().max(1) + 1;
+    // YAML also breaks lines at CR, NEL, LS and PS (libyaml counts them).
+    let lines = text
+        .split(['\n', '\r', '\u{85}', '\u{2028}', '\u{2029}'])
+        .count()
+        .max(1)
+        + 1;
     if line == 0 || line > lines {
-        return Err(format!("line {line} is outside the document ({lines} lines): {msg}"));
+        return Err(format!(
+            "line {line} is outside the document ({lines} lines): {msg}"
+        ));
     }
     Ok(())
 }
@@ -203,8 +210,12 @@ fn check_topology(text: &str) -> Result<(), String> {
         Ok(t) => {
             for name in t.cluster_names() {
                 for msg in [
-                    t.client_config_with_env(name, &env).err().map(|e| e.to_string()),
-                    t.connect_endpoint_with_env(name, &env).err().map(|e| e.to_string()),
+                    t.client_config_with_env(name, &env)
+                        .err()
+                        .map(|e| e.to_string()),
+                    t.connect_endpoint_with_env(name, &env)
+                        .err()
+                        .map(|e| e.to_string()),
                 ]
                 .into_iter()
                 .flatten()

@@ -532,6 +532,29 @@ fn corpus() -> Vec<Case> {
             ])
             .at("sasl.passwd"),
     );
+    // `check` does not call a cluster reachable when its configuration was refused.
+    cases.push(
+        Case::new("check: refused configuration is not reachable", 3)
+            .topology(&topo_with(
+                DC2_PROPS,
+                "    properties: { sasl.passwd: pl4nted-literal-Secret }\n",
+            ))
+            .args(&["-o", "json", "check", "--timeout", "1"])
+            .json()
+            .unlocated()
+            .check(|_, o| {
+                let v: serde_json::Value =
+                    serde_json::from_str(&o.stdout).map_err(|e| e.to_string())?;
+                let dc2 = v["clusters"]
+                    .as_array()
+                    .and_then(|c| c.iter().find(|c| c["name"] == "dc2"))
+                    .ok_or("no dc2 in the report")?;
+                if dc2["reachable"] != false {
+                    return Err(format!("dc2 reported reachable: {dc2}"));
+                }
+                Ok(())
+            }),
+    );
     // The final `error:` line knows the secrets resolved during the run.
     cases.push(
         Case::new("oauthbearer config on the last error line", 2)
@@ -542,6 +565,30 @@ fn corpus() -> Vec<Case> {
             .args(&["watermarks", "snapshot", "--timeout", "1", "--cluster", "dc2"])
             .at("no.such.property"),
     );
+    // A value glued to its key (found by tests/fuzz.rs): the key is not echoed.
+    for (label, env, line) in [
+        (
+            "no space after the colon",
+            "      env:\n        TOKEN:!pl4nted-exec-env-Secret\n",
+            7,
+        ),
+        (
+            "an equals sign",
+            "      env:\n        \"TOKEN=pl4nted-exec-env-Secret\": x\n",
+            7,
+        ),
+        (
+            "flow, no space",
+            "      env: { TOKEN:pl4nted-exec-env-Secret }\n",
+            7,
+        ),
+    ] {
+        cases.push(runbook_case(
+            &format!("exec env key holding its value: {label}"),
+            &format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params:\n      argv: [\"true\"]\n{env}"),
+            line,
+        ));
+    }
     // `exec` env values: not in the journal's runbook text, not in `runs show`.
     let exec_env = "name: hooks\nsteps:\n  - id: hook\n    action: exec\n    params:\n      argv: [\"true\"]\n      env: { TOKEN: pl4nted-exec-env-Secret, OTHER: \"pl4nted-exec-env-Secret\" }\n  - id: hook2\n    action: exec\n    params:\n      argv: [\"true\"]\n      env:\n        TOKEN: 'pl4nted-exec-env-Secret'\n        BLOCK: |\n          pl4nted-exec-env-Secret\n";
     cases.push(
@@ -1102,10 +1149,19 @@ fn a_panic_marks_the_run_failed_and_says_where_to_look() {
     let rb = rb.to_str().unwrap();
     let (code, _, err) = run(&["run", rb], Some("boom"));
     assert_eq!(code, Some(101), "{err}");
-    assert!(err.contains("error: kafka-dr crashed (internal error at "), "{err}");
-    assert!(err.contains("run 1 is marked failed in the journal"), "{err}");
+    assert!(
+        err.contains("error: kafka-dr crashed (internal error at "),
+        "{err}"
+    );
+    assert!(
+        err.contains("run 1 is marked failed in the journal"),
+        "{err}"
+    );
     assert!(err.contains("kafka-dr runs show 1"), "{err}");
-    assert!(!err.contains("stack backtrace") && !err.contains("note: run with"), "{err}");
+    assert!(
+        !err.contains("stack backtrace") && !err.contains("note: run with"),
+        "{err}"
+    );
     let (code, out, err) = run(&["-o", "json", "runs", "show", "1"], None);
     assert_eq!(code, Some(0), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();

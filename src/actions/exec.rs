@@ -88,9 +88,10 @@ impl Exec {
         }
         for (key, value) in &p.env {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                return Err(bad(format!(
-                    "`env` key `{key}` is not a valid variable name"
-                )));
+                // Not shown: `TOKEN=s3cret` written as a key holds the value.
+                return Err(bad(
+                    "an `env` key is not a valid variable name (it contains `=` or NUL, or is empty; not shown)".into(),
+                ));
             }
             if key.starts_with(CONTEXT_PREFIX) {
                 return Err(bad(format!(

@@ -830,7 +830,11 @@ mod tests {
         assert!(ro.record_role_change(None, "dc2", Role::Backup).is_err());
         drop(ro);
         assert_eq!(std::fs::read(&path).unwrap(), before);
-        assert_eq!(mode(&path), 0o400, "a read-only open narrowed or widened the mode");
+        assert_eq!(
+            mode(&path),
+            0o400,
+            "a read-only open narrowed or widened the mode"
+        );
         // A copy to plan on: it reads the same, and what it writes does not reach the file.
         let copy = Journal::scratch_copy(path.clone()).unwrap();
         assert!(copy.is_scratch());

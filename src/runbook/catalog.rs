@@ -586,10 +586,12 @@ fn check_exec(params: &Map<String, Value>) -> Result<(), ParamProblem> {
     if let Some(Value::Object(env)) = params.get("env") {
         for name in env.keys() {
             if name.is_empty() || name.contains('=') || name.contains('\0') {
+                // The name is not shown (the problem points at `env`): a key written
+                // `TOKEN=s3cret` holds the value it was meant to set.
                 return Err(ParamProblem {
                     param: "env",
-                    item: Some(ItemRef::Key(name.clone())),
-                    message: format!("`{name}` is not an environment variable name"),
+                    item: None,
+                    message: "a key is not an environment variable name (it is empty or holds `=` or NUL; not shown, it may hold a value)".into(),
                     help: None,
                 });
             }

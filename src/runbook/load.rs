@@ -280,6 +280,14 @@ fn max_int_help(p: &ParamSpec) -> String {
     }
 }
 
+/// `[A-Za-z_][A-Za-z0-9_]*`: an environment variable name, safe to echo.
+fn is_var_name(s: &str) -> bool {
+    s.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// `[a-z0-9][a-z0-9-]*`: ids end up in journal rows, file names and command lines.
 fn valid_id(s: &str) -> bool {
     let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
@@ -538,11 +546,28 @@ impl Walker<'_> {
                             out.insert(key.to_string(), Json::from(s.clone()));
                         }
                         other => {
-                            // The value is not echoed: `env` values may be sensitive.
-                            let mut d = self.doc.at_value(
-                                &child(path, key),
-                                format!("expected a string for `{key}`, found {}", describe(other)),
-                            );
+                            // The value is not echoed: `env` values may be sensitive. Nor
+                            // is a key that is not a variable name: `TOKEN:!s3cret` (no
+                            // space after the colon) is one key holding the value.
+                            let mut d = if is_var_name(key) {
+                                self.doc.at_value(
+                                    &child(path, key),
+                                    format!(
+                                        "expected a string for `{key}`, found {}",
+                                        describe(other)
+                                    ),
+                                )
+                            } else {
+                                let mut d = self.doc.at_value(
+                                    path,
+                                    format!(
+                                        "a key of `{}` is not a variable name and has no string value (not shown: it may hold a value whose `: ` is missing)",
+                                        p.name
+                                    ),
+                                );
+                                d.location = yamlpos::locate(self.doc.text, &child(path, key));
+                                d
+                            };
                             if matches!(other, Value::Number(_) | Value::Bool(_)) {
                                 d = d.with_help("quote the value to make it a string");
                             }

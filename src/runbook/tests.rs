@@ -154,10 +154,19 @@ fn journal_text_masks_exec_env_values() {
     let text = "name: t\nsteps:\n  - id: a\n    action: exec\n    params:\n      argv: [\"true\"]\n      env: { TOKEN: s3cret-flow, Q: \"s3cret-dq\", R: 'it''s-s3cret' }\n  - id: b\n    action: exec\n    params:\n      argv: [\"true\"]\n      env:\n        PLAIN: s3cret-block # comment\n        BLOCK: |\n          s3cret-multi\n  - id: c\n    action: confirm\n    params: { message: \"s3cret-flow is not an env value here\" }\n";
     let rb = load_str(text, "t.yaml").unwrap();
     let masked = journal_text(&rb);
-    for s in ["s3cret-flow,", "s3cret-dq", "it''s-s3cret", "s3cret-block", "s3cret-multi"] {
+    for s in [
+        "s3cret-flow,",
+        "s3cret-dq",
+        "it''s-s3cret",
+        "s3cret-block",
+        "s3cret-multi",
+    ] {
         assert!(!masked.contains(s), "{s} in:\n{masked}");
     }
-    assert!(masked.contains("TOKEN: \"***\"") && masked.contains("# comment"), "{masked}");
+    assert!(
+        masked.contains("TOKEN: \"***\"") && masked.contains("# comment"),
+        "{masked}"
+    );
     assert!(masked.contains("action: confirm"), "{masked}");
     assert_eq!(rb.checksum, checksum(text));
     assert_eq!(masked.lines().count(), text.lines().count());
@@ -176,11 +185,17 @@ fn step_references_are_checked_at_load() {
         "{base}  - id: commit\n    action: groups.commit\n    params: {{ translate_step: tranlsate }}\n"
     ));
     assert!(e.starts_with("rb.yaml:7:"), "{e}");
-    assert!(e.contains("no step `tranlsate`") && e.contains("did you mean `translate`?"), "{e}");
+    assert!(
+        e.contains("no step `tranlsate`") && e.contains("did you mean `translate`?"),
+        "{e}"
+    );
     let e = err("name: t\nsteps:\n  - id: commit\n    action: groups.commit\n  - id: translate\n    action: groups.translate\n");
     assert!(e.contains("does not come before it"), "{e}");
     let e = err("name: t\nsteps:\n  - id: translate\n    action: exec\n    params: { argv: [x] }\n  - id: commit\n    action: groups.commit\n");
-    assert!(e.contains("is a `exec` step, not `groups.translate`"), "{e}");
+    assert!(
+        e.contains("is a `exec` step, not `groups.translate`"),
+        "{e}"
+    );
     // `no_quarantine: true` reads no quarantine.
     assert!(load_str(
         "name: t\nsteps:\n  - id: tail-find\n    action: tail.find\n  - id: truncate\n    action: truncate\n    params: { no_quarantine: true }\n",
@@ -194,7 +209,10 @@ fn step_references_are_checked_at_load() {
 fn durations_are_bounded() {
     let e = err("name: t\nsteps:\n  - id: a\n    action: exec\n    params: { argv: [x], timeout_seconds: 604801 }\n");
     assert!(e.starts_with("rb.yaml:5:"), "{e}");
-    assert!(e.contains("`timeout_seconds` must be at most 604800"), "{e}");
+    assert!(
+        e.contains("`timeout_seconds` must be at most 604800"),
+        "{e}"
+    );
     assert!(load_str(
         "name: t\nsteps:\n  - id: a\n    action: exec\n    params: { argv: [x], timeout_seconds: 604800 }\n",
         "t.yaml"
