@@ -476,6 +476,11 @@ fn corpus() -> Vec<Case> {
             "security.protocol=PLAINTEXT\n\\\npl4nted-file-Secret\n",
             2,
         ),
+        (
+            "a continuation swallows the JAAS line (found by tests/fuzz.rs)",
+            "sasl.mechanism=\\\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"pl4nted-file-Secret\";\n",
+            1,
+        ),
     ] {
         cases.push(props_case(&format!("properties {label}"), text, line, 2));
     }

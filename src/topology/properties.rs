@@ -248,6 +248,23 @@ fn jaas_tokens(s: &str) -> Result<Vec<Tok>, String> {
     Ok(toks)
 }
 
+/// How the value of an ordinary setting is quoted in an error: a single word as written;
+/// anything longer not at all. A trailing `\` joins the next line to the value, which
+/// may be `sasl.jaas.config` with its password (found by tests/fuzz.rs).
+fn shown_value(value: &str) -> String {
+    let word = !value.is_empty()
+        && value.chars().count() <= 40
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+'));
+    if word {
+        format!("`{value}`")
+    } else {
+        "(the value is not shown: it is more than one word, and may have taken in a continued line)"
+            .to_string()
+    }
+}
+
 /// How a login module token is named in an error: known module names as written,
 /// anything else not at all (a JAAS value that does not parse may have its password
 /// where the class name should be).
@@ -489,7 +506,10 @@ pub fn map_to_librdkafka(
                 let v = value.to_ascii_uppercase();
                 if !["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"].contains(&v.as_str()) {
                     return Err(ctx
-                        .err(p, format!("unknown security protocol `{value}`"))
+                        .err(
+                            p,
+                            format!("unknown security protocol {}", shown_value(value)),
+                        )
                         .with_help("use `PLAINTEXT`, `SSL`, `SASL_PLAINTEXT` or `SASL_SSL`"));
                 }
                 out.insert(key.to_string(), v);
@@ -515,7 +535,7 @@ pub fn map_to_librdkafka(
                     }
                     _ => {
                         return Err(ctx
-                            .err(p, format!("unknown sasl mechanism `{value}`"))
+                            .err(p, format!("unknown sasl mechanism {}", shown_value(value)))
                             .with_help("use `PLAIN`, `SCRAM-SHA-256` or `SCRAM-SHA-512`"));
                     }
                 }
@@ -527,7 +547,7 @@ pub fn map_to_librdkafka(
                     "https" => "https",
                     _ => {
                         return Err(ctx
-                            .err(p, format!("unknown endpoint identification algorithm `{value}`"))
+                            .err(p, format!("unknown endpoint identification algorithm {}", shown_value(value)))
                             .with_help("use `https` to check the broker's host name, or leave it empty to skip the check"));
                     }
                 };
@@ -543,7 +563,10 @@ pub fn map_to_librdkafka(
                     return Err(ctx
                         .err(
                             p,
-                            format!("unsupported `client.dns.lookup` value `{value}`"),
+                            format!(
+                                "unsupported `client.dns.lookup` value {}",
+                                shown_value(value)
+                            ),
                         )
                         .with_help(
                             "use `use_all_dns_ips` or `resolve_canonical_bootstrap_servers_only`",
@@ -640,7 +663,10 @@ pub fn map_to_librdkafka(
             }
             other => {
                 return Err(ctx
-                    .err(at, format!("unknown truststore type `{other}`"))
+                    .err(
+                        at,
+                        format!("unknown truststore type {}", shown_value(other)),
+                    )
                     .with_help("use ssl.truststore.type=PEM"));
             }
         }
@@ -688,7 +714,7 @@ pub fn map_to_librdkafka(
             }
             other => {
                 return Err(ctx
-                    .err(at, format!("unknown keystore type `{other}`"))
+                    .err(at, format!("unknown keystore type {}", shown_value(other)))
                     .with_help("use ssl.keystore.type=PKCS12 or PEM"));
             }
         }
