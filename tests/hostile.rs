@@ -477,6 +477,11 @@ fn corpus() -> Vec<Case> {
             2,
         ),
         (
+            "a continued path swallows a password (found by tests/fuzz.rs)",
+            "ssl.truststore.type=JKS\nssl.truststore.location=/etc/ca.jks\\\nssl.keystore.password=pl4nted-file-Secret\n",
+            1,
+        ),
+        (
             "a continuation swallows the JAAS line (found by tests/fuzz.rs)",
             "sasl.mechanism=\\\nsasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"a\" password=\"pl4nted-file-Secret\";\n",
             1,

@@ -483,6 +483,72 @@ pub fn map_to_librdkafka(
     text: &str,
     cluster: &str,
 ) -> Result<BTreeMap<String, String>, Diagnostic> {
+    map_inner(path, text, cluster).map_err(|mut d| {
+        // Whatever a message quotes (a value that took in a continued line, a path in a
+        // help), no secret of this file gets through.
+        let secrets = secrets_in(text);
+        let scrub = |s: &str| {
+            secrets
+                .iter()
+                .fold(s.to_string(), |acc, v| acc.replace(v.as_str(), "***"))
+        };
+        d.message = scrub(&d.message);
+        d.help = d.help.as_deref().map(scrub);
+        d.field = scrub(&d.field);
+        d
+    })
+}
+
+/// Every value in `text` that may be a secret: those of secret keys (per logical line and
+/// per physical line, since a stray `\` joins lines), JAAS passwords, and lines that are
+/// only a word. Longest first, so that one secret inside another is masked whole.
+fn secrets_in(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |v: &str| {
+        let v = v.trim().trim_end_matches('\\').trim();
+        if v.chars().count() >= 4 && !out.iter().any(|o| o == v) {
+            out.push(v.to_string());
+        }
+    };
+    for p in parse(text) {
+        if super::is_secret_key(&p.key) {
+            add(&p.value);
+            if let Ok(entries) = parse_jaas(&p.value) {
+                for e in entries {
+                    for (k, v) in &e.options {
+                        if super::is_secret_key(k) {
+                            add(v);
+                        }
+                    }
+                }
+            }
+        }
+        if p.value.is_empty() && !known_keys().contains(&p.key.as_str()) {
+            add(&p.key);
+        }
+    }
+    for line in text.lines() {
+        let (k, v) = split_key_value(trim_ws_start(line));
+        if super::is_secret_key(&k) {
+            add(&v);
+        }
+        // `password="..."` wherever it sits (a JAAS line continued or broken up).
+        for (i, _) in line.match_indices("password=") {
+            let rest = &line[i + "password=".len()..];
+            let rest = rest.trim_start_matches(['"', '\'']);
+            let end = rest.find(['"', '\'', ';', ' ']).unwrap_or(rest.len());
+            add(&rest[..end]);
+        }
+    }
+    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    out
+}
+
+fn map_inner(
+    path: &Path,
+    text: &str,
+    cluster: &str,
+) -> Result<BTreeMap<String, String>, Diagnostic> {
     let mut props: BTreeMap<String, Prop> = BTreeMap::new();
     for p in parse(text) {
         props.insert(p.key.clone(), p);
