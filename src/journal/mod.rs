@@ -128,8 +128,18 @@ impl Journal {
         let path = path.as_ref().to_path_buf();
         check_path(&path)?;
         create_private_file(&path)?;
+        Journal::open_connection(&path.clone(), path, None)
+    }
+
+    /// Opens SQLite on `db` (the journal itself, or a private copy of it) read-write;
+    /// errors name `path`, the journal the operator gave.
+    fn open_connection(
+        db: &Path,
+        path: PathBuf,
+        scratch: Option<Scratch>,
+    ) -> Result<Journal, JournalError> {
         let conn =
-            Connection::open_with_flags(&path, rw_flags()).map_err(|source| JournalError::Sql {
+            Connection::open_with_flags(db, rw_flags()).map_err(|source| JournalError::Sql {
                 path: path.clone(),
                 op: "open the database",
                 source,
@@ -137,7 +147,7 @@ impl Journal {
         let journal = Journal {
             conn: Arc::new(Mutex::new(conn)),
             path,
-            scratch: None,
+            scratch,
         };
         journal.finish_open()
     }
@@ -235,18 +245,7 @@ impl Journal {
         if std::fs::symlink_metadata(&wal).is_ok_and(|m| m.is_file()) {
             copy_no_follow(&wal, &side_file(&copy, "-wal")).map_err(read)?;
         }
-        let conn =
-            Connection::open_with_flags(&copy, rw_flags()).map_err(|source| JournalError::Sql {
-                path: path.clone(),
-                op: "open the database",
-                source,
-            })?;
-        let journal = Journal {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-            scratch: Some(scratch),
-        };
-        journal.finish_open()
+        Journal::open_connection(&copy, path, Some(scratch))
     }
 
     fn finish_open(self) -> Result<Journal, JournalError> {

@@ -13,10 +13,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kafka_dr::actions::tail::Manifest;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::*;
+use crate::groups::commit;
 use crate::reverse::{sandbox_with_reverse_names, DeleteConnectors};
 use crate::tail::{check_manifest, quarantined};
 
@@ -91,21 +90,7 @@ fn every_codec_fails_over_exactly_and_its_tail_is_quarantined() {
             .then_some(())
     });
 
-    let consumer: BaseConsumer = lab
-        .client_config("dc1", Principal::App)
-        .set("group.id", &group)
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    for (p, pos) in POSITIONS.iter().enumerate() {
-        tpl.add_partition_offset(&topic, p as i32, Offset::Offset(*pos))
-            .unwrap();
-    }
-    consumer
-        .commit(&tpl, CommitMode::Sync)
-        .expect("commit on dc1");
-    drop(consumer);
+    commit(lab, "dc1", Principal::App, &group, &topic, &POSITIONS);
     std::thread::sleep(Duration::from_secs(8));
 
     sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
