@@ -908,12 +908,47 @@ fn tls_failure(e: &reqwest::Error) -> Option<String> {
                 return Some(describe_rustls(tls));
             }
         }
-        // Not rustls's, but TLS all the same: hyper read a TLS answer to plain HTTP.
-        if s.to_string().contains("invalid HTTP version parsed") {
+        source = s.source();
+    }
+    // The connector may box the error in a type of its own: rustls's Display is stable
+    // enough to recognise ("invalid peer certificate: UnknownIssuer", "received fatal
+    // alert: CertificateRequired").
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if let Some(rest) = text.strip_prefix("invalid peer certificate: ") {
+            return Some(match rest {
+                "UnknownIssuer" => describe_rustls(&rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::UnknownIssuer,
+                )),
+                r if r.starts_with("NotValidForName") => describe_rustls(
+                    &rustls::Error::InvalidCertificate(rustls::CertificateError::NotValidForName),
+                ),
+                r if r.starts_with("Expired") => describe_rustls(
+                    &rustls::Error::InvalidCertificate(rustls::CertificateError::Expired),
+                ),
+                other => format!("the worker's certificate is not accepted: {other}"),
+            });
+        }
+        if let Some(rest) = text.strip_prefix("received fatal alert: ") {
+            return Some(match rest {
+                "CertificateRequired" | "HandshakeFailure" => describe_rustls(
+                    &rustls::Error::AlertReceived(rustls::AlertDescription::CertificateRequired),
+                ),
+                "UnknownCA" | "BadCertificate" | "CertificateUnknown" => describe_rustls(
+                    &rustls::Error::AlertReceived(rustls::AlertDescription::UnknownCA),
+                ),
+                other => format!("the worker ended the TLS handshake: {other}"),
+            });
+        }
+        if text.contains("invalid HTTP version parsed") {
             return Some(
                 "the worker answered with TLS to a plain http:// request: use its https:// URL"
                     .into(),
             );
+        }
+        if text.contains("InvalidContentType") || text.contains("corrupt message") {
+            return Some("the server did not answer TLS (is the listener plain http://?)".into());
         }
         source = s.source();
     }
