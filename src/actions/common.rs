@@ -8,6 +8,7 @@
 //! steps, and on resume.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -21,6 +22,11 @@ use crate::topology::Topology;
 
 /// The default bound on one network call.
 pub const NETWORK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The bound on a look at a cluster a step can do without (is the primary up?): a
+/// cluster that refuses connections is known at once; one that does not answer at all
+/// costs this, once per run (`kafka::ClusterPool`).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Which cluster is primary and which is backup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +98,23 @@ pub fn kafka(topology: &Topology, cluster: &str, timeout: Duration) -> Result<Ka
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     Ok(KafkaClient::connect(cluster, pairs, timeout)?)
+}
+
+/// The run's client for `cluster`: connected on first use (within `timeout`) and shared
+/// by the later steps of the run; a cluster that did not answer earlier in the run is
+/// re-checked only briefly (see `kafka::ClusterPool`), so a dead primary costs its
+/// timeout once per run, not once per step.
+pub fn kafka_in(
+    ctx: &StepContext<'_>,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<Arc<KafkaClient>, Error> {
+    let config = ctx.topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(ctx.clusters.client(cluster, pairs, timeout)?)
 }
 
 /// The Connect client for the worker that writes INTO `cluster`, if the topology names one.

@@ -40,8 +40,6 @@ pub const APPLY: &str = "fence.apply";
 /// The runbook name of the action that lifts a journaled fence.
 pub const LIFT: &str = "fence.lift";
 
-/// How long the other clusters get to answer when the fence collects the names they know.
-const OTHER_CLUSTER_TIMEOUT: Duration = Duration::from_secs(3);
 /// Left to the brokers after CreateAcls before anything relies on the new bindings.
 const SETTLE: Duration = Duration::from_secs(1);
 
@@ -303,13 +301,13 @@ fn derive_prefixes(s: &PrefixScope<'_>, notes: &mut Vec<String>) -> BTreeSet<Str
 
 /// Collect the in-scope names `fence` covers on `cluster`.
 fn known_names(
-    topology: &Topology,
-    journal: &Journal,
+    ctx: &StepContext<'_>,
     fence: Fence,
     cluster: &str,
     client: &KafkaClient,
     timeout: Duration,
 ) -> Result<Known, Error> {
+    let (topology, journal) = (ctx.topology, ctx.journal);
     let r = &topology.replication;
     let mut known = Known::default();
     let here = all_topics(client, timeout)?;
@@ -354,8 +352,8 @@ fn known_names(
             }
         }
         for other in &others {
-            let short = timeout.min(OTHER_CLUSTER_TIMEOUT);
-            match common::kafka(topology, other, short) {
+            let short = timeout.min(common::PROBE_TIMEOUT);
+            match common::kafka_in(ctx, other, short) {
                 Ok(oc) => {
                     match all_topics(&oc, short) {
                         Ok(topics) => {
@@ -382,8 +380,7 @@ fn known_names(
                     }
                 }
                 Err(e) => known.notes.push(format!(
-                    "`{other}` did not answer within {}s ({}): its topics and groups are known from the journal only",
-                    short.as_secs(),
+                    "`{other}` does not answer ({}): its topics and groups are known from the journal only",
                     first_line(&e.to_string())
                 )),
             }
@@ -460,14 +457,14 @@ fn known_names(
 /// The bindings `fence` needs on `cluster` now (sorted, unique), with notes on what the
 /// computation could not cover.
 pub fn compute_bindings(
-    topology: &Topology,
-    journal: &Journal,
+    ctx: &StepContext<'_>,
     fence: Fence,
     cluster: &str,
     client: &KafkaClient,
     timeout: Duration,
 ) -> Result<(Vec<AclBinding>, Vec<String>), Error> {
-    let known = known_names(topology, journal, fence, cluster, client, timeout)?;
+    let topology = ctx.topology;
+    let known = known_names(ctx, fence, cluster, client, timeout)?;
     let mut out = BTreeSet::new();
     for principal in fence.principals(topology) {
         let mut add = |rt: ResourceType, name: &str, pattern: PatternType, op: AclOperation| {
@@ -638,15 +635,8 @@ impl Action for Apply {
 
     fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
         let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
-        let (computed, notes) = compute_bindings(
-            ctx.topology,
-            ctx.journal,
-            self.fence,
-            &cluster,
-            &client,
-            self.timeout,
-        )?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
+        let (computed, notes) = compute_bindings(ctx, self.fence, &cluster, &client, self.timeout)?;
         // A fence re-applied keeps covering what it covered before (a topic deleted
         // since is still lifted with it later).
         let active = active_fence(ctx.journal, &cluster, self.fence)?;
@@ -730,7 +720,7 @@ impl Action for Apply {
             ))
         })?;
         let cluster = detail.cluster;
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         // Creating a binding that exists changes nothing: create them all, in case one
         // was removed since the plan.
         client.create_acls(&detail.bindings, self.timeout)?;
@@ -768,7 +758,7 @@ impl Action for Apply {
             )));
         };
         let bindings = row_bindings(&row)?;
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let present = in_force(&client, &bindings, self.timeout)?;
         let missing: Vec<String> = bindings
             .iter()
@@ -900,17 +890,17 @@ impl Lift {
 /// Delete the bindings of the active fence `fence` on `cluster` and journal it lifted.
 /// Returns how many bindings existed and were deleted (0 when no fence was active).
 fn lift_active(
-    topology: &Topology,
-    journal: &Journal,
+    ctx: &StepContext<'_>,
     cluster: &str,
     fence: Fence,
     timeout: Duration,
 ) -> Result<usize, Error> {
+    let journal = ctx.journal;
     let Some(row) = active_fence(journal, cluster, fence)? else {
         return Ok(0);
     };
     let bindings = row_bindings(&row)?;
-    let client = common::kafka(topology, cluster, timeout)?;
+    let client = common::kafka_in(ctx, cluster, timeout)?;
     let deleted = if bindings.is_empty() {
         Vec::new()
     } else {
@@ -937,7 +927,7 @@ impl Action for Lift {
             return Ok(plan);
         };
         let bindings = row_bindings(&row)?;
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let present = in_force(&client, &bindings, self.timeout)?;
         for b in &bindings {
             if present.contains(b) {
@@ -966,13 +956,7 @@ impl Action for Lift {
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let deleted = lift_active(
-            ctx.topology,
-            ctx.journal,
-            &cluster,
-            self.fence,
-            self.timeout,
-        )?;
+        let deleted = lift_active(ctx, &cluster, self.fence, self.timeout)?;
         ctx.reporter.status(
             "Lifted",
             &format!(
@@ -1002,7 +986,7 @@ impl Action for Lift {
             )));
         }
         let bindings = row_bindings(&row)?;
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let left: Vec<String> = in_force(&client, &bindings, self.timeout)?
             .iter()
             .map(|b| format!("  {b}"))
@@ -1037,20 +1021,14 @@ pub fn guard_bindings_in_force(
     if bindings.is_empty() {
         return Ok(Vec::new());
     }
-    let client = common::kafka(ctx.topology, cluster, timeout)?;
+    let client = common::kafka_in(ctx, cluster, timeout)?;
     Ok(in_force(&client, &bindings, timeout)?.into_iter().collect())
 }
 
 /// Lift the journaled active `app-writes` fence on `cluster`: delete its bindings and
 /// journal it lifted. Returns how many bindings were deleted; 0 when none was active.
 pub fn lift_guard(ctx: &StepContext<'_>, cluster: &str, timeout: Duration) -> Result<usize, Error> {
-    lift_active(
-        ctx.topology,
-        ctx.journal,
-        cluster,
-        Fence::AppWrites,
-        timeout,
-    )
+    lift_active(ctx, cluster, Fence::AppWrites, timeout)
 }
 
 /// In-scope topics of `cluster` (through `client`) that some application principal may

@@ -204,8 +204,8 @@ impl Translator<'_, '_> {
                 }
             }
         }
-        let backup = common::kafka(topology, to, timeout)?;
-        let primary = match common::kafka(topology, from, timeout) {
+        let backup = common::kafka_in(self.ctx, to, timeout)?;
+        let primary = match common::kafka_in(self.ctx, from, timeout) {
             Ok(c) => {
                 notes.push(format!(
                     "`{from}` answered: positions and fingerprints read live"
@@ -221,7 +221,7 @@ impl Translator<'_, '_> {
             }
         };
 
-        let live_syncs = self.live_syncs(primary.as_ref(), &backup, &mut notes);
+        let live_syncs = self.live_syncs(primary.as_deref(), &backup, &mut notes);
         let checkpoints = self.checkpoints(&backup, &mut notes);
         let candidates = match &primary {
             Some(p) => self.live_candidates(p)?,
@@ -1017,7 +1017,7 @@ impl Action for Commit {
             self.skipped = Some(skipped);
             return Ok(plan);
         }
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let now = self.read_groups(&client, &wanted)?;
         for (group, offsets) in &wanted {
             let g = now.get(group);
@@ -1073,7 +1073,7 @@ impl Action for Commit {
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         let (cluster, wanted) = self.wanted(ctx)?;
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let now = self.read_groups(&client, &wanted)?;
         // Refuse before committing anything: an operator fixes one thing and resumes.
         let active: Vec<(&str, &GroupNow)> = wanted
@@ -1129,7 +1129,7 @@ impl Action for Commit {
         if wanted.is_empty() {
             return Ok(Verdict::Done);
         }
-        let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
+        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let skipped = self.skipped.clone().unwrap_or_default();
         let mut wrong = Vec::new();
         for (group, offsets) in &wanted {

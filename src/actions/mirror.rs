@@ -32,7 +32,7 @@ use crate::topology::{Connectors, Topology};
 pub const STOP: &str = "mirror.stop";
 
 /// How often a wait polls the connector's status.
-const POLL: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(200);
 
 /// A mirror direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,6 +62,15 @@ impl Flow {
 
     /// The flow's connectors, and the cluster they copy into (whose Connect runs them).
     /// Fixed by the topology, whatever the journal's current roles (see the module doc).
+    /// The cluster the flow copies from (by the topology's seed roles, like `placement`).
+    pub fn source(self, topology: &Topology) -> &str {
+        let r = &topology.replication;
+        match self {
+            Flow::Forward => r.primary.as_str(),
+            Flow::Reverse => r.backup.as_str(),
+        }
+    }
+
     pub fn placement(self, topology: &Topology) -> (&Connectors, &str) {
         let r = &topology.replication;
         match self {
@@ -124,6 +133,8 @@ struct Params {
     flow: String,
     #[serde(default = "stop_wait")]
     timeout_seconds: u64,
+    #[serde(default = "task_wait")]
+    task_wait_seconds: u64,
 }
 
 fn forward() -> String {
@@ -137,13 +148,26 @@ fn stop_wait() -> u64 {
     120
 }
 
+/// How long to wait, once a connector is STOPPED, for its tasks to be gone. Short on
+/// purpose: a task blocked on the dead primary lingers for Connect's
+/// `task.shutdown.graceful.timeout.ms` (5 s by default) and the run is not held for it:
+/// the step reports it as not confirmed and the ACL fence that follows keeps it out.
+fn task_wait() -> u64 {
+    1
+}
+
 /// `mirror.stop`.
 #[derive(Debug)]
 pub struct Stop {
     flow: Flow,
     timeout: Duration,
+    task_wait: Duration,
     /// Set when apply found Connect unreachable, so verify does not fail on it.
     unreachable: Option<String>,
+    /// Connectors apply left STOPPED with tasks still shutting down (not confirmed).
+    lingering: Vec<String>,
+    /// Set by apply when the flow's source did not answer: waits are `task_wait` long.
+    bounded: bool,
 }
 
 /// One connector as the plan found it.
@@ -171,7 +195,10 @@ impl Stop {
         Ok(Stop {
             flow,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+            task_wait: Duration::from_secs(p.task_wait_seconds),
             unreachable: None,
+            lingering: Vec::new(),
+            bounded: false,
         })
     }
 
@@ -337,25 +364,92 @@ impl Action for Stop {
         if let Some(f) = &fallback {
             ctx.reporter.warn(f);
         }
-        let mut done = Vec::new();
+        self.lingering.clear();
+        // Every stop is sent at once and the waits overlap: Connect answers a stop only
+        // once its herder has stopped the tasks, and a task blocked on the dead primary
+        // holds it for `task.shutdown.graceful.timeout.ms`, so each request is bounded
+        // like the wait for the tasks, and the status says whether it took effect.
+        let mut to_stop = Vec::new();
         for (role, name) in connector_list(&connectors) {
             let Some(st) = ctx.block_on(status_of(&client, &name))? else {
                 continue;
             };
-            if !st.is_in(target) {
-                let sent = match target {
-                    TargetState::Stopped => ctx.block_on(client.stop(&name)),
-                    _ => ctx.block_on(client.pause(&name)),
-                };
-                match sent {
-                    Ok(()) => {}
-                    // Deleted between the status and the stop: nothing left to stop.
-                    Err(e) if e.is_not_found() => continue,
-                    Err(e) => return Err(e.into()),
+            to_stop.push((role, name, !st.is_in(target)));
+        }
+        // A flow whose source cluster answers stops promptly: wait for the confirmation.
+        // One whose source does not (the failover case) may keep Connect busy on tasks
+        // blocked on it: bound the wait and let the fence do its job. The probe is the
+        // run's first look at the source, which the fence and snapshot steps reuse.
+        let source = self.flow.source(ctx.topology);
+        let source_down =
+            common::kafka_in(ctx, source, self.timeout.min(common::PROBE_TIMEOUT)).is_err();
+        let bound = if source_down {
+            self.task_wait
+        } else {
+            self.timeout
+        };
+        self.bounded = source_down;
+        let answers = ctx.block_on(join_all(to_stop.iter().map(|(_, name, send)| {
+            let client = &client;
+            async move {
+                if !*send {
+                    return Some(Ok(()));
                 }
+                let request = async {
+                    match target {
+                        TargetState::Stopped => client.stop(name).await,
+                        _ => client.pause(name).await,
+                    }
+                };
+                tokio::time::timeout(bound, request).await.ok()
             }
-            let st = self.wait(ctx, &client, &cluster, role, &name, target)?;
-            done.push(json!({"role": role, "name": name, "state": st.summary()}));
+        })));
+        let mut sent_to = Vec::new();
+        for ((role, name, _), answer) in to_stop.into_iter().zip(answers) {
+            match answer {
+                Some(Ok(())) => sent_to.push((role, name, true)),
+                // Deleted between the status and the stop: nothing left to stop.
+                Some(Err(e)) if e.is_not_found() => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => sent_to.push((role, name, false)),
+            }
+        }
+        let started = Instant::now();
+        let mut done = Vec::new();
+        for (role, name, answered) in sent_to {
+            let (st, confirmed) = self.wait(
+                ctx, &client, &cluster, role, &name, target, started, answered,
+            )?;
+            if !confirmed {
+                let why = if st.connector_state == target_connector_state(target) {
+                    let tasks: Vec<String> = st
+                        .tasks
+                        .iter()
+                        .map(|t| format!("{} {}", t.id, t.state))
+                        .collect();
+                    format!(
+                        "is {target} but its task(s) {} had not shut down after {}s",
+                        tasks.join(", "),
+                        self.task_wait.as_secs()
+                    )
+                } else {
+                    format!(
+                        "did not confirm the request within {}s and is {}",
+                        self.task_wait.as_secs(),
+                        st.summary()
+                    )
+                };
+                ctx.reporter.warn(&format!(
+                    "{role} connector `{name}` on `{cluster}` {why} (a task blocked on an unreachable cluster keeps Connect busy for `task.shutdown.graceful.timeout.ms`, 5 s by default): not confirmed {target}; the run goes on, and the fence keeps out whatever it still sends"
+                ));
+                self.lingering.push(name.clone());
+            }
+            done.push(json!({
+                "role": role,
+                "name": name,
+                "state": st.summary(),
+                "confirmed": confirmed,
+            }));
         }
         Ok(json!({
             "flow": self.flow,
@@ -363,6 +457,7 @@ impl Action for Stop {
             "url": client.url(),
             "state": target,
             "connectors": done,
+            "not_confirmed": self.lingering,
         }))
     }
 
@@ -390,6 +485,9 @@ impl Action for Stop {
         let mut not = Vec::new();
         for (role, name) in connector_list(&connectors) {
             match ctx.block_on(status_of(&client, &name))? {
+                // Reported by apply as not confirmed: the fence, not the stop, is what
+                // keeps it out from here on.
+                Some(_) if self.lingering.contains(&name) => {}
                 Some(s) if !s.is_in(target) => {
                     not.push(format!("  {role} connector `{name}`: {}", s.summary()))
                 }
@@ -423,7 +521,12 @@ impl Stop {
         json!({"flow": self.flow, "cluster": cluster, "reachable": false, "note": note})
     }
 
-    /// Poll until `name` is in `target`, with progress; Ctrl-C stops the wait.
+    /// Poll until `name` is in `target`, with progress; Ctrl-C stops the wait. Returns
+    /// its status and whether it was confirmed in `target`: a connector that reached
+    /// `target` itself but whose tasks linger past `task_wait`, or whose request Connect
+    /// did not answer (`answered`) and that is not there within `task_wait`, is returned
+    /// unconfirmed.
+    #[allow(clippy::too_many_arguments)]
     fn wait(
         &self,
         ctx: &StepContext<'_>,
@@ -432,9 +535,11 @@ impl Stop {
         role: &str,
         name: &str,
         target: TargetState,
-    ) -> Result<ConnectorStatus, Error> {
-        let started = Instant::now();
+        started: Instant,
+        answered: bool,
+    ) -> Result<(ConnectorStatus, bool), Error> {
         let mut last_shown: Option<String> = None;
+        let mut connector_done_at: Option<Instant> = None;
         loop {
             let st = ctx.block_on(client.status(name)).map_err(Error::from)?;
             let summary = st.summary();
@@ -449,7 +554,15 @@ impl Stop {
                 last_shown = Some(summary);
             }
             if st.is_in(target) {
-                return Ok(st);
+                return Ok((st, true));
+            }
+            if self.bounded && st.connector_state == target_connector_state(target) {
+                let at = *connector_done_at.get_or_insert_with(Instant::now);
+                if at.elapsed() >= self.task_wait {
+                    return Ok((st, false));
+                }
+            } else if self.bounded && !answered && started.elapsed() >= self.task_wait {
+                return Ok((st, false));
             }
             if started.elapsed() >= self.timeout {
                 return Err(ConnectError::WaitTimeout {
@@ -470,6 +583,40 @@ impl Stop {
             }
             std::thread::sleep(POLL);
         }
+    }
+}
+
+/// Runs the futures concurrently on the current task and returns their outputs in order
+/// (a handful of REST calls: no need for a task per call).
+async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    out.into_iter().flatten().collect()
+}
+
+/// The connector state (not counting tasks) a connector in `target` has.
+fn target_connector_state(target: TargetState) -> ConnectorState {
+    match target {
+        TargetState::Running => ConnectorState::Running,
+        TargetState::Paused => ConnectorState::Paused,
+        TargetState::Stopped => ConnectorState::Stopped,
     }
 }
 

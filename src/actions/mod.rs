@@ -185,6 +185,7 @@ pub(crate) mod test_support {
         pub runtime: tokio::runtime::Runtime,
         pub reporter: Reporter,
         pub interrupted: AtomicBool,
+        pub clusters: crate::kafka::ClusterPool,
     }
 
     impl Fixture {
@@ -202,6 +203,7 @@ pub(crate) mod test_support {
                     .unwrap(),
                 reporter: Reporter::default(),
                 interrupted: AtomicBool::new(false),
+                clusters: crate::kafka::ClusterPool::new(),
             }
         }
 
@@ -219,6 +221,7 @@ pub(crate) mod test_support {
                 interrupted: &self.interrupted,
                 runtime: self.runtime.handle(),
                 reporter: &self.reporter,
+                clusters: &self.clusters,
             }
         }
     }

@@ -79,7 +79,7 @@ pub fn read_watermarks(
     cluster: &str,
     timeout: Duration,
 ) -> Result<Vec<WatermarkRow>, Error> {
-    let client = common::kafka(ctx.topology, cluster, timeout)?;
+    let client = common::kafka_in(ctx, cluster, timeout)?;
     let parts = common::in_scope_partitions(ctx.topology, &client, timeout)?;
     if parts.is_empty() {
         return Ok(Vec::new());
@@ -106,7 +106,7 @@ impl Action for Snapshot {
         let mut plan = Plan::default();
         let mut detail = Vec::new();
         for (cluster, optional) in self.resolved(ctx)? {
-            match common::kafka(ctx.topology, &cluster, self.timeout) {
+            match common::kafka_in(ctx, &cluster, self.timeout) {
                 Ok(client) => {
                     let parts = common::in_scope_partitions(ctx.topology, &client, self.timeout)?;
                     plan.changes.push(format!(

@@ -66,6 +66,9 @@ pub struct StepContext<'a> {
     pub runtime: &'a tokio::runtime::Handle,
     /// Where progress and prompts go.
     pub reporter: &'a crate::report::Reporter,
+    /// One Kafka client per cluster for the whole run, and which clusters did not answer
+    /// (not waited on again: see `kafka::ClusterPool`).
+    pub clusters: &'a crate::kafka::ClusterPool,
 }
 
 impl StepContext<'_> {

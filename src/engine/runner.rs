@@ -46,6 +46,7 @@ struct Ctl<'r> {
     options: &'r RunOptions,
     started: Instant,
     report: RunReport,
+    clusters: crate::kafka::ClusterPool,
 }
 
 impl Ctl<'_> {
@@ -276,6 +277,7 @@ impl<'a> Engine<'a> {
             runbook,
             options,
             started,
+            clusters: crate::kafka::ClusterPool::new(),
             report: RunReport {
                 run_id,
                 topology: self.topology_name.clone(),
@@ -366,6 +368,7 @@ impl<'a> Engine<'a> {
             interrupted: &ctl.options.interrupted,
             runtime: &self.runtime,
             reporter: self.reporter,
+            clusters: &ctl.clusters,
         }
     }
 

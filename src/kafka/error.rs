@@ -15,20 +15,38 @@ use crate::error::ExitCode;
 /// A failure while talking to a Kafka cluster.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum KafkaError {
-    /// No broker of the cluster answered within the timeout.
+    /// No broker of the cluster answered within the timeout, or every broker refused the
+    /// connection (`refused`: librdkafka reported all brokers down before the timeout).
     #[error(
-        "cannot reach Kafka cluster `{cluster}` at {bootstrap} within {}{}; help: check that \
+        "cannot reach Kafka cluster `{cluster}` at {bootstrap} {}{}; help: check that \
          the cluster is up, that the bootstrap address is right and that this host can reach \
          it (network, firewall, DNS)",
-        Secs(*timeout),
+        Waited(*timeout, *refused),
         Detail(detail)
     )]
     Unreachable {
         cluster: String,
         bootstrap: String,
+        /// How long we tried (the whole timeout unless `refused`).
         timeout: Duration,
+        /// True when every broker refused the connection (or its name did not resolve)
+        /// before the timeout: a dead cluster, not a slow one.
+        refused: bool,
         /// The last connection error librdkafka reported, if any.
         detail: Option<String>,
+    },
+
+    /// The cluster was found unreachable earlier in this run and a short re-check says it
+    /// still is: it is not waited on again (`first` is what the first attempt saw).
+    #[error(
+        "Kafka cluster `{cluster}` did not answer earlier in this run ({} ago) and still does \
+         not: not waited on again; first attempt: {first}",
+        Secs(Duration::from_secs(ago.as_secs()))
+    )]
+    StillDown {
+        cluster: String,
+        ago: Duration,
+        first: Box<KafkaError>,
     },
 
     /// The cluster refused our credentials (SASL).
@@ -161,6 +179,7 @@ impl KafkaError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             KafkaError::Unreachable { .. } | KafkaError::Timeout { .. } => ExitCode::Unreachable,
+            KafkaError::StillDown { first, .. } => first.exit_code(),
             // librdkafka refused the topology's client settings: bad input, like a bad
             // topology file, not a failure of the cluster.
             KafkaError::Config { .. } => ExitCode::Usage,
@@ -187,6 +206,7 @@ impl KafkaError {
             | KafkaError::UnknownTopicOrPartition { cluster, .. }
             | KafkaError::GroupNotEmpty { cluster, .. }
             | KafkaError::Timeout { cluster, .. }
+            | KafkaError::StillDown { cluster, .. }
             | KafkaError::Broker { cluster, .. }
             | KafkaError::Config { cluster, .. }
             | KafkaError::InvalidArgument { cluster, .. } => Some(cluster),
@@ -207,6 +227,21 @@ fn undecodable_help(reason: &str) -> &'static str {
     } else {
         "the batch on the broker is damaged or truncated: inspect the segment with Kafka's \
          kafka-dump-log --deep-iteration, and restore the partition from its replica"
+    }
+}
+
+/// How long an unreachable cluster was tried: "within 10s", or "(every broker refused the
+/// connection within 0.5s)".
+struct Waited(Duration, bool);
+
+impl fmt::Display for Waited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tried = Secs(Duration::from_millis(self.0.as_millis() as u64 / 100 * 100));
+        if self.1 {
+            write!(f, "(no broker accepts connections: gave up after {tried})")
+        } else {
+            write!(f, "within {tried}")
+        }
     }
 }
 
@@ -366,6 +401,7 @@ mod tests {
             cluster: "dc1".into(),
             bootstrap: "127.0.0.1:1".into(),
             timeout: Duration::from_secs(5),
+            refused: false,
             detail: None,
         };
         assert_eq!(unreachable.exit_code(), ExitCode::Unreachable);
@@ -397,6 +433,7 @@ mod tests {
             cluster: "dc1".into(),
             bootstrap: "127.0.0.1:1".into(),
             timeout: Duration::from_millis(2500),
+            refused: false,
             detail: Some("Connection refused".into()),
         };
         let msg = e.to_string();

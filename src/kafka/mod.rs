@@ -17,6 +17,7 @@ mod error;
 mod ffi;
 mod fingerprint;
 pub mod mm2;
+mod pool;
 mod records;
 mod types;
 
@@ -36,6 +37,7 @@ use rdkafka_sys::rd_kafka_resp_err_t as E;
 
 pub use error::KafkaError;
 pub use fingerprint::{content_hash, fingerprint, Fingerprint, RecordedFingerprint, RUN_BEFORE};
+pub use pool::ClusterPool;
 pub use types::{
     AclBinding, AclFilter, AclOperation, AclPermission, Broker, Checkpoint, ClusterDescription,
     ClusterMetadata, Delivered, GroupDescription, GroupListing, GroupMember, GroupState, GroupType,
@@ -54,6 +56,10 @@ static VERBOSE: AtomicBool = AtomicBool::new(false);
 pub fn set_verbose(verbose: bool) {
     VERBOSE.store(verbose, Ordering::Relaxed);
 }
+
+/// How long a connection attempt goes on after librdkafka reported every broker down
+/// (refused or unresolvable), so that a broker in the middle of a restart can answer.
+const REFUSED_GRACE: Duration = Duration::from_millis(500);
 
 /// How many diagnostic lines a client keeps.
 const DIAGNOSTICS_KEPT: usize = 200;
@@ -263,6 +269,17 @@ impl KafkaClient {
         config: impl IntoIterator<Item = (String, String)>,
         timeout: Duration,
     ) -> Result<KafkaClient, KafkaError> {
+        let client = KafkaClient::open(cluster_name, config)?;
+        client.probe(timeout)?;
+        Ok(client)
+    }
+
+    /// Builds the client without contacting the cluster (librdkafka connects in the
+    /// background); `probe` says whether it answers.
+    fn open(
+        cluster_name: &str,
+        config: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<KafkaClient, KafkaError> {
         let config: Vec<(String, String)> = config.into_iter().collect();
         let redactor = Redactor::from_config(config.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let bootstrap = config
@@ -287,7 +304,6 @@ impl KafkaClient {
             diagnostics: Mutex::new(VecDeque::new()),
             last_client_error: Mutex::new(None),
         };
-        client.probe(timeout)?;
         Ok(client)
     }
 
@@ -366,7 +382,8 @@ impl KafkaClient {
     /// Waits until a broker answers a metadata request, watching for authentication
     /// errors meanwhile.
     fn probe(&self, timeout: Duration) -> Result<(), KafkaError> {
-        let deadline = crate::limits::deadline(Instant::now(), timeout);
+        let started = Instant::now();
+        let deadline = crate::limits::deadline(started, timeout);
         let mut last: Option<RdError> = None;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -397,16 +414,29 @@ impl KafkaClient {
             {
                 last = Some(e.clone());
             }
+            // The request failing with a transport error (rather than timing out) means
+            // no broker could be connected to: refused, closed at once, or a name that
+            // does not resolve. A black-holed address makes it time out instead, and is
+            // waited for until the timeout. A refusing cluster is dead, not slow: waiting
+            // out the timeout would only add to the RTO. The grace period lets a broker
+            // that is just restarting answer.
+            let down_now = matches!(&result, Err(e) if is_unreachable_code(e.code));
             match result {
                 Ok(_) => return Ok(()),
                 Err(e) if is_unreachable_code(e.code) || is_timeout_code(e.code) => {
-                    if Instant::now() >= deadline {
+                    let refused = down_now && started.elapsed() >= REFUSED_GRACE;
+                    if refused || Instant::now() >= deadline {
                         return Err(KafkaError::Unreachable {
                             cluster: self.cluster.clone(),
                             bootstrap: self.bootstrap.clone(),
-                            timeout,
+                            timeout: if refused { started.elapsed() } else { timeout },
+                            refused,
                             detail: last.map(|e| e.message),
                         });
+                    }
+                    if down_now {
+                        // The request failed at once: do not spin until the next attempt.
+                        std::thread::sleep(Duration::from_millis(50).min(left));
                     }
                 }
                 Err(e) => {
@@ -534,6 +564,7 @@ impl KafkaClient {
                     cluster,
                     bootstrap: self.bootstrap.clone(),
                     timeout,
+                    refused: false,
                     detail,
                 };
             }
@@ -1424,6 +1455,31 @@ mod tests {
             other => panic!("expected Unreachable, got {other:?}"),
         }
         assert_eq!(e.exit_code(), crate::error::ExitCode::Unreachable);
+    }
+
+    /// Issue 10: a cluster whose brokers all refuse connections (killed, port closed) is
+    /// reported as such at once, not after the whole timeout.
+    #[test]
+    fn refused_connections_are_not_waited_out() {
+        let started = Instant::now();
+        let e = KafkaClient::connect(
+            "dc9",
+            vec![("bootstrap.servers".to_string(), "127.0.0.1:1".to_string())],
+            Duration::from_secs(30),
+        )
+        .unwrap_err();
+        let took = started.elapsed();
+        match &e {
+            KafkaError::Unreachable { refused, .. } => assert!(*refused, "{e}"),
+            other => panic!("expected Unreachable, got {other:?}"),
+        }
+        assert!(
+            took < Duration::from_secs(10),
+            "took {took:?} of a 30s timeout"
+        );
+        let text = e.to_string();
+        assert!(text.contains("no broker accepts connections"), "{text}");
+        assert!(text.contains("Connection refused"), "{text}");
     }
 
     #[test]

@@ -511,9 +511,20 @@ pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
     let mut tpl = TopicPartitionList::new();
     let mut ends = BTreeMap::new();
     for p in &parts {
-        let (lo, hi) = consumer
-            .fetch_watermarks(topic, *p, Duration::from_secs(10))
-            .expect("watermarks");
+        // A leadership change right after the topic was created or the lab restarted
+        // answers NotLeaderForPartition once: ask again.
+        let mut attempt = 0;
+        let (lo, hi) = loop {
+            match consumer.fetch_watermarks(topic, *p, Duration::from_secs(10)) {
+                Ok(w) => break w,
+                Err(e) if attempt < 5 => {
+                    eprintln!("watermarks of {topic}[{p}] on {dc}: {e}; asking again");
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(e) => panic!("watermarks of {topic}[{p}] on {dc}: {e}"),
+            }
+        };
         if hi > lo {
             tpl.add_partition_offset(topic, *p, Offset::Offset(lo))
                 .unwrap();

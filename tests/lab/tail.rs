@@ -218,6 +218,8 @@ fn context<'a>(
         interrupted,
         runtime: rt.handle(),
         reporter,
+        // A pool per context, as the engine has one per run; leaked (a test process).
+        clusters: Box::leak(Box::new(kafka_dr::kafka::ClusterPool::new())),
     }
 }
 
