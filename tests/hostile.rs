@@ -700,6 +700,58 @@ fn corpus() -> Vec<Case> {
                 Ok(())
             }),
     );
+    // Every command that only reads the journal opens it read-only: it creates none, and
+    // a journal it may not write (0444 in a 0555 directory) is read as it is, never
+    // narrowed or migrated.
+    for (cmd, missing, read_only) in READ_COMMANDS {
+        cases.push(
+            Case::new(
+                format!("read commands create no journal: {}", cmd.join(" ")),
+                *missing,
+            )
+            .args(cmd)
+            .unlocated()
+            .check(|d, _| {
+                let left: Vec<String> = std::fs::read_dir(d)
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains("journal"))
+                    .collect();
+                if !left.is_empty() {
+                    return Err(format!("a journal was created: {left:?}"));
+                }
+                Ok(())
+            }),
+        );
+        cases.push(
+            Case::new(format!("read-only journal: {}", cmd.join(" ")), *read_only)
+                .setup(read_only_journal)
+                .args(cmd)
+                .unlocated()
+                .check(|d, _| {
+                    use std::os::unix::fs::PermissionsExt;
+                    let j = d.join("topology.journal.db");
+                    let mode = std::fs::metadata(&j)
+                        .map_err(|e| e.to_string())?
+                        .permissions()
+                        .mode()
+                        & 0o777;
+                    let now = std::fs::read(&j).map_err(|e| e.to_string())?;
+                    let before =
+                        std::fs::read(d.join("journal.orig")).map_err(|e| e.to_string())?;
+                    // Writable again, so the temporary directory can be removed.
+                    let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755));
+                    if mode != 0o444 {
+                        return Err(format!("the journal was opened for writing: mode {mode:o}"));
+                    }
+                    if now != before {
+                        return Err("the journal's bytes changed".into());
+                    }
+                    Ok(())
+                }),
+        );
+    }
     cases.push(
         Case::new("runs show on no journal", 2)
             .args(&["runs", "show", "3"])
@@ -1026,6 +1078,53 @@ fn corpus() -> Vec<Case> {
         }
     }
     cases
+}
+
+/// The commands that only read the journal, and their exit codes offline (Connect on a
+/// closed port: 6; `tail show` without a failback run: 2).
+const READ_COMMANDS: &[(&[&str], i32, i32)] = &[
+    // (arguments, exit code with no journal, exit code on the read-only journal)
+    (&["runs", "list"], 0, 0),
+    (&["runs", "show", "1"], 2, 0),
+    (&["tail", "show"], 2, 2),
+    (&["fence", "status"], 0, 0),
+    (&["fence", "status", "--cluster", "backup"], 0, 0),
+    (&["mirror", "status", "--timeout", "1"], 6, 6),
+    (
+        &["mirror", "status", "--flow", "reverse", "--timeout", "1"],
+        6,
+        6,
+    ),
+];
+
+/// A journal with one finished run (written by the binary itself), then made read-only:
+/// the file 0444 in a 0555 directory.
+fn read_only_journal(d: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        d.join("rb.yaml"),
+        "name: t\nsteps:\n  - id: a\n    action: exec\n    params: { argv: [\"true\"] }\n",
+    )
+    .unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_kafka-dr"))
+        .arg("--topology")
+        .arg(d.join("topology.yaml"))
+        .arg("run")
+        .arg(d.join("rb.yaml"))
+        .envs(ENV.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let j = d.join("topology.journal.db");
+    assert!(j.exists());
+    std::fs::copy(&j, d.join("journal.orig")).unwrap();
+    std::fs::set_permissions(&j, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o555)).unwrap();
 }
 
 fn mkfifo(path: &Path) {
