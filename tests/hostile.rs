@@ -36,6 +36,7 @@ const PLANTED: &[&str] = &[
 const ENV: &[(&str, &str)] = &[
     ("KDR_H_PW", "pl4nted-env-Secret"),
     ("KDR_H_CONNECT_PW", "pl4nted-connect-Secret"),
+    ("KDR_H_NOT_A_NUMBER", "soon"),
 ];
 
 /// A valid offline topology: closed ports, a SASL password from the environment, a
@@ -542,12 +543,90 @@ fn corpus() -> Vec<Case> {
             ])
             .at("sasl.passwd"),
     );
+    // librdkafka's refusals come when the topology loads, before anything is written:
+    // an unknown key (even with its value a reference), a value it does not take.
+    for (label, props, at) in [
+        (
+            "unknown secret key",
+            "{ sasl.passwd: pl4nted-literal-Secret }",
+            "`sasl.passwd` is not a librdkafka configuration property",
+        ),
+        (
+            "unknown key with a reference",
+            "{ sasl.passwd: \"${env:KDR_H_PW}\" }",
+            "`sasl.passwd` is not a librdkafka configuration property",
+        ),
+        (
+            "unknown key, value quoted by librdkafka",
+            "{ ssl.key.password: pl4nted-literal-Secret, socket.timeout.ms: pl4nted-literal-Secret }",
+            "librdkafka refuses the value of `socket.timeout.ms`",
+        ),
+        (
+            "value out of range",
+            "{ socket.timeout.ms: 1 }",
+            "librdkafka refuses the value of `socket.timeout.ms`",
+        ),
+    ] {
+        for cmd in [&["runs", "list"][..], &["--yes", "run", "snapshot"][..]] {
+            cases.push(
+                Case::new(format!("librdkafka at load: {label}: {}", cmd.join(" ")), 2)
+                    .topology(&topo_with(DC2_PROPS, &format!("    properties: {props}\n")))
+                    .args(cmd)
+                    .at("topology.yaml:9:")
+                    .at(at)
+                    .check(|d, _| {
+                        if d.join("topology.journal.db").exists() {
+                            return Err("the journal was written before the refusal".into());
+                        }
+                        Ok(())
+                    }),
+            );
+        }
+    }
+    cases.push(
+        Case::new("librdkafka at load: a properties file value", 2)
+            .topology(&topo_with(
+                DC2_PROPS,
+                "    client_properties: c.properties\n",
+            ))
+            .file(
+                "c.properties",
+                "security.protocol=PLAINTEXT\nreconnect.backoff.ms=pl4nted-file-Secret\n",
+            )
+            .args(&["--yes", "run", "snapshot"])
+            .at("c.properties:2:")
+            .at("librdkafka refuses the value of `reconnect.backoff.ms`")
+            .check(|d, _| {
+                if d.join("topology.journal.db").exists() {
+                    return Err("the journal was written before the refusal".into());
+                }
+                Ok(())
+            }),
+    );
+    // A value only known when resolved is checked then, before connecting.
+    cases.push(
+        Case::new("librdkafka at resolve: a referenced value", 2)
+            .topology(&topo_with(
+                DC2_PROPS,
+                "    properties: { socket.timeout.ms: \"${env:KDR_H_NOT_A_NUMBER}\" }\n",
+            ))
+            .args(&[
+                "watermarks",
+                "snapshot",
+                "--timeout",
+                "1",
+                "--cluster",
+                "dc2",
+            ])
+            .at("topology.yaml:9:")
+            .at("librdkafka refuses the value of `socket.timeout.ms`"),
+    );
     // `check` does not call a cluster reachable when its configuration was refused.
     cases.push(
         Case::new("check: refused configuration is not reachable", 3)
             .topology(&topo_with(
                 DC2_PROPS,
-                "    properties: { sasl.passwd: pl4nted-literal-Secret }\n",
+                "    properties: { socket.timeout.ms: \"${env:KDR_H_NOT_A_NUMBER}\" }\n",
             ))
             .args(&["-o", "json", "check", "--timeout", "1"])
             .json()
