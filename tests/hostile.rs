@@ -227,9 +227,25 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
         problems.push("a backtrace was printed".into());
     }
     // Raw terminal controls never reach the terminal.
-    for (what, c) in [("ESC", '\u{1b}'), ("CR", '\r'), ("U+202E", '\u{202e}')] {
+    for (what, c) in [
+        ("ESC", '\u{1b}'),
+        ("CR", '\r'),
+        ("U+202E", '\u{202e}'),
+        ("NEL", '\u{85}'),
+        ("U+2028", '\u{2028}'),
+        ("U+2029", '\u{2029}'),
+    ] {
         if outcome.stderr.contains(c) || outcome.stdout.contains(c) {
             problems.push(format!("a raw {what} was printed"));
+        }
+    }
+    // A line break inside a name is escaped: no name starts a line of its own.
+    for line in outcome.stderr.lines().chain(outcome.stdout.lines()) {
+        if line
+            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .starts_with("error: forged")
+        {
+            problems.push(format!("a forged line was printed: {line:?}"));
         }
     }
     // Secrets: output, and every file the run created or changed.
@@ -921,6 +937,11 @@ fn corpus() -> Vec<Case> {
         ("CR overwrite", "ok\\rerror: forged"),
         ("RTL override", "\\u202Edlrow"),
         ("C1 CSI", "\\u009B2J"),
+        ("LF forged line", "ok\\nerror: forged"),
+        ("CRLF forged line", "ok\\r\\nerror: forged"),
+        ("NEL forged line", "ok\\u0085error: forged"),
+        ("LS forged line", "ok\\u2028error: forged"),
+        ("PS forged line", "ok\\u2029error: forged"),
     ] {
         cases.push(topology_case(
             &format!("control chars in topology name: {label}"),
@@ -944,6 +965,57 @@ fn corpus() -> Vec<Case> {
                     format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params: {{ argv: [echo, \"{evil}\"] }}\n"),
                 )
                 .args(&["plan", "{dir}/rb.yaml"]),
+        );
+        // (An escaped key is located at its mapping, not its own line: the file is named.)
+        cases.push(
+            Case::new(format!("control chars in an unknown key: {label}"), 2)
+                .file("rb.yaml", format!("name: t\n\"{evil}\": 1\nsteps: []\n"))
+                .args(&["plan", "{dir}/rb.yaml"])
+                .at("rb.yaml:"),
+        );
+        cases.push(runbook_case(
+            &format!("control chars in an unknown parameter: {label}"),
+            &format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params: {{ argv: [\"true\"], \"{evil}\": 1 }}\n"),
+            5,
+        ));
+        cases.push(
+            Case::new(
+                format!("control chars in an unknown cluster key: {label}"),
+                2,
+            )
+            .topology(&topo_with(
+                "    bootstrap: 127.0.0.1:2\n",
+                &format!("    bootstrap: 127.0.0.1:2\n    \"{evil}\": 1\n"),
+            ))
+            .args(&["runs", "list"])
+            .at("topology.yaml:"),
+        );
+        cases.push(
+            Case::new(format!("control chars in a hook's argv, then runs show: {label}"), 0)
+                .file(
+                    "rb.yaml",
+                    format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params: {{ argv: [echo, \"{evil}\"] }}\n"),
+                )
+                .args(&["run", "{dir}/rb.yaml"])
+                .check(|d, _| {
+                    let out = Command::new(env!("CARGO_BIN_EXE_kafka-dr"))
+                        .arg("--topology")
+                        .arg(d.join("topology.yaml"))
+                        .args(["runs", "show", "1"])
+                        .envs(ENV.iter().copied())
+                        .output()
+                        .map_err(|e| e.to_string())?;
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    for line in text.lines() {
+                        if line.trim_start_matches(|c: char| !c.is_alphanumeric()).starts_with("error: forged") {
+                            return Err(format!("runs show printed a forged line: {text}"));
+                        }
+                    }
+                    if ['\u{2028}', '\u{2029}', '\u{85}', '\r'].iter().any(|c| text.contains(*c)) {
+                        return Err(format!("runs show printed a raw line break: {text:?}"));
+                    }
+                    Ok(())
+                }),
         );
     }
 

@@ -675,7 +675,7 @@ impl Walker<'_> {
             let at = child(&child(&fpath, e.list), e.index);
             self.invalid(
                 self.doc
-                    .at_value(&at, format!("invalid regex:\n{}", e.error))
+                    .at_value(&at, format!("invalid regex: {}", regex_reason(&e.error)))
                     .with_help("regexes use Rust `regex` syntax (no look-around or backreferences) and must match whole names"),
             )
         })
@@ -778,6 +778,17 @@ fn librdkafka_suggestion(key: &str) -> Option<&'static str> {
         "debug",
     ];
     suggest(key, COMMON.iter().copied())
+}
+
+/// The reason in a `regex` error, without the drawing of the pattern above it (the
+/// diagnostic points at the pattern; its text would be a second copy, over several lines).
+fn regex_reason(error: &str) -> &str {
+    error
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .or_else(|| error.lines().last())
+        .unwrap_or(error)
 }
 
 fn java_only_property(key: &str) -> Option<&'static str> {
