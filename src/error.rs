@@ -40,9 +40,12 @@ pub enum Error {
     Journal(#[from] crate::journal::JournalError),
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
-    #[error(transparent)]
+    /// Kafka's and Connect's errors are one line by design (`; help:` inline), and quote
+    /// what the cluster said and named (groups, connectors, traces): written on one line
+    /// (`redact::OneLine`), so none of that can forge a line of its own.
+    #[error("{}", crate::redact::OneLine(.0))]
     Kafka(#[from] crate::kafka::KafkaError),
-    #[error(transparent)]
+    #[error("{}", crate::redact::OneLine(.0))]
     Connect(#[from] crate::connect::ConnectError),
     #[error("{0}")]
     Usage(String),
@@ -71,3 +74,22 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 12: a group name from a cluster cannot put a line of its own under ours.
+    #[test]
+    fn cluster_names_in_kafka_errors_stay_on_one_line() {
+        let e: Error = crate::kafka::KafkaError::GroupNotEmpty {
+            cluster: "dc2".into(),
+            group: "g\nerror: forged\u{2028}x".into(),
+            members: 1,
+        }
+        .into();
+        let text = e.to_string();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("g\\nerror: forged\\u{2028}x"), "{text}");
+    }
+}

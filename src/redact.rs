@@ -1,7 +1,9 @@
 //! The one redaction path: every secret value the process learns is registered here, and
 //! everything printed (reports, progress, the final `error:` line) or journaled passes
 //! through `redact`. Also `terminal_safe`, which escapes the characters that would let a
-//! name from a cluster or a file move the cursor, clear the screen or reverse the text.
+//! name from a cluster or a file move the cursor, clear the screen or reverse the text,
+//! and `one_line` / `OneLine`, which also escape a newline: for names interpolated into
+//! multi-line text, whose own line breaks must stay.
 //!
 //! Process-wide on purpose: the final error line is printed by `main` after the command's
 //! own state is gone, and a secret resolved deep in an action must still be masked there.
@@ -47,6 +49,9 @@ pub fn redact(text: &str) -> String {
 /// bidirectional controls (U+202E turns the rest of a line around).
 fn is_hostile(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
+        // Line and paragraph separators: a line break to many terminals and viewers, and
+        // never one of ours (NEL, U+0085, is a C1 control above).
+        || matches!(c, '\u{2028}' | '\u{2029}')
         || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
@@ -69,6 +74,31 @@ pub fn terminal_safe(text: &str) -> String {
         }
     }
     out
+}
+
+/// `text` as one line: `terminal_safe`, and a newline written `\n` too. For a name (or
+/// any text) from a cluster, a file or the journal interpolated into a message or a
+/// table: the line breaks of a report are ours, one inside a name would let it forge a
+/// line of its own (a fake `error:`), and `terminal_safe` on the whole message cannot tell
+/// them apart.
+pub fn one_line(text: &str) -> String {
+    let safe = terminal_safe(text);
+    if safe.contains('\n') {
+        safe.replace('\n', "\\n")
+    } else {
+        safe
+    }
+}
+
+/// Displays as `one_line` of its content: `format!("group `{}`", OneLine(&name))`. Use it
+/// wherever a name that did not come from kafka-dr itself is interpolated into text.
+#[derive(Debug, Clone, Copy)]
+pub struct OneLine<T>(pub T);
+
+impl<T: std::fmt::Display> std::fmt::Display for OneLine<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&one_line(&self.0.to_string()))
+    }
 }
 
 /// A JSON document with the bidirectional controls (which serde_json leaves as they are)
@@ -110,9 +140,29 @@ mod tests {
             "a\\x1b[2Jb\\rc\\u{202e}d\ne"
         );
         assert_eq!(terminal_safe("plain"), "plain");
+        assert_eq!(
+            terminal_safe("a\u{2028}b\u{2029}c\u{85}d"),
+            "a\\u{2028}b\\u{2029}c\\x85d"
+        );
         let doc = json_safe(&serde_json::to_string("x\u{202e}y\u{1b}").unwrap());
         assert_eq!(doc, "\"x\\u202ey\\u001b\"");
         let back: String = serde_json::from_str(&doc).unwrap();
         assert_eq!(back, "x\u{202e}y\u{1b}");
+    }
+
+    /// A name cannot forge a line: its newlines are escaped, ours stay.
+    #[test]
+    fn names_stay_on_one_line() {
+        assert_eq!(
+            one_line("ok\nerror: forged\r\n"),
+            "ok\\nerror: forged\\r\\n"
+        );
+        assert_eq!(one_line("plain name"), "plain name");
+        let msg = format!(
+            "group `{}` is not empty\nhelp: stop its consumers",
+            OneLine("g\nerror: forged")
+        );
+        assert_eq!(msg.lines().count(), 2, "{msg}");
+        assert!(msg.lines().all(|l| !l.starts_with("error:")), "{msg}");
     }
 }

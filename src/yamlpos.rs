@@ -739,19 +739,25 @@ pub struct Diagnostic {
     pub help: Option<String>,
 }
 
+/// One line for the position and the message, one for the help: those are the only line
+/// breaks. The parts quote the file's own keys and values, so each is written on one
+/// line (`crate::redact::one_line`): a name holding a newline cannot forge a line.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use crate::redact::OneLine;
         write!(
             f,
             "{}:{}:{}: ",
-            self.source, self.location.line, self.location.column
+            OneLine(&self.source),
+            self.location.line,
+            self.location.column
         )?;
         if !self.field.is_empty() {
-            write!(f, "in `{}`: ", self.field)?;
+            write!(f, "in `{}`: ", OneLine(&self.field))?;
         }
-        f.write_str(&self.message)?;
+        write!(f, "{}", OneLine(&self.message))?;
         if let Some(help) = &self.help {
-            write!(f, "\nhelp: {help}")?;
+            write!(f, "\nhelp: {}", OneLine(help))?;
         }
         Ok(())
     }

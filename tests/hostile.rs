@@ -36,6 +36,7 @@ const PLANTED: &[&str] = &[
 const ENV: &[(&str, &str)] = &[
     ("KDR_H_PW", "pl4nted-env-Secret"),
     ("KDR_H_CONNECT_PW", "pl4nted-connect-Secret"),
+    ("KDR_H_NOT_A_NUMBER", "soon"),
 ];
 
 /// A valid offline topology: closed ports, a SASL password from the environment, a
@@ -226,9 +227,25 @@ fn run_case(case: &Case) -> Result<Outcome, String> {
         problems.push("a backtrace was printed".into());
     }
     // Raw terminal controls never reach the terminal.
-    for (what, c) in [("ESC", '\u{1b}'), ("CR", '\r'), ("U+202E", '\u{202e}')] {
+    for (what, c) in [
+        ("ESC", '\u{1b}'),
+        ("CR", '\r'),
+        ("U+202E", '\u{202e}'),
+        ("NEL", '\u{85}'),
+        ("U+2028", '\u{2028}'),
+        ("U+2029", '\u{2029}'),
+    ] {
         if outcome.stderr.contains(c) || outcome.stdout.contains(c) {
             problems.push(format!("a raw {what} was printed"));
+        }
+    }
+    // A line break inside a name is escaped: no name starts a line of its own.
+    for line in outcome.stderr.lines().chain(outcome.stdout.lines()) {
+        if line
+            .trim_start_matches(|c: char| !c.is_alphanumeric())
+            .starts_with("error: forged")
+        {
+            problems.push(format!("a forged line was printed: {line:?}"));
         }
     }
     // Secrets: output, and every file the run created or changed.
@@ -542,12 +559,90 @@ fn corpus() -> Vec<Case> {
             ])
             .at("sasl.passwd"),
     );
+    // librdkafka's refusals come when the topology loads, before anything is written:
+    // an unknown key (even with its value a reference), a value it does not take.
+    for (label, props, at) in [
+        (
+            "unknown secret key",
+            "{ sasl.passwd: pl4nted-literal-Secret }",
+            "`sasl.passwd` is not a librdkafka configuration property",
+        ),
+        (
+            "unknown key with a reference",
+            "{ sasl.passwd: \"${env:KDR_H_PW}\" }",
+            "`sasl.passwd` is not a librdkafka configuration property",
+        ),
+        (
+            "unknown key, value quoted by librdkafka",
+            "{ ssl.key.password: pl4nted-literal-Secret, socket.timeout.ms: pl4nted-literal-Secret }",
+            "librdkafka refuses the value of `socket.timeout.ms`",
+        ),
+        (
+            "value out of range",
+            "{ socket.timeout.ms: 1 }",
+            "librdkafka refuses the value of `socket.timeout.ms`",
+        ),
+    ] {
+        for cmd in [&["runs", "list"][..], &["--yes", "run", "snapshot"][..]] {
+            cases.push(
+                Case::new(format!("librdkafka at load: {label}: {}", cmd.join(" ")), 2)
+                    .topology(&topo_with(DC2_PROPS, &format!("    properties: {props}\n")))
+                    .args(cmd)
+                    .at("topology.yaml:9:")
+                    .at(at)
+                    .check(|d, _| {
+                        if d.join("topology.journal.db").exists() {
+                            return Err("the journal was written before the refusal".into());
+                        }
+                        Ok(())
+                    }),
+            );
+        }
+    }
+    cases.push(
+        Case::new("librdkafka at load: a properties file value", 2)
+            .topology(&topo_with(
+                DC2_PROPS,
+                "    client_properties: c.properties\n",
+            ))
+            .file(
+                "c.properties",
+                "security.protocol=PLAINTEXT\nreconnect.backoff.ms=pl4nted-file-Secret\n",
+            )
+            .args(&["--yes", "run", "snapshot"])
+            .at("c.properties:2:")
+            .at("librdkafka refuses the value of `reconnect.backoff.ms`")
+            .check(|d, _| {
+                if d.join("topology.journal.db").exists() {
+                    return Err("the journal was written before the refusal".into());
+                }
+                Ok(())
+            }),
+    );
+    // A value only known when resolved is checked then, before connecting.
+    cases.push(
+        Case::new("librdkafka at resolve: a referenced value", 2)
+            .topology(&topo_with(
+                DC2_PROPS,
+                "    properties: { socket.timeout.ms: \"${env:KDR_H_NOT_A_NUMBER}\" }\n",
+            ))
+            .args(&[
+                "watermarks",
+                "snapshot",
+                "--timeout",
+                "1",
+                "--cluster",
+                "dc2",
+            ])
+            .at("topology.yaml:9:")
+            .at("librdkafka refuses the value of `socket.timeout.ms`"),
+    );
     // `check` does not call a cluster reachable when its configuration was refused.
     cases.push(
         Case::new("check: refused configuration is not reachable", 3)
             .topology(&topo_with(
                 DC2_PROPS,
-                "    properties: { sasl.passwd: pl4nted-literal-Secret }\n",
+                "    properties: { socket.timeout.ms: \"${env:KDR_H_NOT_A_NUMBER}\" }\n",
             ))
             .args(&["-o", "json", "check", "--timeout", "1"])
             .json()
@@ -700,6 +795,58 @@ fn corpus() -> Vec<Case> {
                 Ok(())
             }),
     );
+    // Every command that only reads the journal opens it read-only: it creates none, and
+    // a journal it may not write (0444 in a 0555 directory) is read as it is, never
+    // narrowed or migrated.
+    for (cmd, missing, read_only) in READ_COMMANDS {
+        cases.push(
+            Case::new(
+                format!("read commands create no journal: {}", cmd.join(" ")),
+                *missing,
+            )
+            .args(cmd)
+            .unlocated()
+            .check(|d, _| {
+                let left: Vec<String> = std::fs::read_dir(d)
+                    .map_err(|e| e.to_string())?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.contains("journal"))
+                    .collect();
+                if !left.is_empty() {
+                    return Err(format!("a journal was created: {left:?}"));
+                }
+                Ok(())
+            }),
+        );
+        cases.push(
+            Case::new(format!("read-only journal: {}", cmd.join(" ")), *read_only)
+                .setup(read_only_journal)
+                .args(cmd)
+                .unlocated()
+                .check(|d, _| {
+                    use std::os::unix::fs::PermissionsExt;
+                    let j = d.join("topology.journal.db");
+                    let mode = std::fs::metadata(&j)
+                        .map_err(|e| e.to_string())?
+                        .permissions()
+                        .mode()
+                        & 0o777;
+                    let now = std::fs::read(&j).map_err(|e| e.to_string())?;
+                    let before =
+                        std::fs::read(d.join("journal.orig")).map_err(|e| e.to_string())?;
+                    // Writable again, so the temporary directory can be removed.
+                    let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755));
+                    if mode != 0o444 {
+                        return Err(format!("the journal was opened for writing: mode {mode:o}"));
+                    }
+                    if now != before {
+                        return Err("the journal's bytes changed".into());
+                    }
+                    Ok(())
+                }),
+        );
+    }
     cases.push(
         Case::new("runs show on no journal", 2)
             .args(&["runs", "show", "3"])
@@ -790,6 +937,11 @@ fn corpus() -> Vec<Case> {
         ("CR overwrite", "ok\\rerror: forged"),
         ("RTL override", "\\u202Edlrow"),
         ("C1 CSI", "\\u009B2J"),
+        ("LF forged line", "ok\\nerror: forged"),
+        ("CRLF forged line", "ok\\r\\nerror: forged"),
+        ("NEL forged line", "ok\\u0085error: forged"),
+        ("LS forged line", "ok\\u2028error: forged"),
+        ("PS forged line", "ok\\u2029error: forged"),
     ] {
         cases.push(topology_case(
             &format!("control chars in topology name: {label}"),
@@ -813,6 +965,57 @@ fn corpus() -> Vec<Case> {
                     format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params: {{ argv: [echo, \"{evil}\"] }}\n"),
                 )
                 .args(&["plan", "{dir}/rb.yaml"]),
+        );
+        // (An escaped key is located at its mapping, not its own line: the file is named.)
+        cases.push(
+            Case::new(format!("control chars in an unknown key: {label}"), 2)
+                .file("rb.yaml", format!("name: t\n\"{evil}\": 1\nsteps: []\n"))
+                .args(&["plan", "{dir}/rb.yaml"])
+                .at("rb.yaml:"),
+        );
+        cases.push(runbook_case(
+            &format!("control chars in an unknown parameter: {label}"),
+            &format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params: {{ argv: [\"true\"], \"{evil}\": 1 }}\n"),
+            5,
+        ));
+        cases.push(
+            Case::new(
+                format!("control chars in an unknown cluster key: {label}"),
+                2,
+            )
+            .topology(&topo_with(
+                "    bootstrap: 127.0.0.1:2\n",
+                &format!("    bootstrap: 127.0.0.1:2\n    \"{evil}\": 1\n"),
+            ))
+            .args(&["runs", "list"])
+            .at("topology.yaml:"),
+        );
+        cases.push(
+            Case::new(format!("control chars in a hook's argv, then runs show: {label}"), 0)
+                .file(
+                    "rb.yaml",
+                    format!("name: t\nsteps:\n  - id: a\n    action: exec\n    params: {{ argv: [echo, \"{evil}\"] }}\n"),
+                )
+                .args(&["run", "{dir}/rb.yaml"])
+                .check(|d, _| {
+                    let out = Command::new(env!("CARGO_BIN_EXE_kafka-dr"))
+                        .arg("--topology")
+                        .arg(d.join("topology.yaml"))
+                        .args(["runs", "show", "1"])
+                        .envs(ENV.iter().copied())
+                        .output()
+                        .map_err(|e| e.to_string())?;
+                    let text = String::from_utf8_lossy(&out.stdout);
+                    for line in text.lines() {
+                        if line.trim_start_matches(|c: char| !c.is_alphanumeric()).starts_with("error: forged") {
+                            return Err(format!("runs show printed a forged line: {text}"));
+                        }
+                    }
+                    if ['\u{2028}', '\u{2029}', '\u{85}', '\r'].iter().any(|c| text.contains(*c)) {
+                        return Err(format!("runs show printed a raw line break: {text:?}"));
+                    }
+                    Ok(())
+                }),
         );
     }
 
@@ -1026,6 +1229,53 @@ fn corpus() -> Vec<Case> {
         }
     }
     cases
+}
+
+/// The commands that only read the journal, and their exit codes offline (Connect on a
+/// closed port: 6; `tail show` without a failback run: 2).
+const READ_COMMANDS: &[(&[&str], i32, i32)] = &[
+    // (arguments, exit code with no journal, exit code on the read-only journal)
+    (&["runs", "list"], 0, 0),
+    (&["runs", "show", "1"], 2, 0),
+    (&["tail", "show"], 2, 2),
+    (&["fence", "status"], 0, 0),
+    (&["fence", "status", "--cluster", "backup"], 0, 0),
+    (&["mirror", "status", "--timeout", "1"], 6, 6),
+    (
+        &["mirror", "status", "--flow", "reverse", "--timeout", "1"],
+        6,
+        6,
+    ),
+];
+
+/// A journal with one finished run (written by the binary itself), then made read-only:
+/// the file 0444 in a 0555 directory.
+fn read_only_journal(d: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(
+        d.join("rb.yaml"),
+        "name: t\nsteps:\n  - id: a\n    action: exec\n    params: { argv: [\"true\"] }\n",
+    )
+    .unwrap();
+    let st = Command::new(env!("CARGO_BIN_EXE_kafka-dr"))
+        .arg("--topology")
+        .arg(d.join("topology.yaml"))
+        .arg("run")
+        .arg(d.join("rb.yaml"))
+        .envs(ENV.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let j = d.join("topology.journal.db");
+    assert!(j.exists());
+    std::fs::copy(&j, d.join("journal.orig")).unwrap();
+    std::fs::set_permissions(&j, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o555)).unwrap();
 }
 
 fn mkfifo(path: &Path) {

@@ -39,11 +39,7 @@ pub fn run(
     take_over_lease: bool,
 ) -> Result<()> {
     runbook::validate_against(&rb, &session.topology)?;
-    let journal = if global.dry_run {
-        session.journal_for_plan()?
-    } else {
-        session.journal()?
-    };
+    let journal = session.journal_for_run(global.dry_run)?;
     let engine = Engine::new(
         &session.topology,
         &journal,

@@ -40,7 +40,7 @@ pub struct ReverseArgs {
 pub fn run(cmd: &FailbackCommand, global: &GlobalArgs, session: &Session) -> Result<()> {
     let FailbackCommand::Reverse(args) = cmd;
     let runbook = session.runbook(args.runbook.as_deref().unwrap_or(RUNBOOK))?;
-    let journal = session.journal()?;
+    let journal = session.journal_for_run(global.dry_run)?;
     let cut = crate::actions::common::promotion_cut(&session.topology, &journal)?;
     // The old primary must answer before anything is attempted.
     if let Err(e) = crate::actions::common::kafka(

@@ -42,7 +42,7 @@ pub fn run(cmd: &FailoverCommand, global: &GlobalArgs, session: &Session) -> Res
 
 fn promote(args: &PromoteArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
     let runbook = session.runbook(args.runbook.as_deref().unwrap_or(RUNBOOK))?;
-    let journal = session.journal()?;
+    let journal = session.journal_for_run(global.dry_run)?;
     let runs = journal.runs_list()?;
     let roles = crate::actions::common::current_roles(&session.topology, &journal)?;
     if !global.dry_run {

@@ -78,7 +78,8 @@ pub fn run(cmd: &FenceCommand, global: &GlobalArgs, session: &Session) -> Result
             adhoc::run(rb, global, session, false)
         }
         FenceCommand::Status(a) => {
-            let journal = session.journal()?;
+            // Read-only: works on a journal this user cannot write, and creates none.
+            let journal = session.journal_read_only()?;
             let status = crate::actions::fence::status(
                 &session.topology,
                 &journal,

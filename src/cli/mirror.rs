@@ -60,7 +60,8 @@ pub fn run(cmd: &MirrorCommand, global: &GlobalArgs, session: &Session) -> Resul
             adhoc::run(rb, global, session, false)
         }
         MirrorCommand::Status(a) => {
-            let journal = session.journal()?;
+            // Read-only: works on a journal this user cannot write, and creates none.
+            let journal = session.journal_read_only()?;
             let status = crate::actions::mirror::status(
                 &session.topology,
                 &journal,

@@ -58,11 +58,7 @@ pub fn run_runbook(
 ) -> Result<()> {
     let runbook = session.runbook(name_or_path)?;
     opts.dry_run |= global.dry_run;
-    let journal = if opts.dry_run {
-        session.journal_for_plan()?
-    } else {
-        session.journal()?
-    };
+    let journal = session.journal_for_run(opts.dry_run)?;
     let engine = Engine::new(
         &session.topology,
         &journal,

@@ -73,6 +73,17 @@ impl Session {
         Ok(journal)
     }
 
+    /// The journal for a command that runs a runbook: `journal_for_plan` under
+    /// `--dry-run` (nothing changes, so an unwritable journal is planned on a copy),
+    /// else `journal`. The one place that choice is made.
+    pub fn journal_for_run(&self, dry_run: bool) -> Result<Journal> {
+        if dry_run {
+            self.journal_for_plan()
+        } else {
+            self.journal()
+        }
+    }
+
     /// A runbook by embedded name (`failover-promote`) or file path, validated against
     /// the topology.
     pub fn runbook(&self, name_or_path: &str) -> Result<Runbook> {

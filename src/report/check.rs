@@ -1,10 +1,8 @@
 //! Printing `kafka-dr check`: one table per concern and the problems last, so the
 //! operator's eye lands on what to fix; or the whole `CheckReport` as JSON.
 
-use comfy_table::Cell;
-
 use super::runs::table;
-use super::{OutputFormat, Reporter};
+use super::{cell, OutputFormat, Reporter};
 use crate::check::{CheckReport, Severity};
 use crate::error::{Error, Result};
 
@@ -39,16 +37,16 @@ impl Reporter {
         ]);
         for c in &r.clusters {
             t.add_row(vec![
-                Cell::new(&c.name),
-                Cell::new(&c.role),
-                Cell::new(if c.reachable { "yes" } else { "NO" }),
-                Cell::new(if c.authenticated { "yes" } else { "NO" }),
-                Cell::new(c.cluster_id.clone().unwrap_or_default()),
-                Cell::new(c.brokers.join(", ")),
-                Cell::new(c.topics_in_scope.len()),
-                Cell::new(c.groups_in_scope.len()),
-                Cell::new(yes_no(c.may_describe_acls)),
-                Cell::new(yes_no(c.may_alter_acls)),
+                cell(&c.name),
+                cell(&c.role),
+                cell(if c.reachable { "yes" } else { "NO" }),
+                cell(if c.authenticated { "yes" } else { "NO" }),
+                cell(c.cluster_id.clone().unwrap_or_default()),
+                cell(c.brokers.join(", ")),
+                cell(c.topics_in_scope.len()),
+                cell(c.groups_in_scope.len()),
+                cell(yes_no(c.may_describe_acls)),
+                cell(yes_no(c.may_alter_acls)),
             ]);
         }
         out.push_str(&format!("{t}\n"));
@@ -57,22 +55,22 @@ impl Reporter {
             t.set_header(vec!["flow", "connector", "state", "tasks"]);
             if f.connectors.is_empty() {
                 t.add_row(vec![
-                    Cell::new(&f.flow),
-                    Cell::new("-"),
-                    Cell::new(if f.reachable {
+                    cell(&f.flow),
+                    cell("-"),
+                    cell(if f.reachable {
                         "no connectors found"
                     } else {
                         "Connect unreachable"
                     }),
-                    Cell::new(""),
+                    cell(""),
                 ]);
             }
             for c in &f.connectors {
                 t.add_row(vec![
-                    Cell::new(&f.flow),
-                    Cell::new(&c.name),
-                    Cell::new(&c.state),
-                    Cell::new(c.tasks.join(", ")),
+                    cell(&f.flow),
+                    cell(&c.name),
+                    cell(&c.state),
+                    cell(c.tasks.join(", ")),
                 ]);
             }
             out.push_str(&format!("{t}\n"));
@@ -96,16 +94,16 @@ impl Reporter {
                 ]);
                 for l in shown {
                     t.add_row(vec![
-                        Cell::new(&l.topic),
-                        Cell::new(l.partition),
-                        Cell::new(l.primary_end),
-                        Cell::new(
+                        cell(&l.topic),
+                        cell(l.partition),
+                        cell(l.primary_end),
+                        cell(
                             l.next_to_copy
                                 .map(|n| n.to_string())
                                 .unwrap_or_else(|| "-".into()),
                         ),
-                        Cell::new(l.lag),
-                        Cell::new(&l.method),
+                        cell(l.lag),
+                        cell(&l.method),
                     ]);
                 }
                 out.push_str(&format!("{t}\n"));
@@ -124,13 +122,13 @@ impl Reporter {
             t.set_header(vec!["", "about", "problem", "what to do"]);
             for p in &r.problems {
                 t.add_row(vec![
-                    Cell::new(match p.severity {
+                    cell(match p.severity {
                         Severity::Error => "error",
                         Severity::Warning => "warning",
                     }),
-                    Cell::new(&p.subject),
-                    Cell::new(&p.message),
-                    Cell::new(p.help.clone().unwrap_or_default()),
+                    cell(&p.subject),
+                    cell(&p.message),
+                    cell(p.help.clone().unwrap_or_default()),
                 ]);
             }
             out.push_str(&t.to_string());

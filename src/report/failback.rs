@@ -2,11 +2,10 @@
 //! bytes, time range), what was removed, the seed offsets and the reverse lag, and the
 //! RTO; or JSON `{"run": <RunReport>, "failback": {...}}`.
 
-use comfy_table::Cell;
 use serde_json::{json, Value};
 
 use super::runs::table;
-use super::{OutputFormat, Reporter};
+use super::{cell, OutputFormat, Reporter};
 use crate::engine::RunReport;
 use crate::error::Result;
 
@@ -48,12 +47,12 @@ impl Reporter {
             ]);
             for p in parts {
                 t.add_row(vec![
-                    Cell::new(p["topic"].as_str().unwrap_or_default()),
-                    Cell::new(&p["partition"]),
-                    Cell::new(&p["count"]),
-                    Cell::new(&p["bytes"]),
-                    Cell::new(format!("{}..{}", p["first_offset"], p["last_offset"])),
-                    Cell::new(format!(
+                    cell(p["topic"].as_str().unwrap_or_default()),
+                    cell(&p["partition"]),
+                    cell(&p["count"]),
+                    cell(&p["bytes"]),
+                    cell(format!("{}..{}", p["first_offset"], p["last_offset"])),
+                    cell(format!(
                         "{}..{}",
                         p["first_timestamp_ms"], p["last_timestamp_ms"]
                     )),
@@ -82,13 +81,13 @@ impl Reporter {
             t.set_header(vec!["topic", "partition", "reverse copy starts at", "why"]);
             for p in parts {
                 t.add_row(vec![
-                    Cell::new(p["topic"].as_str().unwrap_or_default()),
-                    Cell::new(&p["partition"]),
-                    Cell::new(match p["next_offset"].as_i64() {
+                    cell(p["topic"].as_str().unwrap_or_default()),
+                    cell(&p["partition"]),
+                    cell(match p["next_offset"].as_i64() {
                         Some(n) => n.to_string(),
                         None => format!("earliest ({})", p["new_log_start"]),
                     }),
-                    Cell::new(p["reason"].as_str().unwrap_or_default()),
+                    cell(p["reason"].as_str().unwrap_or_default()),
                 ]);
             }
             out.push_str(&format!("reverse mirror seed:\n{t}\n"));

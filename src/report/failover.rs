@@ -1,11 +1,10 @@
 //! Printing the failover report (after `failover promote`), or JSON: `{"run": <RunReport>,
 //! "failover": <FailoverReport>}`.
 
-use comfy_table::Cell;
 use serde_json::json;
 
 use super::runs::table;
-use super::{OutputFormat, Reporter};
+use super::{cell, OutputFormat, Reporter};
 use crate::actions::common::Roles;
 use crate::engine::RunReport;
 use crate::error::{Error, Result};
@@ -27,10 +26,10 @@ impl Reporter {
         t.set_header(vec!["step", "action", "outcome", "duration"]);
         for s in &fo.steps {
             t.add_row(vec![
-                Cell::new(&s.step),
-                Cell::new(&s.action),
-                Cell::new(&s.outcome),
-                Cell::new(secs(s.duration_ms)),
+                cell(&s.step),
+                cell(&s.action),
+                cell(&s.outcome),
+                cell(secs(s.duration_ms)),
             ]);
         }
         out.push_str(&format!("{t}\n"));
@@ -46,16 +45,16 @@ impl Reporter {
             ]);
             for g in &fo.groups {
                 t.add_row(vec![
-                    Cell::new(&g.group),
-                    Cell::new(g.partitions),
-                    Cell::new(g.exact),
-                    Cell::new(g.conservative),
-                    Cell::new(
+                    cell(&g.group),
+                    cell(g.partitions),
+                    cell(g.exact),
+                    cell(g.conservative),
+                    cell(
                         g.worst_case_duplicates
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "unbounded".into()),
                     ),
-                    Cell::new(
+                    cell(
                         g.mm2_would_redeliver
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "-".into()),

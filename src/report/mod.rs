@@ -6,7 +6,9 @@
 //! gets plain lines. Every string printed passes through `redact` (crate::redact: every
 //! secret value the process resolved, masked as a last line of defence) and then
 //! `terminal_safe` (control and bidi characters escaped, so a name cannot clear the
-//! screen or forge a line).
+//! screen or forge a line). Status lines and table cells are one line each
+//! (`redact::one_line`: a newline in a name is written `\n`); in multi-line text (errors
+//! and their `help:`, notes) names are interpolated through `redact::OneLine`.
 
 pub mod check;
 pub mod engine;
@@ -20,6 +22,25 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Error, Result};
+
+/// A table cell holding `text` on one line (`redact::one_line`): a name with a line break
+/// in it cannot add a row of its own to a table. The only way report code makes a cell
+/// (clippy.toml refuses `comfy_table::Cell::new` elsewhere).
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn cell(text: impl ToString) -> comfy_table::Cell {
+    comfy_table::Cell::new(crate::redact::one_line(&text.to_string()))
+}
+
+/// A cell listing items one per line: the line breaks between items are ours, each item
+/// is written on one line.
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn lines_cell<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> comfy_table::Cell {
+    let lines: Vec<String> = items
+        .into_iter()
+        .map(|s| crate::redact::one_line(s.as_ref()))
+        .collect();
+    comfy_table::Cell::new(lines.join("\n"))
+}
 
 /// Set once anything went to stdout: a JSON error document is printed only when it would
 /// be the command's one document.
@@ -78,12 +99,17 @@ impl Reporter {
             .map_err(|e| Error::Io(format!("cannot write to stdout: {e}")))
     }
 
-    /// A progress or status line on stderr (suppressed by -q).
+    /// A progress or status line on stderr (suppressed by -q). One line, whatever the
+    /// names in `object` hold (`redact::one_line`).
     pub fn status(&self, verb: &str, object: &str) {
         if self.verbosity < 0 {
             return;
         }
-        eprintln!("{:>12} {}", verb, self.safe(object));
+        eprintln!(
+            "{:>12} {}",
+            verb,
+            crate::redact::one_line(&self.redact(object))
+        );
     }
 
     /// A warning on stderr (always shown).

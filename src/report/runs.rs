@@ -2,9 +2,9 @@
 //! `runs show`, as tables or as one JSON document (the serialized structs; their shape
 //! is documented in README.md, "JSON output").
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, ContentArrangement, Table};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
 
-use super::{OutputFormat, Reporter};
+use super::{cell, lines_cell, OutputFormat, Reporter};
 use crate::engine::RunReport;
 use crate::error::{Error, Result};
 use crate::journal::{RunDetail, RunSummary};
@@ -40,17 +40,17 @@ impl Reporter {
         ]);
         for s in &report.steps {
             let changes = if s.changes.is_empty() {
-                s.error.clone().unwrap_or_default()
+                lines_cell(s.error.as_deref().unwrap_or_default().lines())
             } else {
-                s.changes.join("\n")
+                lines_cell(&s.changes)
             };
             t.add_row(vec![
-                Cell::new(&s.id),
-                Cell::new(&s.action),
-                Cell::new(s.outcome.as_str()),
-                Cell::new(s.attempt.map(|a| a.to_string()).unwrap_or_default()),
-                Cell::new(ms(s.duration_ms)),
-                Cell::new(changes),
+                cell(&s.id),
+                cell(&s.action),
+                cell(s.outcome.as_str()),
+                cell(s.attempt.map(|a| a.to_string()).unwrap_or_default()),
+                cell(ms(s.duration_ms)),
+                changes,
             ]);
         }
         let head = format!(
@@ -83,17 +83,17 @@ impl Reporter {
         ]);
         for r in runs {
             t.add_row(vec![
-                Cell::new(r.id),
-                Cell::new(format!(
+                cell(r.id),
+                cell(format!(
                     "{}{}",
                     r.runbook,
                     if r.dry_run { " (dry-run)" } else { "" }
                 )),
-                Cell::new(r.state.as_str()),
-                Cell::new(format!("{}/{}", r.steps_finished, r.steps_total)),
-                Cell::new(&r.started_at),
-                Cell::new(r.finished_at.clone().unwrap_or_default()),
-                Cell::new(format!("{} pid {}", r.host, r.pid)),
+                cell(r.state.as_str()),
+                cell(format!("{}/{}", r.steps_finished, r.steps_total)),
+                cell(&r.started_at),
+                cell(r.finished_at.clone().unwrap_or_default()),
+                cell(format!("{} pid {}", r.host, r.pid)),
             ]);
         }
         self.text(&t.to_string())
@@ -149,12 +149,12 @@ impl Reporter {
                 })
                 .collect();
             t.add_row(vec![
-                Cell::new(s.index + 1),
-                Cell::new(&s.step_id),
-                Cell::new(&s.action),
-                Cell::new(s.state.as_str()),
-                Cell::new(s.attempts),
-                Cell::new(log.join("\n")),
+                cell(s.index + 1),
+                cell(&s.step_id),
+                cell(&s.action),
+                cell(s.state.as_str()),
+                cell(s.attempts),
+                lines_cell(&log),
             ]);
         }
         out.push_str(&t.to_string());

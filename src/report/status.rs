@@ -1,9 +1,7 @@
 //! Printing `fence status` and `mirror status`.
 
-use comfy_table::Cell;
-
 use super::runs::table;
-use super::{OutputFormat, Reporter};
+use super::{cell, lines_cell, OutputFormat, Reporter};
 use crate::actions::fence::FenceStatus;
 use crate::actions::mirror::FlowStatus;
 use crate::error::{Error, Result};
@@ -31,9 +29,9 @@ impl Reporter {
         ]);
         for f in fences {
             let state = if !f.active {
-                "lifted".to_string()
+                cell("lifted")
             } else if let Some(u) = &f.unreachable {
-                u.clone()
+                cell(u)
             } else {
                 let ok = f
                     .bindings
@@ -47,22 +45,19 @@ impl Reporter {
                     .map(|b| b.text.as_str())
                     .collect();
                 if missing.is_empty() {
-                    format!("{ok}/{} (holds)", f.bindings.len())
+                    cell(format!("{ok}/{} (holds)", f.bindings.len()))
                 } else {
-                    format!(
-                        "{ok}/{}; MISSING:\n{}",
-                        f.bindings.len(),
-                        missing.join("\n")
-                    )
+                    let head = format!("{ok}/{}; MISSING:", f.bindings.len());
+                    lines_cell(std::iter::once(head.as_str()).chain(missing.iter().copied()))
                 }
             };
             t.add_row(vec![
-                Cell::new(f.id),
-                Cell::new(&f.cluster),
-                Cell::new(&f.fence),
-                Cell::new(&f.applied_at),
-                Cell::new(f.lifted_at.clone().unwrap_or_else(|| "-".into())),
-                Cell::new(state),
+                cell(f.id),
+                cell(&f.cluster),
+                cell(&f.fence),
+                cell(&f.applied_at),
+                cell(f.lifted_at.clone().unwrap_or_else(|| "-".into())),
+                state,
             ]);
         }
         self.text(&t.to_string())
@@ -85,14 +80,14 @@ impl Reporter {
         t.set_header(vec!["role", "connector", "state", "failures"]);
         for c in &s.connectors {
             t.add_row(vec![
-                Cell::new(c.role),
-                Cell::new(&c.name),
-                Cell::new(if c.exists {
+                cell(c.role),
+                cell(&c.name),
+                cell(if c.exists {
                     c.summary.clone().or(c.state.clone()).unwrap_or_default()
                 } else {
                     "does not exist".into()
                 }),
-                Cell::new(c.failures.join("\n")),
+                lines_cell(&c.failures),
             ]);
         }
         out.push_str(&t.to_string());

@@ -428,7 +428,14 @@ impl Walker<'_> {
                         )))
                     }
                 };
-                self.template(&kpath, &value, !is_secret_key(key))?;
+                let t = self.template(&kpath, &value, !is_secret_key(key))?;
+                // librdkafka's own verdict, now rather than at the first connection: the
+                // key always, the value when it is written out (a reference is checked
+                // when it is resolved).
+                let literal = (!t.has_references()).then_some(value.as_str());
+                if let Err(why) = crate::kafka::check_client_setting(key, literal) {
+                    return Err(self.invalid(librdkafka_refusal(&self.doc, &kpath, name, &why)));
+                }
                 properties.insert(key.to_string(), value);
             }
         }
@@ -668,7 +675,7 @@ impl Walker<'_> {
             let at = child(&child(&fpath, e.list), e.index);
             self.invalid(
                 self.doc
-                    .at_value(&at, format!("invalid regex:\n{}", e.error))
+                    .at_value(&at, format!("invalid regex: {}", regex_reason(&e.error)))
                     .with_help("regexes use Rust `regex` syntax (no look-around or backreferences) and must match whole names"),
             )
         })
@@ -716,6 +723,74 @@ impl Walker<'_> {
 }
 
 /// Java client keys that have a different librdkafka spelling, and what to write instead.
+/// The diagnostic for a `properties` setting librdkafka refuses: at the key when the key
+/// is unknown, at the value when the value is refused. Never quotes the value.
+pub(super) fn librdkafka_refusal(
+    doc: &Doc<'_>,
+    kpath: &[Seg],
+    cluster: &str,
+    why: &crate::kafka::ConfigRejection,
+) -> Diagnostic {
+    use crate::kafka::ConfigRejection;
+    match why {
+        ConfigRejection::UnknownKey { key } => {
+            let d = doc.at_key(kpath, format!("{why} (cluster `{cluster}`)"));
+            match librdkafka_suggestion(key) {
+                Some(s) => d.with_help(format!("did you mean `{s}`? `properties` take librdkafka settings (see librdkafka's CONFIGURATION.md)")),
+                None => d.with_help("`properties` take librdkafka settings (see librdkafka's CONFIGURATION.md); fix the name or remove it"),
+            }
+        }
+        ConfigRejection::InvalidValue { .. } => doc
+            .at_value(kpath, format!("{why} (cluster `{cluster}`)"))
+            .with_help(
+                "fix the value (librdkafka's CONFIGURATION.md lists each setting's type and range)",
+            ),
+    }
+}
+
+/// The librdkafka setting a mistyped name most likely meant (the common ones only).
+fn librdkafka_suggestion(key: &str) -> Option<&'static str> {
+    const COMMON: &[&str] = &[
+        "security.protocol",
+        "sasl.mechanism",
+        "sasl.mechanisms",
+        "sasl.username",
+        "sasl.password",
+        "ssl.ca.location",
+        "ssl.ca.pem",
+        "ssl.certificate.location",
+        "ssl.certificate.pem",
+        "ssl.key.location",
+        "ssl.key.pem",
+        "ssl.key.password",
+        "ssl.keystore.location",
+        "ssl.keystore.password",
+        "ssl.endpoint.identification.algorithm",
+        "client.id",
+        "socket.timeout.ms",
+        "socket.keepalive.enable",
+        "metadata.max.age.ms",
+        "reconnect.backoff.ms",
+        "reconnect.backoff.max.ms",
+        "retry.backoff.ms",
+        "client.dns.lookup",
+        "broker.address.family",
+        "debug",
+    ];
+    suggest(key, COMMON.iter().copied())
+}
+
+/// The reason in a `regex` error, without the drawing of the pattern above it (the
+/// diagnostic points at the pattern; its text would be a second copy, over several lines).
+fn regex_reason(error: &str) -> &str {
+    error
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("error: "))
+        .or_else(|| error.lines().last())
+        .unwrap_or(error)
+}
+
 fn java_only_property(key: &str) -> Option<&'static str> {
     match key {
         "sasl.jaas.config" => Some("use `sasl.username` and `sasl.password`, or keep the JAAS line in the `client_properties` file"),

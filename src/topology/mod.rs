@@ -466,7 +466,21 @@ impl Topology {
         }
         for (k, raw) in &def.properties {
             let field = crate::ypath!["clusters", cluster, "properties", k];
-            cfg.set(k.clone(), self.resolve(cluster, &field, raw, env)?);
+            let value = self.resolve(cluster, &field, raw, env)?;
+            // Loading checked the key, and the value when written out; a value that came
+            // from a reference is librdkafka's to judge now, before any connection.
+            let referenced = reference::parse(raw).is_ok_and(|t| t.has_references());
+            if referenced {
+                if let Err(why) = crate::kafka::check_client_setting(k, Some(&value)) {
+                    return Err(TopologyError::Resolve(load::librdkafka_refusal(
+                        &self.doc(),
+                        &field,
+                        cluster,
+                        &why,
+                    )));
+                }
+            }
+            cfg.set(k.clone(), value);
         }
         // Resolved now, so masked in everything printed or journaled from here on (the
         // last `error:` line included).

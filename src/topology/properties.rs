@@ -813,7 +813,50 @@ fn map_inner(
             out.insert(k.into(), v);
         }
     }
+
+    // librdkafka's own verdict on what the file maps to, now rather than at the first
+    // connection; the error points at the Java line the setting came from.
+    for (k, v) in &out {
+        if let Err(why) = crate::kafka::check_client_setting(k, Some(v)) {
+            let from = java_sources(k).into_iter().find_map(&get);
+            let fallback = Prop {
+                key: k.clone(),
+                value: String::new(),
+                line: 1,
+            };
+            let p = from.unwrap_or(&fallback);
+            let via = if p.key == *k {
+                String::new()
+            } else {
+                format!(", which `{}` maps to", p.key)
+            };
+            return Err(ctx.err(p, format!("{why}{via}")).with_help(
+                "fix the value (librdkafka's CONFIGURATION.md lists each setting's type and range)",
+            ));
+        }
+    }
     Ok(out)
+}
+
+/// The Java keys a librdkafka setting of `map_inner`'s output can come from.
+fn java_sources(rd_key: &str) -> Vec<&str> {
+    let mut out = vec![rd_key];
+    out.extend(
+        RENAMED
+            .iter()
+            .filter(|(_, t)| *t == rd_key)
+            .map(|(j, _)| *j),
+    );
+    out.extend(match rd_key {
+        "ssl.ca.location" => &["ssl.truststore.location"][..],
+        "ssl.ca.pem" => &["ssl.truststore.certificates"][..],
+        "ssl.certificate.location" | "ssl.key.location" => &["ssl.keystore.location"][..],
+        "ssl.certificate.pem" => &["ssl.keystore.certificate.chain"][..],
+        "ssl.key.pem" => &["ssl.keystore.key"][..],
+        k if k.starts_with("sasl.") => &["sasl.jaas.config"][..],
+        _ => &[][..],
+    });
+    out
 }
 
 /// The librdkafka settings a `sasl.jaas.config` stands for: `sasl.username` and
