@@ -15,6 +15,7 @@ mod kafka;
 mod mirror;
 mod preflight;
 mod reverse;
+mod scale;
 mod secured;
 mod smoke;
 mod tail;

@@ -1,0 +1,247 @@
+//! Issue 10 on the real lab: `failover promote` over many partitions and groups, with the
+//! primary dead, and every group-partition checked where it landed.
+//!
+//! The suite runs a small size (4 topics x 6 partitions, 12 groups); `scripts/bench
+//! failover` runs it at the sizes it is given (KAFKA_DR_BENCH_TOPICS, _PARTITIONS,
+//! _GROUPS, _TOPICS_PER_GROUP, _RECORDS per partition) and prints each figure on a
+//! `BENCH` line: `deltas record`, the promotion with its steps, and the manual runbook
+//! (one `kafka-consumer-groups --reset-offsets` JVM per group, timed on a sample, plus
+//! one `kafka-acls` JVM). No speed is asserted; correctness is.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Brings dc1 back and lifts this sandbox's fences whatever happens (before the
+/// `exclusive()` guard heals MM2).
+struct Heal<'a>(&'a Sandbox);
+
+impl Drop for Heal<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(kafka_lab())
+            .args(["start", "dc1"])
+            .status();
+        for fence in ["replication-into-backup", "app-writes"] {
+            let _ = self
+                .0
+                .run(&["--yes", "fence", "lift", fence, "--cluster", "dc2"]);
+        }
+    }
+}
+
+/// The committed position of group `g` on topic `t` partition `p`: 1..=records, never 0,
+/// spread so that few land on one of MM2's sync points (translation by fingerprint).
+fn position(g: usize, t: usize, p: usize, records: usize) -> i64 {
+    (1 + (g * 31 + t * 7 + p * 13) % records) as i64
+}
+
+/// Seconds with one decimal.
+fn s(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64())
+}
+
+/// The time a Kafka tool takes as a JVM (one sample), or None when it failed.
+fn time_tool(args: &[&str]) -> Option<Duration> {
+    let started = Instant::now();
+    let out = std::process::Command::new(kafka_lab())
+        .arg("tool")
+        .args(args)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "manual runbook sample failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return None;
+    }
+    Some(started.elapsed())
+}
+
+#[test]
+fn failover_at_scale_lands_every_group_partition() {
+    let lab = lab();
+    let _g = exclusive();
+    let topics = env_usize("KAFKA_DR_BENCH_TOPICS", 4);
+    let partitions = env_usize("KAFKA_DR_BENCH_PARTITIONS", 6);
+    let groups = env_usize("KAFKA_DR_BENCH_GROUPS", 12);
+    let per_group = env_usize("KAFKA_DR_BENCH_TOPICS_PER_GROUP", 2).min(topics);
+    let records = env_usize("KAFKA_DR_BENCH_RECORDS", 20);
+    let sb = Sandbox::new("scale");
+    let _heal = Heal(&sb);
+    eprintln!(
+        "BENCH size: {topics} topics x {partitions} partitions = {} partitions, {groups} groups x {per_group} topics = {} group-partitions, {records} records per partition",
+        topics * partitions,
+        groups * per_group * partitions
+    );
+
+    let setup = Instant::now();
+    let names: Vec<String> = (0..topics).map(|t| sb.name(&format!("t{t}"))).collect();
+    for n in &names {
+        create_topic(lab, "dc1", n, partitions as i32);
+    }
+    for n in &names {
+        produce(
+            lab,
+            "dc1",
+            Principal::App,
+            n,
+            &make_records(n, records * partitions, partitions as i32),
+        );
+    }
+    // The groups' positions on dc1, and where each must land on dc2: MM2 copies a fresh
+    // topic offset for offset (identity policy, no gaps), so at the same offset.
+    let dc1 = kdr_client(lab, "dc1");
+    let mut expected: BTreeMap<(String, String, i32), i64> = BTreeMap::new();
+    for g in 0..groups {
+        let group = sb.name(&format!("g{g}"));
+        let mut set = Vec::new();
+        for k in 0..per_group {
+            let t = (g * per_group + k) % topics;
+            for p in 0..partitions {
+                let pos = position(g, t, p, records);
+                set.push((names[t].clone(), p as i32, pos));
+                expected.insert((group.clone(), names[t].clone(), p as i32), pos);
+            }
+        }
+        dc1.alter_group_offsets(&group, &set, Duration::from_secs(30))
+            .expect("commit on dc1");
+    }
+    drop(dc1);
+    let dc2 = kdr_client(lab, "dc2");
+    let all: Vec<(String, i32)> = names
+        .iter()
+        .flat_map(|n| (0..partitions as i32).map(move |p| (n.clone(), p)))
+        .collect();
+    wait_for("every partition mirrored to dc2", Duration::from_secs(600), || {
+        let w = dc2.watermarks(&all, Duration::from_secs(30)).ok()?;
+        (w.len() == all.len() && w.iter().all(|w| w.latest == records as i64)).then_some(())
+    });
+    // MM2 emits the syncs of the last records at its next offset flush (5 s in the lab).
+    std::thread::sleep(Duration::from_secs(8));
+    sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
+    eprintln!("BENCH set-up: {} s", s(setup.elapsed()));
+
+    let started = Instant::now();
+    sb.ok(&["deltas", "record"]);
+    eprintln!("BENCH deltas record (one pass): {} s", s(started.elapsed()));
+
+    lab_cmd(&["kill", "dc1"]);
+    let started = Instant::now();
+    let out = sb.ok(&["--yes", "-o", "json", "failover", "promote"]);
+    let wall = started.elapsed();
+    let doc: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON document");
+    let report = doc.get("failover").unwrap_or(&doc);
+    let mut window = Duration::ZERO;
+    if let Some(steps) = report["steps"].as_array() {
+        for st in steps {
+            let ms = st["duration_ms"].as_u64().unwrap_or(0);
+            eprintln!(
+                "BENCH   step {} ({}): {} s",
+                st["step"].as_str().unwrap_or("?"),
+                st["action"].as_str().unwrap_or("?"),
+                s(Duration::from_millis(ms))
+            );
+            if st["action"] == "fence.apply" {
+                window = Duration::from_secs(5);
+            }
+        }
+    }
+    let excluding = wall.saturating_sub(window);
+    eprintln!(
+        "BENCH failover promote: {} s wall, {} s without the fence's {} s observation window",
+        s(wall),
+        s(excluding),
+        window.as_secs()
+    );
+
+    // Every group-partition landed where its record is on dc2.
+    let mut checked = 0;
+    let mut wrong = Vec::new();
+    for g in 0..groups {
+        let group = sb.name(&format!("g{g}"));
+        let got: BTreeMap<(String, i32), i64> = dc2
+            .committed_offsets(&group, Duration::from_secs(30))
+            .expect("committed offsets on dc2")
+            .into_iter()
+            .map(|(t, p, o, _)| ((t, p), o))
+            .collect();
+        for ((eg, t, p), want) in expected.range((group.clone(), String::new(), i32::MIN)..) {
+            if *eg != group {
+                break;
+            }
+            checked += 1;
+            if got.get(&(t.clone(), *p)) != Some(want) {
+                wrong.push(format!(
+                    "{group} {t}[{p}]: {:?}, expected {want}",
+                    got.get(&(t.clone(), *p))
+                ));
+            }
+        }
+    }
+    eprintln!(
+        "BENCH checked: {checked} group-partition(s), {} wrong",
+        wrong.len()
+    );
+    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert_eq!(checked, groups * per_group * partitions);
+
+    // The manual runbook, same run: one reset JVM per group (a sample, on a group of its
+    // own) and one kafka-acls JVM.
+    let admin_props = format!(
+        "{}/admin.properties",
+        lab.env.get("KAFKA_LAB_CLIENT_DIR").cloned().unwrap_or_default()
+    );
+    let bootstrap = lab.bootstrap("dc2");
+    let sample_group = sb.name("manual-sample");
+    let topic_arg = format!("{}:0", names[0]);
+    let reset = time_tool(&[
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        "--bootstrap-server",
+        &bootstrap,
+        "--command-config",
+        &admin_props,
+        "--reset-offsets",
+        "--group",
+        &sample_group,
+        "--topic",
+        &topic_arg,
+        "--to-offset",
+        "1",
+        "--execute",
+    ]);
+    let sample_topic = sb.name("manual-acl");
+    let acls = time_tool(&[
+        "org.apache.kafka.tools.AclCommand",
+        "--bootstrap-server",
+        &bootstrap,
+        "--command-config",
+        &admin_props,
+        "--add",
+        "--deny-principal",
+        "User:nobody",
+        "--operation",
+        "Write",
+        "--topic",
+        &sample_topic,
+    ]);
+    if let (Some(reset), Some(acls)) = (reset, acls) {
+        let manual = reset * groups as u32 + acls;
+        eprintln!(
+            "BENCH manual runbook: {} s ({groups} x {} s reset JVM + {} s kafka-acls JVM); kafka-dr {:.1}x faster without the window ({:.1}x with it)",
+            s(manual),
+            s(reset),
+            s(acls),
+            manual.as_secs_f64() / excluding.as_secs_f64().max(0.001),
+            manual.as_secs_f64() / wall.as_secs_f64().max(0.001)
+        );
+    }
+}
