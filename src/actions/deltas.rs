@@ -178,12 +178,35 @@ fn record(
         .iter()
         .filter(|p| position_changed(&latest, p))
         .collect();
+    // The records before every changed position, read in one batch (one consumer for
+    // all partitions); a position the batch did not cover is read on its own below.
+    let ranges: Vec<(String, i32, i64, i64)> = changed
+        .iter()
+        .filter(|p| p.committed > 0)
+        .map(|p| {
+            let (from, until) = fingerprint_range(p.committed);
+            (p.topic.clone(), p.partition, from, until)
+        })
+        .collect();
+    // On an error, each is read on its own instead, which names the partition that fails.
+    let batch = client
+        .fingerprints_of_ranges(&ranges, pass.timeout)
+        .unwrap_or_default();
     let mut rows = Vec::with_capacity(changed.len());
     for p in &changed {
+        let (from, until) = fingerprint_range(p.committed);
+        let batched = batch
+            .get(&(p.topic.clone(), p.partition))
+            .and_then(|b| b.range(from, until))
+            .map(|read| RecordedFingerprint::from_fingerprints(&read, p.committed - 1));
         // One partition whose record cannot be read (a codec, a corrupt batch, a topic
         // deleted meanwhile) must not stop the recording of every other one: its position
         // is still recorded, without the fingerprint, and the warning says why.
-        let fingerprint = match last_consumed_fingerprint(&client, p, pass.timeout) {
+        let fingerprint = match batched {
+            Some(found) => fingerprint_json(&client, p, found),
+            None => last_consumed_fingerprint(&client, p, pass.timeout),
+        };
+        let fingerprint = match fingerprint {
             Ok(f) => f,
             Err(Error::Kafka(e)) if is_partition_local(&e) => {
                 reporter.warn(&format!(
@@ -321,16 +344,33 @@ fn last_consumed_fingerprint(
     if p.committed <= 0 {
         return Ok(None);
     }
-    let last = p.committed - 1;
-    // The run before the last consumed record tells identical records apart later.
-    let from = (last - RUN_BEFORE as i64).max(0);
-    let records = client.read_records(&p.topic, p.partition, from, p.committed, timeout)?;
-    match RecordedFingerprint::from_records(&records, last) {
+    let (from, until) = fingerprint_range(p.committed);
+    let records = client.read_records(&p.topic, p.partition, from, until, timeout)?;
+    fingerprint_json(
+        client,
+        p,
+        RecordedFingerprint::from_records(&records, p.committed - 1),
+    )
+}
+
+/// The records a position's fingerprint is made of: the last consumed one (`committed -
+/// 1`) and the run before it, which tells identical records apart later.
+fn fingerprint_range(committed: i64) -> (i64, i64) {
+    ((committed - 1 - RUN_BEFORE as i64).max(0), committed)
+}
+
+fn fingerprint_json(
+    client: &KafkaClient,
+    p: &Position,
+    found: Option<RecordedFingerprint>,
+) -> Result<Option<serde_json::Value>, Error> {
+    match found {
         Some(r) => Ok(Some(serde_json::to_value(r).map_err(|e| {
             Error::Io(format!(
-                "cannot encode the fingerprint of `{}` partition {} offset {last} on `{}`: {e}",
+                "cannot encode the fingerprint of `{}` partition {} offset {} on `{}`: {e}",
                 p.topic,
                 p.partition,
+                p.committed - 1,
                 client.cluster_name()
             ))
         })?)),

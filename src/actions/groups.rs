@@ -19,6 +19,7 @@
 //! group that consumes. Out-of-scope groups are never touched. Idempotent: offsets already
 //! in place are not written again.
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::ControlFlow;
 use std::time::Duration;
@@ -31,7 +32,8 @@ use super::translation::{self, Method, SyncPoint, Translation};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::kafka::{
-    fingerprint, Checkpoint, Fingerprint, KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE,
+    fingerprint, Checkpoint, Fingerprint, KafkaClient, KafkaError, PartitionFingerprints,
+    RecordedFingerprint, RUN_BEFORE,
 };
 use crate::runbook::StepDef;
 use crate::topology::Policy;
@@ -173,6 +175,84 @@ fn source_topic(policy: Policy, from: &str, target_topic: &str) -> Option<String
     }
 }
 
+/// How many dry passes collect the ranges translation reads, before the real one.
+const PREFETCH_PASSES: usize = 3;
+
+/// Ranges longer than this are not read in a batch (their fingerprints would be held in
+/// memory) but streamed by the real pass as before.
+const PREFETCH_MAX_RANGE: i64 = 20_000;
+
+/// And at most this many records' fingerprints per pass (about 150 bytes each).
+const PREFETCH_MAX_RECORDS: i64 = 1_000_000;
+
+/// What every candidate's translation reads from.
+struct Inputs<'i> {
+    backup: &'i KafkaClient,
+    /// (backup topic, partition) -> (log start, high watermark).
+    bounds: &'i HashMap<(String, i32), (i64, i64)>,
+    /// (primary topic, partition) -> every known sync, sorted.
+    syncs: &'i HashMap<(String, i32), Vec<SyncPoint>>,
+    checkpoints: &'i HashMap<(String, String, i32), Checkpoint>,
+}
+
+/// Fingerprints already read in batches, per (backup topic, partition).
+type Cache = HashMap<(String, i32), PartitionFingerprints>;
+
+/// Where translation's record reads are answered from.
+enum Reads<'r> {
+    /// A dry pass: answered from the cache, or noted as missing (`ReadError::Miss`).
+    Collect {
+        cache: &'r Cache,
+        missing: RefCell<Vec<(String, i32, i64, i64)>>,
+    },
+    /// The real pass: from the cache, else read from the backup there and then.
+    Serve { cache: &'r Cache },
+}
+
+#[derive(Debug)]
+enum ReadError {
+    /// Not read yet (a dry pass).
+    Miss,
+    Kafka(KafkaError),
+}
+
+impl From<KafkaError> for ReadError {
+    fn from(e: KafkaError) -> Self {
+        ReadError::Kafka(e)
+    }
+}
+
+impl Reads<'_> {
+    /// The fingerprints of `[from, until)` of a backup partition when they were read;
+    /// `None` when the caller should read them itself.
+    fn cached(
+        &self,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        until: i64,
+    ) -> Result<Option<Vec<(i64, &Fingerprint)>>, ReadError> {
+        let cache = match self {
+            Reads::Collect { cache, .. } | Reads::Serve { cache } => cache,
+        };
+        if let Some(read) = cache
+            .get(&(topic.to_string(), partition))
+            .and_then(|c| c.range(from, until))
+        {
+            return Ok(Some(read));
+        }
+        match self {
+            Reads::Collect { missing, .. } => {
+                missing
+                    .borrow_mut()
+                    .push((topic.to_string(), partition, from, until));
+                Err(ReadError::Miss)
+            }
+            Reads::Serve { .. } => Ok(None),
+        }
+    }
+}
+
 /// Everything `groups.translate` computes. Reads only.
 struct Translator<'a, 'c> {
     ctx: &'a StepContext<'c>,
@@ -263,18 +343,10 @@ impl Translator<'_, '_> {
         };
 
         let mut syncs_by_partition: HashMap<(String, i32), Vec<SyncPoint>> = HashMap::new();
-        let mut positions = Vec::new();
-        for c in candidates {
-            let target = policy.target_topic(from, &c.topic);
-            let Some(&(log_start, hwm)) = bounds.get(&(target.clone(), c.partition)) else {
-                notes.push(format!(
-                    "group `{}`: `{target}` partition {} does not exist on `{to}`: not translated (has MM2 mirrored it?)",
-                    c.group, c.partition
-                ));
-                continue;
-            };
+        for c in &candidates {
             let pkey = (c.topic.clone(), c.partition);
-            if !syncs_by_partition.contains_key(&pkey) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = syncs_by_partition.entry(pkey)
+            {
                 let mut s: Vec<SyncPoint> = self
                     .ctx
                     .journal
@@ -285,15 +357,105 @@ impl Translator<'_, '_> {
                         downstream: r.downstream_offset,
                     })
                     .collect();
-                if let Some(live) = live_syncs.get(&pkey) {
+                if let Some(live) = live_syncs.get(slot.key()) {
                     s.extend(live.iter().copied());
                 }
                 s.sort();
                 s.dedup();
-                syncs_by_partition.insert(pkey.clone(), s);
+                slot.insert(s);
             }
-            let syncs = syncs_by_partition.get(&pkey).map_or(&[][..], Vec::as_slice);
-            let cp = checkpoints.get(&(c.group.clone(), c.topic.clone(), c.partition));
+        }
+        let inputs = Inputs {
+            backup: &backup,
+            bounds: &bounds,
+            syncs: &syncs_by_partition,
+            checkpoints: &checkpoints,
+        };
+        // The records translation looks at, read in batches (one consumer for every
+        // partition) before the real pass: each dry pass collects the ranges the
+        // translations ask for and cannot be answered from what is read so far (a run
+        // check asks only after its twins are known, so a few passes may be needed).
+        let mut cache: HashMap<(String, i32), PartitionFingerprints> = HashMap::new();
+        for _ in 0..PREFETCH_PASSES {
+            let reads = Reads::Collect {
+                cache: &cache,
+                missing: RefCell::new(Vec::new()),
+            };
+            self.translate_all(&candidates, &inputs, &reads, &mut Vec::new())?;
+            let Reads::Collect { missing, .. } = reads else {
+                break;
+            };
+            let mut budget = PREFETCH_MAX_RECORDS;
+            let missing: Vec<(String, i32, i64, i64)> = missing
+                .into_inner()
+                .into_iter()
+                .filter(|(_, _, a, b)| {
+                    let n = b - a;
+                    let take = n <= PREFETCH_MAX_RANGE && n <= budget;
+                    if take {
+                        budget -= n;
+                    }
+                    take
+                })
+                .collect();
+            if missing.is_empty() {
+                break;
+            }
+            match backup.fingerprints_of_ranges(&missing, timeout) {
+                Ok(read) => {
+                    for (key, found) in read {
+                        let entry = cache.entry(key).or_default();
+                        entry.covered.extend(found.covered);
+                        entry.fingerprints.extend(found.fingerprints);
+                    }
+                }
+                // The real pass reads what is missing one range at a time, and says
+                // which partition fails if one does.
+                Err(_) => break,
+            }
+        }
+        let positions = self.translate_all(
+            &candidates,
+            &inputs,
+            &Reads::Serve { cache: &cache },
+            &mut notes,
+        )?;
+        Ok(TranslationReport {
+            from: from.to_string(),
+            to: to.to_string(),
+            primary_answered: primary.is_some(),
+            positions,
+            notes,
+        })
+    }
+
+    /// Translate every candidate with the given reads: in a `Reads::Collect` pass, the
+    /// candidates whose records are not read yet are skipped (and their ranges noted).
+    fn translate_all(
+        &self,
+        candidates: &[Candidate],
+        inputs: &Inputs<'_>,
+        reads: &Reads<'_>,
+        notes: &mut Vec<String>,
+    ) -> Result<Vec<TranslatedPosition>, Error> {
+        let mut positions = Vec::new();
+        let (from, to) = (self.from, self.to);
+        let policy = self.ctx.topology.replication.policy;
+        let backup = inputs.backup;
+        for c in candidates {
+            let target = policy.target_topic(from, &c.topic);
+            let Some(&(log_start, hwm)) = inputs.bounds.get(&(target.clone(), c.partition)) else {
+                notes.push(format!(
+                    "group `{}`: `{target}` partition {} does not exist on `{to}`: not translated (has MM2 mirrored it?)",
+                    c.group, c.partition
+                ));
+                continue;
+            };
+            let pkey = (c.topic.clone(), c.partition);
+            let syncs = inputs.syncs.get(&pkey).map_or(&[][..], Vec::as_slice);
+            let cp = inputs
+                .checkpoints
+                .get(&(c.group.clone(), c.topic.clone(), c.partition));
             let exact = |position: i64, fingerprint: Option<&RecordedFingerprint>| {
                 translation::translate(
                     position,
@@ -301,20 +463,31 @@ impl Translator<'_, '_> {
                     log_start,
                     hwm,
                     |lo, hi| {
-                        self.twins(
-                            &backup,
-                            &target,
-                            c.partition,
-                            fingerprint.map(|f| &f.last),
-                            lo,
-                            hi,
-                        )
+                        let Some(fp) = fingerprint.map(|f| &f.last) else {
+                            return Ok(Vec::new());
+                        };
+                        match reads.cached(&target, c.partition, lo, hi)? {
+                            Some(read) => Ok(read
+                                .into_iter()
+                                .filter(|(_, f)| *f == fp)
+                                .map(|(o, _)| o)
+                                .collect()),
+                            None => Ok(self.twins(backup, &target, c.partition, fp, lo, hi)?),
+                        }
                     },
                     |candidate, not_before| match fingerprint {
                         Some(f) if !f.preceding.is_empty() => {
                             let from = (candidate - translation::RUN_LOOKBACK as i64)
                                 .max(not_before)
                                 .max(log_start);
+                            let run: Vec<&Fingerprint> = f.preceding.iter().collect();
+                            if let Some(read) =
+                                reads.cached(&target, c.partition, from, candidate)?
+                            {
+                                let before: Vec<&Fingerprint> =
+                                    read.into_iter().map(|(_, f)| f).collect();
+                                return Ok(translation::run_found_before(&run, &&f.last, &before));
+                            }
                             let before = backup.read_records(
                                 &target,
                                 c.partition,
@@ -322,11 +495,9 @@ impl Translator<'_, '_> {
                                 candidate,
                                 self.timeout,
                             )?;
-                            Ok(translation::run_found_before(
-                                &f.preceding,
-                                &f.last,
-                                &RecordedFingerprint::of_all(&before),
-                            ))
+                            let before = RecordedFingerprint::of_all(&before);
+                            let before: Vec<&Fingerprint> = before.iter().collect();
+                            Ok(translation::run_found_before(&run, &&f.last, &before))
                         }
                         _ => Ok(true),
                     },
@@ -337,7 +508,11 @@ impl Translator<'_, '_> {
                     Some(cp) => {
                         let mut t = translation::from_checkpoint(cp.upstream, cp.downstream, syncs);
                         if let Some((pos, fp)) = &c.floor {
-                            let floor = exact(*pos, fp.as_ref())?;
+                            let floor = match exact(*pos, fp.as_ref()) {
+                                Ok(t) => t,
+                                Err(ReadError::Miss) => continue,
+                                Err(ReadError::Kafka(e)) => return Err(e.into()),
+                            };
                             if floor.offset > t.offset {
                                 notes.push(format!(
                                     "group `{}` `{}` partition {}: MM2's checkpoint points at {}, before where the journal's older position {pos} lands ({}): starts there instead",
@@ -354,18 +529,16 @@ impl Translator<'_, '_> {
                     None => continue,
                 },
                 PositionSource::Live | PositionSource::Journal => {
-                    exact(c.position, c.fingerprint.as_ref())?
+                    match exact(c.position, c.fingerprint.as_ref()) {
+                        Ok(t) => t,
+                        Err(ReadError::Miss) => continue,
+                        Err(ReadError::Kafka(e)) => return Err(e.into()),
+                    }
                 }
             };
-            positions.push(self.result(c, target, t, syncs, cp));
+            positions.push(self.result(c.clone(), target, t, syncs, cp));
         }
-        Ok(TranslationReport {
-            from: from.to_string(),
-            to: to.to_string(),
-            primary_answered: primary.is_some(),
-            positions,
-            notes,
-        })
+        Ok(positions)
     }
 
     fn result(
@@ -408,13 +581,10 @@ impl Translator<'_, '_> {
         backup: &KafkaClient,
         topic: &str,
         partition: i32,
-        fp: Option<&Fingerprint>,
+        fp: &Fingerprint,
         from: i64,
         until: i64,
     ) -> Result<Vec<i64>, KafkaError> {
-        let Some(fp) = fp else {
-            return Ok(Vec::new());
-        };
         let mut found = Vec::new();
         backup.for_each_record(topic, partition, from, until, self.timeout, |r| {
             if r.timestamp_ms == fp.timestamp_ms && fingerprint(&r) == *fp {

@@ -62,6 +62,25 @@ impl RecordedFingerprint {
         })
     }
 
+    /// As [`from_records`](Self::from_records), from fingerprints already computed
+    /// (offset, fingerprint), in log order.
+    pub fn from_fingerprints(
+        read: &[(i64, &Fingerprint)],
+        last: i64,
+    ) -> Option<RecordedFingerprint> {
+        let at = read.iter().position(|(o, _)| *o == last)?;
+        let preceding = read[..at]
+            .iter()
+            .rev()
+            .take(RUN_BEFORE)
+            .map(|(_, f)| (*f).clone())
+            .collect();
+        Some(RecordedFingerprint {
+            last: read[at].1.clone(),
+            preceding,
+        })
+    }
+
     /// The fingerprints of `records` (read up to a candidate twin, in log order).
     pub fn of_all(records: &[Record]) -> Vec<Fingerprint> {
         records.iter().map(fingerprint).collect()

@@ -13,6 +13,7 @@
 //! forced off). librdkafka never logs to stderr: its log lines and client errors are
 //! collected (redacted) and can be read with `KafkaClient::diagnostics`.
 
+mod batch;
 mod config_check;
 mod error;
 mod ffi;
@@ -36,6 +37,7 @@ use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::{Offset, TopicPartitionList};
 use rdkafka_sys::rd_kafka_resp_err_t as E;
 
+pub use batch::PartitionFingerprints;
 pub use config_check::{check_client_config, check_client_setting, ConfigRejection};
 pub use error::KafkaError;
 pub use fingerprint::{content_hash, fingerprint, Fingerprint, RecordedFingerprint, RUN_BEFORE};

@@ -25,7 +25,7 @@ const POLL_SLICE: Duration = Duration::from_millis(100);
 
 /// Consumer errors that end a read (anything else is transient: logged, then retried
 /// by librdkafka until our timeout).
-fn is_fatal_read_code(code: i32) -> bool {
+pub(super) fn is_fatal_read_code(code: i32) -> bool {
     [
         E::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
         E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
@@ -44,7 +44,7 @@ fn is_fatal_read_code(code: i32) -> bool {
         || super::undecodable_reason(code).is_some()
 }
 
-fn to_record(msg: &BorrowedMessage<'_>) -> Result<Record, RdError> {
+pub(super) fn to_record(msg: &BorrowedMessage<'_>) -> Result<Record, RdError> {
     let (timestamp_ms, timestamp_type) = match msg.timestamp() {
         Timestamp::NotAvailable => (-1, TimestampType::NotAvailable),
         Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
@@ -91,7 +91,7 @@ impl ProducerContext for DeliveryCollector {
 impl KafkaClient {
     /// A consumer for reading by assignment: a throw-away group id that is never joined
     /// or committed to, no auto commit, partition EOF events on, out-of-range is an error.
-    fn reader(&self) -> Result<BaseConsumer, KafkaError> {
+    pub(super) fn reader(&self) -> Result<BaseConsumer, KafkaError> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())

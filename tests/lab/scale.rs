@@ -121,10 +121,14 @@ fn failover_at_scale_lands_every_group_partition() {
         .iter()
         .flat_map(|n| (0..partitions as i32).map(move |p| (n.clone(), p)))
         .collect();
-    wait_for("every partition mirrored to dc2", Duration::from_secs(600), || {
-        let w = dc2.watermarks(&all, Duration::from_secs(30)).ok()?;
-        (w.len() == all.len() && w.iter().all(|w| w.latest == records as i64)).then_some(())
-    });
+    wait_for(
+        "every partition mirrored to dc2",
+        Duration::from_secs(600),
+        || {
+            let w = dc2.watermarks(&all, Duration::from_secs(30)).ok()?;
+            (w.len() == all.len() && w.iter().all(|w| w.latest == records as i64)).then_some(())
+        },
+    );
     // MM2 emits the syncs of the last records at its next offset flush (5 s in the lab).
     std::thread::sleep(Duration::from_secs(8));
     sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
@@ -191,14 +195,22 @@ fn failover_at_scale_lands_every_group_partition() {
         "BENCH checked: {checked} group-partition(s), {} wrong",
         wrong.len()
     );
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     assert_eq!(checked, groups * per_group * partitions);
 
     // The manual runbook, same run: one reset JVM per group (a sample, on a group of its
     // own) and one kafka-acls JVM.
     let admin_props = format!(
         "{}/admin.properties",
-        lab.env.get("KAFKA_LAB_CLIENT_DIR").cloned().unwrap_or_default()
+        lab.env
+            .get("KAFKA_LAB_CLIENT_DIR")
+            .cloned()
+            .unwrap_or_default()
     );
     let bootstrap = lab.bootstrap("dc2");
     let sample_group = sb.name("manual-sample");
