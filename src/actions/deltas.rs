@@ -432,15 +432,20 @@ fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
     // (2) The in-scope groups' committed positions on in-scope partitions.
     let mut positions = Vec::new();
     let mut groups = 0;
-    for g in primary.list_groups(timeout)? {
-        if !topology.replication.groups.matches(&g.group) {
-            continue;
-        }
+    let in_scope_groups: Vec<String> = primary
+        .list_groups(timeout)?
+        .into_iter()
+        .map(|g| g.group)
+        .filter(|g| topology.replication.groups.matches(g))
+        .collect();
+    let committed =
+        common::in_parallel(&in_scope_groups, |g| primary.committed_offsets(g, timeout));
+    for (group, committed) in in_scope_groups.iter().zip(committed) {
         let before = positions.len();
-        for (topic, partition, committed, _) in primary.committed_offsets(&g.group, timeout)? {
+        for (topic, partition, committed, _) in committed? {
             if in_scope.contains(&(topic.clone(), partition)) {
                 positions.push(Position {
-                    group: g.group.clone(),
+                    group: group.clone(),
                     topic,
                     partition,
                     committed,

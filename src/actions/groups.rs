@@ -1027,7 +1027,13 @@ pub struct Commit {
 }
 
 /// The offsets to commit, per group: (target topic, partition) -> offset.
-type Wanted = BTreeMap<String, BTreeMap<(String, i32), i64>>;
+/// (topic, partition) -> offset, of one group.
+type GroupOffsets = BTreeMap<(String, i32), i64>;
+
+type Wanted = BTreeMap<String, GroupOffsets>;
+
+/// (topic, partition, committed now, wanted).
+type Difference = (String, i32, Option<i64>, i64);
 
 /// A group's state on the target.
 struct GroupNow {
@@ -1114,10 +1120,12 @@ impl Commit {
     ) -> Result<BTreeMap<String, GroupNow>, Error> {
         let names: Vec<&str> = wanted.keys().map(String::as_str).collect();
         let descriptions = client.describe_groups(&names, self.timeout)?;
+        let committed = common::in_parallel(&descriptions, |d| {
+            client.committed_offsets(&d.group, self.timeout)
+        });
         let mut out = BTreeMap::new();
-        for d in descriptions {
-            let committed = client
-                .committed_offsets(&d.group, self.timeout)?
+        for (d, committed) in descriptions.into_iter().zip(committed) {
+            let committed = committed?
                 .into_iter()
                 .map(|(t, p, o, _)| ((t, p), o))
                 .collect();
@@ -1137,10 +1145,7 @@ impl Commit {
 
 /// The partitions whose committed offset differs from the wanted one:
 /// (topic, partition, current, wanted).
-fn differences(
-    wanted: &BTreeMap<(String, i32), i64>,
-    now: Option<&GroupNow>,
-) -> Vec<(String, i32, Option<i64>, i64)> {
+fn differences(wanted: &GroupOffsets, now: Option<&GroupNow>) -> Vec<Difference> {
     wanted
         .iter()
         .filter_map(|((t, p), o)| {
@@ -1263,28 +1268,39 @@ impl Action for Commit {
                 n.members
             ));
         }
-        let mut committed = Vec::new();
-        for (group, offsets) in &wanted {
-            if skipped.contains(group) {
-                continue;
-            }
-            let diffs = differences(offsets, now.get(group));
-            if diffs.is_empty() {
-                continue;
-            }
+        let work: Vec<(&String, Vec<Difference>)> = wanted
+            .iter()
+            .filter(|(group, _)| !skipped.contains(*group))
+            .map(|(group, offsets)| (group, differences(offsets, now.get(group))))
+            .filter(|(_, diffs)| !diffs.is_empty())
+            .collect();
+        // Groups are committed concurrently; each commit is idempotent, so a failure
+        // leaves the others done and a resume commits what is left.
+        let results = common::in_parallel(&work, |(group, diffs)| {
             let set: Vec<(&str, i32, i64)> = diffs
                 .iter()
                 .map(|(t, p, _, o)| (t.as_str(), *p, *o))
                 .collect();
-            client.alter_group_offsets(group, &set, self.timeout)?;
+            client.alter_group_offsets(group, &set, self.timeout)
+        });
+        let mut committed = Vec::new();
+        let mut first_error = None;
+        for ((group, diffs), result) in work.iter().zip(results) {
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+                continue;
+            }
             ctx.reporter.status(
                 "Committed",
-                &format!("group `{group}` on `{cluster}`: {} offset(s)", set.len()),
+                &format!("group `{group}` on `{cluster}`: {} offset(s)", diffs.len()),
             );
             committed.push(json!({
                 "group": group,
                 "offsets": diffs.iter().map(|(t, p, c, n)| json!({"topic": t, "partition": p, "from": c, "to": n})).collect::<Vec<_>>(),
             }));
+        }
+        if let Some(e) = first_error {
+            return Err(e.into());
         }
         self.skipped = Some(skipped.clone());
         Ok(json!({
@@ -1302,12 +1318,15 @@ impl Action for Commit {
         let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let skipped = self.skipped.clone().unwrap_or_default();
         let mut wrong = Vec::new();
-        for (group, offsets) in &wanted {
-            if skipped.contains(group) {
-                continue;
-            }
-            let committed: HashMap<(String, i32), i64> = client
-                .committed_offsets(group, self.timeout)?
+        let groups: Vec<(&String, &GroupOffsets)> = wanted
+            .iter()
+            .filter(|(group, _)| !skipped.contains(*group))
+            .collect();
+        let read = common::in_parallel(&groups, |(group, _)| {
+            client.committed_offsets(group, self.timeout)
+        });
+        for ((group, offsets), committed) in groups.into_iter().zip(read) {
+            let committed: HashMap<(String, i32), i64> = committed?
                 .into_iter()
                 .map(|(t, p, o, _)| ((t, p), o))
                 .collect();

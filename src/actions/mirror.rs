@@ -389,6 +389,7 @@ impl Action for Stop {
             self.timeout
         };
         self.bounded = source_down;
+        let started = Instant::now();
         let answers = ctx.block_on(join_all(to_stop.iter().map(|(_, name, send)| {
             let client = &client;
             async move {
@@ -407,19 +408,16 @@ impl Action for Stop {
         let mut sent_to = Vec::new();
         for ((role, name, _), answer) in to_stop.into_iter().zip(answers) {
             match answer {
-                Some(Ok(())) => sent_to.push((role, name, true)),
+                Some(Ok(())) | None => sent_to.push((role, name)),
                 // Deleted between the status and the stop: nothing left to stop.
                 Some(Err(e)) if e.is_not_found() => {}
                 Some(Err(e)) => return Err(e.into()),
-                None => sent_to.push((role, name, false)),
             }
         }
-        let started = Instant::now();
         let mut done = Vec::new();
-        for (role, name, answered) in sent_to {
-            let (st, confirmed) = self.wait(
-                ctx, &client, &cluster, role, &name, target, started, answered,
-            )?;
+        for (role, name) in sent_to {
+            let (st, confirmed) =
+                self.wait(ctx, &client, &cluster, role, &name, target, started)?;
             if !confirmed {
                 let why = if st.connector_state == target_connector_state(target) {
                     let tasks: Vec<String> = st
@@ -522,9 +520,9 @@ impl Stop {
     }
 
     /// Poll until `name` is in `target`, with progress; Ctrl-C stops the wait. Returns
-    /// its status and whether it was confirmed in `target`: a connector that reached
-    /// `target` itself but whose tasks linger past `task_wait`, or whose request Connect
-    /// did not answer (`answered`) and that is not there within `task_wait`, is returned
+    /// its status and whether it was confirmed in `target`. When the flow's source is
+    /// down (`bounded`), a connector not confirmed `task_wait` after the stop requests
+    /// were sent (its tasks linger, or Connect did not get to the request) is returned
     /// unconfirmed.
     #[allow(clippy::too_many_arguments)]
     fn wait(
@@ -536,10 +534,8 @@ impl Stop {
         name: &str,
         target: TargetState,
         started: Instant,
-        answered: bool,
     ) -> Result<(ConnectorStatus, bool), Error> {
         let mut last_shown: Option<String> = None;
-        let mut connector_done_at: Option<Instant> = None;
         loop {
             let st = ctx.block_on(client.status(name)).map_err(Error::from)?;
             let summary = st.summary();
@@ -556,12 +552,7 @@ impl Stop {
             if st.is_in(target) {
                 return Ok((st, true));
             }
-            if self.bounded && st.connector_state == target_connector_state(target) {
-                let at = *connector_done_at.get_or_insert_with(Instant::now);
-                if at.elapsed() >= self.task_wait {
-                    return Ok((st, false));
-                }
-            } else if self.bounded && !answered && started.elapsed() >= self.task_wait {
+            if self.bounded && started.elapsed() >= self.task_wait {
                 return Ok((st, false));
             }
             if started.elapsed() >= self.timeout {
