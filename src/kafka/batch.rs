@@ -290,7 +290,7 @@ mod tests {
     #[test]
     fn ranges_merge_when_they_overlap_or_nearly_touch() {
         assert_eq!(
-            merge_ranges(vec![(10, 20), (0, 5), (15, 30), (40, 41), (500, 600)], 10),
+            merge_ranges(vec![(10, 20), (0, 5), (15, 30), (40, 41), (500, 600)], 2),
             vec![(0, 5), (10, 30), (40, 41), (500, 600)]
         );
         assert_eq!(merge_ranges(vec![(0, 5), (9, 12)], 10), vec![(0, 12)]);
