@@ -462,8 +462,8 @@ impl Truncate {
                 .collect::<Vec<_>>()
                 .join(", ");
             return Err(Error::Usage(format!(
-                "step `{}` ({NAME}): Kafka refuses DeleteRecords on compact-only topics, and `compacted: refuse` is set; nothing was deleted from `{}`. Compact-only topics with a tail: {list}\nhelp: choose per topic, in step `{}`: `compacted: recreate` deletes {names} and creates them again (the reverse flow copies their whole history back from `{}`); `topics:` without them truncates the others and leaves their tails in place; `strategy: keep` deletes nothing anywhere. Then resume with `--force` (the runbook changed)",
-                ctx.step_id, report.old_primary, ctx.step_id, report.new_primary
+                "Kafka refuses DeleteRecords on compact-only topics, and `compacted: refuse` is set; nothing was deleted from `{}`. Compact-only topics with a tail: {list}\nhelp: choose in step `{}` of the runbook: `compacted: recreate` deletes {names} and creates them again (the reverse flow copies their whole history back from `{}`); `topics:` without them truncates the others and leaves their tails in place; `strategy: keep` deletes nothing anywhere. Then run the failback again, or resume this run with `--force` (its runbook changed)",
+                report.old_primary, ctx.step_id, report.new_primary
             )));
         }
         Ok((delete, recreate))

@@ -528,6 +528,7 @@ fn failback_recreates_a_compact_only_topic_that_delete_records_cannot_cut() {
         out.stderr.contains(&format!("`{ledger}`")) && out.stderr.contains("compacted: recreate"),
         "the refusal names the topic and the choices:\n{out}"
     );
+    println!("COMPACTED REFUSAL (compacted: refuse):\n{}", out.stderr);
     let after: Vec<_> = [(&s.topic, 6), (&ledger, 2), (&quiet, 2)]
         .iter()
         .map(|(t, n)| marks(lab, "dc1", t, *n))
