@@ -1346,15 +1346,23 @@ impl Seed {
             .into_iter()
             .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
             .collect();
+        let recreated = recreated_by_truncate(ctx)?;
         let mut out = Vec::new();
         for ((topic, partition, target), wm) in wanted.into_iter().zip(new_wm) {
             let key = (topic.clone(), partition);
-            let (next_offset, reason) = match self.strategy {
-                Strategy::Recreate => (None, SeedReason::Recreate),
-                Strategy::DeleteRecords => match p.cut.new_primary_end.get(&key) {
+            // Per topic when this run's truncate step says which it recreated; else the
+            // strategy for every topic.
+            let from_earliest = match &recreated {
+                Some(r) => r.contains(&target),
+                None => self.strategy == Strategy::Recreate,
+            };
+            let (next_offset, reason) = if from_earliest {
+                (None, SeedReason::Recreate)
+            } else {
+                match p.cut.new_primary_end.get(&key) {
                     Some(cut) => (Some(*cut), SeedReason::PromotionCut),
                     None => (None, SeedReason::CreatedAfterPromotion),
-                },
+                }
             };
             if let Some(cut) = next_offset {
                 if wm.latest < cut {
@@ -1377,23 +1385,36 @@ impl Seed {
                 Some(w) => (true, *w),
                 None => (false, (0, 0)),
             };
+            let (old_start, old_end) = if from_earliest
+                && ctx.dry_run
+                && old_end > old_start
+                && recreated.as_ref().is_some_and(|r| r.contains(&target))
+            {
+                // Planned only: the truncate step recreates it empty before this runs.
+                notes.push(format!(
+                    "`{target}`-{partition} on `{}` still holds {} records, but the truncate step recreates `{target}` before the seed: the first copy lands at offset 0",
+                    p.old,
+                    old_end - old_start
+                ));
+                (0, 0)
+            } else {
+                (old_start, old_end)
+            };
             if old_end > old_start {
-                match self.strategy {
-                    Strategy::Recreate => {
-                        return Err(refused(format!(
-                            "`{target}`-{partition} on `{}` still holds {} records (offsets {old_start}..{}), but strategy `recreate` copies every record again from the earliest: they would be there twice\nhelp: recreate the topic (the truncate step with strategy `recreate`), or seed with `delete-records`",
-                            p.old,
-                            old_end - old_start,
-                            old_end - 1
-                        )));
-                    }
-                    Strategy::DeleteRecords => notes.push(format!(
-                        "`{target}`-{partition} on `{}` still holds {} readable records (offsets {old_start}..{}); the copies land after them",
+                if from_earliest {
+                    return Err(refused(format!(
+                        "`{target}`-{partition} on `{}` still holds {} records (offsets {old_start}..{}), but it is seeded from the earliest offset (strategy `recreate`, or recreated by the truncate step): every record would be there twice\nhelp: recreate the topic (the truncate step with strategy `recreate`), or seed with `delete-records`",
                         p.old,
                         old_end - old_start,
                         old_end - 1
-                    )),
+                    )));
                 }
+                notes.push(format!(
+                    "`{target}`-{partition} on `{}` still holds {} readable records (offsets {old_start}..{}); the copies land after them",
+                    p.old,
+                    old_end - old_start,
+                    old_end - 1
+                ));
             }
             out.push(SeedPartition {
                 topic,
@@ -1451,6 +1472,41 @@ impl Seed {
             std::thread::sleep(POLL);
         }
     }
+}
+
+/// The old primary's topics this run's `truncate` step recreated (its output, or under
+/// `--dry-run` its plan), by their names there: the reverse flow copies those from the
+/// earliest offset. `None` when the run has no truncate step that recorded them (then the
+/// seed's `strategy` decides for every topic).
+fn recreated_by_truncate(ctx: &StepContext<'_>) -> Result<Option<BTreeSet<String>>, Error> {
+    let steps = ctx.journal.steps(ctx.run_id)?;
+    let Some(step) = steps.iter().find(|s| s.action == super::truncate::NAME) else {
+        return Ok(None);
+    };
+    let recorded = step
+        .output
+        .as_ref()
+        .or_else(|| step.plan.as_ref().and_then(|p| p.get("detail")));
+    let Some(v) = recorded else {
+        return Ok(None);
+    };
+    if let Some(list) = v.get("recreated_topics").and_then(|l| l.as_array()) {
+        return Ok(Some(
+            list.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect(),
+        ));
+    }
+    // Recorded by an older version: the recreations it did.
+    let list = v
+        .get("recreated")
+        .or_else(|| v.get("recreations"))
+        .and_then(|l| l.as_array());
+    Ok(list.map(|l| {
+        l.iter()
+            .filter_map(|r| r.get("topic").and_then(|t| t.as_str()).map(str::to_string))
+            .collect()
+    }))
 }
 
 /// The source connector's stored positions for `alias`: (topic, partition) -> last copied.
@@ -2861,6 +2917,44 @@ steps:
         ctx.run_id = run_with_text(&f, &text);
         let e = seed.check_truncate_strategy(&ctx).unwrap_err().to_string();
         assert!(e.contains("truncates with `delete-records`"), "{e}");
+    }
+
+    #[test]
+    fn the_truncate_step_says_which_topics_were_recreated() {
+        let f = Fixture::new();
+        let run = failback_run(&f);
+        let mut ctx = f.ctx("mirror-seed");
+        ctx.run_id = run;
+        // Nothing recorded yet: the seed's strategy decides.
+        assert_eq!(recreated_by_truncate(&ctx).unwrap(), None);
+        // Under --dry-run, the truncate step's plan.
+        f.journal
+            .record_planned(
+                run,
+                0,
+                &json!({"detail": {"recreated_topics": ["app.ledger"], "recreations": []}}),
+            )
+            .unwrap();
+        assert_eq!(
+            recreated_by_truncate(&ctx).unwrap(),
+            Some(BTreeSet::from(["app.ledger".to_string()]))
+        );
+        // Its output wins; an older output without `recreated_topics` lists `recreated`.
+        let attempt = f.journal.start_attempt(run, 0).unwrap();
+        f.journal
+            .finish_step(
+                run,
+                0,
+                attempt,
+                crate::journal::StepOutcome::Applied,
+                Some(&json!({"recreated": [{"topic": "app.orders"}]})),
+                1,
+            )
+            .unwrap();
+        assert_eq!(
+            recreated_by_truncate(&ctx).unwrap(),
+            Some(BTreeSet::from(["app.orders".to_string()]))
+        );
     }
 
     #[test]

@@ -3,15 +3,23 @@
 //!
 //! - `delete-records` (default): DeleteRecords up to the log end of every partition WITH
 //!   a tail (its history lives on in the new primary); partitions without a tail are left
-//!   alone.
+//!   alone. Kafka refuses DeleteRecords on a compact-only topic (`cleanup.policy` without
+//!   `delete`): the plan reads every such topic's policy in effect and, by `compacted`,
+//!   recreates it (`recreate`, the default) or refuses the step before anything is
+//!   deleted (`refuse`).
 //! - `recreate`: delete every topic that has a tail and create it again with the same
-//!   partition count and non-default configs; the reverse mirror then copies it in full
-//!   from the new primary's earliest offset.
+//!   partition count, replication factor and non-default configs; the reverse mirror then
+//!   copies it in full from the new primary's earliest offset.
 //! - `keep`: delete nothing, with a loud warning in the plan and the output.
 //!
-//! Params: `strategy`, `cluster` (the old primary, default `backup`), `find_step`
-//! (default `tail-find`), `quarantine_step` (default `tail-quarantine`), `no_quarantine`
-//! (explicit opt-out, default false), `topics` (restrict to these), `timeout_seconds`.
+//! The output's `recreated_topics` lists every topic this step recreated (also those an
+//! earlier attempt finished): `mirror.seed` seeds those from the earliest offset and every
+//! other topic at the promotion cut.
+//!
+//! Params: `strategy`, `compacted`, `cluster` (the old primary, default `backup`),
+//! `find_step` (default `tail-find`), `quarantine_step` (default `tail-quarantine`),
+//! `no_quarantine` (explicit opt-out, default false), `topics` (restrict to these),
+//! `timeout_seconds`.
 //!
 //! Nothing is deleted unless the quarantine recorded in the journal by the quarantine
 //! step of this run verifies (manifest against the tail, file against the manifest),
@@ -37,6 +45,9 @@ pub const NAME: &str = "truncate";
 fn delete_records_word() -> String {
     "delete-records".to_string()
 }
+fn recreate_word() -> String {
+    "recreate".to_string()
+}
 fn backup_word() -> String {
     "backup".to_string()
 }
@@ -55,6 +66,8 @@ fn thirty() -> u64 {
 struct Params {
     #[serde(default = "delete_records_word")]
     strategy: String,
+    #[serde(default = "recreate_word")]
+    compacted: String,
     #[serde(default = "backup_word")]
     cluster: String,
     #[serde(default = "find_word")]
@@ -96,6 +109,45 @@ impl Strategy {
     }
 }
 
+/// What `delete-records` does with a compact-only topic that has a tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compacted {
+    /// Delete it and create it again (the reverse flow copies its whole history back).
+    Recreate,
+    /// Refuse the step in its plan.
+    Refuse,
+}
+
+impl Compacted {
+    fn parse(s: &str) -> Option<Compacted> {
+        match s {
+            "recreate" => Some(Compacted::Recreate),
+            "refuse" => Some(Compacted::Refuse),
+            _ => None,
+        }
+    }
+}
+
+/// Whether DeleteRecords works on a topic with this `cleanup.policy` (a comma-separated
+/// list): Kafka refuses it unless the policy includes `delete`.
+pub fn delete_records_allowed(cleanup_policy: &str) -> bool {
+    cleanup_policy
+        .split(',')
+        .any(|p| p.trim().eq_ignore_ascii_case("delete"))
+}
+
+/// Why a topic is recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecreateReason {
+    /// The step's strategy is `recreate`.
+    #[default]
+    Strategy,
+    /// Strategy `delete-records`, but the topic is compact-only (`compacted: recreate`).
+    CompactOnly,
+}
+
 /// One DeleteRecords to do (or done).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deletion {
@@ -118,8 +170,14 @@ pub struct Recreation {
     pub partitions: i32,
     /// Non-default configs, re-applied on creation.
     pub configs: Vec<(String, String)>,
-    /// -1: the broker's `default.replication.factor` (the old factor cannot be read here).
+    /// The topic's replication factor, kept (-1: the broker's `default.replication.factor`,
+    /// only in plans stored by older versions).
     pub replication_factor: i32,
+    #[serde(default)]
+    pub reason: RecreateReason,
+    /// Its `cleanup.policy` in effect when planned (`None` in older plans).
+    #[serde(default)]
+    pub cleanup_policy: Option<String>,
     /// False when an earlier attempt already deleted it: only the creation is left.
     pub exists: bool,
     /// Records lost on the old primary (all of the topic), and of them the tail.
@@ -138,6 +196,10 @@ pub struct Work {
     pub quarantine_file: Option<String>,
     pub deletions: Vec<Deletion>,
     pub recreations: Vec<Recreation>,
+    /// Every topic this step recreates or recreated (including those already recreated by
+    /// an earlier attempt): the reverse flow copies them from the earliest offset.
+    #[serde(default)]
+    pub recreated_topics: Vec<String>,
     /// Partitions whose tail is kept (strategy `keep`): (topic, partition, records).
     pub kept: Vec<(String, i32, i64)>,
     /// Partitions already in the wanted state.
@@ -149,6 +211,7 @@ pub struct Work {
 #[derive(Debug)]
 pub struct Truncate {
     strategy: Strategy,
+    compacted: Compacted,
     cluster: String,
     find_step: String,
     quarantine_step: String,
@@ -174,11 +237,18 @@ impl Truncate {
                 p.strategy
             ))
         })?;
+        let compacted = Compacted::parse(&p.compacted).ok_or_else(|| {
+            bad(format!(
+                "`compacted` is `{}`\nhelp: use `recreate` (the default: delete a compact-only topic with a tail and create it again) or `refuse` (refuse in the plan)",
+                p.compacted
+            ))
+        })?;
         if p.topics.as_ref().is_some_and(Vec::is_empty) {
             return Err(bad("`topics` is empty\nhelp: list the topics to truncate, or remove `topics` to truncate every topic with a tail".into()));
         }
         Ok(Truncate {
             strategy,
+            compacted,
             cluster: p.cluster,
             find_step: p.find_step,
             quarantine_step: p.quarantine_step,
@@ -260,6 +330,7 @@ impl Truncate {
             quarantine_file: None,
             deletions: vec![],
             recreations: vec![],
+            recreated_topics: vec![],
             kept: vec![],
             already_done: vec![],
             warnings: vec![],
@@ -295,13 +366,107 @@ impl Truncate {
         }
         let client = common::kafka(ctx.topology, &cluster, self.timeout)?;
         match self.strategy {
-            Strategy::DeleteRecords => self.plan_deletions(&client, &with_tail, &mut work)?,
-            Strategy::Recreate => {
-                self.plan_recreations(ctx, &client, &report, &with_tail, &mut work)?
+            Strategy::DeleteRecords => {
+                let (delete, recreate) = self.split(ctx, &client, &report, &with_tail)?;
+                for r in &recreate {
+                    let p = r.policy.as_deref().unwrap_or("compact");
+                    work.warnings.push(format!(
+                        "`{}` is compact-only (cleanup.policy={p}): Kafka refuses DeleteRecords on it, so the topic is deleted and created again with its partitions, replication factor and configs (`compacted: recreate`); the reverse flow then copies its whole history back from `{}`, from its earliest offset",
+                        r.topic, report.new_primary
+                    ));
+                }
+                self.plan_deletions(&client, &delete, &mut work)?;
+                let parts: Vec<&PartitionTail> = recreate
+                    .iter()
+                    .flat_map(|r| r.partitions.iter().copied())
+                    .collect();
+                self.plan_recreations(
+                    ctx,
+                    &client,
+                    &report,
+                    &parts,
+                    RecreateReason::CompactOnly,
+                    &mut work,
+                )?;
             }
+            Strategy::Recreate => self.plan_recreations(
+                ctx,
+                &client,
+                &report,
+                &with_tail,
+                RecreateReason::Strategy,
+                &mut work,
+            )?,
             Strategy::Keep => {}
         }
         Ok(work)
+    }
+
+    /// Strategy `delete-records`: the partitions DeleteRecords can cut, and the
+    /// compact-only topics it cannot (recreated, or refused with `compacted: refuse`).
+    /// A topic that no longer exists but that an earlier attempt planned to recreate is
+    /// among the latter (that attempt deleted it). Reads only.
+    fn split<'t>(
+        &self,
+        ctx: &StepContext<'_>,
+        client: &KafkaClient,
+        report: &TailReport,
+        with_tail: &[&'t PartitionTail],
+    ) -> Result<(Vec<&'t PartitionTail>, Vec<Compact<'t>>), Error> {
+        let topics: BTreeSet<&str> = with_tail.iter().map(|p| p.topic.as_str()).collect();
+        let md = client.metadata(self.timeout)?;
+        let earlier = self.earlier_recreations(ctx)?;
+        let mut delete = Vec::new();
+        let mut recreate = Vec::new();
+        for topic in topics {
+            let parts: Vec<&PartitionTail> = with_tail
+                .iter()
+                .copied()
+                .filter(|p| p.topic == topic)
+                .collect();
+            let policy = if md.topic(topic).is_some() {
+                client.topic_config_in_effect(topic, "cleanup.policy", self.timeout)?
+            } else if let Some(prev) = earlier.get(topic) {
+                prev.cleanup_policy
+                    .clone()
+                    .or_else(|| Some("compact".to_string()))
+            } else {
+                None
+            };
+            match policy {
+                Some(p) if !delete_records_allowed(&p) => recreate.push(Compact {
+                    topic: topic.to_string(),
+                    policy: Some(p),
+                    partitions: parts,
+                }),
+                _ => delete.extend(parts),
+            }
+        }
+        if self.compacted == Compacted::Refuse && !recreate.is_empty() {
+            let list = recreate
+                .iter()
+                .map(|r| {
+                    format!(
+                        "`{}` (cleanup.policy={}; {} tail record(s) in {} partition(s))",
+                        r.topic,
+                        r.policy.as_deref().unwrap_or("compact"),
+                        r.partitions.iter().map(|p| p.tail_count).sum::<i64>(),
+                        r.partitions.len()
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let names = recreate
+                .iter()
+                .map(|r| format!("`{}`", r.topic))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::Usage(format!(
+                "Kafka refuses DeleteRecords on compact-only topics, and `compacted: refuse` is set; nothing was deleted from `{}`. Compact-only topics with a tail: {list}\nhelp: choose in step `{}` of the runbook: `compacted: recreate` deletes {names} and creates them again (the reverse flow copies their whole history back from `{}`); `topics:` without them truncates the others and leaves their tails in place; `strategy: keep` deletes nothing anywhere. Then run the failback again, or resume this run with `--force` (its runbook changed)",
+                report.old_primary, ctx.step_id, report.new_primary
+            )));
+        }
+        Ok((delete, recreate))
     }
 
     fn moved(&self, cluster: &str, p: &PartitionTail, now_end: i64) -> Error {
@@ -357,12 +522,14 @@ impl Truncate {
         client: &KafkaClient,
         report: &TailReport,
         with_tail: &[&PartitionTail],
+        reason: RecreateReason,
         work: &mut Work,
     ) -> Result<(), Error> {
         let topics: BTreeSet<&str> = with_tail.iter().map(|p| p.topic.as_str()).collect();
         let md = client.metadata(self.timeout)?;
         let earlier = self.earlier_recreations(ctx)?;
         for topic in topics {
+            work.recreated_topics.push(topic.to_string());
             let of_topic: Vec<&PartitionTail> = report
                 .partitions
                 .iter()
@@ -408,11 +575,15 @@ impl Truncate {
                 }
             }
             let configs = client.topic_configs(topic, self.timeout)?;
+            let cleanup_policy =
+                client.topic_config_in_effect(topic, "cleanup.policy", self.timeout)?;
             work.recreations.push(Recreation {
                 topic: topic.to_string(),
                 partitions: n,
                 configs,
-                replication_factor: -1,
+                replication_factor: client.replication_factor(topic, self.timeout)?,
+                reason,
+                cleanup_policy,
                 exists: true,
                 records: marks.iter().map(|w| w.latest - w.earliest).sum(),
                 tail_records,
@@ -449,10 +620,20 @@ impl Truncate {
     }
 
     /// Wait until `topic` is gone from the metadata, then create it; retry while the
-    /// broker still finishes the deletion.
-    fn recreate(&self, client: &KafkaClient, r: &Recreation) -> Result<(), Error> {
-        let wait = self.timeout.max(Duration::from_secs(30));
+    /// broker still finishes the deletion; then wait until every partition of the new
+    /// topic answers, empty. The check uses a client opened after the creation: the one
+    /// that deleted the topic keeps the old topic's leaders and id in its metadata cache,
+    /// and on the lab its ListOffsets on the new topic did not answer for 30 s.
+    fn recreate(
+        &self,
+        ctx: &StepContext<'_>,
+        client: &KafkaClient,
+        r: &Recreation,
+    ) -> Result<(), Error> {
+        let wait = self.timeout.max(Duration::from_secs(60));
         let deadline = crate::limits::deadline(Instant::now(), wait);
+        // Each check is short, so that a slow answer is asked again within the wait.
+        let ask = self.timeout.min(Duration::from_secs(5));
         if r.exists {
             client.delete_topic(&r.topic, self.timeout)?;
         }
@@ -463,6 +644,8 @@ impl Truncate {
             .collect();
         let parts: Vec<(&str, i32)> = (0..r.partitions).map(|p| (r.topic.as_str(), p)).collect();
         let mut created = false;
+        let mut fresh: Option<KafkaClient> = None;
+        let mut last = String::new();
         loop {
             if !created && client.metadata(self.timeout)?.topic(&r.topic).is_none() {
                 match client.create_topic(
@@ -473,8 +656,9 @@ impl Truncate {
                     self.timeout,
                 ) {
                     Ok(_) => created = true,
-                    Err(_) if Instant::now() < deadline => {
+                    Err(e) if Instant::now() < deadline => {
                         // Typically "marked for deletion": try again shortly.
+                        last = e.to_string();
                         std::thread::sleep(Duration::from_millis(500));
                         continue;
                     }
@@ -484,12 +668,34 @@ impl Truncate {
             // It must be the new, empty one. Right after creation its partitions may have
             // no leader yet (the watermarks call fails): keep asking until the deadline.
             if created {
-                let fresh = client
-                    .watermarks(&parts, self.timeout)
-                    .map(|m| m.iter().all(|w| w.latest == 0))
-                    .unwrap_or(false);
-                if fresh {
-                    return Ok(());
+                if fresh.is_none() {
+                    match common::kafka(ctx.topology, client.cluster_name(), ask) {
+                        Ok(c) => fresh = Some(c),
+                        Err(e) => last = e.to_string(),
+                    }
+                }
+                if let Some(c) = &fresh {
+                    match c.watermarks(&parts, ask) {
+                        Ok(m) if m.iter().all(|w| w.latest == 0) => return Ok(()),
+                        Ok(m) => {
+                            last = m
+                                .iter()
+                                .filter(|w| w.latest != 0)
+                                .map(|w| {
+                                    format!(
+                                        "partition {} holds offsets {}..{}",
+                                        w.partition, w.earliest, w.latest
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                        Err(e) => {
+                            last = e.to_string();
+                            // Ask again with a client of its own next time.
+                            fresh = None;
+                        }
+                    }
                 }
             }
             if Instant::now() >= deadline {
@@ -498,16 +704,26 @@ impl Truncate {
                 } else {
                     "was not deleted and created again"
                 };
+                let last = last.lines().next().unwrap_or("").to_string();
                 return Err(Error::Io(format!(
-                    "topic `{}` on `{}` {what} within {}s\nhelp: check the topic with the cluster's tools, then resume the run",
+                    "topic `{}` on `{}` {what} within {}s{}\nhelp: check the topic with the cluster's tools (kafka-topics.sh --describe, kafka-get-offsets.sh), then resume the run: the step creates it if it is missing and goes on if it is empty",
                     r.topic,
                     client.cluster_name(),
-                    wait.as_secs()
+                    wait.as_secs(),
+                    if last.is_empty() { String::new() } else { format!(" (last answer: {last})") }
                 )));
             }
             std::thread::sleep(Duration::from_millis(500));
         }
     }
+}
+
+/// A compact-only topic with a tail, under strategy `delete-records`.
+struct Compact<'t> {
+    topic: String,
+    /// Its `cleanup.policy` in effect (`None`: recorded by an older attempt without it).
+    policy: Option<String>,
+    partitions: Vec<&'t PartitionTail>,
 }
 
 fn encode(work: &Work) -> Result<serde_json::Value, Error> {
@@ -556,14 +772,28 @@ impl Action for Truncate {
                     .collect::<Vec<_>>()
                     .join(", ")
             };
+            let why = match (r.reason, &r.cleanup_policy) {
+                (RecreateReason::CompactOnly, Some(p)) => {
+                    format!(" (compact-only, cleanup.policy={p}: DeleteRecords is refused on it)")
+                }
+                (RecreateReason::CompactOnly, None) => {
+                    " (compact-only: DeleteRecords is refused on it)".to_string()
+                }
+                (RecreateReason::Strategy, _) => String::new(),
+            };
             if r.exists {
                 plan.changes.push(format!(
-                    "`{c}`: delete topic `{}` ({} partition(s), all {} record(s), of which {} tail record(s))",
+                    "`{c}`: delete topic `{}`{why} ({} partition(s), all {} record(s), of which {} tail record(s))",
                     r.topic, r.partitions, r.records, r.tail_records
                 ));
             }
+            let rf = if r.replication_factor > 0 {
+                format!("replication factor {} (as before)", r.replication_factor)
+            } else {
+                "replication factor: the broker default".to_string()
+            };
             plan.changes.push(format!(
-                "`{c}`: create topic `{}` again: {} partition(s), {configs}, replication factor: the broker default",
+                "`{c}`: create topic `{}` again: {} partition(s), {configs}, {rf}; the reverse flow copies it from the earliest offset",
                 r.topic, r.partitions
             ));
         }
@@ -630,12 +860,21 @@ impl Action for Truncate {
             }
         }
         for r in &work.recreations {
-            self.recreate(&client, r)?;
+            self.recreate(ctx, &client, r)?;
             ctx.reporter.status(
                 "Recreated",
                 &format!(
-                    "topic `{}` on `{}`: {} partition(s), {} record(s) removed",
-                    r.topic, work.cluster, r.partitions, r.records
+                    "topic `{}` on `{}`: {} partition(s), replication factor {}, {} record(s) removed{}",
+                    r.topic,
+                    work.cluster,
+                    r.partitions,
+                    r.replication_factor,
+                    r.records,
+                    if r.reason == RecreateReason::CompactOnly {
+                        " (compact-only: DeleteRecords is refused on it)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }
@@ -646,6 +885,7 @@ impl Action for Truncate {
             "no_quarantine": work.no_quarantine,
             "deleted": deleted,
             "recreated": work.recreations,
+            "recreated_topics": work.recreated_topics,
             "kept": work.kept.iter().map(|(t, p, n)| json!({"topic": t, "partition": p, "tail_records": n})).collect::<Vec<_>>(),
             "already_done": work.already_done,
             "warnings": work.warnings,
@@ -664,55 +904,58 @@ impl Action for Truncate {
         let client = common::kafka(ctx.topology, &report.old_primary, self.timeout)?;
         let c = &report.old_primary;
         let mut wrong = Vec::new();
-        match self.strategy {
+        let (cut, recreated): (Vec<&PartitionTail>, BTreeSet<String>) = match self.strategy {
             Strategy::DeleteRecords => {
-                let parts: Vec<(&str, i32)> = with_tail
-                    .iter()
-                    .map(|p| (p.topic.as_str(), p.partition))
-                    .collect();
-                for (p, w) in with_tail
-                    .iter()
-                    .zip(client.watermarks(&parts, self.timeout)?)
-                {
-                    if w.earliest != w.latest || w.earliest < p.log_end {
+                let (cut, compact) = self.split(ctx, &client, &report, &with_tail)?;
+                (cut, compact.into_iter().map(|r| r.topic).collect())
+            }
+            Strategy::Recreate => (
+                Vec::new(),
+                with_tail.iter().map(|p| p.topic.clone()).collect(),
+            ),
+            Strategy::Keep => (Vec::new(), BTreeSet::new()),
+        };
+        let parts: Vec<(&str, i32)> = cut
+            .iter()
+            .map(|p| (p.topic.as_str(), p.partition))
+            .collect();
+        for (p, w) in cut.iter().zip(client.watermarks(&parts, self.timeout)?) {
+            if w.earliest != w.latest || w.earliest < p.log_end {
+                wrong.push(format!(
+                    "`{}`[{}] on `{c}` holds offsets {}..{} (wanted empty from {})",
+                    p.topic, p.partition, w.earliest, w.latest, p.log_end
+                ));
+            }
+        }
+        if !recreated.is_empty() {
+            let md = client.metadata(self.timeout)?;
+            let earlier = self.earlier_recreations(ctx)?;
+            for t in &recreated {
+                let t = t.as_str();
+                let want = earlier.get(t).map(|r| r.partitions).unwrap_or_else(|| {
+                    report.partitions.iter().filter(|p| p.topic == t).count() as i32
+                });
+                let Some(meta) = md.topic(t) else {
+                    wrong.push(format!("topic `{t}` does not exist on `{c}`"));
+                    continue;
+                };
+                if meta.partitions.len() as i32 != want {
+                    wrong.push(format!(
+                        "topic `{t}` on `{c}` has {} partition(s), not {want}",
+                        meta.partitions.len()
+                    ));
+                    continue;
+                }
+                let parts: Vec<(&str, i32)> = meta.partitions.iter().map(|p| (t, *p)).collect();
+                for w in client.watermarks(&parts, self.timeout)? {
+                    if w.earliest != w.latest {
                         wrong.push(format!(
-                            "`{}`[{}] on `{c}` holds offsets {}..{} (wanted empty from {})",
-                            p.topic, p.partition, w.earliest, w.latest, p.log_end
+                            "topic `{t}` partition {} on `{c}` is not empty ({}..{})",
+                            w.partition, w.earliest, w.latest
                         ));
                     }
                 }
             }
-            Strategy::Recreate => {
-                let md = client.metadata(self.timeout)?;
-                let earlier = self.earlier_recreations(ctx)?;
-                let topics: BTreeSet<&str> = with_tail.iter().map(|p| p.topic.as_str()).collect();
-                for t in topics {
-                    let want = earlier.get(t).map(|r| r.partitions).unwrap_or_else(|| {
-                        report.partitions.iter().filter(|p| p.topic == t).count() as i32
-                    });
-                    let Some(meta) = md.topic(t) else {
-                        wrong.push(format!("topic `{t}` does not exist on `{c}`"));
-                        continue;
-                    };
-                    if meta.partitions.len() as i32 != want {
-                        wrong.push(format!(
-                            "topic `{t}` on `{c}` has {} partition(s), not {want}",
-                            meta.partitions.len()
-                        ));
-                        continue;
-                    }
-                    let parts: Vec<(&str, i32)> = meta.partitions.iter().map(|p| (t, *p)).collect();
-                    for w in client.watermarks(&parts, self.timeout)? {
-                        if w.earliest != w.latest {
-                            wrong.push(format!(
-                                "topic `{t}` partition {} on `{c}` is not empty ({}..{})",
-                                w.partition, w.earliest, w.latest
-                            ));
-                        }
-                    }
-                }
-            }
-            Strategy::Keep => {}
         }
         if wrong.is_empty() {
             Ok(Verdict::Done)
@@ -762,6 +1005,46 @@ mod tests {
     }
 
     #[test]
+    fn compacted_param_and_the_policies_delete_records_accepts() {
+        let t = Truncate::new(&step("truncate", NAME, serde_json::Value::Null)).unwrap();
+        assert_eq!(t.compacted, Compacted::Recreate);
+        let t = Truncate::new(&step("truncate", NAME, json!({"compacted": "refuse"}))).unwrap();
+        assert_eq!(t.compacted, Compacted::Refuse);
+        let e = Truncate::new(&step("truncate", NAME, json!({"compacted": "delete"})))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`compacted` is `delete`") && e.contains("help: use `recreate`"),
+            "{e}"
+        );
+        for (policy, ok) in [
+            ("delete", true),
+            ("compact,delete", true),
+            ("delete,compact", true),
+            (" compact , Delete ", true),
+            ("compact", false),
+            ("", false),
+        ] {
+            assert_eq!(delete_records_allowed(policy), ok, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn a_plan_stored_by_an_older_version_still_reads() {
+        let v = json!({
+            "strategy": "recreate", "cluster": "dc1", "no_quarantine": false,
+            "quarantine_file": null, "deletions": [],
+            "recreations": [{"topic": "t", "partitions": 2, "configs": [],
+                "replication_factor": -1, "exists": false, "records": 4, "tail_records": 1}],
+            "kept": [], "already_done": [], "warnings": []
+        });
+        let w: Work = serde_json::from_value(v).unwrap();
+        assert_eq!(w.recreations[0].reason, RecreateReason::Strategy);
+        assert_eq!(w.recreations[0].cleanup_policy, None);
+        assert!(w.recreated_topics.is_empty());
+    }
+
+    #[test]
     fn work_round_trips_through_the_plan_detail() {
         let w = Work {
             strategy: Strategy::Recreate,
@@ -773,11 +1056,14 @@ mod tests {
                 topic: "app.t".into(),
                 partitions: 3,
                 configs: vec![("retention.ms".into(), "1000".into())],
-                replication_factor: -1,
+                replication_factor: 3,
+                reason: RecreateReason::CompactOnly,
+                cleanup_policy: Some("compact".into()),
                 exists: true,
                 records: 10,
                 tail_records: 2,
             }],
+            recreated_topics: vec!["app.t".into()],
             kept: vec![],
             already_done: vec![],
             warnings: vec![],

@@ -1042,6 +1042,72 @@ impl KafkaClient {
         Ok(out.into_iter().collect())
     }
 
+    /// The value in effect of one topic config, whatever its source (a topic override, a
+    /// broker or cluster default): `None` when the broker does not report it or it is
+    /// sensitive. E.g. `cleanup.policy`, whose broker default applies to a topic without
+    /// an override.
+    pub fn topic_config_in_effect(
+        &self,
+        name: &str,
+        key: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, KafkaError> {
+        let op = format!("DescribeConfigs for topic `{name}`");
+        let opts = AdminOptions::new().request_timeout(Some(timeout));
+        let res = Resource::Topic(name.to_string(), None);
+        let spec = ResourceSpecifier::Topic(name);
+        let results = block_on_timeout(self.admin.describe_configs([&spec], &opts), timeout)
+            .ok_or_else(|| self.fail(&op, res.clone(), timeout, RdError::timed_out(&op)))?
+            .map_err(|e| self.fail(&op, res.clone(), timeout, rd_error_of(&e)))?;
+        for r in results {
+            let r = r.map_err(|code| {
+                self.fail(&op, res.clone(), timeout, RdError::from_code(code as i32))
+            })?;
+            if let Some(e) = r.entries.into_iter().find(|e| e.name == key) {
+                return Ok(if e.is_sensitive { None } else { e.value });
+            }
+        }
+        Ok(None)
+    }
+
+    /// The replication factor of `topic`: the largest replica count of its partitions
+    /// (they are all equal unless someone reassigned partitions by hand).
+    pub fn replication_factor(&self, topic: &str, timeout: Duration) -> Result<i32, KafkaError> {
+        let op = format!("reading the replication factor of `{topic}`");
+        let res = Resource::Topic(topic.to_string(), None);
+        let md = self
+            .admin
+            .inner()
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| self.fail(&op, res.clone(), timeout, rd_error_of(&e)))?;
+        let Some(t) = md.topics().iter().find(|t| t.name() == topic) else {
+            return Err(KafkaError::UnknownTopicOrPartition {
+                cluster: self.cluster.clone(),
+                operation: op,
+                topic: topic.to_string(),
+                partition: None,
+            });
+        };
+        if let Some(code) = t.error() {
+            return Err(self.fail(&op, res, timeout, RdError::from_code(code as i32)));
+        }
+        let rf = t
+            .partitions()
+            .iter()
+            .map(|p| p.replicas().len())
+            .max()
+            .unwrap_or(0);
+        if rf == 0 {
+            return Err(KafkaError::UnknownTopicOrPartition {
+                cluster: self.cluster.clone(),
+                operation: op,
+                topic: topic.to_string(),
+                partition: None,
+            });
+        }
+        Ok(i32::try_from(rf).unwrap_or(i32::MAX))
+    }
+
     // -----------------------------------------------------------------------------------
     // Consumer groups
     // -----------------------------------------------------------------------------------

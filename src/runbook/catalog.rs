@@ -489,6 +489,12 @@ pub static ACTIONS: &[ActionSpec] = &[
                 "`delete-records` (DeleteRecords up to the log end where there is a tail), `recreate` (delete and create the topic again) or `keep` (delete nothing)",
             ),
             with_default(
+                "compacted",
+                K::String,
+                Presence::DefaultStr("recreate"),
+                "with `delete-records`, a compact-only topic with a tail (DeleteRecords is refused on it): `recreate` (delete and create it again; the reverse flow copies its whole history back) or `refuse` (the plan refuses, before anything is deleted)",
+            ),
+            with_default(
                 "cluster",
                 K::Cluster,
                 Presence::DefaultStr("backup"),

@@ -31,6 +31,20 @@ pub struct Scenario {
     pub dc1: Vec<Rec>,
     /// A topic fully mirrored before dc1 died (no tail), when asked for.
     pub quiet: Option<String>,
+    /// The further topics asked for, with dc1's records as they were before dc1 died.
+    pub extras: Vec<(ExtraTopic, Vec<Rec>)>,
+}
+
+/// A further topic of the scenario: created on dc1 with `configs`, `mirrored` records
+/// copied to dc2 before the forward flow stops, then `tail` records (keys
+/// `<topic>-tail-...`) written to dc1 only.
+#[derive(Debug, Clone)]
+pub struct ExtraTopic {
+    pub name: String,
+    pub partitions: i32,
+    pub configs: Vec<(&'static str, &'static str)>,
+    pub mirrored: usize,
+    pub tail: usize,
 }
 
 /// Everything up to and including `lab/kafka-lab kill dc1`.
@@ -41,6 +55,11 @@ fn scenario(tag: &str) -> Scenario {
 /// The scenario in a given sandbox; with `quiet`, also a 2-partition topic whose 20
 /// records all reach dc2 before the forward flow stops.
 pub fn scenario_in(sb: Sandbox, quiet: bool) -> Scenario {
+    scenario_with(sb, quiet, Vec::new())
+}
+
+/// `scenario_in` with further topics beside the 6-partition one (see [`ExtraTopic`]).
+pub fn scenario_with(sb: Sandbox, quiet: bool, extras: Vec<ExtraTopic>) -> Scenario {
     let lab = sb.lab;
     let topic = sb.name("orders");
     let group = sb.name("billing");
@@ -48,6 +67,24 @@ pub fn scenario_in(sb: Sandbox, quiet: bool) -> Scenario {
     if let Some(q) = &quiet {
         create_topic(lab, "dc1", q, 2);
         produce(lab, "dc1", Principal::App, q, &make_records(q, 20, 2));
+    }
+    for x in &extras {
+        kdr_client(lab, "dc1")
+            .create_topic(
+                &x.name,
+                x.partitions,
+                1,
+                &x.configs,
+                Duration::from_secs(10),
+            )
+            .expect("create extra topic");
+        produce(
+            lab,
+            "dc1",
+            Principal::App,
+            &x.name,
+            &make_records(&x.name, x.mirrored, x.partitions),
+        );
     }
     create_topic(lab, "dc1", &topic, 6);
     produce(
@@ -67,6 +104,17 @@ pub fn scenario_in(sb: Sandbox, quiet: bool) -> Scenario {
             (crate::smoke::topic_exists(lab, "dc2", q) && read_all(lab, "dc2", q).len() >= 20)
                 .then_some(())
         });
+    }
+    for x in &extras {
+        wait_for(
+            &format!("`{}` on dc2", x.name),
+            Duration::from_secs(120),
+            || {
+                (crate::smoke::topic_exists(lab, "dc2", &x.name)
+                    && read_all(lab, "dc2", &x.name).len() >= x.mirrored)
+                    .then_some(())
+            },
+        );
     }
 
     // G consumed an uneven part of each partition on dc1 and committed.
@@ -104,6 +152,21 @@ pub fn scenario_in(sb: Sandbox, quiet: bool) -> Scenario {
     );
     let dc1 = read_all(lab, "dc1", &topic);
     assert_eq!(dc1.len(), 10_300);
+    let extras = extras
+        .into_iter()
+        .map(|x| {
+            produce(
+                lab,
+                "dc1",
+                Principal::App,
+                &x.name,
+                &make_records(&format!("{}-tail", x.name), x.tail, x.partitions),
+            );
+            let recs = read_all(lab, "dc1", &x.name);
+            assert_eq!(recs.len(), x.mirrored + x.tail, "`{}` on dc1", x.name);
+            (x, recs)
+        })
+        .collect();
     lab_cmd(&["kill", "dc1"]);
     Scenario {
         sb,
@@ -111,6 +174,7 @@ pub fn scenario_in(sb: Sandbox, quiet: bool) -> Scenario {
         group,
         dc1,
         quiet,
+        extras,
     }
 }
 
