@@ -838,6 +838,65 @@ fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
+/// Up to this many positions, the plan shows one line each; above, one line per group.
+const PLAN_POSITION_LINES: usize = 40;
+
+/// And up to this many group lines.
+const PLAN_GROUP_LINES: usize = 40;
+
+/// One line per group: how its positions translate, with the figures that matter.
+fn group_lines(report: &TranslationReport, run_id: i64) -> Vec<String> {
+    let mut by_group: BTreeMap<&str, Vec<&TranslatedPosition>> = BTreeMap::new();
+    for p in &report.positions {
+        by_group.entry(p.group.as_str()).or_default().push(p);
+    }
+    let mut lines = Vec::new();
+    for (group, positions) in by_group.iter().take(PLAN_GROUP_LINES) {
+        let exact = positions.iter().filter(|p| p.method.is_exact()).count();
+        let dups: Option<i64> = positions.iter().map(|p| p.worst_case_duplicates).sum();
+        let mut methods: BTreeMap<&str, usize> = BTreeMap::new();
+        for p in positions {
+            *methods.entry(method_word(p.method)).or_default() += 1;
+        }
+        let methods: Vec<String> = methods.iter().map(|(m, n)| format!("{n} {m}")).collect();
+        lines.push(format!(
+            "group `{group}`: {} position(s) from `{}` to `{}`, {exact} exact ({}); {}",
+            positions.len(),
+            report.from,
+            report.to,
+            methods.join(", "),
+            match dups {
+                Some(d) => format!("{d} duplicate(s) at most"),
+                None => "duplicates not bounded".to_string(),
+            }
+        ));
+    }
+    if by_group.len() > PLAN_GROUP_LINES {
+        lines.push(format!(
+            "... and {} more group(s)",
+            by_group.len() - PLAN_GROUP_LINES
+        ));
+    }
+    lines.push(format!(
+        "every one of the {} position(s) is in this step's output: `kafka-dr -o json runs show {run_id}`",
+        report.positions.len()
+    ));
+    lines
+}
+
+/// The method in a word or two, for group summaries.
+fn method_word(m: Method) -> &'static str {
+    match m {
+        Method::SyncPoint => "at a sync point",
+        Method::Fingerprint => "by fingerprint",
+        Method::Conservative => "conservative",
+        Method::LogStart => "at the log start",
+        Method::NothingConsumed => "nothing consumed",
+        Method::Checkpoint => "MM2 checkpoint",
+        Method::Ambiguous => "identical records",
+    }
+}
+
 fn describe_method(p: &TranslatedPosition) -> String {
     let method = match p.method {
         Method::SyncPoint => "at a sync point, exact",
@@ -952,7 +1011,16 @@ impl Action for Translate {
             report.to
         ));
         plan.notes.extend(report.notes.iter().cloned());
-        for p in &report.positions {
+        if report.positions.len() > PLAN_POSITION_LINES {
+            // A large estate: one line per group, not thousands of position lines; the
+            // step's output (journal, `--output json`) keeps every position.
+            plan.notes.extend(group_lines(&report, ctx.run_id));
+        }
+        for p in report
+            .positions
+            .iter()
+            .filter(|_| report.positions.len() <= PLAN_POSITION_LINES)
+        {
             plan.notes.push(format!(
                 "group `{}` `{}`[{}]: `{}` position {} ({}) -> `{}` `{}`[{}] offset {} ({})",
                 p.group,
@@ -1024,6 +1092,8 @@ pub struct Commit {
     timeout: Duration,
     /// Groups skipped as active by the last plan or apply.
     skipped: Option<BTreeSet<String>>,
+    /// The offsets to commit as read for run (id), on cluster: see `wanted`.
+    loaded: Option<(i64, String, Wanted)>,
 }
 
 /// The offsets to commit, per group: (target topic, partition) -> offset.
@@ -1052,6 +1122,7 @@ impl Commit {
             skip_active: p.skip_active,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
             skipped: None,
+            loaded: None,
         })
     }
 
@@ -1090,7 +1161,21 @@ impl Commit {
     }
 
     /// The target cluster and the offsets to commit there (in-scope groups only).
-    fn wanted(&self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
+    /// The offsets to commit. Read from the journal once per run and process: the
+    /// translate step's output does not change once stored, and parsing thousands of
+    /// positions three times (plan, apply, verify) costs seconds.
+    fn wanted(&mut self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
+        if let Some((run, cluster, wanted)) = &self.loaded {
+            if *run == ctx.run_id {
+                return Ok((cluster.clone(), wanted.clone()));
+            }
+        }
+        let (cluster, wanted) = self.load_wanted(ctx)?;
+        self.loaded = Some((ctx.run_id, cluster.clone(), wanted.clone()));
+        Ok((cluster, wanted))
+    }
+
+    fn load_wanted(&self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
         let cluster = common::resolve_cluster(ctx, &self.cluster)?;
         let report = self.translation(ctx)?;
         if report.to != cluster {
@@ -1194,6 +1279,10 @@ impl Action for Commit {
         }
         let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         let now = self.read_groups(&client, &wanted)?;
+        let total_changes: usize = wanted
+            .iter()
+            .map(|(group, offsets)| differences(offsets, now.get(group)).len())
+            .sum();
         for (group, offsets) in &wanted {
             let g = now.get(group);
             let diffs = differences(offsets, g);
@@ -1219,10 +1308,23 @@ impl Action for Commit {
                 detail.push(json!({"group": group, "active": true, "members": g.members, "changes": diffs.len()}));
                 continue;
             }
-            for (t, p, current, new) in &diffs {
+            if total_changes <= PLAN_POSITION_LINES {
+                for (t, p, current, new) in &diffs {
+                    plan.changes.push(format!(
+                        "`{cluster}`: group `{group}`: commit `{t}`[{p}] at {new} (now {})",
+                        current.map_or("no committed offset".to_string(), |c| c.to_string())
+                    ));
+                }
+            } else if !diffs.is_empty() {
+                // A large estate: one line per group; the plan's detail (journal,
+                // `--output json`) lists every offset.
+                let topics: BTreeSet<&str> = diffs.iter().map(|(t, ..)| t.as_str()).collect();
+                let fresh = diffs.iter().filter(|d| d.2.is_none()).count();
                 plan.changes.push(format!(
-                    "`{cluster}`: group `{group}`: commit `{t}`[{p}] at {new} (now {})",
-                    current.map_or("no committed offset".to_string(), |c| c.to_string())
+                    "`{cluster}`: group `{group}`: commit {} offset(s) on {} topic(s) ({} with no committed offset yet)",
+                    diffs.len(),
+                    topics.len(),
+                    fresh
                 ));
             }
             if unchanged > 0 {

@@ -39,9 +39,11 @@ pub enum KafkaError {
     /// The cluster was found unreachable earlier in this run and a short re-check says it
     /// still is: it is not waited on again (`first` is what the first attempt saw).
     #[error(
-        "Kafka cluster `{cluster}` did not answer earlier in this run ({} ago) and still does \
-         not: not waited on again; first attempt: {first}",
-        Secs(Duration::from_secs(ago.as_secs()))
+        "Kafka cluster `{cluster}` still does not answer (not waited on again: found \
+         unreachable {} ago in this run: {}); help: the first step that met it printed the \
+         whole error; check that the cluster is up and that this host can reach it",
+        Secs(Duration::from_secs(ago.as_secs())),
+        short(first)
     )]
     StillDown {
         cluster: String,
@@ -228,6 +230,18 @@ fn undecodable_help(reason: &str) -> &'static str {
         "the batch on the broker is damaged or truncated: inspect the segment with Kafka's \
          kafka-dump-log --deep-iteration, and restore the partition from its replica"
     }
+}
+
+/// An error's first clause: without librdkafka's last error and the help, which the
+/// first report of it carried.
+fn short(e: &KafkaError) -> String {
+    let text = e.to_string();
+    let cut = [" (last error:", "; help:"]
+        .iter()
+        .filter_map(|m| text.find(m))
+        .min()
+        .unwrap_or(text.len());
+    text[..cut].to_string()
 }
 
 /// How long an unreachable cluster was tried: "within 10s", or "(every broker refused the
