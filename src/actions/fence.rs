@@ -846,8 +846,20 @@ fn uncovered_topics(
     principal: &str,
     ops: &[AclOperation],
 ) -> Vec<String> {
+    uncovered_names(ResourceType::Topic, topics, bindings, principal, ops)
+}
+
+/// Names of `resource_type` that some operation of `ops` of `principal` is not denied on
+/// by any of `bindings`.
+fn uncovered_names(
+    resource_type: ResourceType,
+    names: &[String],
+    bindings: &[AclBinding],
+    principal: &str,
+    ops: &[AclOperation],
+) -> Vec<String> {
     let covers = |b: &AclBinding, t: &str, op: AclOperation| {
-        b.resource_type == ResourceType::Topic
+        b.resource_type == resource_type
             && b.permission == AclPermission::Deny
             && b.host == "*"
             && (b.principal == principal || b.principal == "User:*")
@@ -858,7 +870,7 @@ fn uncovered_topics(
                 PatternType::Unknown => false,
             }
     };
-    topics
+    names
         .iter()
         .filter(|t| {
             ops.iter()
@@ -1112,12 +1124,32 @@ impl Action for Apply {
                 &principal,
                 self.fence.topic_operations(),
             ) {
-                uncovered.push(format!("  `{t}` for {principal}"));
+                uncovered.push(format!("  topic `{t}` for {principal}"));
+            }
+        }
+        if !self.fence.group_operations().is_empty() {
+            let r = &ctx.topology.replication;
+            let groups: Vec<String> = client
+                .list_groups(self.timeout)?
+                .into_iter()
+                .map(|g| g.group)
+                .filter(|g| r.groups.matches(g))
+                .collect();
+            for principal in self.fence.principals(ctx.topology) {
+                for g in uncovered_names(
+                    ResourceType::Group,
+                    &groups,
+                    &bindings,
+                    &principal,
+                    self.fence.group_operations(),
+                ) {
+                    uncovered.push(format!("  group `{g}` for {principal}"));
+                }
             }
         }
         if !uncovered.is_empty() {
             return Ok(Verdict::NotDone(format!(
-                "{} in-scope topic(s) of `{cluster}` are not covered by fence `{}` (created since it was planned?):\n{}\nhelp: re-run the step: it fences the topics it finds",
+                "{} in-scope topic(s) or group(s) of `{cluster}` are not covered by fence `{}` (created since it was planned?):\n{}\nhelp: re-run the step: it fences the names it finds",
                 uncovered.len(),
                 self.fence,
                 uncovered.join("\n")
@@ -1671,6 +1703,28 @@ mod tests {
         );
         let all = vec![deny("*", PatternType::Literal, AclOperation::All)];
         assert!(uncovered_topics(&topics, &all, "User:mirror", &ops).is_empty());
+        // A topic binding does not cover a group of the same name.
+        let groups = vec!["app.a".to_string()];
+        assert_eq!(
+            uncovered_names(
+                ResourceType::Group,
+                &groups,
+                &bindings,
+                "User:mirror",
+                &[AclOperation::Read]
+            ),
+            groups
+        );
+        let mut g = deny("app.", PatternType::Prefixed, AclOperation::Read);
+        g.resource_type = ResourceType::Group;
+        assert!(uncovered_names(
+            ResourceType::Group,
+            &groups,
+            &[g],
+            "User:mirror",
+            &[AclOperation::Read]
+        )
+        .is_empty());
     }
 
     #[test]
