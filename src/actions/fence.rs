@@ -725,45 +725,15 @@ fn authorizer_facts(
                 continue;
             }
         };
-        // Absent: not configured (a broker reports every key set in its properties).
-        // Hidden: Kafka (4.1 included) reports a key it does not define itself, as
-        // `super.users` (the authorizer's), as sensitive, with no value.
-        match values.get(SUPER_USERS) {
-            Some(None) => out.unknown.push(format!(
-                "broker {} of `{cluster}` hides the value of `{SUPER_USERS}` (Kafka reports it as sensitive): whether {} is a super user there (a super user ignores every DENY) cannot be read; check that the brokers' `{SUPER_USERS}` does not list it",
-                b.id,
-                principals.join(", ")
-            )),
-            Some(Some(list)) => {
-                let supers: BTreeSet<&str> =
-                    list.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
-                for p in principals.iter().filter(|p| supers.contains(p.as_str())) {
-                    out.bypass.push(format!(
-                        "{p} is a super user on broker {} (`{SUPER_USERS}={list}`), and a super user ignores every DENY binding",
-                        b.id
-                    ));
-                }
-            }
-            None => {}
-        }
-        match values.get(AUTHORIZER) {
-            Some(Some(a)) if !a.trim().is_empty() => {}
-            Some(None) => out.unknown.push(format!(
-                "broker {} of `{cluster}` hides `{AUTHORIZER}`: whether it enforces ACLs is unknown",
-                b.id
-            )),
-            _ => out.bypass.push(format!(
-                "broker {} has no authorizer (`{AUTHORIZER}` is empty), so it enforces no ACL at all",
-                b.id
-            )),
-        }
-        match values.get(ALLOW_EVERYONE) {
-            Some(Some(v)) if v.trim().eq_ignore_ascii_case("true") => everyone.push(b.id),
-            Some(Some(_)) => {}
-            // Unset: Kafka's default is false.
-            None => {}
-            Some(None) => hidden_everyone.push(b.id),
-        }
+        judge_broker(
+            b.id,
+            &values,
+            &principals,
+            cluster,
+            &mut out,
+            &mut everyone,
+            &mut hidden_everyone,
+        );
     }
     if !hidden_everyone.is_empty() {
         out.notes.push(format!(
@@ -778,6 +748,64 @@ fn authorizer_facts(
         ));
     }
     Ok(out)
+}
+
+/// Judge one broker's `super.users`, `authorizer.class.name` and
+/// `allow.everyone.if.no.acl.found` (as [`KafkaClient::broker_config_values`] gives them)
+/// for the fenced `principals`.
+fn judge_broker(
+    id: i32,
+    values: &BTreeMap<String, Option<String>>,
+    principals: &[String],
+    cluster: &str,
+    out: &mut Authorizer,
+    everyone: &mut Vec<i32>,
+    hidden_everyone: &mut Vec<i32>,
+) {
+    // Absent: not configured (a broker reports every key set in its properties).
+    // Hidden: Kafka (4.1 included) reports a key it does not define itself, as
+    // `super.users` (the authorizer's), as sensitive, with no value.
+    match values.get(SUPER_USERS) {
+        Some(None) => out.unknown.push(format!(
+            "broker {} of `{cluster}` hides the value of `{SUPER_USERS}` (Kafka reports it as sensitive): whether {} is a super user there (a super user ignores every DENY) cannot be read; check that the brokers' `{SUPER_USERS}` does not list it",
+            id,
+            principals.join(", ")
+        )),
+        Some(Some(list)) => {
+            let supers: BTreeSet<&str> =
+                list.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
+            for p in principals.iter().filter(|p| supers.contains(p.as_str())) {
+                out.bypass.push(format!(
+                    "{p} is a super user on broker {} (`{SUPER_USERS}={list}`), and a super user ignores every DENY binding",
+                    id
+                ));
+            }
+        }
+        None => {}
+    }
+    match values.get(AUTHORIZER) {
+        Some(Some(a)) if !a.trim().is_empty() => {}
+        Some(None) => out.unknown.push(format!(
+            "broker {} of `{cluster}` hides `{AUTHORIZER}`: whether it enforces ACLs is unknown",
+            id
+        )),
+        Some(Some(_)) => out.bypass.push(format!(
+            "broker {} has no authorizer (`{AUTHORIZER}` is empty), so it enforces no ACL at all",
+            id
+        )),
+        // Not reported (not Apache Kafka?): nothing to judge by.
+        None => out.unknown.push(format!(
+            "broker {} of `{cluster}` does not report `{AUTHORIZER}`: whether it enforces ACLs is unknown",
+            id
+        )),
+    }
+    match values.get(ALLOW_EVERYONE) {
+        Some(Some(v)) if v.trim().eq_ignore_ascii_case("true") => everyone.push(id),
+        Some(Some(_)) => {}
+        // Unset: Kafka's default is false.
+        None => {}
+        Some(None) => hidden_everyone.push(id),
+    }
 }
 
 /// The principal kafka-dr connects to `cluster` as, when its client settings say it:
@@ -1725,6 +1753,58 @@ mod tests {
             &[AclOperation::Read]
         )
         .is_empty());
+    }
+
+    #[test]
+    fn broker_configs_judged() {
+        let judge = |pairs: &[(&str, Option<&str>)]| {
+            let values: BTreeMap<String, Option<String>> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(String::from)))
+                .collect();
+            let (mut out, mut every, mut hidden) = (Authorizer::default(), vec![], vec![]);
+            judge_broker(
+                3,
+                &values,
+                &["User:mirror".to_string()],
+                "dc2",
+                &mut out,
+                &mut every,
+                &mut hidden,
+            );
+            (out, every, hidden)
+        };
+        const SA: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+        // Readable, listing the mirror principal: the fence cannot hold.
+        let (out, _, _) = judge(&[
+            (SUPER_USERS, Some("User:admin; User:mirror")),
+            (AUTHORIZER, Some(SA)),
+        ]);
+        assert_eq!(out.bypass.len(), 1, "{out:?}");
+        assert!(out.bypass[0].contains("User:mirror is a super user on broker 3"));
+        // Readable, not listing it; a longer name is not the same principal.
+        let (out, every, _) = judge(&[
+            (SUPER_USERS, Some("User:admin;User:mirror2")),
+            (AUTHORIZER, Some(SA)),
+            (ALLOW_EVERYONE, Some("true")),
+        ]);
+        assert!(out.bypass.is_empty() && out.unknown.is_empty(), "{out:?}");
+        assert_eq!(every, vec![3]);
+        // Hidden (Kafka 4.1): not proved, not refused.
+        let (out, _, hidden) = judge(&[
+            (SUPER_USERS, None),
+            (AUTHORIZER, Some(SA)),
+            (ALLOW_EVERYONE, None),
+        ]);
+        assert!(out.bypass.is_empty(), "{out:?}");
+        assert!(out.unknown[0].contains("hides the value of `super.users`"));
+        assert_eq!(hidden, vec![3]);
+        // No authorizer: no ACL is enforced at all.
+        let (out, _, _) = judge(&[(AUTHORIZER, Some(""))]);
+        assert!(out.bypass[0].contains("has no authorizer"), "{out:?}");
+        let (out, _, _) = judge(&[]);
+        assert!(out.bypass.is_empty(), "{out:?}");
+        assert!(out.unknown[0].contains("does not report `authorizer.class.name`"));
     }
 
     #[test]
