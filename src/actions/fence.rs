@@ -5,15 +5,45 @@
 //! - `replication-into-backup`: the topology's mirror principal may no longer WRITE,
 //!   CREATE, ALTER or ALTER_CONFIGS any in-scope topic, nor READ any in-scope group (MM2's
 //!   group offset sync commits with AlterConsumerGroupOffsets, which needs READ on the
-//!   group). Its `verify` proves the fence holds: no in-scope high watermark of the cluster
-//!   may move during `observe_seconds`.
+//!   group), nor CREATE on the cluster resource (Kafka authorizes CreateTopics there
+//!   first: allowed there, a principal creates any topic whatever the topic bindings say;
+//!   denied there, the topic bindings decide, so in-scope names are refused while MM2's
+//!   own topics stay creatable where a topic-level ALLOW CREATE permits).
 //! - `app-writes`: the application principals may no longer WRITE any in-scope topic.
 //!
 //! Bindings are LITERAL for every in-scope name known (on the cluster, on the other
 //! clusters when they answer quickly, and in the journal), plus PREFIXED where a topics or
 //! groups `include` regex is a literal prefix followed by `.*` (so names created later are
-//! covered), unless that prefix would also cover an out-of-scope name. Nothing is ever
-//! denied on Connect's or MM2's internal topics, nor on out-of-scope names.
+//! covered), unless that prefix would also cover an out-of-scope name. For the
+//! replication fence, an `include` regex that is not of that shape (`app\.(a|b)-.*`,
+//! `app\.[0-9]+`) gets a PREFIXED binding on the literal all its matches start with
+//! (`app.`), under the same conditions: it may also cover names created later that the
+//! regex does not match, for the mirror principal and while the fence is in force only,
+//! which is the price of covering the names the regex matches; a regex without such a
+//! literal start is reported as not proved for names created later. Nothing is ever
+//! denied on Connect's or MM2's internal topics, nor on out-of-scope names that exist.
+//!
+//! What proves a fence (decided for issue 9): kafka-dr holds only its own admin
+//! credentials, so it cannot produce as the mirror principal to see a write refused.
+//! The proof is what the brokers enforce, read back: (1) every journaled binding is in
+//! force (DescribeAcls), (2) every in-scope topic the cluster has now is denied for every
+//! fenced operation, (3) no fenced principal is a super user and every broker has an
+//! authorizer (a super user ignores every DENY, so the step fails, before creating
+//! anything, saying what to change): `super.users` and `authorizer.class.name` are read
+//! with DescribeConfigs on each broker resource, and a fenced principal that is kafka-dr's
+//! own (its SASL user) is refused too, as it is a super user or would fence kafka-dr out.
+//! Kafka (4.1 included) reports `super.users` and `allow.everyone.if.no.acl.found` as
+//! sensitive, without a value, since they are the authorizer's keys, not the broker's:
+//! then that check is named as not made. (4) The replication fence denies CREATE on the
+//! cluster resource.
+//! `allow.everyone.if.no.acl.found` is read too: it does not weaken a DENY (a matching
+//! DENY always wins), but with it `true` a resource that had no ACL admitted everyone and
+//! now admits only principals with an ALLOW binding, which the plan says. Watching the
+//! high watermarks stand still after MM2 is stopped is kept as an extra signal (it
+//! catches a writer the fence does not cover) but is no proof on its own. "Proved" is
+//! printed only when every check was made and passed; a check that could not be made
+//! (DescribeConfigs denied, a hidden value) is named in the plan notes and verify prints
+//! "Unproved" with the reasons.
 //!
 //! Every fence is journaled with its exact bindings; `fence.lift` deletes exactly those
 //! (DeleteAcls with exact filters), so bindings an operator made by hand are never
@@ -169,7 +199,7 @@ pub fn literal_prefix(regex: &str) -> Option<String> {
 /// The literal text every match of `regex` starts with (conservative: possibly shorter
 /// than the truth, never longer). Empty when the regex has an alternation.
 fn leading_literal(regex: &str) -> String {
-    if regex.contains('|') {
+    if has_top_level_alternation(regex) {
         return String::new();
     }
     let r = regex.strip_prefix('^').unwrap_or(regex);
@@ -195,6 +225,48 @@ fn leading_literal(regex: &str) -> String {
         }
     }
     out
+}
+
+/// True when `regex` matches exactly one name, spelled out (a literal topic or group
+/// name, possibly with escaped punctuation): a literal binding covers it.
+fn literal_whole(regex: &str) -> bool {
+    let r = regex.strip_prefix('^').unwrap_or(regex);
+    let r = r.strip_suffix('$').unwrap_or(r);
+    let mut chars = r.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(n) if n.is_ascii_punctuation() => {}
+                _ => return false,
+            },
+            '.' | '^' | '$' | '*' | '+' | '?' | '(' | ')' | '[' | ']' | '{' | '}' | '|' => {
+                return false
+            }
+            _ => {}
+        }
+    }
+    !r.is_empty()
+}
+
+/// True when `regex` has a `|` outside every group and class (`a|b`), so its matches
+/// need not share a start; `a(b|c)` has none.
+fn has_top_level_alternation(regex: &str) -> bool {
+    let (mut depth, mut in_class) = (0usize, false);
+    let mut chars = regex.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '(' if !in_class => depth += 1,
+            ')' if !in_class => depth = depth.saturating_sub(1),
+            '|' if !in_class && depth == 0 => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// True when no name starting with `prefix` can match `exclude`.
@@ -261,18 +333,43 @@ struct PrefixScope<'a> {
     in_scope: &'a dyn Fn(&str) -> bool,
     /// Well-known internal names (or name prefixes) a prefix must not cover.
     internal: &'a [String],
+    /// For an `include` regex that is not a literal followed by `.*`, fall back to the
+    /// literal every match starts with (see the module doc): names created later under
+    /// it are covered, at the price of also covering names under it the regex does not
+    /// match (never one that exists now and is out of scope).
+    loose: bool,
 }
+
+/// How notes on checks that could not be made start (verify then prints "Unproved").
+const UNPROVED: &str = "not proved: ";
 
 fn derive_prefixes(s: &PrefixScope<'_>, notes: &mut Vec<String>) -> BTreeSet<String> {
     let (what, cluster) = (s.what, s.cluster);
     let mut out = BTreeSet::new();
     for regex in s.include {
-        let Some(prefix) = literal_prefix(regex) else {
-            continue;
+        let prefix = match literal_prefix(regex) {
+            Some(p) => p,
+            None if !s.loose => continue,
+            None => {
+                let lit = leading_literal(regex);
+                if lit.is_empty() || literal_whole(regex) {
+                    if !literal_whole(regex) {
+                        notes.push(format!(
+                            "{UNPROVED}{what}s matching `{regex}` on `{cluster}` created after the fence are not covered: the regex has no literal start to bind a PREFIXED binding to; only the {what}s known now are fenced (literal bindings)"
+                        ));
+                    }
+                    continue;
+                }
+                notes.push(format!(
+                    "{what}s matching `{regex}` are fenced by a PREFIXED binding on `{lit}` (the literal every match starts with): while the fence is in force it also covers new {what}s under `{lit}` that the regex does not match"
+                ));
+                lit
+            }
         };
         if let Some(e) = s.exclude.iter().find(|e| !disjoint(&prefix, e)) {
             notes.push(format!(
-                "no PREFIXED binding for {what}s starting with `{prefix}`: exclude `{e}` may match names under it; only the {what}s known now are fenced (literal bindings)"
+                "{}no PREFIXED binding for {what}s starting with `{prefix}`: exclude `{e}` may match names under it; only the {what}s known now are fenced (literal bindings)",
+                if s.loose { UNPROVED } else { "" }
             ));
             continue;
         }
@@ -288,7 +385,8 @@ fn derive_prefixes(s: &PrefixScope<'_>, notes: &mut Vec<String>) -> BTreeSet<Str
                 });
             match clash {
                 Some(n) => notes.push(format!(
-                    "no PREFIXED binding for {what}s starting with `{mapped}` on `{cluster}`: it would also cover `{n}`, which is out of scope; only the {what}s known now are fenced (literal bindings)"
+                    "{}no PREFIXED binding for {what}s starting with `{mapped}` on `{cluster}`: it would also cover `{n}`, which is out of scope; only the {what}s known now are fenced (literal bindings)",
+                    if s.loose { UNPROVED } else { "" }
                 )),
                 None => {
                     out.insert(mapped);
@@ -431,6 +529,7 @@ fn known_names(
             existing: &here,
             in_scope: &topic_in_scope,
             internal: &internal,
+            loose: fence == Fence::ReplicationIntoBackup,
         },
         &mut known.notes,
     );
@@ -447,6 +546,7 @@ fn known_names(
                 existing: &here_groups,
                 in_scope: &group_in_scope,
                 internal: &[],
+                loose: fence == Fence::ReplicationIntoBackup,
             },
             &mut known.notes,
         );
@@ -485,6 +585,17 @@ pub fn compute_bindings(
             for p in &known.topic_prefixes {
                 add(ResourceType::Topic, p, PatternType::Prefixed, op);
             }
+        }
+        if fence == Fence::ReplicationIntoBackup {
+            // Kafka authorizes CreateTopics on the cluster resource first: a principal
+            // allowed CREATE there creates any topic whatever the topic bindings say.
+            // Denied there, the topic bindings decide (in-scope names are denied).
+            add(
+                ResourceType::Cluster,
+                ResourceType::CLUSTER_NAME,
+                PatternType::Literal,
+                AclOperation::Create,
+            );
         }
         for &op in fence.group_operations() {
             for g in &known.groups {
@@ -553,11 +664,194 @@ fn active_fence(journal: &Journal, cluster: &str, fence: Fence) -> Result<Option
         .find(|f| f.name == fence.name()))
 }
 
-/// Whether `principal` may CREATE on the cluster resource (which Kafka checks before the
-/// topic ACLs on CreateTopics, so topic DENY CREATE bindings cannot stop it).
-fn may_create_on_cluster(client: &KafkaClient, principal: &str, timeout: Duration) -> bool {
+/// What the brokers of a fenced cluster say about how they authorize, read with
+/// DescribeConfigs on every broker resource.
+#[derive(Debug, Default)]
+struct Authorizer {
+    /// Reasons the fence cannot hold: a fenced principal is a super user, or a broker
+    /// has no authorizer. Each names the broker.
+    bypass: Vec<String>,
+    /// Checks that could not be made (the fence is then not proved).
+    unknown: Vec<String>,
+    /// Facts worth a note (allow.everyone.if.no.acl.found=true).
+    notes: Vec<String>,
+}
+
+const SUPER_USERS: &str = "super.users";
+const ALLOW_EVERYONE: &str = "allow.everyone.if.no.acl.found";
+const AUTHORIZER: &str = "authorizer.class.name";
+
+/// Read `super.users`, `allow.everyone.if.no.acl.found` and `authorizer.class.name` on
+/// every broker of `client`'s cluster, and judge them for the principals of `fence`.
+fn authorizer_facts(
+    client: &KafkaClient,
+    topology: &Topology,
+    fence: Fence,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<Authorizer, Error> {
+    let principals = fence.principals(topology);
+    let mut out = Authorizer::default();
+    let brokers = client.metadata(timeout)?.brokers;
+    if brokers.is_empty() {
+        out.unknown.push(format!(
+            "`{cluster}` reports no broker: `{SUPER_USERS}` could not be read"
+        ));
+    }
+    let mut everyone: Vec<i32> = Vec::new();
+    let mut hidden_everyone: Vec<i32> = Vec::new();
+    // kafka-dr's own principal here, when its client settings name it.
+    if let Some(own) = own_principal(topology, cluster) {
+        for p in principals.iter().filter(|p| **p == own) {
+            out.bypass.push(format!(
+                "{p} is the principal kafka-dr itself connects to `{cluster}` as, which may create and delete ACLs: a fence on it is either ignored (kafka-dr's principal is usually a super user, and a super user ignores every DENY binding) or locks kafka-dr out of its own next steps"
+            ));
+        }
+    }
+    for b in &brokers {
+        let values = match client.broker_config_values(
+            b.id,
+            &[SUPER_USERS, ALLOW_EVERYONE, AUTHORIZER],
+            timeout,
+        ) {
+            Ok(v) => v,
+            Err(e) => {
+                out.unknown.push(format!(
+                    "cannot read the configuration of broker {} of `{cluster}` ({}): whether {} is a super user there (a super user ignores every DENY) is unknown; kafka-dr's principal needs DESCRIBE_CONFIGS on the cluster resource",
+                    b.id,
+                    first_line(&e.to_string()),
+                    principals.join(", ")
+                ));
+                continue;
+            }
+        };
+        judge_broker(
+            b.id,
+            &values,
+            &principals,
+            cluster,
+            &mut out,
+            &mut everyone,
+            &mut hidden_everyone,
+        );
+    }
+    if !hidden_everyone.is_empty() {
+        out.notes.push(format!(
+            "broker(s) {hidden_everyone:?} of `{cluster}` hide the value of `{ALLOW_EVERYONE}`: it does not weaken the fence (a matching DENY always wins), but if it is `true`, a fenced resource that had no ACL before admitted everyone and now admits only principals with an ALLOW binding"
+        ));
+    }
+    if !everyone.is_empty() {
+        out.notes.push(format!(
+            "`{ALLOW_EVERYONE}=true` on broker(s) {:?} of `{cluster}`: the fence's DENY bindings still win for {}, but a resource that had no ACL before now has one, so there every other principal needs an ALLOW binding: check that the applications still read and write the fenced topics and groups",
+            everyone,
+            principals.join(", ")
+        ));
+    }
+    Ok(out)
+}
+
+/// Judge one broker's `super.users`, `authorizer.class.name` and
+/// `allow.everyone.if.no.acl.found` (as [`KafkaClient::broker_config_values`] gives them)
+/// for the fenced `principals`.
+fn judge_broker(
+    id: i32,
+    values: &BTreeMap<String, Option<String>>,
+    principals: &[String],
+    cluster: &str,
+    out: &mut Authorizer,
+    everyone: &mut Vec<i32>,
+    hidden_everyone: &mut Vec<i32>,
+) {
+    // Absent: not configured (a broker reports every key set in its properties).
+    // Hidden: Kafka (4.1 included) reports a key it does not define itself, as
+    // `super.users` (the authorizer's), as sensitive, with no value.
+    match values.get(SUPER_USERS) {
+        Some(None) => out.unknown.push(format!(
+            "broker {} of `{cluster}` hides the value of `{SUPER_USERS}` (Kafka reports it as sensitive): whether {} is a super user there (a super user ignores every DENY) cannot be read; check that the brokers' `{SUPER_USERS}` does not list it",
+            id,
+            principals.join(", ")
+        )),
+        Some(Some(list)) => {
+            let supers: BTreeSet<&str> =
+                list.split(';').map(str::trim).filter(|p| !p.is_empty()).collect();
+            for p in principals.iter().filter(|p| supers.contains(p.as_str())) {
+                out.bypass.push(format!(
+                    "{p} is a super user on broker {} (`{SUPER_USERS}={list}`), and a super user ignores every DENY binding",
+                    id
+                ));
+            }
+        }
+        None => {}
+    }
+    match values.get(AUTHORIZER) {
+        Some(Some(a)) if !a.trim().is_empty() => {}
+        Some(None) => out.unknown.push(format!(
+            "broker {} of `{cluster}` hides `{AUTHORIZER}`: whether it enforces ACLs is unknown",
+            id
+        )),
+        Some(Some(_)) => out.bypass.push(format!(
+            "broker {} has no authorizer (`{AUTHORIZER}` is empty), so it enforces no ACL at all",
+            id
+        )),
+        // Not reported (not Apache Kafka?): nothing to judge by.
+        None => out.unknown.push(format!(
+            "broker {} of `{cluster}` does not report `{AUTHORIZER}`: whether it enforces ACLs is unknown",
+            id
+        )),
+    }
+    match values.get(ALLOW_EVERYONE) {
+        Some(Some(v)) if v.trim().eq_ignore_ascii_case("true") => everyone.push(id),
+        Some(Some(_)) => {}
+        // Unset: Kafka's default is false.
+        None => {}
+        Some(None) => hidden_everyone.push(id),
+    }
+}
+
+/// The principal kafka-dr connects to `cluster` as, when its client settings say it:
+/// `User:<sasl.username>` for SASL PLAIN or SCRAM. None otherwise (mTLS maps a
+/// certificate with the brokers' rules, OAUTHBEARER and GSSAPI name it elsewhere).
+fn own_principal(topology: &Topology, cluster: &str) -> Option<String> {
+    let c = topology.client_config(cluster).ok()?;
+    let protocol = c.get("security.protocol")?.to_ascii_uppercase();
+    let mechanism = c
+        .get("sasl.mechanism")
+        .unwrap_or("GSSAPI")
+        .to_ascii_uppercase();
+    let named = protocol.starts_with("SASL")
+        && matches!(
+            mechanism.as_str(),
+            "PLAIN" | "SCRAM-SHA-256" | "SCRAM-SHA-512"
+        );
+    named
+        .then(|| c.get("sasl.username").map(|u| format!("User:{u}")))
+        .flatten()
+}
+
+/// The refusal for a fence the brokers would ignore.
+fn cannot_hold(fence: Fence, cluster: &str, bypass: &[String]) -> Error {
+    let help = match fence {
+        Fence::ReplicationIntoBackup => format!(
+            "remove the mirror principal from `{SUPER_USERS}` on every broker of `{cluster}` (a static broker config: it takes a rolling restart), or run MirrorMaker 2 as another, non-super, principal and set `replication.mirror_principal` in the topology to it; make sure every broker sets `{AUTHORIZER}`"
+        ),
+        Fence::AppWrites => format!(
+            "remove the application principals from `{SUPER_USERS}` on every broker of `{cluster}` (a rolling restart), or give the applications non-super principals; make sure every broker sets `{AUTHORIZER}`"
+        ),
+    };
+    ActionError::FenceCannotHold {
+        fence: fence.name().to_string(),
+        cluster: cluster.to_string(),
+        reason: bypass.join("; "),
+        help,
+    }
+    .into()
+}
+
+/// Whether `principal` has a topic-level ALLOW CREATE (which Kafka consults once CREATE on
+/// the cluster resource is denied), for the note on MM2's own topics.
+fn may_create_some_topic(client: &KafkaClient, principal: &str, timeout: Duration) -> bool {
     let filter = AclFilter {
-        resource_type: Some(ResourceType::Cluster),
+        resource_type: Some(ResourceType::Topic),
         permission: Some(AclPermission::Allow),
         ..AclFilter::default()
     };
@@ -569,7 +863,49 @@ fn may_create_on_cluster(client: &KafkaClient, principal: &str, timeout: Duratio
                     && matches!(a.operation, AclOperation::Create | AclOperation::All)
             })
         })
-        .unwrap_or(false)
+        .unwrap_or(true)
+}
+
+/// In-scope topics (of `topics`) that some fenced operation of `principal` is not denied
+/// on by any of `bindings` (literal, prefixed or the `*` wildcard).
+fn uncovered_topics(
+    topics: &[String],
+    bindings: &[AclBinding],
+    principal: &str,
+    ops: &[AclOperation],
+) -> Vec<String> {
+    uncovered_names(ResourceType::Topic, topics, bindings, principal, ops)
+}
+
+/// Names of `resource_type` that some operation of `ops` of `principal` is not denied on
+/// by any of `bindings`.
+fn uncovered_names(
+    resource_type: ResourceType,
+    names: &[String],
+    bindings: &[AclBinding],
+    principal: &str,
+    ops: &[AclOperation],
+) -> Vec<String> {
+    let covers = |b: &AclBinding, t: &str, op: AclOperation| {
+        b.resource_type == resource_type
+            && b.permission == AclPermission::Deny
+            && b.host == "*"
+            && (b.principal == principal || b.principal == "User:*")
+            && (b.operation == op || b.operation == AclOperation::All)
+            && match b.pattern {
+                PatternType::Literal => b.name == t || b.name == "*",
+                PatternType::Prefixed => t.starts_with(&b.name),
+                PatternType::Unknown => false,
+            }
+    };
+    names
+        .iter()
+        .filter(|t| {
+            ops.iter()
+                .any(|&op| !bindings.iter().any(|b| covers(b, t, op)))
+        })
+        .cloned()
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -626,6 +962,10 @@ struct ApplyDetail {
     bindings: Vec<AclBinding>,
     /// The ones not in force when planned.
     missing: Vec<AclBinding>,
+    /// Checks the plan could not make (names created later a regex `include` matches
+    /// without a binding, a broker config that could not be read).
+    #[serde(default)]
+    unproved: Vec<String>,
 }
 
 impl Action for Apply {
@@ -676,15 +1016,31 @@ impl Action for Apply {
             ));
         }
         plan.notes.extend(notes);
+        // A fence the brokers would ignore is refused before anything is created.
+        let authz = authorizer_facts(&client, ctx.topology, self.fence, &cluster, self.timeout)?;
+        if !authz.bypass.is_empty() {
+            return Err(cannot_hold(self.fence, &cluster, &authz.bypass));
+        }
+        plan.notes.extend(authz.notes);
+        // What the names leave unproved (the broker configs are read afresh by verify).
+        let unproved: Vec<String> = plan
+            .notes
+            .iter()
+            .filter_map(|n| n.strip_prefix(UNPROVED))
+            .map(String::from)
+            .collect();
+        for u in &authz.unknown {
+            plan.notes.push(format!("{UNPROVED}{u}"));
+        }
         if self.fence == Fence::ReplicationIntoBackup {
             let mirror = &ctx.topology.replication.mirror_principal;
-            if may_create_on_cluster(&client, mirror, self.timeout) {
+            if !may_create_some_topic(&client, mirror, self.timeout) {
                 plan.notes.push(format!(
-                    "`{mirror}` may CREATE on the cluster resource of `{cluster}`, which Kafka checks before topic ACLs: MM2 can still create new (empty) topics there; their records, configs and partitions stay fenced"
+                    "with CREATE denied on the cluster resource, `{mirror}` creates topics on `{cluster}` only where a topic-level ALLOW CREATE permits it: it has none, so an MM2 flow reading from `{cluster}` while the fence is in force cannot create its `mm2-offset-syncs.*.internal` topic there (create it beforehand, or allow CREATE on it)"
                 ));
             }
             plan.notes.push(format!(
-                "verify watches the in-scope high watermarks of `{cluster}` for {}s: none may move",
+                "verify proves the fence from what the brokers enforce: every binding in force, every in-scope topic covered, `{mirror}` not a super user on any broker of `{cluster}`; then it watches the in-scope high watermarks for {}s (an extra signal, not a proof on its own)",
                 self.observe.as_secs()
             ));
         }
@@ -703,6 +1059,7 @@ impl Action for Apply {
             fence: self.fence,
             bindings: all,
             missing,
+            unproved,
         })
         .unwrap_or_default();
         Ok(plan)
@@ -749,8 +1106,12 @@ impl Action for Apply {
         }))
     }
 
-    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+    fn verify(&mut self, ctx: &mut StepContext<'_>, plan: &Plan) -> Result<Verdict, Error> {
         let cluster = common::resolve_cluster(ctx, &self.cluster)?;
+        let planned_unproved: Vec<String> =
+            serde_json::from_value::<ApplyDetail>(plan.detail.clone())
+                .map(|d| d.unproved)
+                .unwrap_or_default();
         let Some(row) = active_fence(ctx.journal, &cluster, self.fence)? else {
             return Ok(Verdict::NotDone(format!(
                 "the journal records no active fence `{}` on `{cluster}`",
@@ -773,15 +1134,101 @@ impl Action for Apply {
                 missing.join("\n")
             )));
         }
+        let authz = authorizer_facts(&client, ctx.topology, self.fence, &cluster, self.timeout)?;
+        if !authz.bypass.is_empty() {
+            return Err(cannot_hold(self.fence, &cluster, &authz.bypass));
+        }
+        // Every in-scope topic the cluster has now (one created since the plan too) is
+        // denied for every fenced operation by a binding in force.
+        let topics: Vec<String> = all_topics(&client, self.timeout)?
+            .into_iter()
+            .filter(|t| common::in_scope_topic(ctx.topology, t) && !is_internal_topic(t))
+            .collect();
+        let mut uncovered: Vec<String> = Vec::new();
+        for principal in self.fence.principals(ctx.topology) {
+            for t in uncovered_topics(
+                &topics,
+                &bindings,
+                &principal,
+                self.fence.topic_operations(),
+            ) {
+                uncovered.push(format!("  topic `{t}` for {principal}"));
+            }
+        }
+        if !self.fence.group_operations().is_empty() {
+            let r = &ctx.topology.replication;
+            let groups: Vec<String> = client
+                .list_groups(self.timeout)?
+                .into_iter()
+                .map(|g| g.group)
+                .filter(|g| r.groups.matches(g))
+                .collect();
+            for principal in self.fence.principals(ctx.topology) {
+                for g in uncovered_names(
+                    ResourceType::Group,
+                    &groups,
+                    &bindings,
+                    &principal,
+                    self.fence.group_operations(),
+                ) {
+                    uncovered.push(format!("  group `{g}` for {principal}"));
+                }
+            }
+        }
+        if !uncovered.is_empty() {
+            return Ok(Verdict::NotDone(format!(
+                "{} in-scope topic(s) or group(s) of `{cluster}` are not covered by fence `{}` (created since it was planned?):\n{}\nhelp: re-run the step: it fences the names it finds",
+                uncovered.len(),
+                self.fence,
+                uncovered.join("\n")
+            )));
+        }
         if self.fence == Fence::ReplicationIntoBackup {
-            return observe(ctx, &client, &cluster, self.observe, self.timeout);
+            let cluster_create = bindings.iter().any(|b| {
+                b.resource_type == ResourceType::Cluster && b.operation == AclOperation::Create
+            });
+            if let Verdict::NotDone(why) =
+                observe(ctx, &client, &cluster, self.observe, self.timeout)?
+            {
+                return Ok(Verdict::NotDone(why));
+            }
+            // The plan's own findings about names (the broker configs are read afresh).
+            let mut unproved = planned_unproved;
+            unproved.extend(authz.unknown);
+            if !cluster_create {
+                unproved.push(
+                    "the fence (journaled by an older kafka-dr) does not deny CREATE on the cluster resource: re-apply it".to_string(),
+                );
+            }
+            if unproved.is_empty() {
+                ctx.reporter.status(
+                    "Proved",
+                    &format!(
+                        "`{cluster}`: fence `{}` holds: {} binding(s) in force, {} in-scope topic(s) covered, topic creation denied on the cluster resource, no fenced principal is a super user, no in-scope partition moved in {}s",
+                        self.fence,
+                        bindings.len(),
+                        topics.len(),
+                        self.observe.as_secs()
+                    ),
+                );
+            } else {
+                ctx.reporter.status(
+                    "Unproved",
+                    &format!(
+                        "`{cluster}`: fence `{}` is in force, but not proved: {}",
+                        self.fence,
+                        unproved.join("; ")
+                    ),
+                );
+            }
         }
         Ok(Verdict::Done)
     }
 }
 
-/// The proof of `replication-into-backup`: no in-scope high watermark of `cluster` moves
-/// during `window`.
+/// The extra signal of `replication-into-backup` (not a proof on its own: a stopped MM2
+/// writes nothing, fenced or not): no in-scope high watermark of `cluster` moves during
+/// `window`.
 fn observe(
     ctx: &StepContext<'_>,
     client: &KafkaClient,
@@ -838,7 +1285,7 @@ fn observe(
         .collect();
     if moved.is_empty() {
         ctx.reporter.status(
-            "Proved",
+            "Observed",
             &format!(
                 "`{cluster}`: no in-scope partition moved in {}s",
                 window.as_secs()
@@ -1233,6 +1680,131 @@ mod tests {
         assert_eq!(leading_literal("ab+c"), "ab");
         assert_eq!(leading_literal("ab*c"), "a");
         assert_eq!(leading_literal("^x\\.y"), "x.y");
+    }
+
+    #[test]
+    fn regex_shapes() {
+        assert!(literal_whole("app\\.orders"));
+        assert!(literal_whole("^app\\.orders$"));
+        assert!(!literal_whole("app\\..*"));
+        assert!(!literal_whole("app\\.[a-z]+"));
+        assert!(!literal_whole(""));
+        assert!(has_top_level_alternation("a|b"));
+        assert!(!has_top_level_alternation("app\\.(a|b)-.*"));
+        assert!(!has_top_level_alternation("app\\.[|]x"));
+        assert!(!has_top_level_alternation("app\\|x"));
+        // A group's alternation does not hide the common start.
+        assert_eq!(leading_literal("app\\.(orders|pay)-[0-9]+"), "app.");
+        assert_eq!(leading_literal("app\\.[a-z]+-[0-9]+"), "app.");
+        assert_eq!(leading_literal("orders|app\\..*"), "");
+    }
+
+    #[test]
+    fn coverage_of_topics_by_bindings() {
+        let deny = |name: &str, pattern: PatternType, op: AclOperation| AclBinding {
+            resource_type: ResourceType::Topic,
+            name: name.to_string(),
+            pattern,
+            principal: "User:mirror".to_string(),
+            host: "*".to_string(),
+            operation: op,
+            permission: AclPermission::Deny,
+        };
+        let ops = [AclOperation::Write, AclOperation::Create];
+        let bindings = vec![
+            deny("app.", PatternType::Prefixed, AclOperation::Write),
+            deny("app.", PatternType::Prefixed, AclOperation::Create),
+            deny("other.x", PatternType::Literal, AclOperation::Write),
+        ];
+        let topics: Vec<String> = ["app.a", "other.x", "zzz"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            uncovered_topics(&topics, &bindings, "User:mirror", &ops),
+            vec!["other.x".to_string(), "zzz".to_string()]
+        );
+        // Another principal's bindings cover nothing.
+        assert_eq!(
+            uncovered_topics(&topics[..1], &bindings, "User:app", &ops),
+            vec!["app.a".to_string()]
+        );
+        let all = vec![deny("*", PatternType::Literal, AclOperation::All)];
+        assert!(uncovered_topics(&topics, &all, "User:mirror", &ops).is_empty());
+        // A topic binding does not cover a group of the same name.
+        let groups = vec!["app.a".to_string()];
+        assert_eq!(
+            uncovered_names(
+                ResourceType::Group,
+                &groups,
+                &bindings,
+                "User:mirror",
+                &[AclOperation::Read]
+            ),
+            groups
+        );
+        let mut g = deny("app.", PatternType::Prefixed, AclOperation::Read);
+        g.resource_type = ResourceType::Group;
+        assert!(uncovered_names(
+            ResourceType::Group,
+            &groups,
+            &[g],
+            "User:mirror",
+            &[AclOperation::Read]
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn broker_configs_judged() {
+        let judge = |pairs: &[(&str, Option<&str>)]| {
+            let values: BTreeMap<String, Option<String>> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.map(String::from)))
+                .collect();
+            let (mut out, mut every, mut hidden) = (Authorizer::default(), vec![], vec![]);
+            judge_broker(
+                3,
+                &values,
+                &["User:mirror".to_string()],
+                "dc2",
+                &mut out,
+                &mut every,
+                &mut hidden,
+            );
+            (out, every, hidden)
+        };
+        const SA: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+        // Readable, listing the mirror principal: the fence cannot hold.
+        let (out, _, _) = judge(&[
+            (SUPER_USERS, Some("User:admin; User:mirror")),
+            (AUTHORIZER, Some(SA)),
+        ]);
+        assert_eq!(out.bypass.len(), 1, "{out:?}");
+        assert!(out.bypass[0].contains("User:mirror is a super user on broker 3"));
+        // Readable, not listing it; a longer name is not the same principal.
+        let (out, every, _) = judge(&[
+            (SUPER_USERS, Some("User:admin;User:mirror2")),
+            (AUTHORIZER, Some(SA)),
+            (ALLOW_EVERYONE, Some("true")),
+        ]);
+        assert!(out.bypass.is_empty() && out.unknown.is_empty(), "{out:?}");
+        assert_eq!(every, vec![3]);
+        // Hidden (Kafka 4.1): not proved, not refused.
+        let (out, _, hidden) = judge(&[
+            (SUPER_USERS, None),
+            (AUTHORIZER, Some(SA)),
+            (ALLOW_EVERYONE, None),
+        ]);
+        assert!(out.bypass.is_empty(), "{out:?}");
+        assert!(out.unknown[0].contains("hides the value of `super.users`"));
+        assert_eq!(hidden, vec![3]);
+        // No authorizer: no ACL is enforced at all.
+        let (out, _, _) = judge(&[(AUTHORIZER, Some(""))]);
+        assert!(out.bypass[0].contains("has no authorizer"), "{out:?}");
+        let (out, _, _) = judge(&[]);
+        assert!(out.bypass.is_empty(), "{out:?}");
+        assert!(out.unknown[0].contains("does not report `authorizer.class.name`"));
     }
 
     #[test]

@@ -110,6 +110,16 @@ pub enum ActionError {
         source: std::io::Error,
     },
 
+    /// A fence whose DENY bindings the brokers would ignore (the principal is a super
+    /// user, or no authorizer is configured): it cannot hold, whatever is created.
+    #[error("fence `{fence}` cannot hold on `{cluster}`: {reason}\nhelp: {help}")]
+    FenceCannotHold {
+        fence: String,
+        cluster: String,
+        reason: String,
+        help: String,
+    },
+
     /// Ctrl-C while the action waited; maps to exit code 130.
     #[error("interrupted (Ctrl-C) while {during}")]
     Interrupted { during: String },
@@ -134,7 +144,8 @@ impl ActionError {
             ActionError::HookSpawn { .. }
             | ActionError::HookFailed { .. }
             | ActionError::HookTimedOut { .. }
-            | ActionError::HookWait { .. } => ExitCode::Failure,
+            | ActionError::HookWait { .. }
+            | ActionError::FenceCannotHold { .. } => ExitCode::Failure,
             ActionError::Interrupted { .. } => ExitCode::Interrupted,
         }
     }

@@ -1070,6 +1070,44 @@ impl KafkaClient {
         Ok(None)
     }
 
+    /// The values of `keys` in one broker's configuration (DescribeConfigs on the broker
+    /// resource `broker_id`, which Kafka authorizes as DESCRIBE_CONFIGS on the cluster
+    /// resource), whatever their source (the broker's properties file, a dynamic broker
+    /// config, a default). A key the broker does not report is absent from the map; a
+    /// sensitive or null value is `None`. E.g. `super.users`, which is static (read from
+    /// the properties file at start-up), and `allow.everyone.if.no.acl.found`.
+    pub fn broker_config_values(
+        &self,
+        broker_id: i32,
+        keys: &[&str],
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, Option<String>>, KafkaError> {
+        let op = format!("DescribeConfigs for broker {broker_id}");
+        let opts = AdminOptions::new().request_timeout(Some(timeout));
+        let spec = ResourceSpecifier::Broker(broker_id);
+        let results = block_on_timeout(self.admin.describe_configs([&spec], &opts), timeout)
+            .ok_or_else(|| self.fail(&op, Resource::Cluster, timeout, RdError::timed_out(&op)))?
+            .map_err(|e| self.fail(&op, Resource::Cluster, timeout, rd_error_of(&e)))?;
+        let mut out = BTreeMap::new();
+        for r in results {
+            let r = r.map_err(|code| {
+                self.fail(
+                    &op,
+                    Resource::Cluster,
+                    timeout,
+                    RdError::from_code(code as i32),
+                )
+            })?;
+            for e in r.entries {
+                if keys.contains(&e.name.as_str()) {
+                    let value = if e.is_sensitive { None } else { e.value };
+                    out.insert(e.name, value);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The replication factor of `topic`: the largest replica count of its partitions
     /// (they are all equal unless someone reassigned partitions by hand).
     pub fn replication_factor(&self, topic: &str, timeout: Duration) -> Result<i32, KafkaError> {

@@ -273,7 +273,7 @@ pub static ACTIONS: &[ActionSpec] = &[
                 "observe_seconds",
                 K::PositiveInt,
                 Presence::DefaultInt(5),
-                "replication-into-backup: no in-scope high watermark may move for this long",
+                "replication-into-backup: no in-scope high watermark may move for this long (an extra signal after the ACL, super-user and cluster CREATE checks)",
             ),
             with_default(
                 "timeout_seconds",

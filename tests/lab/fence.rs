@@ -195,8 +195,11 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
     let dc2 = admin_client(&topology, "dc2");
     let present = deny_acls_on(&dc2, &mirror);
     for b in &bindings {
+        // The one binding outside the sandbox: CREATE on the cluster resource.
         assert!(
-            b.name.starts_with(&sb.prefix),
+            b.name.starts_with(&sb.prefix)
+                || (b.resource_type == kafka_dr::kafka::ResourceType::Cluster
+                    && b.operation == kafka_dr::kafka::AclOperation::Create),
             "binding leaves the sandbox: {b}"
         );
         assert!(present.contains(b), "not in force: {b}");
@@ -417,4 +420,253 @@ fn app_writes_fence_blocks_the_app_until_lifted() {
         try_produce(lab, "dc2", Principal::App, &topic, &one_record("after")).ok()
     });
     assert_eq!(sandbox_denies(&dc2, "User:app", &sb), before);
+}
+
+/// Rewrite one `key:` line of the sandbox's topology (indentation kept), e.g. to make the
+/// mirror principal a super user or the topics `include` a regex without a literal prefix.
+fn set_topology_line(sb: &Sandbox, key: &str, value: &str) {
+    let text = std::fs::read_to_string(&sb.topology).expect("read sandbox topology");
+    let mut found = false;
+    let text: String = text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with(&format!("{key}:")) {
+                found = true;
+                let indent = &line[..line.len() - trimmed.len()];
+                format!("{indent}{key}: {value}\n")
+            } else {
+                format!("{line}\n")
+            }
+        })
+        .collect();
+    assert!(found, "no `{key}:` line in the sandbox topology");
+    std::fs::write(&sb.topology, text).expect("write sandbox topology");
+}
+
+/// CreateTopics as `who` on `dc`: Ok, or the broker's error text.
+fn try_create_topic_as(lab: &Lab, dc: &str, who: Principal, topic: &str) -> Result<(), String> {
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> = lab
+        .client_config(dc, who)
+        .create()
+        .map_err(|e| e.to_string())?;
+    let new = rdkafka::admin::NewTopic::new(topic, 1, rdkafka::admin::TopicReplication::Fixed(1));
+    let opts = rdkafka::admin::AdminOptions::new().operation_timeout(Some(T));
+    let res = block_on(admin.create_topics([&new], &opts)).map_err(|e| e.to_string())?;
+    for r in res {
+        r.map_err(|(t, e)| format!("{t}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn delete_topic_as_admin(topology: &Topology, dc: &str, topic: &str) {
+    let _ = admin_client(topology, dc).delete_topic(topic, T);
+}
+
+/// The realistic misconfiguration: MM2 runs as a super user, here the lab's `User:admin`
+/// (`super.users` is a static broker config, so the lab's cannot be changed without a
+/// restart; and Kafka 4.1 reports its value as sensitive, so kafka-dr learns it is a
+/// super user from it being kafka-dr's own principal). A super user ignores every DENY:
+/// the fence must refuse, saying which principal, which cluster, and what to do, and
+/// create nothing. On the old code the DENY bindings were created and the idle high
+/// watermarks "proved" the fence.
+#[test]
+fn replication_fence_refuses_a_super_user_mirror_principal() {
+    let lab = lab();
+    let _g = shared();
+    let sb = Sandbox::new("fencesu");
+    set_topology_line(&sb, "mirror_principal", "User:admin");
+    let (topology, journal) = sb.open();
+    assert_eq!(topology.replication.mirror_principal, "User:admin");
+    let topic = sb.name("local");
+    create_topic(lab, "dc2", &topic, 1);
+    let _cleanup = Cleanup {
+        topology: topology.clone(),
+        journal_path: sb.journal.clone(),
+    };
+    let started = std::time::Instant::now();
+    let report = run_report(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "backup"),
+        false,
+    );
+    eprintln!("super-user refusal in {:?}", started.elapsed());
+    assert_eq!(report.state, RunState::Failed, "{:#?}", report.steps);
+    let err = report.steps[0].error.clone().unwrap_or_default();
+    eprintln!("{err}");
+    for want in [
+        "fence `replication-into-backup` cannot hold on `dc2`",
+        "User:admin is the principal kafka-dr itself connects to `dc2` as",
+        "ignores every DENY",
+        "help: remove the mirror principal from `super.users`",
+        "run MirrorMaker 2 as another, non-super, principal",
+    ] {
+        assert!(err.contains(want), "`{want}` in: {err}");
+    }
+    // Nothing was created for the super user, nothing journaled.
+    let dc2 = admin_client(&topology, "dc2");
+    assert!(sandbox_denies(&dc2, "User:admin", &sb).is_empty());
+    assert!(journal.active_fences(Some("dc2")).unwrap().is_empty());
+    // The dry-run says the same, before anything is planned as a change.
+    let planned = run_report(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "backup"),
+        true,
+    );
+    assert_eq!(planned.state, RunState::Failed, "{:#?}", planned.steps);
+}
+
+/// Topic creation is denied on the cluster resource: with only topic-level DENY CREATE,
+/// Kafka lets a principal allowed CREATE on the cluster (MM2's usual grant, the lab's
+/// `User:mirror`) create any topic, a new in-scope one included. After the fence the
+/// mirror principal cannot create an in-scope topic, still creates an out-of-scope one
+/// (its topic-level ALLOW); the lift removes the cluster binding with the rest. Through
+/// the binary, the step says "Unproved" and why (Kafka 4.1 hides `super.users`), never
+/// "Proved".
+#[test]
+fn replication_fence_denies_topic_creation_on_the_cluster() {
+    let lab = lab();
+    // Every replication fence of the lab shares the one cluster binding: no other fence
+    // test may lift it while this one looks.
+    let _g = exclusive();
+    let sb = Sandbox::new("fencecr");
+    let (topology, journal) = sb.open();
+    let mirror = topology.replication.mirror_principal.clone();
+    let topic = sb.name("orders");
+    create_topic(lab, "dc2", &topic, 1);
+    let _cleanup = Cleanup {
+        topology: topology.clone(),
+        journal_path: sb.journal.clone(),
+    };
+    let started = std::time::Instant::now();
+    let report = run(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "dc2"),
+        false,
+    );
+    eprintln!("apply + verify in {:?}", started.elapsed());
+    assert_succeeded(&report, StepOutcome::Applied);
+
+    let new_in_scope = sb.name("created-while-fenced");
+    let refused = try_create_topic_as(lab, "dc2", Principal::Mirror, &new_in_scope);
+    if refused.is_ok() {
+        delete_topic_as_admin(&topology, "dc2", &new_in_scope);
+    }
+    let refused = refused.expect_err("the mirror principal must not create an in-scope topic");
+    assert!(refused.to_lowercase().contains("authoriz"), "{refused}");
+    let outside = unique("fencecr-outside");
+    try_create_topic_as(lab, "dc2", Principal::Mirror, &outside)
+        .expect("the mirror principal still creates out-of-scope topics");
+    delete_topic_as_admin(&topology, "dc2", &outside);
+    let changes = &report.steps[0].changes;
+    let want = format!("DENY CREATE on cluster `kafka-cluster` (literal) for {mirror}");
+    assert!(
+        changes.iter().any(|c| c.contains(&want)),
+        "{want} in {changes:#?}"
+    );
+
+    let lifted = run(
+        &topology,
+        &journal,
+        &lift_text("replication-into-backup", "dc2"),
+        false,
+    );
+    assert_succeeded(&lifted, StepOutcome::Applied);
+    let left: Vec<AclBinding> = deny_acls_on(&admin_client(&topology, "dc2"), &mirror)
+        .into_iter()
+        .filter(|b| b.resource_type == kafka_dr::kafka::ResourceType::Cluster)
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    wait_for(
+        "the mirror principal may create in-scope topics again",
+        Duration::from_secs(15),
+        || try_create_topic_as(lab, "dc2", Principal::Mirror, &new_in_scope).ok(),
+    );
+    delete_topic_as_admin(&topology, "dc2", &new_in_scope);
+
+    // The binary's report: a check that could not be made is named, "Proved" is not said.
+    let out = sb.run(&[
+        "--yes",
+        "fence",
+        "apply",
+        "replication-into-backup",
+        "--cluster",
+        "dc2",
+    ]);
+    assert_eq!(out.code, Some(0), "{out}");
+    let text = format!("{}{}", out.stdout, out.stderr);
+    assert!(text.contains("Unproved"), "{out}");
+    assert!(
+        text.contains("hides the value of `super.users` (Kafka reports it as sensitive)"),
+        "{out}"
+    );
+    assert!(text.contains("allow.everyone.if.no.acl.found"), "{out}");
+    assert!(!text.contains("Proved"), "{out}");
+    sb.ok(&[
+        "--yes",
+        "fence",
+        "lift",
+        "replication-into-backup",
+        "--cluster",
+        "dc2",
+    ]);
+}
+
+/// A topics `include` that is not a literal followed by `.*` (here
+/// `<prefix>\.(orders|pay)-[0-9]+`): a topic it matches that is created after the fence
+/// (by the mirror principal, or by anyone, then written by MM2) must be covered too. The
+/// old code only bound the names it knew, so the mirror principal created and wrote such
+/// a topic while the fence "held".
+#[test]
+fn replication_fence_covers_topics_of_a_regex_include() {
+    let lab = lab();
+    let _g = exclusive();
+    let sb = Sandbox::new("fencere");
+    let escaped = regex::escape(&sb.prefix).replace('\\', "\\\\");
+    set_topology_line(
+        &sb,
+        "topics",
+        &format!("{{ include: [\"{escaped}\\\\.(orders|pay)-[0-9]+\"], exclude: [] }}"),
+    );
+    let (topology, journal) = sb.open();
+    let known = sb.name("orders-1");
+    assert!(topology.replication.topics.matches(&known));
+    create_topic(lab, "dc2", &known, 1);
+    let _cleanup = Cleanup {
+        topology: topology.clone(),
+        journal_path: sb.journal.clone(),
+    };
+    let report = run(
+        &topology,
+        &journal,
+        &apply_text("replication-into-backup", "dc2"),
+        false,
+    );
+    assert_succeeded(&report, StepOutcome::Applied);
+
+    // Known: refused (the old code did this too).
+    try_produce(lab, "dc2", Principal::Mirror, &known, &one_record("m"))
+        .expect_err("mirror must not write a fenced topic");
+    // New, matched by the regex: neither created by mirror, nor written by it when an
+    // admin creates it.
+    let later = sb.name("pay-7");
+    assert!(topology.replication.topics.matches(&later));
+    let created = try_create_topic_as(lab, "dc2", Principal::Mirror, &later);
+    if created.is_ok() {
+        delete_topic_as_admin(&topology, "dc2", &later);
+    }
+    created.expect_err("the mirror principal must not create a topic the regex matches");
+    create_topic(lab, "dc2", &later, 1);
+    let denied = try_produce(lab, "dc2", Principal::Mirror, &later, &one_record("m"));
+    delete_topic_as_admin(&topology, "dc2", &later);
+    let denied = denied.expect_err("mirror must not write a topic the regex matches");
+    assert!(denied.to_lowercase().contains("authoriz"), "{denied}");
+    let notes = report.steps[0].notes.join("\n");
+    assert!(
+        notes.contains(&format!("PREFIXED binding on `{}.`", sb.prefix)),
+        "{notes}"
+    );
 }
