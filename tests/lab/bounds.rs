@@ -1,0 +1,106 @@
+//! Issue 9, cases 4 and 6 on the real lab: the bounds of the logs.
+//!
+//! Case 4 ("Bounds"): a group's translated position below the backup's log start (its
+//! next records expired on dc2 before the failover) is committed at the log start, and
+//! the failover report counts the records the group will never see.
+//! Case 6 ("Truncate keeps the last copy"): when dc2 no longer holds the early history
+//! of a partition (retention after the failover), failback's `truncate` must not delete
+//! the only copy on dc1.
+//! Both disturb the whole lab (the failover scenario kills dc1): `exclusive()`.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::failover::scenario_in;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Case 4. The scenario's group G is at 137 on dc1 partition 0 (dc2 holds the same
+/// offsets: the mirror copied from the start). Retention on dc2 deletes [0, 500) before
+/// the failover: G's next 363 records there are gone.
+#[test]
+fn a_group_below_the_backups_log_start_is_committed_there_and_the_skip_is_reported() {
+    let _g = exclusive();
+    let s = scenario_in(Sandbox::new("bounds-fo"), false);
+    let lab = s.sb.lab;
+    const START: i64 = 500;
+    const G_AT: i64 = 137; // failover::POSITIONS[0]
+                           // Where G's next record is on dc2 (before it expires there).
+    let last = s
+        .dc1
+        .iter()
+        .find(|r| r.partition == 0 && r.offset == G_AT - 1)
+        .expect("G's last consumed record on dc1");
+    let next_on_dc2 = read_all(lab, "dc2", &s.topic)
+        .iter()
+        .filter(|r| r.partition == 0 && r.same_content(last))
+        .map(|r| r.offset + 1)
+        .min()
+        .expect("its twin on dc2");
+    assert!(next_on_dc2 < START);
+    let dc2 = kdr_client(lab, "dc2");
+    let low = dc2
+        .delete_records(&[(s.topic.as_str(), 0, START)], T)
+        .expect("DeleteRecords on dc2");
+    assert_eq!(low[0].2, START, "dc2's log start");
+
+    let started = Instant::now();
+    let out =
+        s.sb.run(&["--yes", "--output", "json", "failover", "promote"]);
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(0), "{out}");
+    let v = out.json();
+
+    // Committed at the log start, not below it (a consumer would reset by its
+    // auto.offset.reset: to the end, with `latest`, skipping everything).
+    let committed = s.committed_on_dc2();
+    assert_eq!(committed.get(&0), Some(&START), "{committed:?}");
+
+    // The report says how many records G will never see, and why.
+    let g = v["failover"]["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group"] == s.group.as_str())
+        .expect("G in the report")
+        .clone();
+    let at_most = g["expired_skipped"].as_i64().expect("expired_skipped");
+    let at_least = g["expired_skipped_at_least"].as_i64().expect("at least");
+    let truth = START - next_on_dc2;
+    assert!(
+        at_least <= truth && truth <= at_most,
+        "G skips {truth} expired record(s); the report says {at_least}..{at_most}: {g}"
+    );
+    assert!(
+        at_least > 0,
+        "the skip is certain, the report must say so: {g}"
+    );
+    let notes = g["expired_notes"].to_string();
+    assert!(
+        notes.contains("expired on `dc2`") && notes.contains(&format!("log start {START}")),
+        "{notes}"
+    );
+    // The other five partitions are untouched and exact.
+    assert_eq!(g["exact"], 5, "{g}");
+    // Nothing expired is counted as a possible duplicate either.
+    let translate = v["run"]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|st| st["action"] == "groups.translate")
+        .expect("translate step")
+        .clone();
+    let p0 = translate["output"]["positions"]
+        .as_array()
+        .expect("positions")
+        .iter()
+        .find(|p| p["group"] == s.group.as_str() && p["partition"] == 0)
+        .expect("G partition 0")
+        .clone();
+    assert_eq!(p0["backup_offset"], START, "{p0}");
+    assert_eq!(p0["worst_case_duplicates"], 0, "{p0}");
+    println!(
+        "BOUNDS FIGURES: G at {G_AT} on dc1 (next record at {next_on_dc2} on dc2), dc2's log start {START}: committed {:?}, reported skipped {at_least}..{at_most} (truth {truth}); promote took {took:?}; {notes}",
+        committed.get(&0)
+    );
+}
