@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use crate::common::*;
 use crate::failover::scenario_in;
+use crate::reverse::{sandbox_with_reverse_names, DeleteConnectors};
+use crate::tail::marks;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -103,4 +105,72 @@ fn a_group_below_the_backups_log_start_is_committed_there_and_the_skip_is_report
         "BOUNDS FIGURES: G at {G_AT} on dc1 (next record at {next_on_dc2} on dc2), dc2's log start {START}: committed {:?}, reported skipped {at_least}..{at_most} (truth {truth}); promote took {took:?}; {notes}",
         committed.get(&0)
     );
+}
+
+/// Case 6. After the failover, retention on dc2 (the new primary) deletes the first 50
+/// records of partition 0: dc1 (the old primary) holds their only copy. `truncate`
+/// (delete-records) would delete [log start, log end) of every partition with a tail,
+/// them included. It must refuse in its plan, with the count, and delete nothing.
+#[test]
+fn failback_keeps_the_records_only_the_old_primary_still_has() {
+    let _g = exclusive();
+    let (sb, names) = sandbox_with_reverse_names("bounds-fb");
+    let lab = sb.lab;
+    let _delete = DeleteConnectors {
+        client: connect_client(lab, "dc1"),
+        names: names.to_vec(),
+    };
+    let s = scenario_in(sb, false);
+    let out = s.sb.run(&["--yes", "failover", "promote"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    s.assert_promoted();
+    const LOST: i64 = 50;
+    let low = kdr_client(lab, "dc2")
+        .delete_records(&[(s.topic.as_str(), 0, LOST)], T)
+        .expect("DeleteRecords on dc2");
+    assert_eq!(low[0].2, LOST);
+    lab_cmd(&["start", "dc1"]);
+    let dc1_before = marks(lab, "dc1", &s.topic, 6);
+    assert_eq!(
+        dc1_before[&0].0, 0,
+        "dc1 still holds partition 0 from offset 0"
+    );
+    let only_on_dc1: Vec<Rec> = s
+        .dc1
+        .iter()
+        .filter(|r| r.partition == 0 && r.offset < LOST)
+        .cloned()
+        .collect();
+    let want = format!("`{}`[0]: {LOST} record(s) at offsets [0, {LOST})", s.topic);
+
+    // The plan refuses, with the count, under --dry-run too.
+    let started = Instant::now();
+    let dry = s.sb.run(&["--yes", "--dry-run", "failback", "reverse"]);
+    assert_ne!(dry.code, Some(0), "{dry}");
+    assert!(
+        dry.stderr.contains(&want) && dry.stderr.contains("ONLY copy"),
+        "the refusal names the partition and the count:\n{dry}"
+    );
+    let out = s.sb.run(&["--yes", "failback", "reverse"]);
+    let took = started.elapsed();
+    assert_ne!(out.code, Some(0), "{out}");
+    assert!(out.stderr.contains(&want), "{out}");
+    assert!(out.stderr.contains("help:"), "{out}");
+    println!(
+        "LAST COPY REFUSAL ({took:?} for both runs):\n{}",
+        out.stderr
+    );
+
+    // Nothing was deleted: the 50 records are still on dc1, and so is every tail.
+    assert_eq!(marks(lab, "dc1", &s.topic, 6), dc1_before, "dc1 changed");
+    let dc1_now = read_all(lab, "dc1", &s.topic);
+    for r in &only_on_dc1 {
+        assert!(
+            dc1_now
+                .iter()
+                .any(|x| x.offset == r.offset && x.same_content(r)),
+            "dc1 lost offset {} of partition 0, its only copy",
+            r.offset
+        );
+    }
 }
