@@ -547,6 +547,13 @@ mod tests {
         assert_eq!((t.offset, t.method), (120, Method::Conservative));
         assert_eq!(t.worst_case_duplicates, Some(11));
         assert_eq!(t.expired_skipped, 29);
+        // Found by the property below: no sync, log start 1. The group's last record (0)
+        // expired; record 1 is identical but unconsumed, not its twin: start at 1.
+        let t = translate(1, &[], 1, 2, |_, _| Ok::<_, ()>(vec![1]), any).unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (1, Method::LogStart, Some(1))
+        );
         // Not cut (log start at the lower sync's copy): the twin is exact.
         let t = translate(
             150,
