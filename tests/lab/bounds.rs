@@ -178,3 +178,70 @@ fn failback_keeps_the_records_only_the_old_primary_still_has() {
         );
     }
 }
+
+/// Case 4 at commit time: the log start moves between `groups.translate` and
+/// `groups.commit` (the promotion is killed as the commit step starts, retention runs on
+/// dc2, the run is resumed). The commit clamps again, with a fresh read, and says what
+/// the group skips.
+#[test]
+fn the_commit_clamps_again_when_the_log_start_moved_since_the_translation() {
+    let _g = exclusive();
+    let s = scenario_in(Sandbox::new("bounds-commit"), false);
+    let lab = s.sb.lab;
+    const START: i64 = 500;
+    crate::failover::killed_during(
+        &s.sb,
+        &["--yes", "failover", "promote"],
+        "commit",
+        Duration::from_millis(0),
+    );
+    kdr_client(lab, "dc2")
+        .delete_records(&[(s.topic.as_str(), 0, START)], T)
+        .expect("DeleteRecords on dc2");
+    let out = s.sb.run(&["--yes", "resume", "--take-over-lease"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(s.committed_on_dc2().get(&0), Some(&START));
+    let runs = s.sb.ok(&["--output", "json", "runs", "list"]).json();
+    let id = runs["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .find(|r| r["runbook"] == "failover-promote")
+        .expect("the promotion")["id"]
+        .to_string();
+    let shown = s.sb.ok(&["--output", "json", "runs", "show", &id]).json();
+    let steps = shown["steps"].as_array().expect("steps");
+    let translated = steps
+        .iter()
+        .find(|st| st["action"] == "groups.translate")
+        .expect("translate")["output"]["positions"]
+        .as_array()
+        .expect("positions")
+        .iter()
+        .find(|p| p["group"] == s.group.as_str() && p["partition"] == 0)
+        .expect("G partition 0")["backup_offset"]
+        .as_i64()
+        .expect("offset");
+    assert!(
+        translated < START,
+        "translated before the deletion: {translated}"
+    );
+    let clamped = steps
+        .iter()
+        .find(|st| st["action"] == "groups.commit")
+        .expect("commit")["output"]["clamped"]
+        .clone();
+    let c = clamped
+        .as_array()
+        .and_then(|a| a.iter().find(|c| c["group"] == s.group.as_str()))
+        .unwrap_or_else(|| panic!("the commit does not say it clamped: {clamped}"));
+    assert_eq!(c["from"], translated, "{c}");
+    assert_eq!(c["to"], START, "{c}");
+    assert_eq!(c["expired_skipped"], START - translated, "{c}");
+    assert!(
+        out.stderr.contains("will NEVER see those"),
+        "the resume warns:\n{}",
+        out.stderr
+    );
+    println!("COMMIT CLAMP: translated {translated}, log start {START} at commit: {c}");
+}
