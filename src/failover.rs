@@ -35,6 +35,13 @@ pub struct GroupSummary {
     pub worst_case_duplicates: Option<i64>,
     /// What MM2's own translation would have re-delivered, where known.
     pub mm2_would_redeliver: Option<i64>,
+    /// Records the group had not consumed that expired on the backup before it resumed
+    /// there (below its log start, at translate or at commit time): it will never see
+    /// them. At most this many; at least `expired_skipped_at_least`.
+    pub expired_skipped: i64,
+    pub expired_skipped_at_least: i64,
+    /// Per partition, what was skipped and why.
+    pub expired_notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,9 +92,12 @@ impl FailoverReport {
                 duration_ms: s.duration_ms,
             })
             .collect();
-        let groups = output_of(report, "groups.translate")
+        let mut groups = output_of(report, "groups.translate")
             .map(group_summaries)
             .unwrap_or_default();
+        if let Some(out) = output_of(report, "groups.commit") {
+            add_commit_clamps(&mut groups, out);
+        }
         let rpo = measured_rpo(report, journal, topology, primary, rt)
             .unwrap_or_else(|| recorded_rpo(journal));
         FailoverReport {
@@ -134,8 +144,54 @@ fn group_summaries(out: &Value) -> Vec<GroupSummary> {
         if let Some(m) = mm2 {
             *g.mm2_would_redeliver.get_or_insert(0) += m;
         }
+        let expired = t["expired_skipped"].as_i64().unwrap_or(0);
+        if expired > 0 {
+            let at_least = t["expired_skipped_at_least"].as_i64().unwrap_or(0);
+            g.expired_skipped += expired;
+            g.expired_skipped_at_least += at_least;
+            let count = if at_least >= expired {
+                expired.to_string()
+            } else {
+                format!("at most {expired} (at least {at_least})")
+            };
+            g.expired_notes.push(format!(
+                "`{}`[{}]: {count} record(s) skipped: they expired on `{}` (its log start {} is past the group's translated position {}); the group starts at the log start",
+                t["target_topic"].as_str().unwrap_or("?"),
+                t["partition"].as_i64().unwrap_or(-1),
+                out["to"].as_str().unwrap_or("the backup"),
+                t["backup_log_start"].as_i64().unwrap_or(-1),
+                t["clamped_from"].as_i64().unwrap_or(-1),
+            ));
+        }
     }
     by_group.into_values().collect()
+}
+
+/// Offsets `groups.commit` moved to the backup's log start (it moved after the
+/// translation): `{"cluster": c, "clamped": [{group, topic, partition, from, to,
+/// expired_skipped}]}`. Counted as at most (the translation may not have been exact).
+fn add_commit_clamps(groups: &mut [GroupSummary], out: &Value) {
+    for c in out["clamped"].as_array().into_iter().flatten() {
+        let expired = c["expired_skipped"].as_i64().unwrap_or(0);
+        if expired <= 0 {
+            continue;
+        }
+        let Some(g) = groups
+            .iter_mut()
+            .find(|g| Some(g.group.as_str()) == c["group"].as_str())
+        else {
+            continue;
+        };
+        g.expired_skipped += expired;
+        g.expired_notes.push(format!(
+            "`{}`[{}]: {expired} more record(s) skipped at commit: they expired on `{}` after the translation (offset {} -> log start {})",
+            c["topic"].as_str().unwrap_or("?"),
+            c["partition"].as_i64().unwrap_or(-1),
+            out["cluster"].as_str().unwrap_or("the backup"),
+            c["from"].as_i64().unwrap_or(-1),
+            c["to"].as_i64().unwrap_or(-1),
+        ));
+    }
 }
 
 /// The primary answered the snapshot: records past the cut = its log ends minus the next
@@ -219,5 +275,53 @@ fn recorded_rpo(journal: &Journal) -> Rpo {
         note:
             "the primary did not answer and no `deltas record` lag is in the journal: RPO unknown"
                 .into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn expired_records_are_counted_per_group_at_translate_and_at_commit() {
+        let translate = json!({"to": "dc2", "positions": [
+            {"group": "g", "method": "sync-point", "worst_case_duplicates": 0, "target_topic": "t",
+             "partition": 0, "backup_log_start": 300, "clamped_from": 140,
+             "expired_skipped": 160, "expired_skipped_at_least": 160},
+            {"group": "g", "method": "conservative", "worst_case_duplicates": 3, "target_topic": "t",
+             "partition": 1, "expired_skipped": 0},
+            {"group": "h", "method": "fingerprint", "worst_case_duplicates": 0, "target_topic": "t",
+             "partition": 0}
+        ]});
+        let mut groups = group_summaries(&translate);
+        assert_eq!(groups[0].group, "g");
+        assert_eq!(
+            (
+                groups[0].expired_skipped,
+                groups[0].expired_skipped_at_least
+            ),
+            (160, 160)
+        );
+        assert!(
+            groups[0].expired_notes[0].contains("160 record(s) skipped: they expired on `dc2` (its log start 300 is past the group's translated position 140)"),
+            "{:?}",
+            groups[0].expired_notes
+        );
+        assert_eq!(groups[1].expired_skipped, 0);
+        add_commit_clamps(
+            &mut groups,
+            &json!({"cluster": "dc2", "clamped": [
+                {"group": "h", "topic": "t", "partition": 0, "from": 10, "to": 15, "expired_skipped": 5}
+            ]}),
+        );
+        assert_eq!(
+            (
+                groups[1].expired_skipped,
+                groups[1].expired_skipped_at_least
+            ),
+            (5, 0)
+        );
+        assert!(groups[1].expired_notes[0].contains("5 more record(s) skipped at commit"));
     }
 }

@@ -110,6 +110,46 @@ pub struct TranslatedPosition {
     /// `backup_offset - mm2_rule_offset`: records MM2's rule would re-deliver on top.
     pub mm2_rule_redelivered: Option<i64>,
     pub note: Option<String>,
+    /// The backup partition's log start when translated.
+    #[serde(default)]
+    pub backup_log_start: i64,
+    /// Where the translation pointed before it was clamped to the backup's
+    /// `[log start, high watermark]` (`None`: inside).
+    #[serde(default)]
+    pub clamped_from: Option<i64>,
+    /// Records the group had not consumed that expired on the backup (below its log
+    /// start): it will never see them. At most this many, and at least
+    /// `expired_skipped_at_least` (equal for exact methods).
+    #[serde(default)]
+    pub expired_skipped: i64,
+    #[serde(default)]
+    pub expired_skipped_at_least: i64,
+}
+
+impl TranslatedPosition {
+    /// What the clamp to the backup's log start cost, for the plan and the report
+    /// (`None`: nothing was skipped).
+    pub fn expired_text(&self, backup: &str) -> Option<String> {
+        if self.expired_skipped <= 0 {
+            return None;
+        }
+        let count = if self.expired_skipped_at_least >= self.expired_skipped {
+            format!("{}", self.expired_skipped)
+        } else {
+            format!(
+                "at most {} (at least {})",
+                self.expired_skipped, self.expired_skipped_at_least
+            )
+        };
+        Some(format!(
+            "group `{}` `{}`[{}]: {count} record(s) it had not consumed expired on `{backup}` (log start {}, the translation pointed at {}): it starts at the log start and will NEVER see them",
+            self.group,
+            self.target_topic,
+            self.partition,
+            self.backup_log_start,
+            self.clamped_from.unwrap_or(self.backup_offset - self.expired_skipped)
+        ))
+    }
 }
 
 /// The output of `groups.translate` (its plan detail and step output).
@@ -524,7 +564,7 @@ impl Translator<'_, '_> {
                                 t.offset = floor.offset;
                             }
                         }
-                        t
+                        translation::bound(t, log_start, hwm)
                     }
                     None => continue,
                 },
@@ -536,7 +576,7 @@ impl Translator<'_, '_> {
                     }
                 }
             };
-            positions.push(self.result(c.clone(), target, t, syncs, cp));
+            positions.push(self.result(c.clone(), target, t, syncs, cp, log_start));
         }
         Ok(positions)
     }
@@ -548,6 +588,7 @@ impl Translator<'_, '_> {
         t: Translation,
         syncs: &[SyncPoint],
         cp: Option<&Checkpoint>,
+        backup_log_start: i64,
     ) -> TranslatedPosition {
         let rule = translation::mm2_rule(c.position, syncs);
         TranslatedPosition {
@@ -571,6 +612,10 @@ impl Translator<'_, '_> {
             lower_sync: t.lower_sync,
             upper_sync: t.upper_sync,
             note: c.note,
+            backup_log_start,
+            clamped_from: t.clamped_from,
+            expired_skipped: t.expired_skipped,
+            expired_skipped_at_least: t.expired_skipped_at_least,
         }
     }
 
@@ -926,7 +971,20 @@ fn describe_method(p: &TranslatedPosition) -> String {
     } else {
         format!("; {}", mm2.join(", "))
     };
-    format!("{method}, {dups}{mm2}")
+    let clamp = match p.clamped_from {
+        Some(from) if p.expired_skipped > 0 => format!(
+            "; clamped from {from} to the backup's log start: {} expired record(s) skipped{}",
+            p.expired_skipped,
+            if p.expired_skipped_at_least < p.expired_skipped {
+                " at most"
+            } else {
+                ""
+            }
+        ),
+        Some(from) => format!("; clamped from {from} to the backup's high watermark"),
+        None => String::new(),
+    };
+    format!("{method}, {dups}{clamp}{mm2}")
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1011,6 +1069,14 @@ impl Action for Translate {
             report.to
         ));
         plan.notes.extend(report.notes.iter().cloned());
+        for w in report
+            .positions
+            .iter()
+            .filter_map(|p| p.expired_text(&report.to))
+        {
+            ctx.reporter.warn(&w);
+            plan.notes.push(format!("WARNING: {w}"));
+        }
         if report.positions.len() > PLAN_POSITION_LINES {
             // A large estate: one line per group, not thousands of position lines; the
             // step's output (journal, `--output json`) keeps every position.
@@ -1228,6 +1294,75 @@ impl Commit {
     }
 }
 
+/// A translated offset moved into the backup's `[log start, high watermark]` at commit
+/// time (the log start moved since the translation: retention ran in between).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+struct Clamp {
+    group: String,
+    topic: String,
+    partition: i32,
+    /// The translated offset.
+    from: i64,
+    /// The offset committed instead.
+    to: i64,
+    /// Records the group had not consumed that expired before the commit (`to - from`
+    /// when moved forward, else 0): at most this many, some may have been consumed when
+    /// the translation was not exact.
+    expired_skipped: i64,
+}
+
+impl Clamp {
+    fn text(&self, cluster: &str) -> String {
+        if self.expired_skipped > 0 {
+            format!(
+                "group `{}` `{}`[{}]: the translated offset {} is below `{cluster}`'s log start {} now (expired since the translation): committed at the log start, the group will NEVER see those {} record(s)",
+                self.group, self.topic, self.partition, self.from, self.to, self.expired_skipped
+            )
+        } else {
+            format!(
+                "group `{}` `{}`[{}]: the translated offset {} is past `{cluster}`'s high watermark {}: committed at the high watermark",
+                self.group, self.topic, self.partition, self.from, self.to
+            )
+        }
+    }
+}
+
+/// Clamp every wanted offset to the backup's bounds as they are now (a fresh read).
+fn bound_now(
+    client: &KafkaClient,
+    wanted: &mut Wanted,
+    timeout: Duration,
+) -> Result<Vec<Clamp>, Error> {
+    let parts: BTreeSet<(String, i32)> = wanted.values().flat_map(|o| o.keys().cloned()).collect();
+    let parts: Vec<(String, i32)> = parts.into_iter().collect();
+    let marks: HashMap<(String, i32), (i64, i64)> = client
+        .watermarks(&parts, timeout)?
+        .into_iter()
+        .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
+        .collect();
+    let mut clamps = Vec::new();
+    for (group, offsets) in wanted.iter_mut() {
+        for ((t, p), o) in offsets.iter_mut() {
+            let Some(&(start, end)) = marks.get(&(t.clone(), *p)) else {
+                continue;
+            };
+            let to = (*o).clamp(start, end.max(start));
+            if to != *o {
+                clamps.push(Clamp {
+                    group: group.clone(),
+                    topic: t.clone(),
+                    partition: *p,
+                    from: *o,
+                    to,
+                    expired_skipped: (to - *o).max(0),
+                });
+                *o = to;
+            }
+        }
+    }
+    Ok(clamps)
+}
+
 /// The partitions whose committed offset differs from the wanted one:
 /// (topic, partition, current, wanted).
 fn differences(wanted: &GroupOffsets, now: Option<&GroupNow>) -> Vec<Difference> {
@@ -1278,6 +1413,13 @@ impl Action for Commit {
             return Ok(plan);
         }
         let client = common::kafka_in(ctx, &cluster, self.timeout)?;
+        let mut wanted = wanted;
+        let clamps = bound_now(&client, &mut wanted, self.timeout)?;
+        for c in &clamps {
+            let w = c.text(&cluster);
+            ctx.reporter.warn(&w);
+            plan.notes.push(format!("WARNING: {w}"));
+        }
         let now = self.read_groups(&client, &wanted)?;
         let total_changes: usize = wanted
             .iter()
@@ -1340,7 +1482,7 @@ impl Action for Commit {
             }));
         }
         self.skipped = Some(skipped);
-        plan.detail = json!({ "cluster": cluster, "groups": detail });
+        plan.detail = json!({ "cluster": cluster, "groups": detail, "clamped": clamps });
         Ok(plan)
     }
 
@@ -1349,8 +1491,13 @@ impl Action for Commit {
         ctx: &mut StepContext<'_>,
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
-        let (cluster, wanted) = self.wanted(ctx)?;
+        let (cluster, mut wanted) = self.wanted(ctx)?;
         let client = common::kafka_in(ctx, &cluster, self.timeout)?;
+        // The backup's bounds again, now: its log start may have moved since the plan.
+        let clamps = bound_now(&client, &mut wanted, self.timeout)?;
+        for c in &clamps {
+            ctx.reporter.warn(&c.text(&cluster));
+        }
         let now = self.read_groups(&client, &wanted)?;
         // Refuse before committing anything: an operator fixes one thing and resumes.
         let active: Vec<(&str, &GroupNow)> = wanted
@@ -1409,6 +1556,7 @@ impl Action for Commit {
             "cluster": cluster,
             "committed": committed,
             "skipped_active": skipped,
+            "clamped": clamps,
         }))
     }
 
@@ -1418,6 +1566,8 @@ impl Action for Commit {
             return Ok(Verdict::Done);
         }
         let client = common::kafka_in(ctx, &cluster, self.timeout)?;
+        let mut wanted = wanted;
+        bound_now(&client, &mut wanted, self.timeout)?;
         let skipped = self.skipped.clone().unwrap_or_default();
         let mut wrong = Vec::new();
         let groups: Vec<(&String, &GroupOffsets)> = wanted
@@ -1576,6 +1726,10 @@ mod tests {
                 mm2_rule_offset: Some(101),
                 mm2_rule_redelivered: Some(40),
                 note: None,
+                backup_log_start: 0,
+                clamped_from: None,
+                expired_skipped: 0,
+                expired_skipped_at_least: 0,
             }],
             notes: vec![],
         };
@@ -1585,5 +1739,31 @@ mod tests {
         let back: TranslationReport = serde_json::from_value(v).unwrap();
         assert_eq!(back, r);
         assert!(describe_method(&r.positions[0]).contains("MM2's rule 101 re-delivers 40 more"));
+        assert_eq!(r.positions[0].expired_text("dc2"), None);
+        // A translation stored before the clamp fields existed still reads.
+        let mut v = serde_json::to_value(&r).unwrap();
+        for k in [
+            "backup_log_start",
+            "clamped_from",
+            "expired_skipped",
+            "expired_skipped_at_least",
+        ] {
+            v["positions"][0].as_object_mut().unwrap().remove(k);
+        }
+        assert_eq!(serde_json::from_value::<TranslationReport>(v).unwrap(), r);
+        // A clamp is said, with its count.
+        let mut p = r.positions[0].clone();
+        (p.backup_offset, p.backup_log_start, p.clamped_from) = (300, 300, Some(141));
+        (p.expired_skipped, p.expired_skipped_at_least) = (159, 159);
+        let w = p.expired_text("dc2").unwrap();
+        assert!(w.contains("159 record(s) it had not consumed expired on `dc2` (log start 300, the translation pointed at 141)"), "{w}");
+        assert!(w.contains("NEVER"), "{w}");
+        assert!(describe_method(&p)
+            .contains("clamped from 141 to the backup's log start: 159 expired record(s) skipped"));
+        p.expired_skipped_at_least = 100;
+        assert!(p
+            .expired_text("dc2")
+            .unwrap()
+            .contains("at most 159 (at least 100)"));
     }
 }

@@ -709,7 +709,7 @@ fn last_record_below(
 
 /// The offsets of the records of `[from, until)` whose fingerprint is `fp`, ascending.
 #[allow(clippy::too_many_arguments)]
-fn twins(
+pub(crate) fn twins(
     client: &KafkaClient,
     topic: &str,
     partition: i32,

@@ -69,6 +69,41 @@ pub struct Translation {
     /// The syncs that bounded the search, for the report.
     pub lower_sync: Option<SyncPoint>,
     pub upper_sync: Option<SyncPoint>,
+    /// Records the group had not consumed that are gone from the backup (below its log
+    /// start: expired there) and that it will therefore never see: the clamp to the
+    /// backup's log start moved it past them. Exact for exact methods, at most this many
+    /// otherwise (some of them the group may have consumed). 0 when nothing was clamped.
+    #[serde(default)]
+    pub expired_skipped: i64,
+    /// Of those, this many for certain (the rest the group may have consumed): equal to
+    /// `expired_skipped` for exact methods.
+    #[serde(default)]
+    pub expired_skipped_at_least: i64,
+    /// Where the translation pointed before it was clamped to the backup's
+    /// `[log start, high watermark]` (`None`: it was inside).
+    #[serde(default)]
+    pub clamped_from: Option<i64>,
+}
+
+/// Clamp `t` to the backup's `[log_start, high_watermark]`. Moving it forward past the
+/// log start skips records that expired on the backup: they are counted in
+/// `expired_skipped` (never hidden), and no longer count as possible duplicates.
+/// Moving it back to the high watermark skips nothing (those offsets hold no record yet).
+pub fn bound(mut t: Translation, log_start: i64, high_watermark: i64) -> Translation {
+    let hi = high_watermark.max(log_start);
+    if t.offset < log_start {
+        let moved = log_start - t.offset;
+        t.expired_skipped += moved;
+        // The group's true position is at most `worst_case_duplicates` past the offset.
+        t.expired_skipped_at_least += t.worst_case_duplicates.map_or(0, |d| (moved - d).max(0));
+        t.worst_case_duplicates = t.worst_case_duplicates.map(|d| (d - moved).max(0));
+        t.clamped_from.get_or_insert(t.offset);
+        t.offset = log_start;
+    } else if t.offset > hi {
+        t.clamped_from.get_or_insert(t.offset);
+        t.offset = hi;
+    }
+    t
 }
 
 /// Translate `committed` (primary) to a backup offset.
@@ -81,7 +116,32 @@ pub struct Translation {
 /// - `run_matches(candidate, not_before)`: whether the backup's records in
 ///   `[not_before, candidate)` end with the twins of the records the group consumed
 ///   before `committed - 1` (see [`run_found_before`]; true when that run is not known).
+///
+/// The answer is always within the backup's `[log start, high watermark]` (see
+/// [`bound`]): records of the group's that expired on the backup are counted in
+/// `expired_skipped`.
 pub fn translate<E>(
+    committed: i64,
+    syncs: &[SyncPoint],
+    backup_log_start: i64,
+    backup_high_watermark: i64,
+    find_twins: impl FnMut(i64, i64) -> Result<Vec<i64>, E>,
+    run_matches: impl FnMut(i64, i64) -> Result<bool, E>,
+) -> Result<Translation, E> {
+    let t = translate_within(
+        committed,
+        syncs,
+        backup_log_start,
+        backup_high_watermark,
+        find_twins,
+        run_matches,
+    )?;
+    Ok(bound(t, backup_log_start, backup_high_watermark))
+}
+
+/// `translate` before the clamp: offsets may lie below the log start (the natural
+/// position of a group whose next records expired on the backup).
+fn translate_within<E>(
     committed: i64,
     syncs: &[SyncPoint],
     backup_log_start: i64,
@@ -107,6 +167,9 @@ pub fn translate<E>(
             worst_case_duplicates: Some(0),
             lower_sync: lower,
             upper_sync: upper,
+            expired_skipped: 0,
+            expired_skipped_at_least: 0,
+            clamped_from: None,
         });
     }
     if let Some(l) = lower.filter(|l| l.upstream == committed) {
@@ -116,6 +179,9 @@ pub fn translate<E>(
             worst_case_duplicates: Some(0),
             lower_sync: lower,
             upper_sync: upper,
+            expired_skipped: 0,
+            expired_skipped_at_least: 0,
+            clamped_from: None,
         });
     }
     // The sync names the last consumed record itself: the next one follows its copy.
@@ -123,14 +189,14 @@ pub fn translate<E>(
     // is one, and skip everything up to it: found by the property test below.)
     if let Some(l) = lower.filter(|l| l.upstream == committed - 1) {
         return Ok(Translation {
-            offset: (l.downstream + 1).clamp(
-                backup_log_start,
-                backup_high_watermark.max(backup_log_start),
-            ),
+            offset: l.downstream + 1,
             method: Method::SyncPoint,
             worst_case_duplicates: Some(0),
             lower_sync: lower,
             upper_sync: upper,
+            expired_skipped: 0,
+            expired_skipped_at_least: 0,
+            clamped_from: None,
         });
     }
     // Search for the twin of record `committed - 1` between the bounding syncs: after
@@ -166,6 +232,33 @@ pub fn translate<E>(
                 twins = by_run;
             }
         }
+        // The log start cut the window short of the lower sync's copy: the twin may have
+        // expired on the backup, and a candidate after the log start may be a later,
+        // IDENTICAL record (using it would skip the records between). Start from the
+        // natural position below instead (clamped to the log start, the expired records
+        // counted): nothing still on the backup is skipped, and the candidates bound what
+        // may be seen again.
+        let cut_by_log_start = match lower {
+            Some(l) => l.downstream + 1 < backup_log_start,
+            None => backup_log_start > 0,
+        };
+        if let (true, Some(&last)) = (cut_by_log_start, twins.last()) {
+            let natural = lower.map_or(backup_log_start, |l| l.downstream + 1);
+            return Ok(Translation {
+                offset: natural,
+                method: if lower.is_some() {
+                    Method::Conservative
+                } else {
+                    Method::LogStart
+                },
+                worst_case_duplicates: Some(last + 1 - natural),
+                lower_sync: lower,
+                upper_sync: upper,
+                expired_skipped: 0,
+                expired_skipped_at_least: 0,
+                clamped_from: None,
+            });
+        }
         match twins.as_slice() {
             [] => {}
             [twin] => {
@@ -175,6 +268,9 @@ pub fn translate<E>(
                     worst_case_duplicates: Some(0),
                     lower_sync: lower,
                     upper_sync: upper,
+                    expired_skipped: 0,
+                    expired_skipped_at_least: 0,
+                    clamped_from: None,
                 })
             }
             [first, .., last] => {
@@ -184,6 +280,9 @@ pub fn translate<E>(
                     worst_case_duplicates: Some(last - first),
                     lower_sync: lower,
                     upper_sync: upper,
+                    expired_skipped: 0,
+                    expired_skipped_at_least: 0,
+                    clamped_from: None,
                 })
             }
         }
@@ -192,13 +291,14 @@ pub fn translate<E>(
         Some(l) => Ok(Translation {
             // MM2's rule: the record after the sync point's copy. Never past the
             // backup's end (the record may not have been copied at all).
-            offset: (l.downstream + 1)
-                .min(backup_high_watermark)
-                .max(backup_log_start),
+            offset: l.downstream + 1,
             method: Method::Conservative,
             worst_case_duplicates: Some(committed - 1 - l.upstream),
             lower_sync: lower,
             upper_sync: upper,
+            expired_skipped: 0,
+            expired_skipped_at_least: 0,
+            clamped_from: None,
         }),
         None => Ok(Translation {
             offset: backup_log_start,
@@ -206,6 +306,9 @@ pub fn translate<E>(
             worst_case_duplicates: None,
             lower_sync: lower,
             upper_sync: upper,
+            expired_skipped: 0,
+            expired_skipped_at_least: 0,
+            clamped_from: None,
         }),
     }
 }
@@ -295,6 +398,9 @@ pub fn from_checkpoint(upstream: i64, downstream: i64, syncs: &[SyncPoint]) -> T
         worst_case_duplicates: worst,
         lower_sync: lower,
         upper_sync: upper,
+        expired_skipped: 0,
+        expired_skipped_at_least: 0,
+        clamped_from: None,
     }
 }
 
@@ -393,6 +499,98 @@ mod tests {
     fn conservative_never_points_past_backup_end() {
         let t = translate(150, &[s(100, 90)], 0, 90, none, any).unwrap();
         assert_eq!(t.offset, 90);
+    }
+
+    #[test]
+    fn a_sync_point_below_the_log_start_is_clamped_and_the_expired_records_counted() {
+        // The group's next record (backup 190) and 9 after it expired: log start 200.
+        let t = translate(200, &[s(100, 90), s(200, 190)], 200, 500, none, any).unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.clamped_from),
+            (200, Method::SyncPoint, Some(190))
+        );
+        assert_eq!((t.expired_skipped, t.expired_skipped_at_least), (10, 10));
+        assert_eq!(t.worst_case_duplicates, Some(0));
+    }
+
+    #[test]
+    fn a_conservative_clamp_counts_at_most_and_at_least() {
+        // MM2's rule says 91 with up to 49 re-deliveries: the true position is in
+        // [91, 140]; with log start 120, 29 records are skipped at most, 0 at least,
+        // and at most 20 seen again.
+        let t = translate(150, &[s(100, 90), s(200, 190)], 120, 500, none, any).unwrap();
+        assert_eq!((t.offset, t.method), (120, Method::Conservative));
+        assert_eq!((t.expired_skipped, t.expired_skipped_at_least), (29, 0));
+        assert_eq!(t.worst_case_duplicates, Some(20));
+        // Log start 160: at least 20 of the 69 were unconsumed, none can repeat.
+        let t = translate(150, &[s(100, 90), s(200, 190)], 160, 500, none, any).unwrap();
+        assert_eq!(
+            (t.offset, t.expired_skipped, t.expired_skipped_at_least),
+            (160, 69, 20)
+        );
+        assert_eq!(t.worst_case_duplicates, Some(0));
+    }
+
+    #[test]
+    fn a_twin_after_a_log_start_that_cut_the_window_is_not_trusted() {
+        // Lower sync's copy at 90, log start 120: the twin of record 149 may have expired,
+        // and the match at 130 may be a later identical record. Start at the log start.
+        let t = translate(
+            150,
+            &[s(100, 90), s(200, 190)],
+            120,
+            500,
+            |_, _| Ok::<_, ()>(vec![130]),
+            any,
+        )
+        .unwrap();
+        assert_eq!((t.offset, t.method), (120, Method::Conservative));
+        assert_eq!(t.worst_case_duplicates, Some(11));
+        assert_eq!(t.expired_skipped, 29);
+        // Found by the property below: no sync, log start 1. The group's last record (0)
+        // expired; record 1 is identical but unconsumed, not its twin: start at 1.
+        let t = translate(1, &[], 1, 2, |_, _| Ok::<_, ()>(vec![1]), any).unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.worst_case_duplicates),
+            (1, Method::LogStart, Some(1))
+        );
+        // Not cut (log start at the lower sync's copy): the twin is exact.
+        let t = translate(
+            150,
+            &[s(100, 90), s(200, 190)],
+            91,
+            500,
+            |_, _| Ok::<_, ()>(vec![130]),
+            any,
+        )
+        .unwrap();
+        assert_eq!(
+            (t.offset, t.method, t.expired_skipped),
+            (131, Method::Fingerprint, 0)
+        );
+    }
+
+    #[test]
+    fn bound_clamps_to_the_high_watermark_without_counting_a_skip() {
+        let t = from_checkpoint(150, 300, &[s(100, 90)]);
+        let b = bound(t.clone(), 0, 250);
+        assert_eq!(
+            (b.offset, b.clamped_from, b.expired_skipped),
+            (250, Some(300), 0)
+        );
+        let b = bound(t, 310, 400);
+        assert_eq!(
+            (b.offset, b.clamped_from, b.expired_skipped),
+            (310, Some(300), 10)
+        );
+        // Inside the bounds: untouched; a second clamp keeps the first origin.
+        let inside = bound(from_checkpoint(150, 300, &[]), 0, 400);
+        assert_eq!((inside.offset, inside.clamped_from), (300, None));
+        let twice = bound(bound(from_checkpoint(1, 5, &[]), 10, 20), 15, 20);
+        assert_eq!(
+            (twice.offset, twice.clamped_from, twice.expired_skipped),
+            (15, Some(5), 10)
+        );
     }
 
     #[test]
@@ -551,6 +749,8 @@ mod properties {
         copied_from: Vec<i64>,
         syncs: Vec<SyncPoint>,
         committed: i64,
+        /// The backup's log start: records below it expired there.
+        log_start: i64,
     }
 
     fn case() -> impl Strategy<Value = Case> {
@@ -562,48 +762,58 @@ mod properties {
                     proptest::collection::vec((0..len, 1usize..6), 0..2),
                     proptest::collection::vec(any::<bool>(), len * 2),
                     1..=len as i64,
+                    (any::<bool>(), 0..=len as i64),
                 )
             })
-            .prop_map(|(content, copied, rewinds, pick, committed)| {
-                let mut copied_from = Vec::new();
-                let mut u = 0usize;
-                let mut rewinds = rewinds;
-                rewinds.sort();
-                let mut next_rewind = 0;
-                while u < copied {
-                    copied_from.push(u as i64);
-                    // MM2 restarted from an older committed offset: a stretch again.
-                    if next_rewind < rewinds.len() && rewinds[next_rewind].0 == u {
-                        let back = rewinds[next_rewind].1.min(u);
-                        next_rewind += 1;
-                        u -= back;
+            .prop_map(
+                |(content, copied, rewinds, pick, committed, (expire, start))| {
+                    let mut copied_from = Vec::new();
+                    let mut u = 0usize;
+                    let mut rewinds = rewinds;
+                    rewinds.sort();
+                    let mut next_rewind = 0;
+                    while u < copied {
+                        copied_from.push(u as i64);
+                        // MM2 restarted from an older committed offset: a stretch again.
+                        if next_rewind < rewinds.len() && rewinds[next_rewind].0 == u {
+                            let back = rewinds[next_rewind].1.min(u);
+                            next_rewind += 1;
+                            u -= back;
+                        }
+                        u += 1;
                     }
-                    u += 1;
-                }
-                // Syncs name the latest copy of a record, never going backwards, and as in
-                // MM2 there is one at the first record after the (re)start.
-                let restart =
-                    (1..copied_from.len()).find(|&d| copied_from[d] <= copied_from[d - 1]);
-                let mut syncs = Vec::new();
-                let mut last_d = -1i64;
-                for (d, &up) in copied_from.iter().enumerate() {
-                    let latest = copied_from.iter().rposition(|&x| x == up) == Some(d);
-                    let wanted = pick.get(d).copied().unwrap_or(false) || Some(d) == restart;
-                    if latest && wanted && d as i64 > last_d {
-                        syncs.push(SyncPoint {
-                            upstream: up,
-                            downstream: d as i64,
-                        });
-                        last_d = d as i64;
+                    // Syncs name the latest copy of a record, never going backwards, and as in
+                    // MM2 there is one at the first record after the (re)start.
+                    let restart =
+                        (1..copied_from.len()).find(|&d| copied_from[d] <= copied_from[d - 1]);
+                    let mut syncs = Vec::new();
+                    let mut last_d = -1i64;
+                    for (d, &up) in copied_from.iter().enumerate() {
+                        let latest = copied_from.iter().rposition(|&x| x == up) == Some(d);
+                        let wanted = pick.get(d).copied().unwrap_or(false) || Some(d) == restart;
+                        if latest && wanted && d as i64 > last_d {
+                            syncs.push(SyncPoint {
+                                upstream: up,
+                                downstream: d as i64,
+                            });
+                            last_d = d as i64;
+                        }
                     }
-                }
-                Case {
-                    content,
-                    copied_from,
-                    syncs,
-                    committed,
-                }
-            })
+                    // Half the cases: the backup's retention deleted a prefix of its log.
+                    let log_start = if expire {
+                        start.min(copied_from.len() as i64)
+                    } else {
+                        0
+                    };
+                    Case {
+                        content,
+                        copied_from,
+                        syncs,
+                        committed,
+                        log_start,
+                    }
+                },
+            )
     }
 
     proptest! {
@@ -614,12 +824,16 @@ mod properties {
             let content_at = |backup: i64| c.content[c.copied_from[backup as usize] as usize];
             let last = c.committed - 1;
             let want = c.content[last as usize];
+            let start = c.log_start;
             let t = translate(
                 c.committed,
                 &c.syncs,
-                0,
+                start,
                 hwm,
-                |from, until| Ok::<_, ()>((from..until).filter(|&j| content_at(j) == want).collect()),
+                |from, until| {
+                    // Only records at or past the log start can be read.
+                    Ok::<_, ()>((from.max(start)..until).filter(|&j| content_at(j) == want).collect())
+                },
                 |cand, not_before| {
                     // As groups.translate does: the primary's 4 records before `last`
                     // against the backup's before the candidate, back to the sync.
@@ -628,22 +842,41 @@ mod properties {
                         .filter(|u| *u >= 0)
                         .map(|u| c.content[u as usize])
                         .collect();
-                    let from = (cand - RUN_LOOKBACK as i64).max(not_before).max(0);
+                    let from = (cand - RUN_LOOKBACK as i64).max(not_before).max(start);
                     let before: Vec<u8> = (from..cand).map(content_at).collect();
                     Ok(run_found_before(&run, &want, &before))
                 },
             )
             .unwrap();
-            prop_assert!((0..=hwm).contains(&t.offset), "{t:?} outside [0, {hwm}]");
-            // Every unconsumed record MM2 copied has a copy at or after the offset.
+            prop_assert!((start..=hwm).contains(&t.offset), "{t:?} outside [{start}, {hwm}]");
+            // Every unconsumed record MM2 copied that is still on the backup has a copy at
+            // or after the offset; those whose every copy expired are counted.
+            let mut expired = 0;
             for u in c.committed..c.content.len() as i64 {
                 if let Some(j) = c.copied_from.iter().rposition(|&x| x == u) {
+                    if (j as i64) < start {
+                        expired += 1;
+                        continue;
+                    }
                     prop_assert!(
                         j as i64 >= t.offset,
                         "primary record {u} (not consumed, position {}) is only at backup {j}, before the translated offset {}: skipped ({t:?}, {c:?})",
                         c.committed, t.offset
                     );
                 }
+            }
+            prop_assert!(t.expired_skipped_at_least <= t.expired_skipped, "{t:?}");
+            if start == 0 {
+                prop_assert_eq!(t.expired_skipped, 0, "nothing expired: {:?}", t);
+            }
+            // Never hidden: where the position can be placed at all (a sync at or below
+            // it), the expired records it skips are counted.
+            if !matches!(t.method, Method::LogStart | Method::NothingConsumed) {
+                prop_assert!(
+                    expired <= t.expired_skipped,
+                    "{expired} unconsumed record(s) expired on the backup, {} reported ({t:?}, {c:?})",
+                    t.expired_skipped
+                );
             }
         }
     }

@@ -26,6 +26,14 @@
 //! unless `no_quarantine`. Records written to the old primary after `tail.find` were not
 //! quarantined: the step refuses to delete them (again unless `no_quarantine`). It only
 //! reads the journal; the quarantine itself belongs to `tail.rs`.
+//!
+//! The last copy: deleting `[log start, cut)` on the old primary is safe only while the
+//! new primary still holds that history. The plan checks it (a fresh read of the new
+//! primary's log start, mapped to the old primary's offsets through the offset syncs and
+//! the cut's twin, then confirmed by fingerprint): if the new primary lost some of it
+//! (shorter retention, a mirror started late), the step REFUSES before anything is
+//! deleted, with the records per partition that only the old primary still has (they are
+//! in no quarantine either: the tail quarantine starts at the cut).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -35,9 +43,10 @@ use serde_json::json;
 
 use super::common;
 use super::tail::{self, Manifest, PartitionTail, TailReport};
+use super::translation::SyncPoint;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
-use crate::kafka::KafkaClient;
+use crate::kafka::{fingerprint, KafkaClient};
 use crate::runbook::StepDef;
 
 pub const NAME: &str = "truncate";
@@ -135,6 +144,102 @@ pub fn delete_records_allowed(cleanup_policy: &str) -> bool {
     cleanup_policy
         .split(',')
         .any(|p| p.trim().eq_ignore_ascii_case("delete"))
+}
+
+/// Where the old primary's history `[log_start, cut)` stops being held by the new
+/// primary, before any record is read: records `[log_start, until)` may be only on the
+/// old primary; `search` is the old-primary range `[from, until]` to look for the twin of
+/// the new primary's first record in, to confirm (`None`: nothing to confirm).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnheldEstimate {
+    pub until: i64,
+    pub search: Option<(i64, i64)>,
+}
+
+/// `new_start`: the new primary's log start now (`None`: the partition is gone there);
+/// `new_end`: its log end at the promotion; `pairs`: (old offset, new offset) of the same
+/// record, from the offset syncs and the cut's twin.
+///
+/// Between two syncs MM2 copies records in order, one new offset per record (a restarted
+/// task emits a sync at its first record), while the old side may have gaps (compaction,
+/// transaction markers). So from the nearest pair at or above the new log start, going
+/// back `downstream - new_start` records lands at or after the twin of the new primary's
+/// first record: `until` never falls short of it. From the nearest pair below, going
+/// forward lands at or before it: the search starts there.
+pub fn unheld_estimate(
+    log_start: i64,
+    cut: i64,
+    new_start: Option<i64>,
+    new_end: Option<i64>,
+    pairs: &[SyncPoint],
+) -> UnheldEstimate {
+    if cut <= log_start {
+        return UnheldEstimate {
+            until: log_start,
+            search: None,
+        };
+    }
+    let everything = UnheldEstimate {
+        until: cut,
+        search: None,
+    };
+    let Some(now) = new_start else {
+        return everything;
+    };
+    if new_end.is_some_and(|end| now >= end) {
+        return everything;
+    }
+    let pairs: Vec<&SyncPoint> = pairs
+        .iter()
+        .filter(|s| s.upstream < cut && s.upstream >= 0 && s.downstream >= 0)
+        .collect();
+    let Some(above) = pairs
+        .iter()
+        .filter(|s| s.downstream >= now)
+        .min_by_key(|s| (s.downstream, s.upstream))
+    else {
+        return everything;
+    };
+    let until = (above.upstream - (above.downstream - now)).min(cut);
+    if until <= log_start {
+        return UnheldEstimate {
+            until: log_start,
+            search: None,
+        };
+    }
+    let from = pairs
+        .iter()
+        .filter(|s| s.downstream < now)
+        .max_by_key(|s| (s.downstream, s.upstream))
+        .map_or(log_start, |b| b.upstream + (now - b.downstream))
+        .clamp(log_start, until);
+    UnheldEstimate {
+        until,
+        search: Some((from, until)),
+    }
+}
+
+/// Records of the old primary's replicated history that the new primary no longer holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unheld {
+    pub topic: String,
+    pub partition: i32,
+    pub new_primary_topic: String,
+    /// Offsets `[from, until)` on the old primary.
+    pub from: i64,
+    pub until: i64,
+    /// The new primary's log start now (`None`: the partition is gone) and at the
+    /// promotion.
+    pub new_primary_start_now: Option<i64>,
+    pub new_primary_start_at_promotion: Option<i64>,
+    /// True when the twin of the new primary's first record was found by fingerprint.
+    pub confirmed: bool,
+}
+
+impl Unheld {
+    pub fn records(&self) -> i64 {
+        self.until - self.from
+    }
 }
 
 /// Why a topic is recreated.
@@ -399,7 +504,167 @@ impl Truncate {
             )?,
             Strategy::Keep => {}
         }
+        let unheld = self.unheld(ctx, &client, &report, &selected, &work)?;
+        if !unheld.is_empty() {
+            return Err(self.last_copy_refusal(ctx, &report, &unheld));
+        }
         Ok(work)
+    }
+
+    /// Of what this step would delete (`work`), the records before the cut that the new
+    /// primary no longer holds: the old primary has the only copy. Reads only.
+    fn unheld(
+        &self,
+        ctx: &StepContext<'_>,
+        old: &KafkaClient,
+        report: &TailReport,
+        selected: &[PartitionTail],
+        work: &Work,
+    ) -> Result<Vec<Unheld>, Error> {
+        // (partition, the old primary's log start now) of every partition to lose records.
+        let mut doomed: Vec<(&PartitionTail, i64)> = Vec::new();
+        for d in &work.deletions {
+            if let Some(p) = selected
+                .iter()
+                .find(|p| p.topic == d.topic && p.partition == d.partition)
+            {
+                doomed.push((p, d.log_start));
+            }
+        }
+        for r in work.recreations.iter().filter(|r| r.exists) {
+            for p in report.partitions.iter().filter(|p| p.topic == r.topic) {
+                doomed.push((p, p.log_start));
+            }
+        }
+        doomed.retain(|(p, start)| p.cut > *start);
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let new = common::kafka(ctx.topology, &report.new_primary, self.timeout)?;
+        let md = new.metadata(self.timeout)?;
+        let present: Vec<(&str, i32)> = doomed
+            .iter()
+            .map(|(p, _)| (p.new_primary_topic.as_str(), p.partition))
+            .filter(|(t, p)| md.topic(t).is_some_and(|m| m.partitions.contains(p)))
+            .collect();
+        let starts: BTreeMap<(String, i32), i64> = new
+            .watermarks(&present, self.timeout)?
+            .into_iter()
+            .map(|w| ((w.topic, w.partition), w.earliest))
+            .collect();
+        let mut out = Vec::new();
+        for (p, log_start) in doomed {
+            let now = starts
+                .get(&(p.new_primary_topic.clone(), p.partition))
+                .copied();
+            let mut pairs: Vec<SyncPoint> = ctx
+                .journal
+                .offset_sync_history(
+                    &report.old_primary,
+                    &report.new_primary,
+                    &p.topic,
+                    p.partition,
+                )?
+                .into_iter()
+                .map(|r| SyncPoint {
+                    upstream: r.upstream_offset,
+                    downstream: r.downstream_offset,
+                })
+                .collect();
+            if let (Some(t), Some(n)) = (p.twin_found_at, p.new_primary_last) {
+                pairs.push(SyncPoint {
+                    upstream: t,
+                    downstream: n,
+                });
+            }
+            let est = unheld_estimate(log_start, p.cut, now, p.new_primary_end, &pairs);
+            let mut until = est.until;
+            let mut confirmed = false;
+            if let (Some((from, to)), Some(now)) = (est.search, now) {
+                // Confirm with the twin of the new primary's first record: the records
+                // before it are the ones the new primary lost.
+                let first = new.read_records(
+                    &p.new_primary_topic,
+                    p.partition,
+                    now,
+                    now + crate::actions::translation::RUN_LOOKBACK as i64,
+                    self.timeout,
+                )?;
+                if let Some(r) = first.first() {
+                    let back = r.offset - now;
+                    let fp = fingerprint(r);
+                    let never = || false;
+                    let found = tail::twins(
+                        old,
+                        &p.topic,
+                        p.partition,
+                        &fp,
+                        from,
+                        (to + back + 1).min(p.cut),
+                        self.timeout,
+                        &never,
+                    )?;
+                    // The latest candidate: an identical earlier record must not make
+                    // the lost stretch look shorter than it is.
+                    match found.last() {
+                        Some(&twin) => {
+                            until = twin.clamp(log_start, p.cut);
+                            confirmed = true;
+                        }
+                        None => until = p.cut,
+                    }
+                }
+            }
+            if until > log_start {
+                out.push(Unheld {
+                    topic: p.topic.clone(),
+                    partition: p.partition,
+                    new_primary_topic: p.new_primary_topic.clone(),
+                    from: log_start,
+                    until,
+                    new_primary_start_now: now,
+                    new_primary_start_at_promotion: p.new_primary_start,
+                    confirmed,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn last_copy_refusal(
+        &self,
+        ctx: &StepContext<'_>,
+        report: &TailReport,
+        unheld: &[Unheld],
+    ) -> Error {
+        let (old, new) = (&report.old_primary, &report.new_primary);
+        let total: i64 = unheld.iter().map(Unheld::records).sum();
+        let list = unheld
+            .iter()
+            .map(|u| {
+                format!(
+                    "`{}`[{}]: {} record(s){} at offsets [{}, {}) (`{new}` `{}`[{}] starts at {} now{})",
+                    u.topic,
+                    u.partition,
+                    u.records(),
+                    if u.confirmed { "" } else { " at most" },
+                    u.from,
+                    u.until,
+                    u.new_primary_topic,
+                    u.partition,
+                    u.new_primary_start_now
+                        .map_or("nothing: the partition is gone".to_string(), |s| s.to_string()),
+                    u.new_primary_start_at_promotion
+                        .map(|s| format!(", {s} at the promotion"))
+                        .unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        Error::Usage(format!(
+            "nothing was deleted from `{old}`: `{new}` no longer holds {total} record(s) of the history this step would delete (they expired there, or were never mirrored), so `{old}` holds their ONLY copy, and they are in no quarantine (it starts at the cut): {list}\nhelp: keep them: in step `{}` of the runbook list in `topics:` only the other topics (the tails of these stay on `{old}`), or set `strategy: keep`; then run the failback again, or resume this run with `--force` (its runbook changed). To truncate them anyway, first copy those offsets elsewhere (kafka-console-consumer.sh --partition P --offset FROM --max-messages N)",
+            ctx.step_id
+        ))
     }
 
     /// Strategy `delete-records`: the partitions DeleteRecords can cut, and the
@@ -1027,6 +1292,81 @@ mod tests {
         ] {
             assert_eq!(delete_records_allowed(policy), ok, "{policy:?}");
         }
+    }
+
+    fn sp(u: i64, d: i64) -> SyncPoint {
+        SyncPoint {
+            upstream: u,
+            downstream: d,
+        }
+    }
+
+    #[test]
+    fn the_history_the_new_primary_lost_is_estimated_from_the_nearest_syncs() {
+        let syncs = [sp(0, 0), sp(100, 100), sp(200, 200), sp(299, 299)];
+        // Nothing lost: the new primary starts where the old one does.
+        let e = unheld_estimate(0, 300, Some(0), Some(300), &syncs);
+        assert_eq!(
+            e,
+            UnheldEstimate {
+                until: 0,
+                search: None
+            }
+        );
+        // It lost [0, 50): from the sync above, 50 back; the search starts at the one below.
+        let e = unheld_estimate(0, 300, Some(50), Some(300), &syncs);
+        assert_eq!(
+            e,
+            UnheldEstimate {
+                until: 50,
+                search: Some((50, 50))
+            }
+        );
+        // Old-side gaps (compaction, markers): the estimate errs towards too many.
+        let gaps = [sp(0, 0), sp(120, 100)];
+        let e = unheld_estimate(0, 130, Some(50), Some(110), &gaps);
+        assert_eq!(
+            e,
+            UnheldEstimate {
+                until: 70,
+                search: Some((50, 70))
+            }
+        );
+        // The old primary's retention already dropped what the new one lost.
+        let e = unheld_estimate(60, 300, Some(50), Some(300), &syncs);
+        assert_eq!(
+            e,
+            UnheldEstimate {
+                until: 60,
+                search: None
+            }
+        );
+        // A mirror started late: the new primary's offset 0 is the old one's 1000.
+        let late = [sp(1000, 0), sp(1299, 299)];
+        let e = unheld_estimate(0, 1300, Some(0), Some(300), &late);
+        assert_eq!(
+            e,
+            UnheldEstimate {
+                until: 1000,
+                search: Some((0, 1000))
+            }
+        );
+        // Gone, or lost everything it had replicated, or no pair to map with: all of it.
+        for (start, pairs) in [
+            (None, &syncs[..]),
+            (Some(300), &syncs[..]),
+            (Some(5), &[][..]),
+        ] {
+            assert_eq!(unheld_estimate(0, 300, start, Some(300), pairs).until, 300);
+        }
+        // Nothing before the cut: nothing to lose.
+        assert_eq!(
+            unheld_estimate(300, 300, Some(999), Some(300), &syncs).until,
+            300
+        );
+        // Pairs past the cut (another log) are not used.
+        let e = unheld_estimate(0, 300, Some(50), Some(300), &[sp(0, 0), sp(400, 60)]);
+        assert_eq!(e.until, 300);
     }
 
     #[test]

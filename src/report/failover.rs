@@ -34,17 +34,22 @@ impl Reporter {
         }
         out.push_str(&format!("{t}\n"));
         if !fo.groups.is_empty() {
+            let expired = fo.groups.iter().any(|g| g.expired_skipped > 0);
             let mut t = table();
-            t.set_header(vec![
+            let mut header = vec![
                 "group",
                 "partitions",
                 "exact",
                 "conservative",
                 "worst-case duplicates",
                 "MM2 would re-deliver",
-            ]);
+            ];
+            if expired {
+                header.push("expired, never seen");
+            }
+            t.set_header(header);
             for g in &fo.groups {
-                t.add_row(vec![
+                let mut row = vec![
                     cell(&g.group),
                     cell(g.partitions),
                     cell(g.exact),
@@ -59,9 +64,31 @@ impl Reporter {
                             .map(|d| d.to_string())
                             .unwrap_or_else(|| "-".into()),
                     ),
-                ]);
+                ];
+                if expired {
+                    row.push(cell(if g.expired_skipped_at_least >= g.expired_skipped {
+                        g.expired_skipped.to_string()
+                    } else {
+                        format!("{}..{}", g.expired_skipped_at_least, g.expired_skipped)
+                    }));
+                }
+                t.add_row(row);
             }
             out.push_str(&format!("{t}\n"));
+            for g in fo.groups.iter().filter(|g| g.expired_skipped > 0) {
+                out.push_str(&format!(
+                    "WARNING: group `{}` will never see {} record(s): they expired on the backup before it resumed there\n",
+                    g.group,
+                    if g.expired_skipped_at_least >= g.expired_skipped {
+                        g.expired_skipped.to_string()
+                    } else {
+                        format!("at most {} (at least {})", g.expired_skipped, g.expired_skipped_at_least)
+                    }
+                ));
+                for n in &g.expired_notes {
+                    out.push_str(&format!("  {n}\n"));
+                }
+            }
         }
         let verb = if fo.dry_run {
             "planned (dry-run, nothing changed)"

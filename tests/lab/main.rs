@@ -4,6 +4,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod bounds;
 mod codecs;
 mod connect;
 mod failback;
