@@ -112,13 +112,23 @@ pub enum EngineError {
 }
 
 fn step_help(run_id: i64, dry_run: bool, cause: &Error) -> String {
+    // A cause with help of its own already says what to do: "fix the cause" would
+    // contradict a refusal whose fix is a choice, not a repair.
+    let own_help = cause.to_string().contains("help:");
     if dry_run {
-        return "help: fix the cause and plan again with --dry-run".to_string();
+        return if own_help {
+            "help: then plan again with --dry-run".to_string()
+        } else {
+            "help: fix the cause and plan again with --dry-run".to_string()
+        };
     }
     match cause.exit_code() {
         ExitCode::NotConfirmed => {
             format!("help: to go on without a prompt, run `kafka-dr resume {run_id} --yes`")
         }
+        _ if own_help => format!(
+            "help: then `kafka-dr resume {run_id}` goes on from this step (`kafka-dr runs show {run_id}` shows what is done)"
+        ),
         _ => format!("help: fix the cause and run `kafka-dr resume {run_id}`"),
     }
 }
@@ -152,5 +162,29 @@ impl EngineError {
             | EngineError::Interrupted { report, .. } => Some(report),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_with_its_own_help_is_not_told_to_fix_the_cause() {
+        let plain = Error::Usage("broker refused".into());
+        assert_eq!(
+            step_help(4, false, &plain),
+            "help: fix the cause and run `kafka-dr resume 4`"
+        );
+        let refusal = Error::Usage(
+            "`t` is compact-only\nhelp: set `compacted: recreate`, then run again".into(),
+        );
+        let help = step_help(4, false, &refusal);
+        assert!(!help.contains("fix the cause"), "{help}");
+        assert!(help.contains("kafka-dr resume 4"), "{help}");
+        assert_eq!(
+            step_help(4, true, &refusal),
+            "help: then plan again with --dry-run"
+        );
     }
 }
