@@ -403,6 +403,7 @@ impl<'a> Engine<'a> {
                 def,
                 started: Instant::now(),
             };
+            super::crash::enter_step(&def.id);
             let mut ctx = self.context(&ctl, def);
             let result = match record.state {
                 StepState::Started if record.attempts > 0 => {
@@ -451,6 +452,7 @@ impl<'a> Engine<'a> {
         self.journal
             .record_plan(ctx.run_id, step.idx, &self.plan_json(&plan))?;
         self.reporter.step_plan(&plan);
+        super::crash::crash_point(super::crash::STEP_STARTED);
         super::crash::panic_point(&step.def.id);
         self.apply_and_verify(ctx, step, action, plan, attempt)
     }
@@ -537,6 +539,7 @@ impl<'a> Engine<'a> {
             }
             Err(cause) => return Err(Failure::action(cause, Some(attempt), Some(plan))),
         }
+        super::crash::crash_point(super::crash::STEP_APPLIED);
         let ms = elapsed_ms(step.started);
         self.journal
             .finish_step(ctx.run_id, step.idx, attempt, outcome, output.as_ref(), ms)?;

@@ -7,6 +7,7 @@ mod common;
 mod bounds;
 mod codecs;
 mod connect;
+mod crash;
 mod failback;
 mod failover;
 mod fence;
