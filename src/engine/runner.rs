@@ -406,9 +406,13 @@ impl<'a> Engine<'a> {
             super::crash::enter_step(&def.id);
             let mut ctx = self.context(&ctl, def);
             let result = match record.state {
-                StepState::Started if record.attempts > 0 => {
-                    self.resume_started(&mut ctx, &step, action.as_mut(), record.attempts)
-                }
+                StepState::Started if record.attempts > 0 => self.resume_started(
+                    &mut ctx,
+                    &step,
+                    action.as_mut(),
+                    record.attempts,
+                    record.output.clone(),
+                ),
                 _ => self.execute(&mut ctx, &step, action.as_mut()),
             };
             match result {
@@ -458,12 +462,14 @@ impl<'a> Engine<'a> {
     }
 
     /// A step the journal says was started by a process that never finished it.
+    /// `stored` is the output its apply left in the journal, if it got that far.
     fn resume_started(
         &self,
         ctx: &mut StepContext<'_>,
         step: &Step<'_>,
         action: &mut dyn Action,
         dangling: u32,
+        stored: Option<serde_json::Value>,
     ) -> Result<StepReport, Stop> {
         ctx.attempt = dangling;
         self.reporter.step_begin(
@@ -480,7 +486,16 @@ impl<'a> Engine<'a> {
         self.journal
             .record_plan(ctx.run_id, step.idx, &self.plan_json(&plan))?;
         self.reporter.step_plan(&plan);
-        match action.verify(ctx, &plan) {
+        let verdict = match action.verify(ctx, &plan) {
+            // In place, but the dead process stopped before its apply's output reached the
+            // journal: later steps and the report read that output, so it must not be
+            // lost. Apply is idempotent: applying again changes nothing and returns it.
+            Ok(Verdict::Done) if stored.is_none() && !plan.is_noop() => Ok(Verdict::NotDone(
+                "its effect is in place but its output was never recorded; applying again (idempotent) to recover it".into(),
+            )),
+            other => other,
+        };
+        match verdict {
             Ok(Verdict::Done) => {
                 let ms = elapsed_ms(step.started);
                 self.journal.finish_step(
@@ -495,6 +510,7 @@ impl<'a> Engine<'a> {
                     .with_plan(Some(&plan));
                 report.attempt = Some(dangling);
                 report.duration_ms = ms;
+                report.output = stored;
                 Ok(report)
             }
             Ok(Verdict::NotDone(reason)) => {
@@ -524,7 +540,12 @@ impl<'a> Engine<'a> {
             (StepOutcome::NothingToDo, None)
         } else {
             match action.apply(ctx, &plan) {
-                Ok(output) => (StepOutcome::Applied, Some(self.redact_json(output))),
+                Ok(output) => {
+                    let output = self.redact_json(output);
+                    // Before verify: a crash from here on keeps the output on record.
+                    self.journal.record_output(ctx.run_id, step.idx, &output)?;
+                    (StepOutcome::Applied, Some(output))
+                }
                 Err(cause) => return Err(Failure::action(cause, Some(attempt), Some(plan))),
             }
         };

@@ -37,6 +37,8 @@ enum Fault {
     InterruptedInApply,
     /// apply returns output holding a secret value.
     LeakSecret,
+    /// The process dies in verify, after apply returned its output.
+    CrashInVerify,
 }
 
 #[derive(Default)]
@@ -106,7 +108,11 @@ impl Action for Fake {
         if self.world.hit(&self.id, Fault::FailPlan) {
             return Err(Error::Io(format!("cannot read the state of `{}`", self.id)));
         }
-        let changes = if self.world.is_done(&self.id) || self.id.starts_with("noop") {
+        // A `journal...` step is like `groups.translate`: its effect is its output, so its
+        // plan always has the one change of keeping it.
+        let changes = if (self.world.is_done(&self.id) && !self.id.starts_with("journal"))
+            || self.id.starts_with("noop")
+        {
             vec![]
         } else {
             vec![format!("change {}", self.id)]
@@ -160,6 +166,9 @@ impl Action for Fake {
 
     fn verify(&mut self, _ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
         self.world.call("verify", &self.id);
+        if self.world.hit(&self.id, Fault::CrashInVerify) {
+            panic!("simulated crash in the verify of `{}`", self.id);
+        }
         Ok(
             if self.world.is_done(&self.id) || self.id.starts_with("noop") {
                 Verdict::Done
@@ -516,6 +525,52 @@ fn a_step_started_by_a_dead_process_is_verified_not_reapplied_when_done() {
         b.attempt_log[0].outcome,
         Some(AttemptOutcome::VerifiedNotReapplied)
     );
+}
+
+/// Issue 9 case 9: a process killed after apply returned (here: in verify) leaves the
+/// output on record; resume verifies, does not re-apply, and keeps that output.
+#[test]
+fn a_step_killed_after_its_apply_returned_keeps_its_output() {
+    let rig = Rig::new();
+    let rb = runbook(&["a", "b", "c"]);
+    rig.world.fault("b", Fault::CrashInVerify);
+    rig.crash(&rb, &RunOptions::default());
+    let run_id = rig.only_run();
+    let before = rig.journal.run_detail(run_id).unwrap();
+    assert_eq!(before.steps[1].state, StepState::Started);
+    assert_eq!(before.steps[1].output, Some(json!({"applied": "b", "attempt": 1})));
+
+    let report = rig
+        .engine()
+        .resume(Some(run_id), &rb, &RunOptions::default())
+        .unwrap();
+    assert_eq!(report.steps[1].outcome, StepOutcome::VerifiedNotReapplied);
+    assert_eq!(rig.world.count("apply", "b"), 1);
+    let want = Some(json!({"applied": "b", "attempt": 1}));
+    assert_eq!(report.steps[1].output, want);
+    assert_eq!(rig.journal.run_detail(run_id).unwrap().steps[1].output, want);
+}
+
+/// Issue 9 case 9 (the `groups.translate` crash): a step whose effect is its output, killed
+/// before that output was recorded, is applied again on resume so the output exists.
+#[test]
+fn a_step_in_place_without_its_output_is_applied_again_to_recover_it() {
+    let rig = Rig::new();
+    let rb = runbook(&["a", "journal-b", "c"]);
+    rig.world.fault("journal-b", Fault::CrashAfterEffect);
+    rig.crash(&rb, &RunOptions::default());
+    let run_id = rig.only_run();
+    assert_eq!(rig.journal.run_detail(run_id).unwrap().steps[1].output, None);
+
+    let report = rig
+        .engine()
+        .resume(Some(run_id), &rb, &RunOptions::default())
+        .unwrap();
+    assert_eq!(report.steps[1].outcome, StepOutcome::Applied);
+    assert_eq!(rig.world.count("apply", "journal-b"), 2);
+    let b = &rig.journal.run_detail(run_id).unwrap().steps[1];
+    assert_eq!(b.state, StepState::Finished);
+    assert_eq!(b.output, Some(json!({"applied": "journal-b", "attempt": 2})));
 }
 
 #[test]

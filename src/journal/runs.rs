@@ -379,6 +379,27 @@ impl Journal {
         })
     }
 
+    /// Store the output of step `idx` the moment its apply returned, before verify: a
+    /// process killed after that point leaves the output on record for resume (and for
+    /// the later steps that read it).
+    pub fn record_output(
+        &self,
+        run_id: i64,
+        idx: u32,
+        output: &serde_json::Value,
+    ) -> Result<(), JournalError> {
+        self.write("record a step's output", |tx| {
+            self.expect_step(
+                tx.execute(
+                    "UPDATE steps SET output = ?3 WHERE run_id = ?1 AND idx = ?2",
+                    params![run_id, idx, to_json(output)],
+                )?,
+                run_id,
+                idx,
+            )
+        })
+    }
+
     /// Dry-run: store the plan and mark the step `planned`, leaving it `pending`.
     pub fn record_planned(
         &self,
@@ -394,7 +415,8 @@ impl Journal {
         })
     }
 
-    /// Mark step `idx` finished with its outcome and output, and close `attempt`.
+    /// Mark step `idx` finished with its outcome and output, and close `attempt`. With no
+    /// `output`, the one `record_output` stored (if any) is kept.
     pub fn finish_step(
         &self,
         run_id: i64,
@@ -406,7 +428,7 @@ impl Journal {
     ) -> Result<(), JournalError> {
         self.write("record a step's end", |tx| {
             self.expect_step(tx.execute(
-                "UPDATE steps SET state = 'finished', outcome = ?3, output = ?4, last_error = NULL,
+                "UPDATE steps SET state = 'finished', outcome = ?3, output = COALESCE(?4, output), last_error = NULL,
                         finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
                  WHERE run_id = ?1 AND idx = ?2",
                 params![run_id, idx, outcome, output.map(to_json)],
