@@ -538,7 +538,10 @@ fn a_step_killed_after_its_apply_returned_keeps_its_output() {
     let run_id = rig.only_run();
     let before = rig.journal.run_detail(run_id).unwrap();
     assert_eq!(before.steps[1].state, StepState::Started);
-    assert_eq!(before.steps[1].output, Some(json!({"applied": "b", "attempt": 1})));
+    assert_eq!(
+        before.steps[1].output,
+        Some(json!({"applied": "b", "attempt": 1}))
+    );
 
     let report = rig
         .engine()
@@ -548,7 +551,10 @@ fn a_step_killed_after_its_apply_returned_keeps_its_output() {
     assert_eq!(rig.world.count("apply", "b"), 1);
     let want = Some(json!({"applied": "b", "attempt": 1}));
     assert_eq!(report.steps[1].output, want);
-    assert_eq!(rig.journal.run_detail(run_id).unwrap().steps[1].output, want);
+    assert_eq!(
+        rig.journal.run_detail(run_id).unwrap().steps[1].output,
+        want
+    );
 }
 
 /// Issue 9 case 9 (the `groups.translate` crash): a step whose effect is its output, killed
@@ -560,7 +566,10 @@ fn a_step_in_place_without_its_output_is_applied_again_to_recover_it() {
     rig.world.fault("journal-b", Fault::CrashAfterEffect);
     rig.crash(&rb, &RunOptions::default());
     let run_id = rig.only_run();
-    assert_eq!(rig.journal.run_detail(run_id).unwrap().steps[1].output, None);
+    assert_eq!(
+        rig.journal.run_detail(run_id).unwrap().steps[1].output,
+        None
+    );
 
     let report = rig
         .engine()
@@ -570,7 +579,10 @@ fn a_step_in_place_without_its_output_is_applied_again_to_recover_it() {
     assert_eq!(rig.world.count("apply", "journal-b"), 2);
     let b = &rig.journal.run_detail(run_id).unwrap().steps[1];
     assert_eq!(b.state, StepState::Finished);
-    assert_eq!(b.output, Some(json!({"applied": "journal-b", "attempt": 2})));
+    assert_eq!(
+        b.output,
+        Some(json!({"applied": "journal-b", "attempt": 2}))
+    );
 }
 
 #[test]

@@ -448,6 +448,24 @@ impl Journal {
         })
     }
 
+    /// Record several role changes at once (a promotion: one cluster primary, the other
+    /// backup) in one transaction, so a crash never leaves two primaries on record.
+    pub fn record_role_changes(
+        &self,
+        run_id: Option<i64>,
+        changes: &[(&str, Role)],
+    ) -> Result<(), JournalError> {
+        self.write("record role changes", |tx| {
+            for (cluster, role) in changes {
+                tx.execute(
+                    "INSERT INTO role_changes (run_id, cluster, role) VALUES (?1, ?2, ?3)",
+                    params![run_id, cluster, role],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
     /// The latest role change of each cluster (empty before any was recorded: the caller
     /// seeds from the topology). Sorted by cluster.
     pub fn current_roles(&self) -> Result<Vec<RoleChangeRow>, JournalError> {

@@ -159,10 +159,21 @@ impl Fixture {
         v.push(format!("dc2 offsets {:?}", self.committed("dc2")));
         v.extend(self.acls("dc2").into_iter().map(|a| format!("dc2 {a}")));
         v.extend(self.roles());
+        // A stop sent while a task hangs on the dead primary is confirmed by Connect a
+        // few seconds later (mirror.stop goes on without waiting): give it 20 s.
         let c = connect_client(self.sb.lab, "dc2");
+        let deadline = Instant::now() + Duration::from_secs(20);
         for n in FORWARD_CONNECTORS {
-            let st = block_on(c.status(n)).expect("forward connector status");
-            v.push(format!("{n} {:?}", st.connector_state));
+            let state = loop {
+                let st = block_on(c.status(n)).expect("forward connector status");
+                if st.connector_state == kafka_dr::connect::ConnectorState::Stopped
+                    || Instant::now() > deadline
+                {
+                    break st.connector_state;
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            };
+            v.push(format!("{n} {state:?}"));
         }
         v
     }
@@ -401,6 +412,27 @@ fn in_parallel<J: Send>(jobs: Vec<J>, work: impl Fn(J) + Sync) {
     });
 }
 
+fn stop_forward_connectors(lab: &Lab) {
+    let c = connect_client(lab, "dc2");
+    for n in FORWARD_CONNECTORS {
+        block_on(c.stop(n)).expect("stop forward connector");
+    }
+    wait_for(
+        "the forward connectors to stop",
+        Duration::from_secs(60),
+        || {
+            FORWARD_CONNECTORS
+                .iter()
+                .all(|n| {
+                    block_on(c.status(n)).is_ok_and(|s| {
+                        s.connector_state == kafka_dr::connect::ConnectorState::Stopped
+                    })
+                })
+                .then_some(())
+        },
+    );
+}
+
 fn resume_forward_connectors(lab: &Lab) {
     let c = connect_client(lab, "dc2");
     for n in FORWARD_CONNECTORS {
@@ -453,7 +485,10 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
     let fb = candidates(&fb_text);
     // A development filter runs a subset; it can never pass (see the coverage check).
     let only = std::env::var("KAFKA_DR_CRASH_ONLY").ok();
-    let keep = |c: &Candidate| only.as_deref().is_none_or(|o| c.armed().contains(o));
+    let keep = |c: &Candidate| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|o| c.armed().contains(o)))
+    };
     let fo: Vec<Candidate> = fo.into_iter().filter(keep).collect();
     let fb: Vec<Candidate> = fb.into_iter().filter(keep).collect();
     eprintln!(
@@ -465,8 +500,10 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
             .unwrap_or_default()
     );
 
-    // Fixture 0 runs clean; one fixture per candidate (failback reuses the failover's).
-    let n = 1 + fo.len().max(fb.len());
+    // Fixture 0 runs clean with the forward flow stopped beforehand, fixture 1 with it
+    // running (the reference of mirror.stop's own points); one fixture per candidate from
+    // 2 on for the failover; the failback reuses them all from 1 on.
+    let n = 2 + fo.len().max(fb.len().saturating_sub(1));
     // Dropped after the fixtures (and after dc1 is back).
     let _cluster_acls = ClusterAcls::now(lab);
     let fixtures: Vec<Fixture> = (0..n).map(|_| Fixture::new()).collect();
@@ -500,22 +537,6 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
         f.sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
         f.sb.ok(&["deltas", "record"]);
     });
-    block_on(connect_client(lab, "dc2").stop(FORWARD_CONNECTORS[0])).expect("stop source");
-    std::thread::sleep(Duration::from_secs(3));
-    for f in &fixtures {
-        produce(
-            lab,
-            "dc1",
-            Principal::App,
-            &f.topic,
-            &make_records("crash-tail", TAIL, PARTITIONS),
-        );
-    }
-    lab_cmd(&["kill", "dc1"]);
-    // Dropped before the fixtures: their clean-up needs dc1.
-    let _dc1_back = StartDc1;
-    let set_up = started.elapsed();
-
     let failures = Mutex::new(Vec::<String>::new());
     let reached = Mutex::new(BTreeSet::<&'static str>::new());
     let clean_count = Mutex::new(0usize);
@@ -543,8 +564,55 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
         }
     };
 
-    // Failover: the clean run first (it also stops the forward flow's connectors).
     let fo_args = ["--yes", "run", fo_path.as_str()];
+
+    // mirror.stop's own points need the forward connectors running. Connect cannot start
+    // them again while dc1 is dead (the source connector waits on it), so these fail over
+    // with dc1 up (the runbook works either way), one at a time, against a clean run that
+    // also found the flow running and dc1 up (fixture 1). Their tails are written below
+    // with everyone else's: after their cut, so the failback sees the same tail.
+    let fo_pre = Instant::now();
+    let (stops, others): (Vec<_>, Vec<_>) = fo
+        .iter()
+        .zip(&fixtures[2..])
+        .partition(|(c, _)| c.point.actions.contains(&"mirror.stop"));
+    let out = fixtures[1].sb.run(&fo_args);
+    assert_eq!(out.code, Some(0), "clean failover (dc1 up): {out}");
+    let fo_clean_running = fixtures[1].failover_state();
+    for (cand, f) in stops {
+        resume_forward_connectors(lab);
+        record(
+            "failover",
+            cand,
+            crash_and_resume(
+                f,
+                cand,
+                &fo_args,
+                &fo_clean_running,
+                Fixture::failover_state,
+            ),
+        );
+    }
+    let fo_pre = fo_pre.elapsed();
+
+    // The whole forward flow stops while dc1 answers (promptly confirmed): every other
+    // fixture then starts its failover from the same connector states, dc1 dead.
+    stop_forward_connectors(lab);
+    for f in &fixtures {
+        produce(
+            lab,
+            "dc1",
+            Principal::App,
+            &f.topic,
+            &make_records("crash-tail", TAIL, PARTITIONS),
+        );
+    }
+    lab_cmd(&["kill", "dc1"]);
+    // Dropped before the fixtures: their clean-up needs dc1.
+    let _dc1_back = StartDc1;
+    let set_up = started.elapsed();
+
+    // Failover, dc1 dead: the clean run first.
     let out = fixtures[0].sb.run(&fo_args);
     assert_eq!(out.code, Some(0), "clean failover: {out}");
     let fo_clean = fixtures[0].failover_state();
@@ -568,19 +636,6 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
         "the clean failover did not commit G's positions ({want_offsets}): {fo_clean:#?}"
     );
     let fo_started = Instant::now();
-    // mirror.stop's own points need the connectors running: one at a time, first.
-    let (stops, others): (Vec<_>, Vec<_>) = fo
-        .iter()
-        .zip(&fixtures[1..])
-        .partition(|(c, _)| c.point.actions.contains(&"mirror.stop"));
-    for (cand, f) in stops {
-        resume_forward_connectors(lab);
-        record(
-            "failover",
-            cand,
-            crash_and_resume(f, cand, &fo_args, &fo_clean, Fixture::failover_state),
-        );
-    }
     in_parallel(others, |(cand, f): (&Candidate, &Fixture)| {
         record(
             "failover",
@@ -589,11 +644,11 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
         )
     });
     // Fixtures that armed no failover point are promoted cleanly.
-    in_parallel(fixtures[1 + fo.len()..].iter().collect(), |f: &Fixture| {
+    in_parallel(fixtures[2 + fo.len()..].iter().collect(), |f: &Fixture| {
         let out = f.sb.run(&fo_args);
         assert_eq!(out.code, Some(0), "failover: {out}");
     });
-    let fo_wall = fo_started.elapsed();
+    let fo_wall = fo_started.elapsed() + fo_pre;
 
     // Life on dc2 while dc1 is down; then dc1 returns with its tails.
     for f in &fixtures {
