@@ -16,7 +16,9 @@ pub mod exec;
 pub mod fence;
 pub mod groups;
 pub mod mirror;
-pub mod reverse;
+pub mod mirror_seed;
+pub mod mirror_start;
+pub mod reverse_flow;
 pub mod roles;
 pub mod tail;
 pub mod translation;
@@ -39,8 +41,8 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
         fence::APPLY => Ok(Box::new(fence::Apply::new(step)?)),
         fence::LIFT => Ok(Box::new(fence::Lift::new(step)?)),
         mirror::STOP => Ok(Box::new(mirror::Stop::new(step)?)),
-        reverse::SEED => Ok(Box::new(reverse::Seed::new(step)?)),
-        reverse::START => Ok(Box::new(reverse::Start::new(step)?)),
+        mirror_seed::SEED => Ok(Box::new(mirror_seed::Seed::new(step)?)),
+        mirror_start::START => Ok(Box::new(mirror_start::Start::new(step)?)),
         roles::NAME => Ok(Box::new(roles::Promote::new(step)?)),
         groups::TRANSLATE => Ok(Box::new(groups::Translate::new(step)?)),
         groups::COMMIT => Ok(Box::new(groups::Commit::new(step)?)),
@@ -244,5 +246,50 @@ pub(crate) mod test_support {
             params,
             location: Location { line: 3, column: 5 },
         }
+    }
+
+    pub(crate) const FAILBACK: &str = "\
+name: fb
+description: failback
+steps:
+  - id: truncate
+    action: truncate
+    params: { strategy: recreate }
+  - id: mirror-seed
+    action: mirror.seed
+  - id: mirror-start
+    action: mirror.start
+";
+
+    /// A run of a three-step failback (truncate, mirror.seed, mirror.start) in `f`'s journal.
+    pub(crate) fn failback_run(f: &Fixture) -> i64 {
+        run_with_text(f, FAILBACK)
+    }
+
+    pub(crate) fn run_with_text(f: &Fixture, text: &str) -> i64 {
+        f.journal
+            .create_run(&crate::journal::NewRun {
+                topology: "lab",
+                runbook: "fb",
+                source: "test",
+                checksum: "0",
+                text,
+                dry_run: false,
+                steps: vec![
+                    crate::journal::NewStep {
+                        step_id: "truncate",
+                        action: "truncate",
+                    },
+                    crate::journal::NewStep {
+                        step_id: "mirror-seed",
+                        action: super::mirror_seed::SEED,
+                    },
+                    crate::journal::NewStep {
+                        step_id: "mirror-start",
+                        action: super::mirror_start::START,
+                    },
+                ],
+            })
+            .unwrap()
     }
 }
