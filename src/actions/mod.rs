@@ -18,9 +18,11 @@ pub mod groups;
 pub mod mirror;
 pub mod mirror_seed;
 pub mod mirror_start;
+pub mod quarantine_file;
 pub mod reverse_flow;
 pub mod roles;
-pub mod tail;
+pub mod tail_find;
+pub mod tail_quarantine;
 pub mod translation;
 pub mod truncate;
 pub mod watermarks;
@@ -47,8 +49,8 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
         groups::TRANSLATE => Ok(Box::new(groups::Translate::new(step)?)),
         groups::COMMIT => Ok(Box::new(groups::Commit::new(step)?)),
         watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
-        tail::FIND => Ok(Box::new(tail::Find::new(step)?)),
-        tail::QUARANTINE => Ok(Box::new(tail::Quarantine::new(step)?)),
+        tail_find::FIND => Ok(Box::new(tail_find::Find::new(step)?)),
+        tail_quarantine::QUARANTINE => Ok(Box::new(tail_quarantine::Quarantine::new(step)?)),
         truncate::NAME => Ok(Box::new(truncate::Truncate::new(step)?)),
         other => Err(ActionError::Unknown {
             step: step.id.clone(),
