@@ -14,6 +14,8 @@ pub mod confirm;
 pub mod deltas;
 pub mod exec;
 pub mod fence;
+pub mod fence_apply;
+pub mod fence_lift;
 pub mod groups;
 pub mod mirror;
 pub mod mirror_seed;
@@ -40,8 +42,8 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
         confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
         deltas::NAME => Ok(Box::new(deltas::RecordDeltas::new(step)?)),
         exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
-        fence::APPLY => Ok(Box::new(fence::Apply::new(step)?)),
-        fence::LIFT => Ok(Box::new(fence::Lift::new(step)?)),
+        fence_apply::APPLY => Ok(Box::new(fence_apply::Apply::new(step)?)),
+        fence_lift::LIFT => Ok(Box::new(fence_lift::Lift::new(step)?)),
         mirror::STOP => Ok(Box::new(mirror::Stop::new(step)?)),
         mirror_seed::SEED => Ok(Box::new(mirror_seed::Seed::new(step)?)),
         mirror_start::START => Ok(Box::new(mirror_start::Start::new(step)?)),
