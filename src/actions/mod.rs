@@ -16,7 +16,8 @@ pub mod exec;
 pub mod fence;
 pub mod fence_apply;
 pub mod fence_lift;
-pub mod groups;
+pub mod groups_commit;
+pub mod groups_translate;
 pub mod mirror;
 pub mod mirror_seed;
 pub mod mirror_start;
@@ -48,8 +49,8 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
         mirror_seed::SEED => Ok(Box::new(mirror_seed::Seed::new(step)?)),
         mirror_start::START => Ok(Box::new(mirror_start::Start::new(step)?)),
         roles::NAME => Ok(Box::new(roles::Promote::new(step)?)),
-        groups::TRANSLATE => Ok(Box::new(groups::Translate::new(step)?)),
-        groups::COMMIT => Ok(Box::new(groups::Commit::new(step)?)),
+        groups_translate::TRANSLATE => Ok(Box::new(groups_translate::Translate::new(step)?)),
+        groups_commit::COMMIT => Ok(Box::new(groups_commit::Commit::new(step)?)),
         watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
         tail_find::FIND => Ok(Box::new(tail_find::Find::new(step)?)),
         tail_quarantine::QUARANTINE => Ok(Box::new(tail_quarantine::Quarantine::new(step)?)),
