@@ -1120,10 +1120,7 @@ pub fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::fence_apply::{Apply, APPLY};
-    use crate::actions::fence_lift::{Lift, LIFT};
-    use crate::actions::test_support::{step, Fixture};
-    use serde_json::json;
+    use crate::actions::test_support::Fixture;
 
     #[test]
     fn literal_prefixes() {
@@ -1297,51 +1294,6 @@ mod tests {
             assert!(is_internal_topic(t), "{t}");
         }
         assert!(!is_internal_topic("app.orders"));
-    }
-
-    #[test]
-    fn fence_names_and_params() {
-        assert_eq!(
-            Fence::parse("replication-into-backup"),
-            Some(Fence::ReplicationIntoBackup)
-        );
-        assert_eq!(Fence::parse("app-writes"), Some(Fence::AppWrites));
-        assert_eq!(Fence::parse("x"), None);
-        assert_eq!(
-            serde_json::to_value(Fence::AppWrites).unwrap(),
-            json!("app-writes")
-        );
-        let bad = Apply::new(&step(
-            "f",
-            APPLY,
-            json!({"fence": "everything", "cluster": "dc2"}),
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(bad.contains("unknown fence `everything`"), "{bad}");
-        assert!(bad.contains("help: `fence` must be"), "{bad}");
-        let bad = Apply::new(&step(
-            "f",
-            APPLY,
-            json!({"fence": "app-writes", "cluster": "dc2", "observe_seconds": 0}),
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(bad.contains("`observe_seconds` is 0"), "{bad}");
-        assert!(Lift::new(&step(
-            "f",
-            LIFT,
-            json!({"fence": "app-writes", "cluster": "backup", "extra": 1}),
-        ))
-        .is_err());
-        let ok = Apply::new(&step(
-            "f",
-            APPLY,
-            json!({"fence": "replication-into-backup", "cluster": "backup"}),
-        ))
-        .unwrap();
-        assert_eq!(ok.observe, Duration::from_secs(5));
-        assert_eq!(ok.timeout, Duration::from_secs(10));
     }
 
     #[test]

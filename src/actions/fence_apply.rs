@@ -20,11 +20,11 @@ use crate::runbook::StepDef;
 /// The runbook name of the action that puts a fence in place.
 pub const APPLY: &str = "fence.apply";
 /// Left to the brokers after CreateAcls before anything relies on the new bindings.
-pub(super) const SETTLE: Duration = Duration::from_secs(1);
-pub(super) fn five() -> u64 {
+const SETTLE: Duration = Duration::from_secs(1);
+fn five() -> u64 {
     5
 }
-pub(super) fn ten() -> u64 {
+fn ten() -> u64 {
     10
 }
 // fence.apply
@@ -32,22 +32,22 @@ pub(super) fn ten() -> u64 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct ApplyParams {
-    pub(super) fence: String,
-    pub(super) cluster: String,
+struct ApplyParams {
+    fence: String,
+    cluster: String,
     #[serde(default = "five")]
-    pub(super) observe_seconds: u64,
+    observe_seconds: u64,
     #[serde(default = "ten")]
-    pub(super) timeout_seconds: u64,
+    timeout_seconds: u64,
 }
 
 /// `fence.apply`: create a fence's DENY bindings on a cluster and journal them.
 #[derive(Debug)]
 pub struct Apply {
-    pub(super) fence: Fence,
-    pub(super) cluster: String,
-    pub(super) observe: Duration,
-    pub(super) timeout: Duration,
+    fence: Fence,
+    cluster: String,
+    observe: Duration,
+    timeout: Duration,
 }
 
 impl Apply {
@@ -73,17 +73,17 @@ impl Apply {
 
 /// What `fence.apply`'s plan found, kept in `Plan::detail`.
 #[derive(Debug, Serialize, Deserialize)]
-pub(super) struct ApplyDetail {
-    pub(super) cluster: String,
-    pub(super) fence: Fence,
+struct ApplyDetail {
+    cluster: String,
+    fence: Fence,
     /// Every binding of the fence (those to create and those already in force).
-    pub(super) bindings: Vec<AclBinding>,
+    bindings: Vec<AclBinding>,
     /// The ones not in force when planned.
-    pub(super) missing: Vec<AclBinding>,
+    missing: Vec<AclBinding>,
     /// Checks the plan could not make (names created later a regex `include` matches
     /// without a binding, a broker config that could not be read).
     #[serde(default)]
-    pub(super) unproved: Vec<String>,
+    unproved: Vec<String>,
 }
 
 impl Action for Apply {
@@ -347,7 +347,7 @@ impl Action for Apply {
 /// The extra signal of `replication-into-backup` (not a proof on its own: a stopped MM2
 /// writes nothing, fenced or not): no in-scope high watermark of `cluster` moves during
 /// `window`.
-pub(super) fn observe(
+fn observe(
     ctx: &StepContext<'_>,
     client: &KafkaClient,
     cluster: &str,
@@ -417,4 +417,57 @@ pub(super) fn observe(
         window.as_secs(),
         moved.join("\n")
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::actions::fence_lift::{Lift, LIFT};
+    use crate::actions::test_support::step;
+    use serde_json::json;
+
+    #[test]
+    fn fence_names_and_params() {
+        assert_eq!(
+            Fence::parse("replication-into-backup"),
+            Some(Fence::ReplicationIntoBackup)
+        );
+        assert_eq!(Fence::parse("app-writes"), Some(Fence::AppWrites));
+        assert_eq!(Fence::parse("x"), None);
+        assert_eq!(
+            serde_json::to_value(Fence::AppWrites).unwrap(),
+            json!("app-writes")
+        );
+        let bad = Apply::new(&step(
+            "f",
+            APPLY,
+            json!({"fence": "everything", "cluster": "dc2"}),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("unknown fence `everything`"), "{bad}");
+        assert!(bad.contains("help: `fence` must be"), "{bad}");
+        let bad = Apply::new(&step(
+            "f",
+            APPLY,
+            json!({"fence": "app-writes", "cluster": "dc2", "observe_seconds": 0}),
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("`observe_seconds` is 0"), "{bad}");
+        assert!(Lift::new(&step(
+            "f",
+            LIFT,
+            json!({"fence": "app-writes", "cluster": "backup", "extra": 1}),
+        ))
+        .is_err());
+        let ok = Apply::new(&step(
+            "f",
+            APPLY,
+            json!({"fence": "replication-into-backup", "cluster": "backup"}),
+        ))
+        .unwrap();
+        assert_eq!(ok.observe, Duration::from_secs(5));
+        assert_eq!(ok.timeout, Duration::from_secs(10));
+    }
 }

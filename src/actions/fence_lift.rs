@@ -15,24 +15,24 @@ use crate::error::Error;
 use crate::runbook::StepDef;
 /// The runbook name of the action that lifts a journaled fence.
 pub const LIFT: &str = "fence.lift";
-pub(super) fn ten() -> u64 {
+fn ten() -> u64 {
     10
 }
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct LiftParams {
-    pub(super) fence: String,
-    pub(super) cluster: String,
+struct LiftParams {
+    fence: String,
+    cluster: String,
     #[serde(default = "ten")]
-    pub(super) timeout_seconds: u64,
+    timeout_seconds: u64,
 }
 
 /// `fence.lift`: delete exactly the bindings of a journaled active fence.
 #[derive(Debug)]
 pub struct Lift {
-    pub(super) fence: Fence,
-    pub(super) cluster: String,
-    pub(super) timeout: Duration,
+    fence: Fence,
+    cluster: String,
+    timeout: Duration,
 }
 
 impl Lift {

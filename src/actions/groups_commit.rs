@@ -21,13 +21,13 @@ use crate::error::Error;
 use crate::kafka::{KafkaClient, KafkaError};
 use crate::runbook::StepDef;
 pub const COMMIT: &str = "groups.commit";
-pub(super) fn backup_word() -> String {
+fn backup_word() -> String {
     "backup".to_string()
 }
-pub(super) fn translate_word() -> String {
+fn translate_word() -> String {
     "translate".to_string()
 }
-pub(super) fn ten() -> u64 {
+fn ten() -> u64 {
     10
 }
 // groups.commit
@@ -35,45 +35,45 @@ pub(super) fn ten() -> u64 {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct CommitParams {
+struct CommitParams {
     #[serde(default = "backup_word")]
-    pub(super) cluster: String,
+    cluster: String,
     #[serde(default = "translate_word")]
-    pub(super) translate_step: String,
+    translate_step: String,
     #[serde(default)]
-    pub(super) skip_active: bool,
+    skip_active: bool,
     #[serde(default = "ten")]
-    pub(super) timeout_seconds: u64,
+    timeout_seconds: u64,
 }
 
 /// The `groups.commit` action.
 #[derive(Debug)]
 pub struct Commit {
-    pub(super) cluster: String,
-    pub(super) translate_step: String,
-    pub(super) skip_active: bool,
-    pub(super) timeout: Duration,
+    cluster: String,
+    translate_step: String,
+    skip_active: bool,
+    timeout: Duration,
     /// Groups skipped as active by the last plan or apply.
-    pub(super) skipped: Option<BTreeSet<String>>,
+    skipped: Option<BTreeSet<String>>,
     /// The offsets to commit as read for run (id), on cluster: see `wanted`.
-    pub(super) loaded: Option<(i64, String, Wanted)>,
+    loaded: Option<(i64, String, Wanted)>,
 }
 
 /// The offsets to commit, per group: (target topic, partition) -> offset.
 /// (topic, partition) -> offset, of one group.
-pub(super) type GroupOffsets = BTreeMap<(String, i32), i64>;
+type GroupOffsets = BTreeMap<(String, i32), i64>;
 
-pub(super) type Wanted = BTreeMap<String, GroupOffsets>;
+type Wanted = BTreeMap<String, GroupOffsets>;
 
 /// (topic, partition, committed now, wanted).
-pub(super) type Difference = (String, i32, Option<i64>, i64);
+type Difference = (String, i32, Option<i64>, i64);
 
 /// A group's state on the target.
-pub(super) struct GroupNow {
-    pub(super) members: usize,
-    pub(super) state: String,
-    pub(super) active: bool,
-    pub(super) committed: HashMap<(String, i32), i64>,
+struct GroupNow {
+    members: usize,
+    state: String,
+    active: bool,
+    committed: HashMap<(String, i32), i64>,
 }
 
 impl Commit {
@@ -91,7 +91,7 @@ impl Commit {
 
     /// The translation stored by the translate step of this run: its output, or under
     /// `--dry-run` (where nothing is applied) its plan.
-    pub(super) fn translation(&self, ctx: &StepContext<'_>) -> Result<TranslationReport, Error> {
+    fn translation(&self, ctx: &StepContext<'_>) -> Result<TranslationReport, Error> {
         let steps = ctx.journal.steps(ctx.run_id)?;
         let Some(step) = steps.iter().find(|s| s.step_id == self.translate_step) else {
             return Err(Error::Usage(format!(
@@ -127,7 +127,7 @@ impl Commit {
     /// The offsets to commit. Read from the journal once per run and process: the
     /// translate step's output does not change once stored, and parsing thousands of
     /// positions three times (plan, apply, verify) costs seconds.
-    pub(super) fn wanted(&mut self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
+    fn wanted(&mut self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
         if let Some((run, cluster, wanted)) = &self.loaded {
             if *run == ctx.run_id {
                 return Ok((cluster.clone(), wanted.clone()));
@@ -138,7 +138,7 @@ impl Commit {
         Ok((cluster, wanted))
     }
 
-    pub(super) fn load_wanted(&self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
+    fn load_wanted(&self, ctx: &StepContext<'_>) -> Result<(String, Wanted), Error> {
         let cluster = common::resolve_cluster(ctx, &self.cluster)?;
         let report = self.translation(ctx)?;
         if report.to != cluster {
@@ -161,7 +161,7 @@ impl Commit {
         Ok((cluster, wanted))
     }
 
-    pub(super) fn read_groups(
+    fn read_groups(
         &self,
         client: &KafkaClient,
         wanted: &Wanted,
@@ -194,22 +194,22 @@ impl Commit {
 /// A translated offset moved into the backup's `[log start, high watermark]` at commit
 /// time (the log start moved since the translation: retention ran in between).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(super) struct Clamp {
-    pub(super) group: String,
-    pub(super) topic: String,
-    pub(super) partition: i32,
+struct Clamp {
+    group: String,
+    topic: String,
+    partition: i32,
     /// The translated offset.
-    pub(super) from: i64,
+    from: i64,
     /// The offset committed instead.
-    pub(super) to: i64,
+    to: i64,
     /// Records the group had not consumed that expired before the commit (`to - from`
     /// when moved forward, else 0): at most this many, some may have been consumed when
     /// the translation was not exact.
-    pub(super) expired_skipped: i64,
+    expired_skipped: i64,
 }
 
 impl Clamp {
-    pub(super) fn text(&self, cluster: &str) -> String {
+    fn text(&self, cluster: &str) -> String {
         if self.expired_skipped > 0 {
             format!(
                 "group `{}` `{}`[{}]: the translated offset {} is below `{cluster}`'s log start {} now (expired since the translation): committed at the log start, the group will NEVER see those {} record(s)",
@@ -225,7 +225,7 @@ impl Clamp {
 }
 
 /// Clamp every wanted offset to the backup's bounds as they are now (a fresh read).
-pub(super) fn bound_now(
+fn bound_now(
     client: &KafkaClient,
     wanted: &mut Wanted,
     timeout: Duration,
@@ -262,7 +262,7 @@ pub(super) fn bound_now(
 
 /// The partitions whose committed offset differs from the wanted one:
 /// (topic, partition, current, wanted).
-pub(super) fn differences(wanted: &GroupOffsets, now: Option<&GroupNow>) -> Vec<Difference> {
+fn differences(wanted: &GroupOffsets, now: Option<&GroupNow>) -> Vec<Difference> {
     wanted
         .iter()
         .filter_map(|((t, p), o)| {
@@ -272,7 +272,7 @@ pub(super) fn differences(wanted: &GroupOffsets, now: Option<&GroupNow>) -> Vec<
         .collect()
 }
 
-pub(super) fn active_refusal(cluster: &str, active: &[(&str, &GroupNow)]) -> Error {
+fn active_refusal(cluster: &str, active: &[(&str, &GroupNow)]) -> Error {
     let names: Vec<String> = active
         .iter()
         .map(|(g, n)| {

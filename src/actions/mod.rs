@@ -11,7 +11,7 @@
 
 pub mod common;
 pub mod confirm;
-pub mod deltas;
+pub mod deltas_record;
 pub mod exec;
 pub mod fence;
 pub mod fence_apply;
@@ -21,14 +21,15 @@ pub mod groups_translate;
 pub mod mirror;
 pub mod mirror_seed;
 pub mod mirror_start;
+pub mod mirror_stop;
 pub mod quarantine_file;
 pub mod reverse_flow;
-pub mod roles;
+pub mod roles_promote;
 pub mod tail_find;
 pub mod tail_quarantine;
 pub mod translation;
 pub mod truncate;
-pub mod watermarks;
+pub mod watermarks_snapshot;
 
 use thiserror::Error;
 
@@ -41,17 +42,17 @@ use crate::runbook::StepDef;
 pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
     match step.action.as_str() {
         confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
-        deltas::NAME => Ok(Box::new(deltas::RecordDeltas::new(step)?)),
+        deltas_record::NAME => Ok(Box::new(deltas_record::RecordDeltas::new(step)?)),
         exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
         fence_apply::APPLY => Ok(Box::new(fence_apply::Apply::new(step)?)),
         fence_lift::LIFT => Ok(Box::new(fence_lift::Lift::new(step)?)),
-        mirror::STOP => Ok(Box::new(mirror::Stop::new(step)?)),
+        mirror_stop::STOP => Ok(Box::new(mirror_stop::Stop::new(step)?)),
         mirror_seed::SEED => Ok(Box::new(mirror_seed::Seed::new(step)?)),
         mirror_start::START => Ok(Box::new(mirror_start::Start::new(step)?)),
-        roles::NAME => Ok(Box::new(roles::Promote::new(step)?)),
+        roles_promote::NAME => Ok(Box::new(roles_promote::Promote::new(step)?)),
         groups_translate::TRANSLATE => Ok(Box::new(groups_translate::Translate::new(step)?)),
         groups_commit::COMMIT => Ok(Box::new(groups_commit::Commit::new(step)?)),
-        watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
+        watermarks_snapshot::NAME => Ok(Box::new(watermarks_snapshot::Snapshot::new(step)?)),
         tail_find::FIND => Ok(Box::new(tail_find::Find::new(step)?)),
         tail_quarantine::QUARANTINE => Ok(Box::new(tail_quarantine::Quarantine::new(step)?)),
         truncate::NAME => Ok(Box::new(truncate::Truncate::new(step)?)),

@@ -33,36 +33,36 @@ use crate::error::Error;
 use crate::kafka::{KafkaClient, ProduceRecord};
 use crate::runbook::StepDef;
 pub const QUARANTINE: &str = "tail.quarantine";
-pub(super) fn find_word() -> String {
+fn find_word() -> String {
     "tail-find".to_string()
 }
-pub(super) fn thirty() -> u64 {
+fn thirty() -> u64 {
     30
 }
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct QuarantineParams {
+struct QuarantineParams {
     #[serde(default = "find_word")]
-    pub(super) find_step: String,
+    find_step: String,
     #[serde(default)]
-    pub(super) dir: Option<String>,
+    dir: Option<String>,
     #[serde(default)]
-    pub(super) topic: Option<String>,
+    topic: Option<String>,
     #[serde(default = "thirty")]
-    pub(super) timeout_seconds: u64,
+    timeout_seconds: u64,
 }
 
 /// The `tail.quarantine` action.
 #[derive(Debug)]
 pub struct Quarantine {
-    pub(super) find_step: String,
-    pub(super) dir: Option<PathBuf>,
-    pub(super) topic: Option<String>,
-    pub(super) timeout: Duration,
+    find_step: String,
+    dir: Option<PathBuf>,
+    topic: Option<String>,
+    timeout: Duration,
 }
 
 /// What the quarantine step found on disk before doing anything.
-pub(super) enum OnDisk {
+enum OnDisk {
     /// A manifest that verifies and matches the tail.
     Verified(Box<Manifest>),
     /// Nothing, or something that does not verify (the reason).
@@ -72,8 +72,8 @@ pub(super) enum OnDisk {
 
 /// Header names the copies in a quarantine topic carry, so that a resumed copy skips
 /// what is already there.
-pub(super) const HDR_RUN: &str = "kafka-dr.quarantine.run";
-pub(super) const HDR_SOURCE: &str = "kafka-dr.quarantine.source";
+const HDR_RUN: &str = "kafka-dr.quarantine.run";
+const HDR_SOURCE: &str = "kafka-dr.quarantine.source";
 
 impl Quarantine {
     pub fn new(step: &StepDef) -> Result<Quarantine, Error> {
@@ -105,7 +105,7 @@ impl Quarantine {
         })
     }
 
-    pub(super) fn paths(&self, ctx: &StepContext<'_>) -> Paths {
+    fn paths(&self, ctx: &StepContext<'_>) -> Paths {
         let base = match &self.dir {
             Some(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
             None => {
@@ -121,12 +121,7 @@ impl Quarantine {
         Paths::new(&base, ctx.run_id)
     }
 
-    pub(super) fn on_disk(
-        &self,
-        ctx: &StepContext<'_>,
-        paths: &Paths,
-        tail: &TailReport,
-    ) -> OnDisk {
+    fn on_disk(&self, ctx: &StepContext<'_>, paths: &Paths, tail: &TailReport) -> OnDisk {
         match read_manifest(&paths.manifest) {
             Ok(None) => OnDisk::Missing,
             Err(e) => OnDisk::Invalid(e),
@@ -156,7 +151,7 @@ impl Quarantine {
     }
 
     /// Stream the tail into the file and write the manifest, both atomically.
-    pub(super) fn write(
+    fn write(
         &self,
         ctx: &StepContext<'_>,
         paths: &Paths,
@@ -303,7 +298,7 @@ impl Quarantine {
         Ok((manifest, elapsed))
     }
 
-    pub(super) fn topic_target(
+    fn topic_target(
         &self,
         ctx: &StepContext<'_>,
         tail: &TailReport,
@@ -322,7 +317,7 @@ impl Quarantine {
 
     /// The tail records this run already copied into the quarantine topic, by source
     /// `topic/partition/offset`. `None` when the topic does not exist.
-    pub(super) fn copied(
+    fn copied(
         &self,
         client: &KafkaClient,
         topic: &str,
@@ -355,7 +350,7 @@ impl Quarantine {
 
     /// Copy the quarantined records (from the verified file) into `topic` on the new
     /// primary, skipping those this run already copied. Returns how many were produced.
-    pub(super) fn copy_to_topic(
+    fn copy_to_topic(
         &self,
         ctx: &StepContext<'_>,
         topic: &str,
@@ -410,7 +405,7 @@ impl Quarantine {
     }
 }
 
-pub(super) fn now_ms() -> i64 {
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -596,7 +591,7 @@ impl Action for Quarantine {
 }
 
 /// The `cluster/topic/partition/offset` of every record of a quarantine file.
-pub(super) fn read_sources(manifest: &Manifest) -> Result<BTreeSet<String>, Error> {
+fn read_sources(manifest: &Manifest) -> Result<BTreeSet<String>, Error> {
     let path = Path::new(&manifest.file);
     let file = File::open(path).map_err(|e| io_err("open", path, e))?;
     let mut out = BTreeSet::new();

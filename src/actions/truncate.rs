@@ -25,7 +25,7 @@
 //! step of this run verifies (manifest against the tail, file against the manifest),
 //! unless `no_quarantine`. Records written to the old primary after `tail.find` were not
 //! quarantined: the step refuses to delete them (again unless `no_quarantine`). It only
-//! reads the journal; the quarantine itself belongs to `tail.rs`.
+//! reads the journal; the quarantine itself belongs to `tail_quarantine.rs` and `quarantine_file.rs`.
 //!
 //! The last copy: deleting `[log start, cut)` on the old primary is safe only while the
 //! new primary still holds that history. The plan checks it (a fresh read of the new
