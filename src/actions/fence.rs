@@ -919,7 +919,14 @@ pub(super) fn lift_active(
     let deleted = if bindings.is_empty() {
         Vec::new()
     } else {
-        client.delete_acls(&bindings, timeout)?
+        // The first binding alone, then the rest (a crash point between the two).
+        let (first, rest) = bindings.split_at(1);
+        let mut deleted = client.delete_acls(first, timeout)?;
+        if !rest.is_empty() {
+            crate::engine::crash::crash_point("fence.lift:binding-deleted");
+            deleted.extend(client.delete_acls(rest, timeout)?);
+        }
+        deleted
     };
     journal.lift_fence(cluster, fence.name())?;
     Ok(deleted.len())

@@ -198,7 +198,15 @@ impl Action for Apply {
         let client = common::kafka_in(ctx, &cluster, self.timeout)?;
         // Creating a binding that exists changes nothing: create them all, in case one
         // was removed since the plan.
-        client.create_acls(&detail.bindings, self.timeout)?;
+        // The first binding alone, then the rest: a crash between the two is a crash
+        // point of its own (one round trip more, a failover pays nothing else for it).
+        let (first, rest) = detail.bindings.split_at(detail.bindings.len().min(1));
+        client.create_acls(first, self.timeout)?;
+        if !rest.is_empty() {
+            crate::engine::crash::crash_point("fence.apply:binding-created");
+            client.create_acls(rest, self.timeout)?;
+        }
+        crate::engine::crash::crash_point("fence.apply:created-not-journaled");
         let bindings = serde_json::to_value(&detail.bindings).unwrap_or_default();
         let id = ctx
             .journal

@@ -427,7 +427,12 @@ impl Action for Commit {
                 .iter()
                 .map(|(t, p, _, o)| (t.as_str(), *p, *o))
                 .collect();
-            client.alter_group_offsets(group, &set, self.timeout)
+            let committed = client.alter_group_offsets(group, &set, self.timeout);
+            // Groups commit concurrently: the first to finish may leave others done or not.
+            if committed.is_ok() && work.len() > 1 {
+                crate::engine::crash::crash_point("groups.commit:group-committed");
+            }
+            committed
         });
         let mut committed = Vec::new();
         let mut first_error = None;

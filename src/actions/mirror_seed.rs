@@ -1012,6 +1012,7 @@ impl Action for Seed {
                         Ok(()) | Err(ConnectError::AlreadyExists { .. }) => {}
                         Err(e) => return Err(scrub(ctx, e)),
                     }
+                    crate::engine::crash::crash_point("mirror.seed:connector-created");
                 }
                 ConnectorAction::UpdateConfig => {
                     ctx.reporter.status(

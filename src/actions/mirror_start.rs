@@ -612,6 +612,7 @@ impl Action for Start {
                         &format!("reverse {} connector `{name}` on `{cluster}`", role.name()),
                     );
                     ctx.block_on(client.resume(name))?;
+                    crate::engine::crash::crash_point("mirror.start:connector-resumed");
                 }
             }
         }

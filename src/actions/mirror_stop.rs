@@ -275,7 +275,10 @@ impl Action for Stop {
                         _ => client.pause(name).await,
                     }
                 };
-                tokio::time::timeout(bound, request).await.ok()
+                let answer = tokio::time::timeout(bound, request).await.ok();
+                // The stops go out at once: the first to end may leave the others sent or not.
+                crate::engine::crash::crash_point("mirror.stop:connector-stopped");
+                answer
             }
         })));
         let mut sent_to = Vec::new();

@@ -101,12 +101,14 @@ impl Action for Promote {
         let mut lifted = 0;
         if self.lift_guard {
             lifted = super::fence::lift_guard(ctx, &new_primary, self.timeout)?;
+            crate::engine::crash::crash_point("roles.promote:guard-lifted");
         }
         if !done {
-            ctx.journal
-                .record_role_change(Some(ctx.run_id), &new_primary, Role::Primary)?;
-            ctx.journal
-                .record_role_change(Some(ctx.run_id), &new_backup, Role::Backup)?;
+            // Both in one transaction: a crash never leaves two primaries on record.
+            ctx.journal.record_role_changes(
+                Some(ctx.run_id),
+                &[(&new_primary, Role::Primary), (&new_backup, Role::Backup)],
+            )?;
         }
         ctx.reporter.status(
             "Promoted",

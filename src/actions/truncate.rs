@@ -1101,7 +1101,13 @@ impl Action for Truncate {
                 .iter()
                 .map(|d| (d.topic.as_str(), d.partition, d.before))
                 .collect();
-            let done = client.delete_records(&req, self.timeout)?;
+            // The first partition alone, then the rest (a crash point between the two).
+            let (first, rest) = req.split_at(1);
+            let mut done = client.delete_records(first, self.timeout)?;
+            if !rest.is_empty() {
+                crate::engine::crash::crash_point("truncate:partition-truncated");
+                done.extend(client.delete_records(rest, self.timeout)?);
+            }
             for d in &work.deletions {
                 let low = done
                     .iter()
