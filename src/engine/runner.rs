@@ -73,6 +73,14 @@ struct Step<'s> {
     started: Instant,
 }
 
+/// What a dead process left on record for the step it did not finish.
+struct Stored {
+    /// The output its apply returned (journaled before verify), if it got that far.
+    output: Option<serde_json::Value>,
+    /// Its plan had changes: it was about to apply something.
+    planned_changes: bool,
+}
+
 /// Why a step stopped.
 enum Stop {
     /// Boxed: a failure carries a plan and an error, and travels in every `Result`.
@@ -411,7 +419,12 @@ impl<'a> Engine<'a> {
                     &step,
                     action.as_mut(),
                     record.attempts,
-                    record.output.clone(),
+                    Stored {
+                        output: record.output.clone(),
+                        planned_changes: record.plan.as_ref().is_some_and(|p| {
+                            p["changes"].as_array().is_some_and(|c| !c.is_empty())
+                        }),
+                    },
                 ),
                 _ => self.execute(&mut ctx, &step, action.as_mut()),
             };
@@ -461,15 +474,15 @@ impl<'a> Engine<'a> {
         self.apply_and_verify(ctx, step, action, plan, attempt)
     }
 
-    /// A step the journal says was started by a process that never finished it.
-    /// `stored` is the output its apply left in the journal, if it got that far.
+    /// A step the journal says was started by a process that never finished it;
+    /// `stored` is what the dead process left on record.
     fn resume_started(
         &self,
         ctx: &mut StepContext<'_>,
         step: &Step<'_>,
         action: &mut dyn Action,
         dangling: u32,
-        stored: Option<serde_json::Value>,
+        stored: Stored,
     ) -> Result<StepReport, Stop> {
         ctx.attempt = dangling;
         self.reporter.step_begin(
@@ -490,7 +503,7 @@ impl<'a> Engine<'a> {
             // In place, but the dead process stopped before its apply's output reached the
             // journal: later steps and the report read that output, so it must not be
             // lost. Apply is idempotent: applying again changes nothing and returns it.
-            Ok(Verdict::Done) if stored.is_none() && !plan.is_noop() => Ok(Verdict::NotDone(
+            Ok(Verdict::Done) if stored.output.is_none() && !plan.is_noop() => Ok(Verdict::NotDone(
                 "its effect is in place but its output was never recorded; applying again (idempotent) to recover it".into(),
             )),
             other => other,
@@ -498,19 +511,28 @@ impl<'a> Engine<'a> {
         match verdict {
             Ok(Verdict::Done) => {
                 let ms = elapsed_ms(step.started);
+                // The dead process planned changes and made them all (nothing is left to
+                // do now) but its output never reached the journal: what is in place now,
+                // the plan's detail, stands in for it (later steps and the report read it).
+                let output = match stored.output {
+                    None if stored.planned_changes && !plan.detail.is_null() => {
+                        Some(self.redact_json(plan.detail.clone()))
+                    }
+                    kept => kept,
+                };
                 self.journal.finish_step(
                     ctx.run_id,
                     step.idx,
                     dangling,
                     StepOutcome::VerifiedNotReapplied,
-                    None,
+                    output.as_ref(),
                     ms,
                 )?;
                 let mut report = StepReport::new(step.def, StepOutcome::VerifiedNotReapplied)
                     .with_plan(Some(&plan));
                 report.attempt = Some(dangling);
                 report.duration_ms = ms;
-                report.output = stored;
+                report.output = output;
                 Ok(report)
             }
             Ok(Verdict::NotDone(reason)) => {
