@@ -460,6 +460,23 @@ fn in_parallel<J: Send>(jobs: Vec<J>, work: impl Fn(J) + Sync) {
     });
 }
 
+/// `lab/kafka-lab start dc1`, tried three times: the broker's port (in the ephemeral
+/// range) was seen taken for a moment by a client socket right after the kill.
+fn start_dc1() {
+    for attempt in 1..=3 {
+        let ok = std::process::Command::new(kafka_lab())
+            .args(["start", "dc1"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return;
+        }
+        eprintln!("lab/kafka-lab start dc1 failed (attempt {attempt} of 3)");
+        std::thread::sleep(Duration::from_secs(5));
+    }
+    panic!("lab/kafka-lab start dc1 failed three times (see its output above)");
+}
+
 fn stop_forward_connectors(lab: &Lab) {
     let c = connect_client(lab, "dc2");
     for n in FORWARD_CONNECTORS {
@@ -731,7 +748,7 @@ fn every_crash_point_resumes_to_the_clean_end_state() {
             eprintln!("cannot write to dc2 after a failover: {e}");
         }
     }
-    lab_cmd(&["start", "dc1"]);
+    start_dc1();
     let fb_started = Instant::now();
     let fb_args = ["--yes", "run", fb_path.as_str()];
     let out = fixtures[0].sb.run(&fb_args);
