@@ -454,7 +454,7 @@ fn display_command(argv: &[String]) -> String {
 mod tests {
     use super::super::test_support::{step, Fixture};
     use super::*;
-    use crate::error::ExitCode;
+    use crate::exit_code::ExitCode;
     use std::sync::atomic::Ordering;
 
     fn exec(params: serde_json::Value) -> Exec {

@@ -34,7 +34,8 @@ pub mod watermarks_snapshot;
 use thiserror::Error;
 
 use crate::engine::{Action, EngineError};
-use crate::error::{Error, ExitCode};
+use crate::error::Error;
+use crate::exit_code::ExitCode;
 use crate::runbook::StepDef;
 
 /// Builds one action from its step.
