@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::common::first_line;
 use super::mirror_seed::*;
 use super::reverse_flow::*;
 use super::{common, ActionError};
