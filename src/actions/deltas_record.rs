@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::common;
+use super::common::{self, first_line};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
@@ -32,22 +32,9 @@ pub const NAME: &str = "deltas.record";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "primary_word")]
     primary: String,
-    #[serde(default = "backup_word")]
     backup: String,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
-}
-
-fn primary_word() -> String {
-    "primary".to_string()
-}
-fn backup_word() -> String {
-    "backup".to_string()
-}
-fn ten() -> u64 {
-    10
 }
 
 /// Where the lag figure of a partition came from.
@@ -812,10 +799,6 @@ fn verify_recorded(journal: &Journal, rec: &Recorded) -> Result<Verdict, Error> 
         }
     }
     Ok(Verdict::Done)
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 fn now_ms() -> i64 {

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::common;
+use super::common::{self, first_line};
 use super::translation::{self, Method, SyncPoint, Translation};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
@@ -33,15 +33,6 @@ use crate::kafka::{
 use crate::runbook::StepDef;
 use crate::topology::Policy;
 pub const TRANSLATE: &str = "groups.translate";
-fn primary_word() -> String {
-    "primary".to_string()
-}
-fn backup_word() -> String {
-    "backup".to_string()
-}
-fn ten() -> u64 {
-    10
-}
 
 // ---------------------------------------------------------------------------------------
 // The translation, as stored in the journal
@@ -868,10 +859,6 @@ pub(super) fn recorded_fingerprint(
     }
 }
 
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
 /// Up to this many positions, the plan shows one line each; above, one line per group.
 pub(super) const PLAN_POSITION_LINES: usize = 40;
 
@@ -983,13 +970,10 @@ pub(super) fn describe_method(p: &TranslatedPosition) -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TranslateParams {
-    #[serde(default = "primary_word")]
     pub(super) from: String,
-    #[serde(default = "backup_word")]
     pub(super) to: String,
     #[serde(default)]
     pub(super) groups: Option<Vec<String>>,
-    #[serde(default = "ten")]
     pub(super) timeout_seconds: u64,
 }
 

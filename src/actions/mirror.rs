@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::common;
+use super::common::{self, first_line};
 use crate::connect::{ConnectClient, ConnectError, ConnectorState, ConnectorStatus};
 use crate::error::Error;
 use crate::journal::Journal;
@@ -79,10 +79,6 @@ pub(super) fn connector_list(c: &Connectors) -> [(&'static str, String); 3] {
         ("checkpoint", c.checkpoint.clone()),
         ("heartbeat", c.heartbeat.clone()),
     ]
-}
-
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 /// Connect could not be asked at all: no URL in the topology, or no answer.

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::common::first_line;
 use super::reverse_flow::*;
 use super::{common, ActionError};
 use crate::connect::{
@@ -208,18 +209,8 @@ pub struct SeedDetail {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SeedParams {
-    #[serde(default = "delete_records")]
     strategy: String,
-    #[serde(default = "sixty")]
     timeout_seconds: u64,
-}
-
-fn delete_records() -> String {
-    "delete-records".into()
-}
-
-fn sixty() -> u64 {
-    60
 }
 
 /// A reverse connector as it is: its status and config (`None`: it does not exist).

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::common::first_line;
 use super::mirror_seed::*;
 use super::reverse_flow::*;
 use super::{common, ActionError};
@@ -40,20 +41,10 @@ fn catch_up_interrupted(seed: &SeedDetail) -> Error {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartParams {
-    #[serde(default = "seed_step")]
     seed_step: String,
     #[serde(default)]
     max_lag: Option<u64>,
-    #[serde(default = "one_twenty")]
     timeout_seconds: u64,
-}
-
-fn seed_step() -> String {
-    "mirror-seed".into()
-}
-
-fn one_twenty() -> u64 {
-    120
 }
 
 /// `mirror.start`.

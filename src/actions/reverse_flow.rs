@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::common;
+use super::common::{self, first_line};
 use crate::connect::{ConnectClient, ConnectError, ConnectorState, ConnectorStatus};
 use crate::engine::StepContext;
 use crate::error::Error;
@@ -104,10 +104,6 @@ pub(super) fn list_some(items: &[String], max: usize) -> String {
         out.push_str(&format!(" and {} more", items.len() - max));
     }
     out
-}
-
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common;
+use super::common::{self, first_line};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::WatermarkRow;
@@ -23,14 +23,9 @@ pub const NAME: &str = "watermarks.snapshot";
 #[serde(deny_unknown_fields)]
 struct Params {
     clusters: Vec<String>,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
     #[serde(default)]
     optional: Vec<String>,
-}
-
-fn ten() -> u64 {
-    10
 }
 
 #[derive(Debug)]
@@ -189,8 +184,4 @@ impl Action for Snapshot {
         }
         Ok(Verdict::Done)
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
