@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::common::{self, first_line};
-use crate::connect::{ConnectClient, ConnectError, ConnectorState, ConnectorStatus};
+use crate::connect::{ConnectClient, ConnectError};
 use crate::error::Error;
 use crate::journal::Journal;
 use crate::topology::{Connectors, Topology};
@@ -104,32 +104,6 @@ pub(super) fn client_for(
 }
 
 // ---------------------------------------------------------------------------------------
-pub(super) async fn status_of(
-    client: &ConnectClient,
-    name: &str,
-) -> Result<Option<ConnectorStatus>, ConnectError> {
-    match client.status(name).await {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.is_not_found() => {
-            if !client.exists(name).await? {
-                return Ok(None);
-            }
-            // Exists without a status yet (just created): not running anything yet, but
-            // not stopped either.
-            Ok(Some(ConnectorStatus {
-                name: name.to_string(),
-                connector_state: ConnectorState::Unassigned,
-                worker_id: String::new(),
-                connector_trace: None,
-                tasks: Vec::new(),
-                kind: None,
-            }))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
 // mirror status
 // ---------------------------------------------------------------------------------------
 
@@ -197,7 +171,7 @@ pub fn status(
     };
     out.url = Some(client.url().to_string());
     for (role, name) in connector_list(connectors) {
-        match rt.block_on(status_of(&client, &name)) {
+        match rt.block_on(client.status_if_exists(&name)) {
             Ok(st) => out.connectors.push(ConnectorReport {
                 role,
                 name,
