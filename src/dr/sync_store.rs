@@ -74,7 +74,8 @@ pub enum Stale {
     TargetIncarnation,
     /// A later sync's upstream offset is lower (MM2's rule: older syncs are invalid).
     UpstreamRewind,
-    /// A later sync's downstream offset is lower: the target was truncated or recreated.
+    /// A later sync's downstream offset is lower (or the same, for a later upstream
+    /// offset): the target was truncated or recreated.
     DownstreamRewind,
     /// Its downstream offset is at or past the target's high watermark.
     PastTargetEnd,
@@ -188,7 +189,13 @@ pub fn valid_syncs(history: &[RecordedSync], logs: &Logs<'_>) -> Valid {
             if s.upstream < last.upstream {
                 count(Stale::UpstreamRewind, kept.len(), &mut out);
                 kept.clear();
-            } else if s.downstream < last.downstream {
+            } else if s.downstream < last.downstream
+                || (s.downstream == last.downstream && s.upstream > last.upstream)
+            {
+                // Two records cannot share one offset of one log: the target went back
+                // (found by the property test in `actions::translation`: a target
+                // recreated and copied into from 0 again, its first sync on the old
+                // copy's first offset).
                 count(Stale::DownstreamRewind, kept.len(), &mut out);
                 kept.clear();
             }
@@ -303,6 +310,11 @@ mod tests {
         let v = valid_syncs(&h, &logs(None, None, 300));
         assert_eq!(v.syncs, vec![s(500, 0), s(601, 101)]);
         assert_eq!(v.discarded.get(&Stale::DownstreamRewind), Some(&3));
+        // The new copy's first sync on the very offset of the old copy's last one.
+        let h = [r(0, 0, None, None), r(2, 0, None, None)];
+        let v = valid_syncs(&h, &logs(None, None, 1));
+        assert_eq!(v.syncs, vec![s(2, 0)]);
+        assert_eq!(v.discarded.get(&Stale::DownstreamRewind), Some(&1));
     }
 
     #[test]
