@@ -807,7 +807,10 @@ pub(super) fn describe_topic_ids(
     unsafe {
         let res = sys::rd_kafka_event_DescribeTopics_result(ev.ptr());
         if res.is_null() {
-            return Err(RdError::with_message(-1, "DescribeTopics returned no result"));
+            return Err(RdError::with_message(
+                -1,
+                "DescribeTopics returned no result",
+            ));
         }
         let mut n = 0usize;
         let descs = sys::rd_kafka_DescribeTopics_result_topics(res, &mut n);
