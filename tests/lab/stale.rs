@@ -89,7 +89,13 @@ fn after_twin(dc2: &[Rec], last: &Rec) -> i64 {
 fn mirrored_and_recorded(sb: &Sandbox, topic: &str, groups: &[(&str, i64)]) -> Vec<Rec> {
     let lab = sb.lab;
     create_topic(lab, "dc1", topic, 1);
-    produce(lab, "dc1", Principal::App, topic, &make_records(topic, 500, 1));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        topic,
+        &make_records(topic, 500, 1),
+    );
     wait_dc2(lab, topic, 500);
     for (g, at) in groups {
         commit_on_dc1(lab, g, topic, *at);
@@ -148,6 +154,16 @@ fn translated<'v>(v: &'v serde_json::Value, group: &str) -> &'v serde_json::Valu
         .unwrap_or_else(|| panic!("group `{group}` not translated: {v}"))
 }
 
+/// The lines of kafka-dr's output that say what was discarded or ignored, and why.
+fn stale_lines(out: &Output) -> String {
+    out.stderr
+        .lines()
+        .chain(out.stdout.lines())
+        .filter(|l| l.contains("older incarnation") || l.contains("not used"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn group_summary<'v>(v: &'v serde_json::Value, group: &str) -> &'v serde_json::Value {
     v["failover"]["groups"]
         .as_array()
@@ -174,7 +190,13 @@ fn a_topic_recreated_on_the_primary_uses_only_the_new_incarnations_syncs() {
 
     delete_and_create(lab, "dc1", &topic);
     let seed = format!("{topic}-new");
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&seed, 300, 1));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&seed, 300, 1),
+    );
     let dc2 = wait_dc2(lab, &topic, 800);
     let dc1 = read_all(lab, "dc1", &topic);
     assert_eq!(dc1.len(), 300, "the new incarnation on dc1");
@@ -211,8 +233,9 @@ fn a_topic_recreated_on_the_primary_uses_only_the_new_incarnations_syncs() {
         "the report must say H's position was for an older incarnation:\n{said}"
     );
     println!(
-        "STALE SOURCE: G committed {got_g:?} (want {want_g}), H committed {got_h:?} (first copy of the new incarnation at {want_h}); G: {tg}; H: {th}; deltas: {}",
-        rec.stderr.trim()
+        "STALE SOURCE: G committed {got_g:?} (want {want_g}), H committed {got_h:?} (first copy of the new incarnation at {want_h}); G: {tg}; H: {th}; deltas: {}\nthe operator reads:\n{}",
+        rec.stderr.trim(),
+        stale_lines(&out)
     );
 }
 
@@ -233,7 +256,13 @@ fn a_topic_recreated_on_the_backup_ignores_the_old_copys_syncs() {
 
     delete_and_create(lab, "dc2", &topic);
     let seed = format!("{topic}-more");
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&seed, 300, 1));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&seed, 300, 1),
+    );
     let dc2 = wait_dc2(lab, &topic, 300);
     let dc1 = read_all(lab, "dc1", &topic);
     assert_eq!(dc1.len(), 800);
@@ -267,7 +296,8 @@ fn a_topic_recreated_on_the_backup_ignores_the_old_copys_syncs() {
         "the report must say which syncs were discarded and why:\n{said}"
     );
     println!(
-        "STALE TARGET: G committed {got_g:?} (want {want_g}), H committed {got_h:?} (first unconsumed at {first_unconsumed}); H: {th}"
+        "STALE TARGET: G committed {got_g:?} (want {want_g}), H committed {got_h:?} (first unconsumed at {first_unconsumed}); H: {th}\nthe operator reads:\n{}",
+        stale_lines(&out)
     );
 }
 
@@ -290,12 +320,15 @@ fn duplicates_include_what_the_group_consumed_after_the_last_recording() {
     std::thread::sleep(Duration::from_secs(3));
     commit_on_dc1(lab, &g, &topic, 400);
 
-    let (v, _out) = failover(&sb);
+    let (v, out) = failover(&sb);
     let dc2 = read_all(lab, "dc2", &topic);
     let committed = committed_on_dc2(lab, &g, &topic).expect("committed on dc2");
     // The records G will read again: from the committed offset up to the copy of 399.
     let truth = after_twin(&dc2, &dc1[399]) - committed;
-    assert!(truth >= 263, "G resumes at {committed}: {truth} re-delivered");
+    assert!(
+        truth >= 263,
+        "G resumes at {committed}: {truth} re-delivered"
+    );
     let s = group_summary(&v, &g);
     let worst = s["worst_case_duplicates"].as_i64();
     assert!(
@@ -310,7 +343,12 @@ fn duplicates_include_what_the_group_consumed_after_the_last_recording() {
     figures.insert("committed", committed);
     figures.insert("truth", truth);
     println!(
-        "HONEST DUPLICATES: {figures:?}, report: {s}, position: {}",
-        translated(&v, &g)
+        "HONEST DUPLICATES: {figures:?}, report: {s}, position: {}; the operator reads: {}",
+        translated(&v, &g),
+        out.stderr
+            .lines()
+            .filter(|l| l.contains("duplicate"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
 }
