@@ -7,6 +7,10 @@
 //! last recorded, and its age"). Parameters: `primary`, `backup` (cluster names or the
 //! role words), `timeout_seconds`.
 //!
+//! Syncs and positions are recorded with the topic ids of both sides (and each
+//! cluster's topic ids on their own), so that a topic deleted and created again later is
+//! told apart from the log they describe (`dr::sync_store`).
+//!
 //! `record_once` is the whole job, shared by the action and by `kafka-dr deltas record
 //! --follow` (which calls it in a loop). It writes nothing to any cluster: its only effect
 //! is journal rows. A group position that did not change since it was last recorded is

@@ -12,6 +12,13 @@
 //! topic answers; the twin of the last consumed record searched on the backup), and sets
 //! what MM2 itself would give beside it. It writes nothing to any cluster: the result is
 //! its plan detail and its step output, kept by the journal.
+//!
+//! Only the syncs that still describe both logs are used (`dr::sync_store`: none of an
+//! older topic incarnation, none before a rewind, none outside the current bounds), and a
+//! position recorded for an older incarnation of its topic is ignored (the group starts
+//! at the current incarnation's first copy); both are said in the notes. A translation is
+//! `exact` only when proven (an exact method on a live position); a recorded position's
+//! worst case includes what the group may have consumed after it was recorded.
 //! The output's types (`TranslationReport`, `TranslatedPosition`) are shared with
 //! `groups.commit` and the failover report.
 
