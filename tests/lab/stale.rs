@@ -315,9 +315,22 @@ fn duplicates_include_what_the_group_consumed_after_the_last_recording() {
     let topic = sb.name("orders");
     let g = sb.name("g");
     let dc1 = mirrored_and_recorded(&sb, &topic, &[(&g, 137)]);
-    block_on(connect_client(lab, "dc2").stop("mm2-dc1-dc2-checkpoint"))
-        .expect("stop the checkpoint connector");
-    std::thread::sleep(Duration::from_secs(3));
+    let connect = connect_client(lab, "dc2");
+    block_on(connect.stop("mm2-dc1-dc2-checkpoint")).expect("stop the checkpoint connector");
+    // Stopped for good (its tasks gone), so no checkpoint tells of the move either.
+    wait_for(
+        "the checkpoint connector stopped",
+        Duration::from_secs(60),
+        || {
+            block_on(connect.status("mm2-dc1-dc2-checkpoint"))
+                .ok()
+                .filter(|s| {
+                    s.connector_state == kafka_dr::connect::ConnectorState::Stopped
+                        && s.tasks.is_empty()
+                })
+        },
+    );
+    std::thread::sleep(Duration::from_secs(6));
     commit_on_dc1(lab, &g, &topic, 400);
 
     let (v, out) = failover(&sb);
@@ -325,11 +338,16 @@ fn duplicates_include_what_the_group_consumed_after_the_last_recording() {
     let committed = committed_on_dc2(lab, &g, &topic).expect("committed on dc2");
     // The records G will read again: from the committed offset up to the copy of 399.
     let truth = after_twin(&dc2, &dc1[399]) - committed;
+    let s = group_summary(&v, &g);
+    let p = translated(&v, &g);
+    assert_eq!(
+        p["position_source"], "journal",
+        "no fresher source should know of the move: {p}"
+    );
     assert!(
         truth >= 263,
         "G resumes at {committed}: {truth} re-delivered"
     );
-    let s = group_summary(&v, &g);
     let worst = s["worst_case_duplicates"].as_i64();
     assert!(
         worst.is_none_or(|w| w >= truth),
