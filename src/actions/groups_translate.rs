@@ -29,7 +29,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::common;
+use super::common::{self, first_line};
 use super::translation::{self, Method, SyncPoint, Translation};
 use crate::dr::{self, RecordedSync};
 use crate::engine::{Action, Plan, StepContext, Verdict};
@@ -1060,10 +1060,6 @@ pub(super) fn recorded_fingerprint(
             ),
         },
     }
-}
-
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 /// Up to this many positions, the plan shows one line each; above, one line per group.
