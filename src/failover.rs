@@ -29,7 +29,12 @@ pub struct StepTiming {
 pub struct GroupSummary {
     pub group: String,
     pub partitions: usize,
+    /// Positions whose offset is proven right (an exact method on a live position).
     pub exact: usize,
+    /// Positions translated exactly as they were recorded, but recorded before the
+    /// disaster: the group may have consumed on since (counted in `conservative` too, and
+    /// in the duplicates).
+    pub exact_when_recorded: usize,
     pub conservative: usize,
     /// Sum over partitions of the worst-case re-delivered records (None if unbounded).
     pub worst_case_duplicates: Option<i64>,
@@ -126,11 +131,19 @@ fn group_summaries(out: &Value) -> Vec<GroupSummary> {
                 ..Default::default()
             });
         g.partitions += 1;
-        let exact = matches!(t["method"].as_str(), Some("sync-point" | "fingerprint"));
+        let exact_method = matches!(t["method"].as_str(), Some("sync-point" | "fingerprint"));
+        // "exact" means proven: a translation kept by an older kafka-dr has no `exact`
+        // field, and is exact only if it was read live.
+        let exact = t["exact"]
+            .as_bool()
+            .unwrap_or(exact_method && t["position_source"].as_str() == Some("live"));
         if exact {
             g.exact += 1;
         } else {
             g.conservative += 1;
+            if exact_method {
+                g.exact_when_recorded += 1;
+            }
         }
         g.worst_case_duplicates =
             match (g.worst_case_duplicates, t["worst_case_duplicates"].as_i64()) {
@@ -292,7 +305,7 @@ mod tests {
             {"group": "g", "method": "conservative", "worst_case_duplicates": 3, "target_topic": "t",
              "partition": 1, "expired_skipped": 0},
             {"group": "h", "method": "fingerprint", "worst_case_duplicates": 0, "target_topic": "t",
-             "partition": 0}
+             "partition": 0, "position_source": "live"}
         ]});
         let mut groups = group_summaries(&translate);
         assert_eq!(groups[0].group, "g");
@@ -323,5 +336,31 @@ mod tests {
             (5, 0)
         );
         assert!(groups[1].expired_notes[0].contains("5 more record(s) skipped at commit"));
+    }
+
+    /// Issue 9, case 10: a position translated exactly from the journal is exact only as
+    /// recorded; it is not counted as exact, and its duplicates are what it says.
+    #[test]
+    fn exact_means_proven() {
+        let translate = json!({"to": "dc2", "positions": [
+            {"group": "g", "method": "fingerprint", "exact": false, "position_source": "journal",
+             "worst_case_duplicates": 363, "since_recording_at_most": 363},
+            {"group": "g", "method": "sync-point", "exact": true, "position_source": "live",
+             "worst_case_duplicates": 0},
+            // Kept by an older kafka-dr (no `exact`): a journal position is not exact.
+            {"group": "h", "method": "fingerprint", "position_source": "journal",
+             "worst_case_duplicates": 0}
+        ]});
+        let groups = group_summaries(&translate);
+        assert_eq!(
+            (
+                groups[0].exact,
+                groups[0].exact_when_recorded,
+                groups[0].conservative
+            ),
+            (1, 1, 1)
+        );
+        assert_eq!(groups[0].worst_case_duplicates, Some(363));
+        assert_eq!((groups[1].exact, groups[1].exact_when_recorded), (0, 1));
     }
 }

@@ -7,6 +7,10 @@
 //! last recorded, and its age"). Parameters: `primary`, `backup` (cluster names or the
 //! role words), `timeout_seconds`.
 //!
+//! Syncs and positions are recorded with the topic ids of both sides (and each
+//! cluster's topic ids on their own), so that a topic deleted and created again later is
+//! told apart from the log they describe (`dr::sync_store`).
+//!
 //! `record_once` is the whole job, shared by the action and by `kafka-dr deltas record
 //! --follow` (which calls it in a loop). It writes nothing to any cluster: its only effect
 //! is journal rows. A group position that did not change since it was last recorded is
@@ -102,13 +106,20 @@ struct Position {
     topic: String,
     partition: i32,
     committed: i64,
+    /// The topic's id on the primary in this pass (`None`: not known).
+    topic_id: Option<String>,
 }
 
 /// What one pass read from the clusters, before anything is written.
 struct Collected {
     syncs_cluster: String,
     syncs_topic: String,
+    /// Every in-scope sync read, stamped with the topic ids of this pass (see
+    /// `stamp_new_syncs`: only syncs the journal does not hold yet keep them).
     syncs: Vec<OffsetSyncRow>,
+    /// The topic ids seen in this pass: (primary topic -> id), (backup topic -> id).
+    primary_ids: BTreeMap<String, String>,
+    backup_ids: BTreeMap<String, String>,
     groups: usize,
     positions: Vec<Position>,
     partitions: Vec<PartitionLag>,
@@ -212,10 +223,13 @@ fn record(
             committed_offset: p.committed,
             fingerprint,
             recorded_at: None,
+            topic_id: p.topic_id.clone(),
         });
     }
-    let new_syncs = journal.record_offset_syncs(&collected.syncs)?;
+    let fresh = unrecorded_syncs(journal, &collected.syncs)?;
+    let new_syncs = journal.record_offset_syncs(&fresh)?;
     journal.record_group_positions(&rows)?;
+    record_ids(journal, pass, &collected)?;
     let recorded = Recorded {
         primary: pass.primary.to_string(),
         backup: pass.backup.to_string(),
@@ -304,10 +318,81 @@ fn latest_positions(journal: &Journal, cluster: &str) -> Result<LatestPositions,
         .collect())
 }
 
+/// A position is recorded again when its offset moved, or when the topic is another
+/// incarnation than the one it was recorded for (the same offset in a recreated topic is
+/// another position).
 fn position_changed(latest: &LatestPositions, p: &Position) -> bool {
     latest
         .get(&(p.group.clone(), p.topic.clone(), p.partition))
-        .is_none_or(|r| r.committed_offset != p.committed)
+        .is_none_or(|r| {
+            r.committed_offset != p.committed || (p.topic_id.is_some() && r.topic_id != p.topic_id)
+        })
+}
+
+/// The syncs of `syncs` whose offset pair the journal does not hold yet for their
+/// partition: only those are recorded, with this pass's topic ids. The offset-syncs
+/// topic keeps older syncs until compaction, those of a topic's older incarnation
+/// included: a sync recorded in an earlier pass keeps the ids it was recorded with
+/// instead of being recorded again under the current ones.
+fn unrecorded_syncs(
+    journal: &Journal,
+    syncs: &[OffsetSyncRow],
+) -> Result<Vec<OffsetSyncRow>, Error> {
+    let mut known: BTreeMap<(String, i32), HashSet<(i64, i64)>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for s in syncs {
+        let key = (s.topic.clone(), s.partition);
+        if !known.contains_key(&key) {
+            let have = journal
+                .offset_sync_history(&s.source_cluster, &s.target_cluster, &s.topic, s.partition)?
+                .into_iter()
+                .map(|r| (r.upstream_offset, r.downstream_offset))
+                .collect();
+            known.insert(key.clone(), have);
+        }
+        if known
+            .get_mut(&key)
+            .is_some_and(|h| h.insert((s.upstream_offset, s.downstream_offset)))
+        {
+            out.push(s.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// Journal the topic ids this pass saw on both clusters (the current incarnations, read
+/// back when a cluster is down).
+fn record_ids(journal: &Journal, pass: &Pass<'_>, c: &Collected) -> Result<(), Error> {
+    let pairs = |ids: &BTreeMap<String, String>| -> Vec<(String, String)> {
+        ids.iter().map(|(t, i)| (t.clone(), i.clone())).collect()
+    };
+    journal.record_topic_ids(pass.primary, &pairs(&c.primary_ids))?;
+    journal.record_topic_ids(pass.backup, &pairs(&c.backup_ids))?;
+    Ok(())
+}
+
+/// The topic ids of `topics` on `client`, without the topics that have none; an error
+/// is a note, not a failure (recording goes on without ids, as for an old broker).
+fn ids_of(
+    client: &KafkaClient,
+    topics: &[String],
+    timeout: Duration,
+    notes: &mut Vec<String>,
+) -> BTreeMap<String, String> {
+    match client.topic_ids(topics, timeout) {
+        Ok(ids) => ids
+            .into_iter()
+            .filter_map(|(t, id)| id.map(|id| (t, id)))
+            .collect(),
+        Err(e) => {
+            notes.push(format!(
+                "cannot read the topic ids of `{}` ({}): syncs and positions recorded without them",
+                client.cluster_name(),
+                first_line(&e.to_string())
+            ));
+            BTreeMap::new()
+        }
+    }
 }
 
 /// Errors about one partition's records, not about the cluster or the connection.
@@ -400,6 +485,23 @@ fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
         }
         Err(e) => return Err(e.into()),
     };
+    // (1b) The topic ids of both sides: the incarnation each sync and position is for.
+    let topics: Vec<String> = parts
+        .iter()
+        .map(|(t, _)| t.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let primary_ids = ids_of(&primary, &topics, timeout, &mut notes);
+    let policy = topology.replication.policy;
+    let target_names: Vec<String> = topics
+        .iter()
+        .map(|t| policy.target_topic(pass.primary, t))
+        .collect();
+    let backup_ids = match backup.get(pass, false)? {
+        Some(c) => ids_of(c, &target_names, timeout, &mut notes),
+        None => BTreeMap::new(),
+    };
     let mut seen = HashSet::new();
     let syncs: Vec<OffsetSyncRow> = raw
         .into_iter()
@@ -408,11 +510,15 @@ fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
         .map(|s| OffsetSyncRow {
             source_cluster: pass.primary.to_string(),
             target_cluster: pass.backup.to_string(),
-            topic: s.topic,
             partition: s.partition,
             upstream_offset: s.upstream,
             downstream_offset: s.downstream,
             recorded_at: None,
+            source_topic_id: primary_ids.get(&s.topic).cloned(),
+            target_topic_id: backup_ids
+                .get(&policy.target_topic(pass.primary, &s.topic))
+                .cloned(),
+            topic: s.topic,
         })
         .collect();
 
@@ -433,6 +539,7 @@ fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
             if in_scope.contains(&(topic.clone(), partition)) {
                 positions.push(Position {
                     group: group.clone(),
+                    topic_id: primary_ids.get(&topic).cloned(),
                     topic,
                     partition,
                     committed,
@@ -500,6 +607,8 @@ fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
             syncs_cluster,
             syncs_topic,
             syncs,
+            primary_ids,
+            backup_ids,
             groups,
             positions,
             partitions,
@@ -882,6 +991,7 @@ mod tests {
             committed_offset: offset,
             fingerprint: None,
             recorded_at: None,
+            topic_id: None,
         }
     }
 
@@ -897,9 +1007,24 @@ mod tests {
             topic: "app.t".into(),
             partition: 0,
             committed: offset,
+            topic_id: None,
         };
         assert!(!position_changed(&latest, &pos(5)));
         assert!(position_changed(&latest, &pos(6)));
+        // The same offset in a recreated topic (another id) is another position.
+        let in_new = Position {
+            topic_id: Some("A2".into()),
+            ..pos(5)
+        };
+        assert!(position_changed(&latest, &in_new));
+        f.journal
+            .record_group_positions(&[GroupPositionRow {
+                topic_id: Some("A2".into()),
+                ..row("app.g", 5)
+            }])
+            .unwrap();
+        let latest = latest_positions(&f.journal, "dc1").unwrap();
+        assert!(!position_changed(&latest, &in_new));
 
         let sync = OffsetSyncRow {
             source_cluster: "dc1".into(),
@@ -909,6 +1034,8 @@ mod tests {
             upstream_offset: 100,
             downstream_offset: 90,
             recorded_at: None,
+            source_topic_id: None,
+            target_topic_id: None,
         };
         assert_eq!(
             count_new_syncs(&f.journal, std::slice::from_ref(&sync)).unwrap(),

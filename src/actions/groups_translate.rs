@@ -12,6 +12,13 @@
 //! topic answers; the twin of the last consumed record searched on the backup), and sets
 //! what MM2 itself would give beside it. It writes nothing to any cluster: the result is
 //! its plan detail and its step output, kept by the journal.
+//!
+//! Only the syncs that still describe both logs are used (`dr::sync_store`: none of an
+//! older topic incarnation, none before a rewind, none outside the current bounds), and a
+//! position recorded for an older incarnation of its topic is ignored (the group starts
+//! at the current incarnation's first copy); both are said in the notes. A translation is
+//! `exact` only when proven (an exact method on a live position); a recorded position's
+//! worst case includes what the group may have consumed after it was recorded.
 //! The output's types (`TranslationReport`, `TranslatedPosition`) are shared with
 //! `groups.commit` and the failover report.
 
@@ -24,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{self, first_line};
 use super::translation::{self, Method, SyncPoint, Translation};
+use crate::dr::{self, RecordedSync};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::kafka::{
@@ -104,6 +112,16 @@ pub struct TranslatedPosition {
     pub expired_skipped: i64,
     #[serde(default)]
     pub expired_skipped_at_least: i64,
+    /// True only when the offset is proven right: an exact method on a position read
+    /// live. A recorded position (journal, checkpoint) is exact at best for the moment
+    /// it was recorded: the group may have consumed on since (issue 9, case 10).
+    #[serde(default)]
+    pub exact: bool,
+    /// For a recorded position: the records on the backup from the offset to its high
+    /// watermark, which the group may have consumed after the recording and will then see
+    /// again (included in `worst_case_duplicates`).
+    #[serde(default)]
+    pub since_recording_at_most: Option<i64>,
 }
 
 impl TranslatedPosition {
@@ -168,6 +186,9 @@ pub(super) struct Candidate {
     /// checkpointed position 170 at downstream 1 while the recorded 20 translates to 20).
     pub(super) floor: Option<(i64, Option<RecordedFingerprint>)>,
     pub(super) note: Option<String>,
+    /// The position was recorded for an older incarnation of the topic on the primary
+    /// (its topic id then, the current one): it is ignored (see `Method::NewIncarnation`).
+    pub(super) older_incarnation: Option<(String, String)>,
 }
 
 /// Which of a recorded position and an MM2 checkpoint to translate from (no live
@@ -210,8 +231,9 @@ pub(super) struct Inputs<'i> {
     pub(super) backup: &'i KafkaClient,
     /// (backup topic, partition) -> (log start, high watermark).
     pub(super) bounds: &'i HashMap<(String, i32), (i64, i64)>,
-    /// (primary topic, partition) -> every known sync, sorted.
-    pub(super) syncs: &'i HashMap<(String, i32), Vec<SyncPoint>>,
+    /// (primary topic, partition) -> the syncs that still describe both logs (see
+    /// `dr::sync_store`), sorted, and what was discarded.
+    pub(super) syncs: &'i HashMap<(String, i32), dr::Valid>,
     pub(super) checkpoints: &'i HashMap<(String, String, i32), Checkpoint>,
 }
 
@@ -323,9 +345,12 @@ impl Translator<'_, '_> {
 
         let live_syncs = self.live_syncs(primary.as_deref(), &backup, &mut notes);
         let checkpoints = self.checkpoints(&backup, &mut notes);
+        // The current incarnation of each topic on the primary: read live, or the one
+        // `deltas record` saw last.
+        let source_ids = self.source_topic_ids(primary.as_deref(), &mut notes)?;
         let candidates = match &primary {
             Some(p) => self.live_candidates(p)?,
-            None => self.recorded_candidates(&checkpoints, &mut notes)?,
+            None => self.recorded_candidates(&checkpoints, &source_ids, &mut notes)?,
         };
         if let Some(only) = self.only {
             let have: HashSet<&str> = candidates.iter().map(|c| c.group.as_str()).collect();
@@ -362,27 +387,100 @@ impl Translator<'_, '_> {
                 .collect()
         };
 
-        let mut syncs_by_partition: HashMap<(String, i32), Vec<SyncPoint>> = HashMap::new();
+        let target_topics: Vec<String> = wanted
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let target_ids = match backup.topic_ids(&target_topics, timeout) {
+            Ok(ids) => ids,
+            Err(e) => {
+                notes.push(format!(
+                    "cannot read the topic ids of `{to}` ({}): offset syncs are judged by their offsets only",
+                    first_line(&e.to_string())
+                ));
+                BTreeMap::new()
+            }
+        };
+        // The primary's log ends, when it answers: a sync past them names a record it no
+        // longer has (its log was truncated or recreated).
+        let source_ends: HashMap<(String, i32), i64> = match &primary {
+            Some(p) if !candidates.is_empty() => {
+                let parts: BTreeSet<(&str, i32)> = candidates
+                    .iter()
+                    .map(|c| (c.topic.as_str(), c.partition))
+                    .collect();
+                let parts: Vec<(&str, i32)> = parts.into_iter().collect();
+                match p.watermarks(&parts, timeout) {
+                    Ok(w) => w
+                        .into_iter()
+                        .map(|w| ((w.topic, w.partition), w.latest))
+                        .collect(),
+                    Err(e) => {
+                        notes.push(format!(
+                            "cannot read the log ends of `{from}` ({}): offset syncs are not checked against them",
+                            first_line(&e.to_string())
+                        ));
+                        HashMap::new()
+                    }
+                }
+            }
+            _ => HashMap::new(),
+        };
+        let mut syncs_by_partition: HashMap<(String, i32), dr::Valid> = HashMap::new();
         for c in &candidates {
             let pkey = (c.topic.clone(), c.partition);
             if let std::collections::hash_map::Entry::Vacant(slot) = syncs_by_partition.entry(pkey)
             {
-                let mut s: Vec<SyncPoint> = self
+                // In recording order (MM2's emission order), with the ids of both sides.
+                let mut history: Vec<RecordedSync> = self
                     .ctx
                     .journal
-                    .offset_sync_history(from, to, &c.topic, c.partition)?
+                    .offset_syncs_in_recording_order(from, to, &c.topic, c.partition)?
                     .into_iter()
-                    .map(|r| SyncPoint {
-                        upstream: r.upstream_offset,
-                        downstream: r.downstream_offset,
+                    .map(|r| RecordedSync {
+                        sync: SyncPoint {
+                            upstream: r.upstream_offset,
+                            downstream: r.downstream_offset,
+                        },
+                        source_topic_id: r.source_topic_id,
+                        target_topic_id: r.target_topic_id,
                     })
                     .collect();
+                // Live syncs the journal does not hold yet come after, in log order.
+                let known: HashSet<SyncPoint> = history.iter().map(|r| r.sync).collect();
                 if let Some(live) = live_syncs.get(slot.key()) {
-                    s.extend(live.iter().copied());
+                    history.extend(live.iter().filter(|s| !known.contains(s)).map(|s| {
+                        RecordedSync {
+                            sync: *s,
+                            source_topic_id: None,
+                            target_topic_id: None,
+                        }
+                    }));
                 }
-                s.sort();
-                s.dedup();
-                slot.insert(s);
+                let target = policy.target_topic(from, &c.topic);
+                let hwm = bounds
+                    .get(&(target.clone(), c.partition))
+                    .map_or(0, |b| b.1);
+                let valid = dr::valid_syncs(
+                    &history,
+                    &dr::Logs {
+                        source_topic_id: source_ids.get(&c.topic).map(String::as_str),
+                        target_topic_id: target_ids.get(&target).and_then(|i| i.as_deref()),
+                        target_high_watermark: hwm,
+                        source_log_end: source_ends.get(slot.key()).copied(),
+                    },
+                );
+                if let Some(why) = valid.describe_discarded() {
+                    notes.push(format!(
+                        "`{}`[{}]: {} recorded offset sync(s) not used: {why}",
+                        c.topic,
+                        c.partition,
+                        valid.discarded_total()
+                    ));
+                }
+                slot.insert(valid);
             }
         }
         let inputs = Inputs {
@@ -472,7 +570,8 @@ impl Translator<'_, '_> {
                 continue;
             };
             let pkey = (c.topic.clone(), c.partition);
-            let syncs = inputs.syncs.get(&pkey).map_or(&[][..], Vec::as_slice);
+            let valid = inputs.syncs.get(&pkey);
+            let syncs = valid.map_or(&[][..], |v| v.syncs.as_slice());
             let cp = inputs
                 .checkpoints
                 .get(&(c.group.clone(), c.topic.clone(), c.partition));
@@ -524,6 +623,25 @@ impl Translator<'_, '_> {
                 )
             };
             let t = match c.source {
+                // Recorded for a topic that was deleted and created again since: nothing
+                // of the current incarnation is known to be consumed.
+                _ if c.older_incarnation.is_some() => {
+                    let offset = valid.map_or(log_start, |v| v.incarnation_start(log_start));
+                    translation::bound(
+                        Translation {
+                            offset,
+                            method: Method::NewIncarnation,
+                            worst_case_duplicates: None,
+                            lower_sync: None,
+                            upper_sync: syncs.first().copied(),
+                            expired_skipped: 0,
+                            expired_skipped_at_least: 0,
+                            clamped_from: None,
+                        },
+                        log_start,
+                        hwm,
+                    )
+                }
                 PositionSource::Checkpoint => match cp {
                     Some(cp) => {
                         let mut t = translation::from_checkpoint(cp.upstream, cp.downstream, syncs);
@@ -556,7 +674,28 @@ impl Translator<'_, '_> {
                     }
                 }
             };
-            positions.push(self.result(c.clone(), target, t, syncs, cp, log_start));
+            let mut t = t;
+            let mut since = None;
+            if c.source != PositionSource::Live {
+                // The group may have consumed on after its position was recorded (or
+                // checkpointed), up to everything the backup holds: those records it
+                // sees again. A hard bound, whatever the method.
+                let more = (hwm - t.offset).max(0);
+                since = Some(more);
+                t.worst_case_duplicates = Some(t.worst_case_duplicates.unwrap_or(0).max(more));
+            }
+            let mut p = self.result(c.clone(), target, t, syncs, cp, log_start);
+            p.exact = p.method.is_exact() && c.source == PositionSource::Live;
+            p.since_recording_at_most = since;
+            if let Some((was, now)) = &c.older_incarnation {
+                let n = format!(
+                    "position {} of group `{}` on `{}`[{}] was recorded for an older incarnation of topic `{}` on `{from}` (topic id {was}, now {now}): positions recorded for an older incarnation of topic `{}` were ignored; it starts at offset {} of `{to}`, the current incarnation's first copy",
+                    c.position, c.group, c.topic, c.partition, c.topic, c.topic, p.backup_offset
+                );
+                notes.push(n.clone());
+                p.note = Some(n);
+            }
+            positions.push(p);
         }
         Ok(positions)
     }
@@ -596,6 +735,42 @@ impl Translator<'_, '_> {
             clamped_from: t.clamped_from,
             expired_skipped: t.expired_skipped,
             expired_skipped_at_least: t.expired_skipped_at_least,
+            exact: false,
+            since_recording_at_most: None,
+        }
+    }
+
+    /// The id of each in-scope topic on the primary now: read from it when it answers,
+    /// else the one `deltas record` saw last (empty when neither is known).
+    fn source_topic_ids(
+        &self,
+        primary: Option<&KafkaClient>,
+        notes: &mut Vec<String>,
+    ) -> Result<BTreeMap<String, String>, Error> {
+        let recorded = self.ctx.journal.latest_topic_ids(self.from)?;
+        let Some(p) = primary else {
+            return Ok(recorded);
+        };
+        let topics: Vec<String> = p
+            .metadata(self.timeout)?
+            .topics
+            .iter()
+            .map(|t| t.name.clone())
+            .filter(|t| common::in_scope_topic(self.ctx.topology, t))
+            .collect();
+        match p.topic_ids(&topics, self.timeout) {
+            Ok(ids) => Ok(ids
+                .into_iter()
+                .filter_map(|(t, id)| id.map(|id| (t, id)))
+                .collect()),
+            Err(e) => {
+                notes.push(format!(
+                    "cannot read the topic ids of `{}` ({}): the ones recorded last are used",
+                    self.from,
+                    first_line(&e.to_string())
+                ));
+                Ok(recorded)
+            }
         }
     }
 
@@ -754,6 +929,7 @@ impl Translator<'_, '_> {
                     fingerprint: fp,
                     floor: None,
                     note,
+                    older_incarnation: None,
                 });
             }
         }
@@ -768,6 +944,7 @@ impl Translator<'_, '_> {
     pub(super) fn recorded_candidates(
         &self,
         checkpoints: &HashMap<Key, Checkpoint>,
+        source_ids: &BTreeMap<String, String>,
         notes: &mut Vec<String>,
     ) -> Result<Vec<Candidate>, Error> {
         let topology = self.ctx.topology;
@@ -793,6 +970,30 @@ impl Translator<'_, '_> {
             let rec = recorded.get(&key);
             let cp = checkpoints.get(&key);
             let (group, topic, partition) = key.clone();
+            // A position of an older incarnation of the topic describes another log: the
+            // group is known to have consumed nothing of the current one. (A checkpoint
+            // beside it cannot be told apart by incarnation either: not used.)
+            let current = source_ids.get(&topic);
+            if let Some(r) = rec.filter(|r| {
+                dr::older_incarnation(r.topic_id.as_deref(), current.map(String::as_str))
+            }) {
+                out.push(Candidate {
+                    group,
+                    topic,
+                    partition,
+                    position: r.committed_offset,
+                    source: PositionSource::Journal,
+                    recorded_at: r.recorded_at.clone(),
+                    fingerprint: None,
+                    floor: None,
+                    note: None,
+                    older_incarnation: Some((
+                        r.topic_id.clone().unwrap_or_default(),
+                        current.cloned().unwrap_or_default(),
+                    )),
+                });
+                continue;
+            }
             match choose_source(rec.map(|r| r.committed_offset), cp.map(|c| c.upstream)) {
                 Some(PositionSource::Journal) => {
                     let Some(r) = rec else { continue };
@@ -807,6 +1008,7 @@ impl Translator<'_, '_> {
                         fingerprint: fp,
                         floor: None,
                         note,
+                        older_incarnation: None,
                     });
                 }
                 Some(PositionSource::Checkpoint) => {
@@ -834,6 +1036,7 @@ impl Translator<'_, '_> {
                         fingerprint: None,
                         floor: rec.map(|r| (r.committed_offset, recorded_fingerprint(r).0)),
                         note,
+                        older_incarnation: None,
                     });
                 }
                 Some(PositionSource::Live) | None => {}
@@ -873,7 +1076,7 @@ pub(super) fn group_lines(report: &TranslationReport, run_id: i64) -> Vec<String
     }
     let mut lines = Vec::new();
     for (group, positions) in by_group.iter().take(PLAN_GROUP_LINES) {
-        let exact = positions.iter().filter(|p| p.method.is_exact()).count();
+        let exact = positions.iter().filter(|p| p.exact).count();
         let dups: Option<i64> = positions.iter().map(|p| p.worst_case_duplicates).sum();
         let mut methods: BTreeMap<&str, usize> = BTreeMap::new();
         for p in positions {
@@ -915,6 +1118,7 @@ pub(super) fn method_word(m: Method) -> &'static str {
         Method::NothingConsumed => "nothing consumed",
         Method::Checkpoint => "MM2 checkpoint",
         Method::Ambiguous => "identical records",
+        Method::NewIncarnation => "topic recreated",
     }
 }
 
@@ -927,10 +1131,24 @@ pub(super) fn describe_method(p: &TranslatedPosition) -> String {
         Method::NothingConsumed => "nothing consumed",
         Method::Checkpoint => "MM2 checkpoint, as is",
         Method::Ambiguous => "identical records: the earliest twin, nothing skipped",
+        Method::NewIncarnation => {
+            "recorded for an older incarnation of the topic: ignored, the current incarnation's first copy"
+        }
     };
-    let dups = match p.worst_case_duplicates {
-        Some(n) => format!("{n} duplicate(s) at most"),
-        None => "duplicates not bounded".to_string(),
+    let method = if p.method.is_exact() && !p.exact {
+        match p.position_source {
+            PositionSource::Live => method.to_string(),
+            _ => format!("{method} for the position as recorded (not proven now)"),
+        }
+    } else {
+        method.to_string()
+    };
+    let dups = match (p.worst_case_duplicates, p.since_recording_at_most) {
+        (Some(n), Some(since)) if since > 0 => format!(
+            "{n} duplicate(s) at most (of them up to {since} if the group consumed on after its position was recorded)"
+        ),
+        (Some(n), _) => format!("{n} duplicate(s) at most"),
+        (None, _) => "duplicates not bounded".to_string(),
     };
     let mut mm2 = Vec::new();
     if let Some(cp) = &p.mm2_checkpoint {
@@ -1187,6 +1405,8 @@ mod tests {
                 clamped_from: None,
                 expired_skipped: 0,
                 expired_skipped_at_least: 0,
+                exact: false,
+                since_recording_at_most: Some(359),
             }],
             notes: vec![],
         };

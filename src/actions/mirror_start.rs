@@ -428,6 +428,8 @@ impl Start {
                     upstream_offset: *upstream_offset,
                     downstream_offset: *downstream_offset,
                     recorded_at: None,
+                    source_topic_id: None,
+                    target_topic_id: None,
                 }),
                 _ => None,
             })

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common;
 use super::translation::SyncPoint;
+use crate::dr::{self, RecordedSync};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::StepState;
@@ -435,6 +436,21 @@ impl Find {
             }
         }
         let marks = old_client.watermarks(&parts, timeout)?;
+        // The incarnations of both sides now: a sync recorded for an older one (a topic
+        // deleted and created again, e.g. by an earlier failback's `recreate`) describes
+        // another log and would place the cut in it (see `dr::sync_store`).
+        let old_topics: Vec<String> = parts
+            .iter()
+            .map(|(t, _)| t.clone())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let new_topics: Vec<String> = old_topics
+            .iter()
+            .map(|t| policy.target_topic(&old, t))
+            .collect();
+        let old_ids = topic_ids_or_note(&old_client, &old_topics, timeout, &mut notes);
+        let new_ids = topic_ids_or_note(&new_client, &new_topics, timeout, &mut notes);
         let mut partitions = Vec::with_capacity(parts.len());
         for w in marks {
             if ctx.is_interrupted() {
@@ -445,15 +461,43 @@ impl Find {
             }
             let new_topic = policy.target_topic(&old, &w.topic);
             let key = (new_topic.clone(), w.partition);
-            let syncs: Vec<SyncPoint> = ctx
+            let history: Vec<RecordedSync> = ctx
                 .journal
-                .offset_sync_history(&old, &new, &w.topic, w.partition)?
+                .offset_syncs_in_recording_order(&old, &new, &w.topic, w.partition)?
                 .into_iter()
-                .map(|r| SyncPoint {
-                    upstream: r.upstream_offset,
-                    downstream: r.downstream_offset,
+                .map(|r| RecordedSync {
+                    sync: SyncPoint {
+                        upstream: r.upstream_offset,
+                        downstream: r.downstream_offset,
+                    },
+                    source_topic_id: r.source_topic_id,
+                    target_topic_id: r.target_topic_id,
                 })
                 .collect();
+            let valid = dr::valid_syncs(
+                &history,
+                &dr::Logs {
+                    source_topic_id: old_ids.get(&w.topic).map(String::as_str),
+                    target_topic_id: new_ids.get(&new_topic).map(String::as_str),
+                    // MM2 copied nothing past the promotion cut; later records there are
+                    // the applications'.
+                    target_high_watermark: pc
+                        .new_primary_end
+                        .get(&key)
+                        .copied()
+                        .unwrap_or(i64::MAX),
+                    source_log_end: Some(w.latest),
+                },
+            );
+            if let Some(why) = valid.describe_discarded() {
+                notes.push(format!(
+                    "`{}`[{}]: {} recorded offset sync(s) not used: {why}",
+                    w.topic,
+                    w.partition,
+                    valid.discarded_total()
+                ));
+            }
+            let syncs = valid.syncs;
             let inp = CutInput {
                 old_start: w.earliest,
                 old_end: w.latest,
@@ -831,6 +875,30 @@ pub(crate) fn load_tail(
 }
 
 // ---------------------------------------------------------------------------------------
+
+/// The topic ids of `topics` on `client` (those that have one); when they cannot be read,
+/// a note, and the syncs are judged by their offsets only.
+fn topic_ids_or_note(
+    client: &KafkaClient,
+    topics: &[String],
+    timeout: Duration,
+    notes: &mut Vec<String>,
+) -> std::collections::BTreeMap<String, String> {
+    match client.topic_ids(topics, timeout) {
+        Ok(ids) => ids
+            .into_iter()
+            .filter_map(|(t, id)| id.map(|id| (t, id)))
+            .collect(),
+        Err(e) => {
+            notes.push(format!(
+                "cannot read the topic ids of `{}` ({}): offset syncs are judged by their offsets only",
+                client.cluster_name(),
+                e.to_string().lines().next().unwrap_or_default()
+            ));
+            std::collections::BTreeMap::new()
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

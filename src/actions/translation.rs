@@ -22,13 +22,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One offset sync: upstream offset `upstream` on the primary was copied to
-/// `downstream` on the backup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct SyncPoint {
-    pub upstream: i64,
-    pub downstream: i64,
-}
+/// One offset sync (upstream offset on the primary -> its copy's offset on the backup);
+/// which recorded syncs may be used at all is `crate::dr::sync_store`'s call.
+pub use crate::dr::SyncPoint;
 
 /// How a position was translated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,6 +45,10 @@ pub enum Method {
     /// Several records on the backup match the last consumed one and the run before it:
     /// the earliest is used, so nothing is skipped; the ones between may be re-delivered.
     Ambiguous,
+    /// The only recorded position is for an older incarnation of the topic (deleted and
+    /// created again since): ignored; the group starts at the copy of the current
+    /// incarnation's first record (or after the older incarnation's last copy).
+    NewIncarnation,
 }
 
 impl Method {
@@ -878,6 +878,156 @@ mod properties {
                     t.expired_skipped
                 );
             }
+        }
+    }
+}
+
+/// Property tests over the offset-sync store and translation together (issue 9, case 5):
+/// a topic recreated on the source (the new incarnation's copies follow the old ones on
+/// the target) or on the target (the copy starts again at 0), syncs of both recorded in
+/// the journal, with or without topic ids. A position of the current incarnation never
+/// skips one of its unconsumed records, and a group known to have consumed nothing of it
+/// starts at or before its first copy.
+#[cfg(test)]
+mod incarnations {
+    use super::*;
+    use crate::dr::{valid_syncs, Logs, RecordedSync};
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    struct Case {
+        /// Records of the older and of the current incarnation (contents from a small
+        /// alphabet: identical records across incarnations are common).
+        old: Vec<u8>,
+        new: Vec<u8>,
+        /// True: the topic was recreated on the target (the source continued); false: on
+        /// the source (the target continued).
+        target_recreated: bool,
+        pick: Vec<bool>,
+        with_ids: bool,
+        committed: i64,
+        /// A position anywhere in the source log (reduced modulo its length).
+        committed_any: i64,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        (1usize..30, 1usize..30, 0u8..3)
+            .prop_flat_map(|(n_old, n_new, alphabet)| {
+                (
+                    proptest::collection::vec(0..=alphabet, n_old),
+                    proptest::collection::vec(0..=alphabet, n_new),
+                    any::<bool>(),
+                    proptest::collection::vec(any::<bool>(), n_old + n_new),
+                    any::<bool>(),
+                    0..=n_new as i64,
+                    0..64i64,
+                )
+            })
+            .prop_map(
+                |(old, new, target_recreated, pick, with_ids, committed, committed_any)| Case {
+                    old,
+                    new,
+                    target_recreated,
+                    pick,
+                    with_ids,
+                    committed,
+                    committed_any,
+                },
+            )
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn a_recreated_topic_never_makes_a_group_skip(c in case()) {
+            let n_old = c.old.len() as i64;
+            // The current target log: (content) at each offset, and where each current
+            // source record was copied.
+            let (target, new_copy_at): (Vec<u8>, Vec<i64>) = if c.target_recreated {
+                // Source continued: the current incarnation of the SOURCE is the whole
+                // log (old records then new), its current records past n_old were copied
+                // into the new target from 0. The group's position counts from n_old.
+                (c.new.clone(), (0..c.new.len() as i64).collect())
+            } else {
+                let mut t = c.old.clone();
+                t.extend(&c.new);
+                (t, (0..c.new.len() as i64).map(|u| n_old + u).collect())
+            };
+            // The syncs MM2 emitted, in order: the older copy's, then the current one's
+            // (always one at its first record: the upstream skip or downstream rewind).
+            let (src_old, src_new) = if c.target_recreated { ("A1", "A1") } else { ("A1", "A2") };
+            let (tgt_old, tgt_new) = if c.target_recreated { ("B1", "B2") } else { ("B1", "B1") };
+            let ids = |s: &str| c.with_ids.then(|| s.to_string());
+            let mut history = Vec::new();
+            for u in 0..n_old {
+                if c.pick[u as usize] {
+                    history.push(RecordedSync {
+                        sync: SyncPoint { upstream: u, downstream: u },
+                        source_topic_id: ids(src_old),
+                        target_topic_id: ids(tgt_old),
+                    });
+                }
+            }
+            // Upstream offsets of the current records as the source numbers them.
+            let up = |i: i64| if c.target_recreated { n_old + i } else { i };
+            for i in 0..c.new.len() as i64 {
+                if i == 0 || c.pick[(n_old + i) as usize] {
+                    history.push(RecordedSync {
+                        sync: SyncPoint { upstream: up(i), downstream: new_copy_at[i as usize] },
+                        source_topic_id: ids(src_new),
+                        target_topic_id: ids(tgt_new),
+                    });
+                }
+            }
+            let hwm = target.len() as i64;
+            let valid = valid_syncs(&history, &Logs {
+                source_topic_id: Some(src_new),
+                target_topic_id: Some(tgt_new),
+                target_high_watermark: hwm,
+                source_log_end: None,
+            });
+            // The current source log and the group's position in it: with the target
+            // recreated the source continued, and the group may be anywhere in it (its
+            // records before n_old were copied into the target's older incarnation only).
+            let source: Vec<u8> = if c.target_recreated {
+                c.old.iter().chain(&c.new).copied().collect()
+            } else {
+                c.new.clone()
+            };
+            let committed = if c.target_recreated {
+                c.committed_any % (source.len() as i64 + 1)
+            } else {
+                c.committed
+            };
+            let want = (committed >= 1).then(|| source[(committed - 1) as usize]);
+            let t = translate(
+                committed,
+                &valid.syncs,
+                0,
+                hwm,
+                |from, until| Ok::<_, ()>(match want {
+                    Some(w) => (from..until).filter(|&j| target[j as usize] == w).collect(),
+                    None => Vec::new(),
+                }),
+                |_, _| Ok(true),
+            )
+            .unwrap();
+            for i in 0..c.new.len() as i64 {
+                if up(i) < committed {
+                    continue;
+                }
+                let at = new_copy_at[i as usize];
+                prop_assert!(
+                    at >= t.offset,
+                    "unconsumed record {} (copied at {at}) skipped: position {committed} translated to {} ({t:?}, valid {valid:?}, {c:?})",
+                    up(i),
+                    t.offset
+                );
+            }
+            // Nothing of the current incarnation consumed (a position of the older one
+            // ignored): at or before its first copy.
+            let start = valid.incarnation_start(0);
+            prop_assert!(start <= new_copy_at[0], "start {start} past the first copy {} ({valid:?}, {c:?})", new_copy_at[0]);
         }
     }
 }

@@ -47,6 +47,12 @@ pub struct OffsetSyncRow {
     /// Set by the journal (first time the pair was recorded); ignored on insert.
     #[serde(default)]
     pub recorded_at: Option<String>,
+    /// The topic ids of the source and target topics when the sync was recorded (`None`:
+    /// not known, e.g. a journal older than topic ids).
+    #[serde(default)]
+    pub source_topic_id: Option<String>,
+    #[serde(default)]
+    pub target_topic_id: Option<String>,
 }
 
 /// A consumer group's committed position on one partition.
@@ -62,6 +68,9 @@ pub struct GroupPositionRow {
     /// Set by the journal; ignored on insert.
     #[serde(default)]
     pub recorded_at: Option<String>,
+    /// The topic's id on `cluster` when recorded (`None`: not known).
+    #[serde(default)]
+    pub topic_id: Option<String>,
 }
 
 /// A set of ACL bindings kafka-dr created on a cluster, and whether it was lifted.
@@ -182,8 +191,9 @@ impl Journal {
         self.write("record offset syncs", |tx| {
             let mut insert = tx.prepare(
                 "INSERT INTO offset_syncs (source_cluster, target_cluster, topic, partition,
-                                           upstream_offset, downstream_offset)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                                           upstream_offset, downstream_offset,
+                                           source_topic_id, target_topic_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT DO NOTHING",
             )?;
             let mut new = 0;
@@ -194,7 +204,9 @@ impl Journal {
                     r.topic,
                     r.partition,
                     r.upstream_offset,
-                    r.downstream_offset
+                    r.downstream_offset,
+                    r.source_topic_id,
+                    r.target_topic_id
                 ])?;
             }
             Ok(new)
@@ -269,13 +281,81 @@ impl Journal {
         })
     }
 
+    /// Every recorded sync of one partition in the order it was first recorded (the
+    /// order MM2 emitted them, which the offset-sync store's rewind rule needs), with the
+    /// topic ids of both sides.
+    pub fn offset_syncs_in_recording_order(
+        &self,
+        source: &str,
+        target: &str,
+        topic: &str,
+        partition: i32,
+    ) -> Result<Vec<OffsetSyncRow>, JournalError> {
+        self.read("read offset syncs", |c| {
+            let mut stmt = c.prepare(&format!(
+                "{SYNC_COLUMNS} WHERE source_cluster = ?1 AND target_cluster = ?2
+                   AND topic = ?3 AND partition = ?4
+                 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map(params![source, target, topic, partition], sync_from_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Record that `cluster`'s topics were seen now with these ids (`(topic, id)`).
+    pub fn record_topic_ids(
+        &self,
+        cluster: &str,
+        ids: &[(String, String)],
+    ) -> Result<(), JournalError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.write("record topic ids", |tx| {
+            let seq: i64 = tx.query_row(
+                "SELECT ifnull(max(seen_seq), 0) + 1 FROM topic_ids",
+                [],
+                |r| r.get(0),
+            )?;
+            let mut upsert = tx.prepare(
+                "INSERT INTO topic_ids (cluster, topic, topic_id, seen_seq) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (cluster, topic, topic_id) DO UPDATE SET
+                     last_seen = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                     seen_seq = excluded.seen_seq",
+            )?;
+            for (topic, id) in ids {
+                upsert.execute(params![cluster, topic, id, seq])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The id each topic of `cluster` was seen with last: its current incarnation as far
+    /// as the journal knows (for a cluster that is down).
+    pub fn latest_topic_ids(
+        &self,
+        cluster: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, JournalError> {
+        self.read("read topic ids", |c| {
+            let mut stmt = c.prepare(
+                "SELECT topic, topic_id FROM topic_ids WHERE cluster = ?1
+                 ORDER BY topic, seen_seq",
+            )?;
+            let rows = stmt.query_map(params![cluster], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
+            // Ascending by sighting: the last one per topic wins.
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Record committed group positions (history is kept).
     pub fn record_group_positions(&self, rows: &[GroupPositionRow]) -> Result<(), JournalError> {
         self.write("record group positions", |tx| {
             let mut insert = tx.prepare(
                 "INSERT INTO group_positions (cluster, group_id, topic, partition,
-                                              committed_offset, fingerprint)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                                              committed_offset, fingerprint, topic_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?;
             for r in rows {
                 insert.execute(params![
@@ -284,7 +364,8 @@ impl Journal {
                     r.topic,
                     r.partition,
                     r.committed_offset,
-                    r.fingerprint.as_ref().map(to_json)
+                    r.fingerprint.as_ref().map(to_json),
+                    r.topic_id
                 ])?;
             }
             Ok(())
@@ -301,7 +382,7 @@ impl Journal {
         self.read("read group positions", |c| {
             let mut stmt = c.prepare(
                 "SELECT cluster, group_id, topic, partition, committed_offset, fingerprint,
-                        recorded_at
+                        recorded_at, topic_id
                  FROM group_positions WHERE id IN (
                      SELECT max(id) FROM group_positions
                      WHERE cluster = ?1 AND (?2 IS NULL OR group_id = ?2)
@@ -322,6 +403,7 @@ impl Journal {
                         &format!("the fingerprint of group `{group}` on `{topic}`[{partition}]"),
                     )?,
                     recorded_at: r.get(6)?,
+                    topic_id: r.get(7)?,
                     group,
                     topic,
                     partition,
@@ -485,7 +567,7 @@ impl Journal {
 
 const SYNC_COLUMNS: &str = "
     SELECT source_cluster, target_cluster, topic, partition, upstream_offset,
-           downstream_offset, recorded_at
+           downstream_offset, recorded_at, source_topic_id, target_topic_id
     FROM offset_syncs";
 
 fn sync_from_row(r: &Row<'_>) -> rusqlite::Result<OffsetSyncRow> {
@@ -497,6 +579,8 @@ fn sync_from_row(r: &Row<'_>) -> rusqlite::Result<OffsetSyncRow> {
         upstream_offset: r.get(4)?,
         downstream_offset: r.get(5)?,
         recorded_at: r.get(6)?,
+        source_topic_id: r.get(7)?,
+        target_topic_id: r.get(8)?,
     })
 }
 
@@ -657,7 +741,57 @@ mod tests {
             upstream_offset: up,
             downstream_offset: down,
             recorded_at: None,
+            source_topic_id: None,
+            target_topic_id: None,
         }
+    }
+
+    /// Issue 9, case 5: the same offset pair in a new incarnation is recorded again (its
+    /// ids differ), in recording order; the latest id of each topic is its current one.
+    #[test]
+    fn offset_syncs_are_tied_to_topic_ids() {
+        let (_d, j, _run) = journal_with_run();
+        let with = |up, down, src: &str, tgt: &str| OffsetSyncRow {
+            source_topic_id: Some(src.into()),
+            target_topic_id: Some(tgt.into()),
+            ..sync(0, up, down)
+        };
+        assert_eq!(
+            j.record_offset_syncs(&[with(0, 0, "A1", "B1"), with(100, 100, "A1", "B1")])
+                .unwrap(),
+            2
+        );
+        // The topic recreated on the source: (0, 0) again is another sync.
+        assert_eq!(j.record_offset_syncs(&[with(0, 0, "A2", "B2")]).unwrap(), 1);
+        assert_eq!(j.record_offset_syncs(&[with(0, 0, "A2", "B2")]).unwrap(), 0);
+        // Without ids, once as before.
+        assert_eq!(j.record_offset_syncs(&[sync(0, 7, 7)]).unwrap(), 1);
+        assert_eq!(j.record_offset_syncs(&[sync(0, 7, 7)]).unwrap(), 0);
+        let order: Vec<_> = j
+            .offset_syncs_in_recording_order("dc1", "dc2", "orders", 0)
+            .unwrap()
+            .into_iter()
+            .map(|s| (s.upstream_offset, s.source_topic_id))
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                (0, Some("A1".into())),
+                (100, Some("A1".into())),
+                (0, Some("A2".into())),
+                (7, None)
+            ]
+        );
+        j.record_topic_ids("dc1", &[("orders".into(), "A1".into())])
+            .unwrap();
+        j.record_topic_ids("dc1", &[("orders".into(), "A2".into())])
+            .unwrap();
+        assert_eq!(j.latest_topic_ids("dc1").unwrap()["orders"], "A2");
+        // Seen with the old id again (the journal is told so): that one is current.
+        j.record_topic_ids("dc1", &[("orders".into(), "A1".into())])
+            .unwrap();
+        assert_eq!(j.latest_topic_ids("dc1").unwrap()["orders"], "A1");
+        assert!(j.latest_topic_ids("dc2").unwrap().is_empty());
     }
 
     #[test]
@@ -705,6 +839,7 @@ mod tests {
             committed_offset: offset,
             fingerprint: fp,
             recorded_at: None,
+            topic_id: Some("A1".into()),
         };
         j.record_group_positions(&[pos("g1", 5, None), pos("g2", 7, None)])
             .unwrap();
@@ -718,6 +853,7 @@ mod tests {
             vec![("g1", 9), ("g2", 7)]
         );
         assert_eq!(all[0].fingerprint, Some(json!({"ts": 1, "hash": "ab"})));
+        assert_eq!(all[0].topic_id.as_deref(), Some("A1"));
         let g2 = j.latest_group_positions("dc1", Some("g2")).unwrap();
         assert_eq!(g2.len(), 1);
         assert!(j.latest_group_positions("dc2", None).unwrap().is_empty());

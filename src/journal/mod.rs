@@ -767,6 +767,43 @@ mod tests {
         assert_eq!(third.schema_version().unwrap(), SCHEMA_VERSION);
     }
 
+    /// A journal written before topic ids (schema 1) still reads after the migration: its
+    /// syncs and positions keep their order and values, with no ids.
+    #[test]
+    fn a_journal_from_before_topic_ids_still_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(schema::MIGRATIONS[0]).unwrap();
+            c.execute_batch(
+                "INSERT INTO offset_syncs (source_cluster, target_cluster, topic, partition,
+                     upstream_offset, downstream_offset) VALUES
+                     ('dc1', 'dc2', 'orders', 0, 200, 190), ('dc1', 'dc2', 'orders', 0, 100, 90);
+                 INSERT INTO group_positions (cluster, group_id, topic, partition,
+                     committed_offset) VALUES ('dc1', 'g', 'orders', 0, 150);",
+            )
+            .unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let j = Journal::open(&path).unwrap();
+        assert_eq!(j.schema_version().unwrap(), SCHEMA_VERSION);
+        let syncs = j
+            .offset_syncs_in_recording_order("dc1", "dc2", "orders", 0)
+            .unwrap();
+        let seen: Vec<_> = syncs
+            .iter()
+            .map(|s| (s.upstream_offset, s.source_topic_id.clone()))
+            .collect();
+        assert_eq!(seen, vec![(200, None), (100, None)]);
+        let p = j.latest_group_positions("dc1", None).unwrap();
+        assert_eq!((p[0].committed_offset, p[0].topic_id.clone()), (150, None));
+        // The old pair is still recorded once.
+        let mut again = syncs[0].clone();
+        again.recorded_at = None;
+        assert_eq!(j.record_offset_syncs(&[again]).unwrap(), 0);
+    }
+
     #[test]
     fn a_newer_journal_is_refused() {
         let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 //! it. Add a new one at the end instead. Only `journal/mod.rs` runs these.
 
 /// Every migration, in order. `MIGRATIONS.len()` is the schema version this binary writes.
-pub(super) const MIGRATIONS: &[&str] = &[V1];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The first schema: runs, steps and attempts (the engine's history), the lease, and the
 /// data the DR procedure records (watermarks, offset syncs, group positions, fences,
@@ -156,4 +156,53 @@ CREATE TABLE role_changes (
     at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 );
 CREATE INDEX role_changes_by_cluster ON role_changes (cluster, id);
+"#;
+
+/// Topic incarnations (issue 9, case 5): a topic deleted and created again under the same
+/// name gets a new topic id, and offsets recorded for the old id describe another log.
+/// Offset syncs carry the topic ids of both sides when recorded, group positions the
+/// source topic's id, and `topic_ids` keeps every id each cluster's topics were seen with
+/// (the latest is the current incarnation when the cluster is down). Rows of older
+/// journals keep NULL ids: they are judged by offsets alone.
+///
+/// `offset_syncs` is rebuilt because its UNIQUE constraint must include the ids (the same
+/// offset pair recurs in a new incarnation); ids and recording order (`id`) are kept.
+const V2: &str = r#"
+CREATE TABLE offset_syncs_v2 (
+    id                INTEGER PRIMARY KEY,
+    source_cluster    TEXT    NOT NULL,
+    target_cluster    TEXT    NOT NULL,
+    topic             TEXT    NOT NULL,
+    partition         INTEGER NOT NULL,
+    upstream_offset   INTEGER NOT NULL,
+    downstream_offset INTEGER NOT NULL,
+    recorded_at       TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    source_topic_id   TEXT,
+    target_topic_id   TEXT
+);
+INSERT INTO offset_syncs_v2 (id, source_cluster, target_cluster, topic, partition,
+                             upstream_offset, downstream_offset, recorded_at)
+    SELECT id, source_cluster, target_cluster, topic, partition, upstream_offset,
+           downstream_offset, recorded_at
+    FROM offset_syncs;
+DROP TABLE offset_syncs;
+ALTER TABLE offset_syncs_v2 RENAME TO offset_syncs;
+CREATE UNIQUE INDEX offset_syncs_once ON offset_syncs (
+    source_cluster, target_cluster, topic, partition, upstream_offset, downstream_offset,
+    ifnull(source_topic_id, ''), ifnull(target_topic_id, ''));
+CREATE INDEX offset_syncs_lookup
+    ON offset_syncs (source_cluster, target_cluster, topic, partition, upstream_offset);
+
+ALTER TABLE group_positions ADD COLUMN topic_id TEXT;
+
+CREATE TABLE topic_ids (
+    cluster    TEXT    NOT NULL,
+    topic      TEXT    NOT NULL,
+    topic_id   TEXT    NOT NULL,
+    first_seen TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    last_seen  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    -- increases with every sighting: the highest is the incarnation seen last
+    seen_seq   INTEGER NOT NULL,
+    PRIMARY KEY (cluster, topic, topic_id)
+);
 "#;

@@ -760,6 +760,97 @@ pub(super) fn describe_cluster(rk: Rk<'_>, timeout: Duration) -> Result<RawClust
 }
 
 // ---------------------------------------------------------------------------------------
+// DescribeTopics (topic ids)
+// ---------------------------------------------------------------------------------------
+
+/// One DescribeTopics answer: the topic's id (base64, as Kafka's tools print it; `None`
+/// when the broker reports none, i.e. before topic ids, Kafka 2.8) or its error code.
+#[derive(Debug, Clone)]
+pub(super) struct RawTopicId {
+    pub name: String,
+    pub topic_id: Option<String>,
+    pub err: i32,
+}
+
+/// DescribeTopics (Metadata v10+ under the hood) for `topics`: each topic's id, which
+/// changes when a topic is deleted and created again under the same name.
+pub(super) fn describe_topic_ids(
+    rk: Rk<'_>,
+    topics: &[&str],
+    timeout: Duration,
+) -> Result<Vec<RawTopicId>, RdError> {
+    let names: Vec<CString> = topics
+        .iter()
+        .map(|t| c_string(t, "topic name"))
+        .collect::<Result<_, _>>()?;
+    let mut ptrs: Vec<*const c_char> = names.iter().map(|c| c.as_ptr()).collect();
+    // SAFETY: `ptrs` points at `names`, live for the call; librdkafka copies the names.
+    let collection =
+        unsafe { sys::rd_kafka_TopicCollection_of_topic_names(ptrs.as_mut_ptr(), ptrs.len()) };
+    let collection = TopicCollection(
+        NonNull::new(collection)
+            .ok_or_else(|| RdError::with_message(-1, "cannot build the topic collection"))?,
+    );
+    let ev = admin_request(
+        rk,
+        "DescribeTopics",
+        sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+        sys::RD_KAFKA_EVENT_DESCRIBETOPICS_RESULT,
+        timeout,
+        |_| Ok(()),
+        // SAFETY: the collection outlives the call (its guard drops at the end of this
+        // function) and librdkafka copies it.
+        |rk, o, q| unsafe { sys::rd_kafka_DescribeTopics(rk, collection.0.as_ptr(), o, q) },
+    )?;
+    // SAFETY: `ev` is a live DESCRIBETOPICS_RESULT event; the descriptions, names, ids and
+    // errors read from it live as long as it and are copied.
+    unsafe {
+        let res = sys::rd_kafka_event_DescribeTopics_result(ev.ptr());
+        if res.is_null() {
+            return Err(RdError::with_message(
+                -1,
+                "DescribeTopics returned no result",
+            ));
+        }
+        let mut n = 0usize;
+        let descs = sys::rd_kafka_DescribeTopics_result_topics(res, &mut n);
+        let mut out = Vec::with_capacity(n);
+        for &d in slice(descs, n) {
+            if d.is_null() {
+                continue;
+            }
+            let err = RdError::from_error_obj(sys::rd_kafka_TopicDescription_error(d))
+                .map_or(0, |e| e.code);
+            let id = sys::rd_kafka_TopicDescription_topic_id(d);
+            let topic_id = if id.is_null() {
+                None
+            } else {
+                cstr_opt(sys::rd_kafka_Uuid_base64str(id))
+            }
+            // The zero UUID is Kafka's "no id".
+            .filter(|s| s != "AAAAAAAAAAAAAAAAAAAAAA");
+            out.push(RawTopicId {
+                name: cstr_lossy(sys::rd_kafka_TopicDescription_name(d)),
+                topic_id,
+                err,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Owns a topic collection until it is destroyed.
+struct TopicCollection(NonNull<sys::rd_kafka_TopicCollection_t>);
+
+impl Drop for TopicCollection {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from rd_kafka_TopicCollection_of_topic_names and is
+        // destroyed once.
+        unsafe { sys::rd_kafka_TopicCollection_destroy(self.0.as_ptr()) }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // ListOffsets
 // ---------------------------------------------------------------------------------------
 

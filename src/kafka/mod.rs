@@ -621,6 +621,40 @@ impl KafkaClient {
         }
     }
 
+    /// The topic id of each of `topics` that exists (DescribeTopics), keyed by name. A
+    /// topic deleted and created again under the same name gets a new id, so offsets
+    /// recorded for the old id describe another log. A topic the cluster does not know is
+    /// left out; a broker without topic ids (before Kafka 2.8) gives `None`.
+    pub fn topic_ids(
+        &self,
+        topics: &[String],
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, Option<String>>, KafkaError> {
+        let mut out = BTreeMap::new();
+        if topics.is_empty() {
+            return Ok(out);
+        }
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        let raw = ffi::describe_topic_ids(self.rk(), &names, timeout)
+            .map_err(|e| self.fail("DescribeTopics", Resource::Unspecified, timeout, e))?;
+        for t in raw {
+            if t.err == ffi::code(E::RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+                continue;
+            }
+            if t.err != 0 {
+                let topic = t.name.clone();
+                return Err(self.fail(
+                    "DescribeTopics",
+                    Resource::Topic(topic, None),
+                    timeout,
+                    RdError::from_code(t.err),
+                ));
+            }
+            out.insert(t.name, t.topic_id);
+        }
+        Ok(out)
+    }
+
     /// Brokers and topics. Topics whose metadata carries an error are listed in
     /// `topic_errors`, not in `topics`.
     pub fn metadata(&self, timeout: Duration) -> Result<ClusterMetadata, KafkaError> {

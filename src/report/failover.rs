@@ -40,6 +40,7 @@ impl Reporter {
                 "group",
                 "partitions",
                 "exact",
+                "exact when recorded",
                 "conservative",
                 "worst-case duplicates",
                 "MM2 would re-deliver",
@@ -53,7 +54,8 @@ impl Reporter {
                     cell(&g.group),
                     cell(g.partitions),
                     cell(g.exact),
-                    cell(g.conservative),
+                    cell(g.exact_when_recorded),
+                    cell(g.conservative - g.exact_when_recorded),
                     cell(
                         g.worst_case_duplicates
                             .map(|d| d.to_string())
@@ -75,6 +77,9 @@ impl Reporter {
                 t.add_row(row);
             }
             out.push_str(&format!("{t}\n"));
+            if fo.groups.iter().any(|g| g.exact_when_recorded > 0) {
+                out.push_str("note: \"exact when recorded\": translated exactly from a position `deltas record` recorded before the disaster; the group may have consumed on since, and the worst-case duplicates count those records\n");
+            }
             for g in fo.groups.iter().filter(|g| g.expired_skipped > 0) {
                 out.push_str(&format!(
                     "WARNING: group `{}` will never see {} record(s): they expired on the backup before it resumed there\n",

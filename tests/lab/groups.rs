@@ -383,7 +383,7 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
     assert_eq!(live_report.positions.len(), PARTITIONS as usize);
     for p in &live_report.positions {
         assert_eq!(p.position_source, PositionSource::Live);
-        assert!(p.method.is_exact(), "{p:?}");
+        assert!(p.method.is_exact() && p.exact, "{p:?}");
         assert_eq!(p.worst_case_duplicates, Some(0));
     }
     assert!(
@@ -461,7 +461,11 @@ fn groups_move_to_the_backup_exactly_live_and_from_the_journal() {
     for p in of(&from_journal).into_iter().chain(of(&live)) {
         assert_eq!(p.position_source, PositionSource::Journal, "{p:?}");
         assert!(p.method.is_exact(), "{p:?}");
-        assert_eq!(p.worst_case_duplicates, Some(0));
+        // Exact for the position as recorded; not proven now (issue 9, case 10): the
+        // group may have consumed on since, up to the backup's end.
+        assert!(!p.exact, "{p:?}");
+        assert!(p.since_recording_at_most.is_some(), "{p:?}");
+        assert_eq!(p.worst_case_duplicates, p.since_recording_at_most, "{p:?}");
     }
     // The journal gives the same answer as the live primary.
     for p in of(&live) {

@@ -146,10 +146,17 @@ fn identical_records_never_make_a_group_skip() {
             "{how}: an offset sync between the copies would hide the case: {p:?}"
         );
         assert_eq!(
-            (p.backup_offset, p.method, p.worst_case_duplicates),
-            (10, Method::Ambiguous, Some(5)),
-            "{how}: r5..r9 twice: the earliest copy, reported, 5 records may repeat: {p:?}"
+            (p.backup_offset, p.method),
+            (10, Method::Ambiguous),
+            "{how}: r5..r9 twice: the earliest copy, reported: {p:?}"
         );
+        // 5 records may repeat; from the journal, also all the group may have consumed
+        // after the recording (issue 9, case 10).
+        let want = match how {
+            "live" => Some(5),
+            _ => p.since_recording_at_most.map(|s| s.max(5)),
+        };
+        assert_eq!(p.worst_case_duplicates, want, "{how}: {p:?}");
         assert!(!p.method.is_exact());
         let p = position(&r, &copy, 1);
         assert_eq!(p.backup_offset, 25, "{how}: {p:?}");

@@ -20,4 +20,5 @@ mod reverse;
 mod scale;
 mod secured;
 mod smoke;
+mod stale;
 mod tail;
