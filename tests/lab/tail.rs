@@ -55,6 +55,7 @@ fn simulate_promotion(sb: &Sandbox, topology: &Topology) -> i64 {
             partition: w.partition,
             earliest: w.earliest,
             latest: w.latest,
+            stable: Some(w.stable),
         })
         .collect();
     let run = journal
