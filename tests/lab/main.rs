@@ -20,3 +20,4 @@ mod scale;
 mod secured;
 mod smoke;
 mod tail;
+mod transactions;
