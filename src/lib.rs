@@ -10,6 +10,7 @@ pub mod actions;
 pub mod check;
 pub mod cli;
 pub mod connect;
+pub mod dr;
 pub mod engine;
 pub mod error;
 pub mod failover;
