@@ -234,6 +234,9 @@ pub fn heal_lab() {
     for dc in ["dc1", "dc2"] {
         let _ = run_lab(&["start", dc]);
     }
+    for dc in ["dc1", "dc2"] {
+        allow_mirror_transactions(lab, dc);
+    }
     let c = connect_client(lab, "dc2");
     for name in FORWARD_CONNECTORS {
         let _ = block_on(c.resume(name));
@@ -923,4 +926,33 @@ impl TxnProducer {
 /// transactions and non-transactional records), partition by partition.
 pub fn read_committed(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
     read_all_with(lab, dc, topic, "read_committed")
+}
+
+/// Remove the replication fence's DENY WRITE on every transactional id (`*`) of the
+/// mirror principal on `dc`: a failover test leaves its fence in force, and that one
+/// binding is shared by every replication fence, so it would refuse the mirror's
+/// transactions in the tests after it.
+pub fn allow_mirror_transactions(lab: &Lab, dc: &str) {
+    let (mirror, _) = lab.creds(Principal::Mirror);
+    let deny = kafka_dr::kafka::AclBinding::literal(
+        kafka_dr::kafka::AclPermission::Deny,
+        kafka_dr::kafka::AclOperation::Write,
+        kafka_dr::kafka::ResourceType::TransactionalId,
+        "*",
+        format!("User:{mirror}"),
+    );
+    let client = match kafka_dr::kafka::KafkaClient::connect(
+        dc,
+        lab.rd_settings(dc, Principal::Admin),
+        Duration::from_secs(10),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("heal: cannot reach {dc} to lift the transactional-id fence: {e}");
+            return;
+        }
+    };
+    if let Err(e) = client.delete_acls(&[deny], Duration::from_secs(10)) {
+        eprintln!("heal: cannot lift the transactional-id fence on {dc}: {e}");
+    }
 }

@@ -135,6 +135,7 @@ pub fn quarantined(path: &str) -> Vec<Rec> {
                     "partition",
                     "timestamp_ms",
                     "topic",
+                    "transaction",
                     "value"
                 ],
                 "fields of {l}"

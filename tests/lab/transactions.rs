@@ -68,6 +68,9 @@ fn failback_quarantines_what_only_aborted_copies_reached_and_marks_transactions(
         client: connect_client(lab, "dc1"),
         names: names.to_vec(),
     };
+    // The exactly-once mirror below needs its transactions (an earlier failover test may
+    // have left its replication fence in force).
+    allow_mirror_transactions(lab, "dc2");
     let topic = sb.name("ledger");
     create_topic(lab, "dc1", &topic, 1);
     let mirrored = make_records(&topic, 10, 1);
@@ -201,6 +204,8 @@ fn the_replication_fence_keeps_an_open_mirror_transaction_from_committing() {
     let sb = Sandbox::new("txn-fence");
     let topic = sb.name("copies");
     create_topic(lab, "dc2", &topic, 1);
+    // An earlier failover test may have left its replication fence in force.
+    allow_mirror_transactions(lab, "dc2");
     let txn_id = format!("{}-mm2-eos", sb.prefix);
     let mm2 = TxnProducer::new(lab, "dc2", Principal::Mirror, &txn_id, 20_000)
         .expect("a transactional producer as the mirror on dc2");
