@@ -381,6 +381,14 @@ struct ExpectsTasks {
     checkpoint: bool,
 }
 
+/// What `check_flow` found: the flow, MM2's next upstream offset to copy per partition,
+/// and the source connector's config (when Connect returned it).
+type FlowFindings = (
+    FlowCheck,
+    BTreeMap<(String, i32), i64>,
+    Option<BTreeMap<String, String>>,
+);
+
 #[allow(clippy::too_many_arguments)]
 fn check_flow(
     topology: &Topology,
@@ -391,11 +399,7 @@ fn check_flow(
     rt: &tokio::runtime::Handle,
     timeout: Duration,
     problems: &mut Vec<Problem>,
-) -> (
-    FlowCheck,
-    BTreeMap<(String, i32), i64>,
-    Option<BTreeMap<String, String>>,
-) {
+) -> FlowFindings {
     let mut flow = FlowCheck {
         flow: flow_name.to_string(),
         connect_url: None,
@@ -519,7 +523,10 @@ fn check_mm2_isolation(
                 problems,
                 Severity::Warning,
                 format!("cluster {}", r.primary),
-                format!("cannot tell whether `{}` has transactional producers: {e}", r.primary),
+                format!(
+                    "cannot tell whether `{}` has transactional producers: {e}",
+                    r.primary
+                ),
                 None,
             );
             return;

@@ -119,9 +119,12 @@ pub struct Mm2SourceIsolation {
 /// connector's config as Connect's REST API returns it): `source.consumer.isolation.level`
 /// wins over `consumer.isolation.level`; neither set means `read_uncommitted`.
 pub fn mm2_source_isolation(config: &BTreeMap<String, String>) -> Mm2SourceIsolation {
-    let decided_by = ["source.consumer.isolation.level", "consumer.isolation.level"]
-        .into_iter()
-        .find(|k| config.contains_key(*k));
+    let decided_by = [
+        "source.consumer.isolation.level",
+        "consumer.isolation.level",
+    ]
+    .into_iter()
+    .find(|k| config.contains_key(*k));
     let read_committed = decided_by
         .and_then(|k| config.get(k))
         .is_some_and(|v| v.trim().eq_ignore_ascii_case("read_committed"));
@@ -154,7 +157,11 @@ mod tests {
         assert_eq!(v.state(20), TxnState::Aborted);
         assert_eq!(v.state(22), TxnState::Open);
         assert_eq!(v.state(23), TxnState::Open);
-        assert_eq!(v.state(5), TxnState::Aborted, "below every run: not committed");
+        assert_eq!(
+            v.state(5),
+            TxnState::Aborted,
+            "below every run: not committed"
+        );
         assert!(CommittedView::everything().state(42).replayable());
     }
 

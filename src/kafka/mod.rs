@@ -44,9 +44,9 @@ pub use fingerprint::{content_hash, fingerprint, Fingerprint, RecordedFingerprin
 pub use pool::ClusterPool;
 pub use types::{
     AclBinding, AclFilter, AclOperation, AclPermission, Broker, Checkpoint, ClusterDescription,
-    ClusterMetadata, CommittedRuns, Delivered, GroupDescription, GroupListing, GroupMember, GroupState, GroupType,
-    Isolation, OffsetSync, PartitionWatermarks, PatternType, ProduceRecord, ReadSummary, Record, RecordHeader,
-    ResourceType, TimestampType, TopicMeta, TopicMetaError,
+    ClusterMetadata, CommittedRuns, Delivered, GroupDescription, GroupListing, GroupMember,
+    GroupState, GroupType, Isolation, OffsetSync, PartitionWatermarks, PatternType, ProduceRecord,
+    ReadSummary, Record, RecordHeader, ResourceType, TimestampType, TopicMeta, TopicMetaError,
 };
 
 use error::{Redactor, Resource};

@@ -109,7 +109,9 @@ fn failback_quarantines_what_only_aborted_copies_reached_and_marks_transactions(
         .transaction(&topic, &aborted, false)
         .expect("aborted transaction");
     app_txn.begin().expect("begin");
-    app_txn.send(&topic, &open).expect("open transaction's records");
+    app_txn
+        .send(&topic, &open)
+        .expect("open transaction's records");
 
     // The exactly-once mirror task had copied the plain records into dc2 in a transaction
     // and aborted it when it stopped: dc2 holds the copies (10..14) and an abort marker.
@@ -164,9 +166,8 @@ fn failback_quarantines_what_only_aborted_copies_reached_and_marks_transactions(
         (&open, &["open", "aborted"][..]),
     ] {
         for r in recs.iter() {
-            let line = line_of(&lines, r).unwrap_or_else(|| {
-                panic!("{r:?} is not in the quarantine (it is in dc1's tail)")
-            });
+            let line = line_of(&lines, r)
+                .unwrap_or_else(|| panic!("{r:?} is not in the quarantine (it is in dc1's tail)"));
             let state = line["transaction"].as_str().unwrap_or("<none>");
             assert!(
                 want.contains(&state),
@@ -274,7 +275,11 @@ fn check_warns_when_mm2_reads_uncommitted_from_a_transactional_primary() {
     let problems = v["problems"].as_array().cloned().unwrap_or_default();
     let warning = problems
         .iter()
-        .find(|p| p["message"].as_str().is_some_and(|m| m.contains("read_uncommitted")))
+        .find(|p| {
+            p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("read_uncommitted"))
+        })
         .unwrap_or_else(|| panic!("no warning about MM2 reading uncommitted data:\n{out}"));
     assert_eq!(warning["severity"], "warning", "{warning}");
     assert!(
@@ -298,7 +303,13 @@ fn snapshot_records_the_last_stable_offset_beside_the_high_watermark() {
     let sb = Sandbox::new("txn-snap");
     let topic = sb.name("orders");
     create_topic(lab, "dc1", &topic, 1);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 4, 1));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 4, 1),
+    );
     let p = TxnProducer::new(
         lab,
         "dc1",
@@ -310,7 +321,14 @@ fn snapshot_records_the_last_stable_offset_beside_the_high_watermark() {
     p.begin().expect("begin");
     p.send(&topic, &make_records(&format!("{topic}-open"), 3, 1))
         .expect("open transaction");
-    let out = sb.run(&["--output", "json", "watermarks", "snapshot", "--cluster", "dc1"]);
+    let out = sb.run(&[
+        "--output",
+        "json",
+        "watermarks",
+        "snapshot",
+        "--cluster",
+        "dc1",
+    ]);
     // Resolve the transaction before asserting, so the lab keeps no open transaction.
     let _ = p.abort();
     assert_eq!(out.code, Some(0), "{out}");
