@@ -69,14 +69,6 @@ this order:
                          open when quarantined (its producer died before
                          committing; Kafka aborts it when it times out): DO
                          NOT REPLAY as committed
-  transaction   string   "committed": read_committed consumers saw it (a
-                         committed transaction's record, or one written
-                         without a transaction); "aborted": its transaction
-                         was aborted, no read_committed consumer ever saw
-                         it: DO NOT REPLAY; "open": its transaction was still
-                         open when quarantined (its producer died before
-                         committing; Kafka aborts it when it times out): DO
-                         NOT REPLAY as committed
 
 manifest.json is one JSON object:
 
@@ -89,8 +81,6 @@ manifest.json is one JSON object:
   file_sha256    lowercase hex SHA-256 of the whole of tail.jsonl
   file_bytes     size of tail.jsonl in bytes
   records        number of lines (records)
-  aborted_records, open_records   lines marked "aborted" and "open": not
-                 to replay
   aborted_records, open_records   lines marked "aborted" and "open": not
                  to replay
   bytes          sum of the partitions' bytes
