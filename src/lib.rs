@@ -13,6 +13,7 @@ pub mod connect;
 pub mod dr;
 pub mod engine;
 pub mod error;
+pub mod exit_code;
 pub mod failover;
 pub mod journal;
 pub mod kafka;
