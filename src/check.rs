@@ -4,7 +4,9 @@
 //! groups, and whether our principal may describe/alter ACLs (cluster ALTER/DESCRIBE)
 //! and read the in-scope groups (what AlterConsumerGroupOffsets needs). Per flow: the
 //! MM2 connectors and their tasks from Connect REST. Then the replication lag per
-//! partition right now: the RPO you would have if the primary died this second. Every
+//! partition right now: the RPO you would have if the primary died this second. A
+//! warning when MM2 reads the primary read_uncommitted while it has transactional
+//! producers (aborted records would reach the backup as ordinary ones). Every
 //! finding that needs action becomes a `Problem` with a `help` line; any error-level
 //! problem makes the command exit non-zero. Nothing here writes to any cluster.
 
@@ -160,7 +162,7 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         source: primary_check.is_none_or(|c| !c.reachable || !c.topics_in_scope.is_empty()),
         checkpoint: primary_check.is_none_or(|c| !c.reachable || !c.groups_in_scope.is_empty()),
     };
-    let (flow, next_to_copy) = check_flow(
+    let (flow, next_to_copy, source_config) = check_flow(
         topology,
         &flow_name,
         &r.backup,
@@ -170,6 +172,10 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         timeout,
         &mut problems,
     );
+
+    if let (Some(config), Some(primary)) = (&source_config, clients.get(&r.primary)) {
+        check_mm2_isolation(topology, config, primary, timeout, &mut problems);
+    }
 
     let lag = match (clients.get(&r.primary), clients.get(&r.backup)) {
         (Some(p), Some(b)) => measure_lag(topology, p, b, &next_to_copy, timeout, &mut problems),
@@ -375,6 +381,14 @@ struct ExpectsTasks {
     checkpoint: bool,
 }
 
+/// What `check_flow` found: the flow, MM2's next upstream offset to copy per partition,
+/// and the source connector's config (when Connect returned it).
+type FlowFindings = (
+    FlowCheck,
+    BTreeMap<(String, i32), i64>,
+    Option<BTreeMap<String, String>>,
+);
+
 #[allow(clippy::too_many_arguments)]
 fn check_flow(
     topology: &Topology,
@@ -385,7 +399,7 @@ fn check_flow(
     rt: &tokio::runtime::Handle,
     timeout: Duration,
     problems: &mut Vec<Problem>,
-) -> (FlowCheck, BTreeMap<(String, i32), i64>) {
+) -> FlowFindings {
     let mut flow = FlowCheck {
         flow: flow_name.to_string(),
         connect_url: None,
@@ -407,11 +421,11 @@ fn check_flow(
                 ),
                 Some("add `connect: http://<worker>:8083` to the cluster in the topology"),
             );
-            return (flow, next_to_copy);
+            return (flow, next_to_copy, None);
         }
         Err(e) => {
             problem(problems, Severity::Error, subject, e.to_string(), None);
-            return (flow, next_to_copy);
+            return (flow, next_to_copy, None);
         }
     };
     flow.connect_url = Some(crate::topology::redact_url(&endpoint.url));
@@ -419,7 +433,7 @@ fn check_flow(
         Ok(c) => c,
         Err(e) => {
             problem(problems, Severity::Error, subject, e.to_string(), None);
-            return (flow, next_to_copy);
+            return (flow, next_to_copy, None);
         }
     };
     match rt.block_on(client.version()) {
@@ -429,7 +443,7 @@ fn check_flow(
         }
         Err(e) => {
             problem(problems, Severity::Error, subject, e.to_string(), None);
-            return (flow, next_to_copy);
+            return (flow, next_to_copy, None);
         }
     }
     for name in connectors {
@@ -481,7 +495,105 @@ fn check_flow(
             }
         }
     }
-    (flow, next_to_copy)
+    // Its config says how MM2 reads the primary (isolation level); a connector that is
+    // missing was reported above.
+    let source_config = rt.block_on(client.config(source)).ok();
+    (flow, next_to_copy, source_config)
+}
+
+/// MM2 without `read_committed` copies the records of aborted and open transactions into
+/// the backup as ordinary records. Warn when the primary has transactional producers.
+fn check_mm2_isolation(
+    topology: &Topology,
+    source_config: &BTreeMap<String, String>,
+    primary: &KafkaClient,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) {
+    let r = &topology.replication;
+    let iso = crate::dr::transactions::mm2_source_isolation(source_config);
+    if iso.read_committed {
+        return;
+    }
+    let evidence = match primary_transactions(topology, primary, timeout) {
+        Ok(Some(e)) => e,
+        Ok(None) => return,
+        Err(e) => {
+            problem(
+                problems,
+                Severity::Warning,
+                format!("cluster {}", r.primary),
+                format!(
+                    "cannot tell whether `{}` has transactional producers: {e}",
+                    r.primary
+                ),
+                None,
+            );
+            return;
+        }
+    };
+    let why = match &iso.decided_by {
+        Some(k) => format!("`{k}` says so"),
+        None => "Kafka's default: neither `source.consumer.isolation.level` nor `consumer.isolation.level` is set".to_string(),
+    };
+    problem(
+        problems,
+        Severity::Warning,
+        format!("connector {}", r.forward_connectors.source),
+        format!(
+            "MM2 reads the primary `{}` with isolation.level read_uncommitted ({why}) and `{}` has transactional producers ({evidence}): records of aborted and still-open transactions are copied to `{}` as ordinary records, which every consumer there reads after a failover",
+            r.primary, r.primary, r.backup
+        ),
+        Some(&format!(
+            "set `source.consumer.isolation.level=read_committed` on connector `{}` (for exactly-once, also `exactly.once.support=required` on it and `exactly.once.source.support=enabled` on every worker of its Connect cluster)",
+            r.forward_connectors.source
+        )),
+    );
+}
+
+/// Evidence that `primary` has transactional producers: records in its transaction log
+/// (`__transaction_state`, created at the first InitProducerId with a transactional id),
+/// or an in-scope partition whose last stable offset trails its high watermark.
+fn primary_transactions(
+    topology: &Topology,
+    primary: &KafkaClient,
+    timeout: Duration,
+) -> Result<Option<String>, crate::kafka::KafkaError> {
+    const TXN_LOG: &str = "__transaction_state";
+    let md = primary.metadata(timeout)?;
+    if let Some(t) = md.topic(TXN_LOG) {
+        let parts: Vec<(&str, i32)> = t.partitions.iter().map(|p| (TXN_LOG, *p)).collect();
+        let held: i64 = primary
+            .watermarks(&parts, timeout)?
+            .iter()
+            .map(|w| w.latest - w.earliest)
+            .sum();
+        if held > 0 {
+            return Ok(Some(format!("its `{TXN_LOG}` holds {held} record(s)")));
+        }
+    }
+    let parts: Vec<(String, i32)> = md
+        .topics
+        .iter()
+        .filter(|t| topology.replication.topics.matches(&t.name))
+        .flat_map(|t| t.partitions.iter().map(|p| (t.name.clone(), *p)))
+        .collect();
+    if parts.is_empty() {
+        return Ok(None);
+    }
+    let open: Vec<_> = primary
+        .watermarks(&parts, timeout)?
+        .into_iter()
+        .filter(|w| w.stable < w.latest)
+        .collect();
+    Ok(open.first().map(|w| {
+        format!(
+            "{} in-scope partition(s) with an open transaction, e.g. `{}` partition {}",
+            open.len(),
+            w.topic,
+            w.partition
+        )
+    }))
 }
 
 fn measure_lag(

@@ -203,8 +203,15 @@ pub struct PromotionCut {
     pub new_primary: String,
     /// The cluster that was primary before (the old primary, now backup).
     pub old_primary: String,
-    /// (topic, partition) -> log end offset of the new primary at the promotion.
+    /// (topic, partition) -> where the new primary's committed data ended at the
+    /// promotion: its last stable offset (its log end when no transaction was open).
     pub new_primary_end: BTreeMap<(String, i32), i64>,
+    /// (topic, partition) -> the new primary's log end (high watermark) at the promotion:
+    /// where the reverse mirror starts copying back. Records in
+    /// `[new_primary_end, new_primary_seed)` were an open transaction of the old flow
+    /// (an exactly-once MM2 task's), which the replication fence keeps from committing:
+    /// never application data, never to be copied back.
+    pub new_primary_seed: BTreeMap<(String, i32), i64>,
     /// (topic, partition) -> earliest offset of the new primary at the promotion.
     pub new_primary_start: BTreeMap<(String, i32), i64>,
     pub taken_at: String,
@@ -227,9 +234,14 @@ pub fn promotion_cut(topology: &Topology, journal: &Journal) -> Result<Promotion
         ))
     })?;
     let mut end = BTreeMap::new();
+    let mut seed = BTreeMap::new();
     let mut start = BTreeMap::new();
     for p in &snap.partitions {
-        end.insert((p.topic.clone(), p.partition), p.latest);
+        // The cut is the last stable offset, not the high watermark: records past it
+        // belong to transactions still open at the promotion (an exactly-once MM2 task's,
+        // say), which the fence keeps from ever committing.
+        end.insert((p.topic.clone(), p.partition), p.committed_end());
+        seed.insert((p.topic.clone(), p.partition), p.latest);
         start.insert((p.topic.clone(), p.partition), p.earliest);
     }
     Ok(PromotionCut {
@@ -237,6 +249,7 @@ pub fn promotion_cut(topology: &Topology, journal: &Journal) -> Result<Promotion
         new_primary: roles.primary,
         old_primary: roles.backup,
         new_primary_end: end,
+        new_primary_seed: seed,
         new_primary_start: start,
         taken_at: snap.taken_at,
     })

@@ -9,7 +9,9 @@
 //!   group), nor CREATE on the cluster resource (Kafka authorizes CreateTopics there
 //!   first: allowed there, a principal creates any topic whatever the topic bindings say;
 //!   denied there, the topic bindings decide, so in-scope names are refused while MM2's
-//!   own topics stay creatable where a topic-level ALLOW CREATE permits).
+//!   own topics stay creatable where a topic-level ALLOW CREATE permits), nor WRITE on
+//!   any transactional id (`*`: an exactly-once MM2 task would otherwise commit, after
+//!   the fence, a transaction it opened before it; EndTxn needs no topic permission).
 //! - `app-writes`: the application principals may no longer WRITE any in-scope topic.
 //!
 //! Bindings are LITERAL for every in-scope name known (on the cluster, on the other
@@ -580,6 +582,18 @@ pub fn compute_bindings(
                 PatternType::Literal,
                 AclOperation::Create,
             );
+            // An exactly-once MM2 task writes in transactions, and EndTxn is authorized
+            // on the transactional id alone: a transaction it opened before the fence
+            // would commit after it (past the snapshot) without any topic WRITE. Denied
+            // WRITE on every transactional id (`*`, Kafka's wildcard name), the principal
+            // can neither commit nor start one (InitProducerId, AddPartitionsToTxn); the
+            // coordinator aborts what is open when it times out.
+            add(
+                ResourceType::TransactionalId,
+                TRANSACTIONAL_IDS,
+                PatternType::Literal,
+                AclOperation::Write,
+            );
         }
         for &op in fence.group_operations() {
             for g in &known.groups {
@@ -592,6 +606,10 @@ pub fn compute_bindings(
     }
     Ok((out.into_iter().collect(), known.notes))
 }
+
+/// The resource name the replication fence denies on transactional ids: Kafka's
+/// wildcard, every transactional id of the fenced principal.
+pub const TRANSACTIONAL_IDS: &str = "*";
 
 /// The DENY bindings of `principals` in force on `client`'s cluster.
 pub(super) fn deny_bindings_of(

@@ -305,6 +305,11 @@ impl Action for Apply {
             let cluster_create = bindings.iter().any(|b| {
                 b.resource_type == ResourceType::Cluster && b.operation == AclOperation::Create
             });
+            let transactions = bindings.iter().any(|b| {
+                b.resource_type == ResourceType::TransactionalId
+                    && b.name == TRANSACTIONAL_IDS
+                    && b.operation == AclOperation::Write
+            });
             if let Verdict::NotDone(why) =
                 observe(ctx, &client, &cluster, self.observe, self.timeout)?
             {
@@ -318,11 +323,16 @@ impl Action for Apply {
                     "the fence (journaled by an older kafka-dr) does not deny CREATE on the cluster resource: re-apply it".to_string(),
                 );
             }
+            if !transactions {
+                unproved.push(
+                    "the fence (journaled by an older kafka-dr) does not deny WRITE on transactional ids: an exactly-once MM2 task could still commit a transaction it opened before the fence; lift and apply it again".to_string(),
+                );
+            }
             if unproved.is_empty() {
                 ctx.reporter.status(
                     "Proved",
                     &format!(
-                        "`{cluster}`: fence `{}` holds: {} binding(s) in force, {} in-scope topic(s) covered, topic creation denied on the cluster resource, no fenced principal is a super user, no in-scope partition moved in {}s",
+                        "`{cluster}`: fence `{}` holds: {} binding(s) in force, {} in-scope topic(s) covered, topic creation denied on the cluster resource, transactions denied (every transactional id), no fenced principal is a super user, no in-scope partition moved in {}s",
                         self.fence,
                         bindings.len(),
                         topics.len(),

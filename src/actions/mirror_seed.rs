@@ -708,7 +708,9 @@ impl Seed {
             let (next_offset, reason) = if from_earliest {
                 (None, SeedReason::Recreate)
             } else {
-                match p.cut.new_primary_end.get(&key) {
+                // The log end at the promotion, not the last stable offset: what lies
+                // between was the old flow's open transaction (see PromotionCut).
+                match p.cut.new_primary_seed.get(&key) {
                     Some(cut) => (Some(*cut), SeedReason::PromotionCut),
                     None => (None, SeedReason::CreatedAfterPromotion),
                 }

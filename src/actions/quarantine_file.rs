@@ -22,12 +22,17 @@ use sha2::{Digest, Sha256};
 
 use super::tail_find::*;
 use super::tail_quarantine::QUARANTINE;
+use crate::dr::transactions::TxnState;
 use crate::error::Error;
 use crate::journal::Journal;
 use crate::kafka::Record;
 
 /// The `format` of every manifest this version writes.
-pub const MANIFEST_FORMAT: &str = "kafka-dr-quarantine/1";
+pub const MANIFEST_FORMAT: &str = "kafka-dr-quarantine/2";
+
+/// The format before lines said whether their transaction committed (still verified and
+/// shown; its lines have no `transaction` field).
+pub const MANIFEST_FORMAT_V1: &str = "kafka-dr-quarantine/1";
 
 /// What `bytes` counts, as written in every manifest.
 pub const BYTES_COUNTED: &str =
@@ -56,10 +61,19 @@ this order:
   value         string   the value, base64 (standard alphabet, padded), or null
   headers       array    the headers in record order, each a two-item array
                          [name, value]: name a string, value base64 or null
+  transaction   string   "committed": read_committed consumers saw it (a
+                         committed transaction's record, or one written
+                         without a transaction); "aborted": its transaction
+                         was aborted, no read_committed consumer ever saw
+                         it: DO NOT REPLAY; "open": its transaction was still
+                         open when quarantined (its producer died before
+                         committing; Kafka aborts it when it times out): DO
+                         NOT REPLAY as committed
 
 manifest.json is one JSON object:
 
-  format         "kafka-dr-quarantine/1"
+  format         "kafka-dr-quarantine/2" (version 1 had no transaction
+                 field and no aborted/open/control_markers counts)
   run_id         the run that wrote it; step_id, find_step: its step ids
   cluster        the old primary the records were read from
   new_primary    the cluster that holds the history
@@ -67,6 +81,8 @@ manifest.json is one JSON object:
   file_sha256    lowercase hex SHA-256 of the whole of tail.jsonl
   file_bytes     size of tail.jsonl in bytes
   records        number of lines (records)
+  aborted_records, open_records   lines marked "aborted" and "open": not
+                 to replay
   bytes          sum of the partitions' bytes
   bytes_counted  what bytes counts: raw key + value + header names + header
                  values, before base64, a null counting 0
@@ -78,8 +94,12 @@ manifest.json is one JSON object:
     log_end        the old primary's log end when the tail was found
     tail_count     log_end - cut: offsets in the tail
     count          records written (tail_count - offset_gaps)
-    offset_gaps    offsets of the tail without a record (transaction
-                   markers); 0 on topics without transactions
+    offset_gaps    offsets of the tail without a record; 0 on topics
+                   without transactions
+    control_markers  the same offsets: transaction commit and abort
+                   markers (on a compacted topic also records compaction
+                   removed); markers are not records and are not replayed
+    aborted, open  lines of this partition marked "aborted" and "open"
     first_offset, last_offset              of the records written, or null
     first_timestamp_ms, last_timestamp_ms  of the first and last record
     min_timestamp_ms, max_timestamp_ms     the time range, or null
@@ -91,7 +111,9 @@ manifest.json is one JSON object:
 To check a quarantine by hand: sha256sum tail.jsonl gives file_sha256;
 the lines of one partition, in file order, hashed together give its
 sha256. To replay a record, decode key, value and header values from
-base64 and produce them with the same timestamp and partition.
+base64 and produce them with the same timestamp and partition; replay
+only lines whose transaction is "committed" (tail.quarantine's `topic`
+copy skips the others and counts them).
 "#;
 /// One partition in a manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,6 +125,14 @@ pub struct ManifestPartition {
     pub tail_count: i64,
     pub count: u64,
     pub offset_gaps: i64,
+    /// Offsets of the tail without a record: transaction markers (version 1: absent).
+    #[serde(default)]
+    pub control_markers: i64,
+    /// Lines of aborted transactions, and of transactions still open: not to replay.
+    #[serde(default)]
+    pub aborted: u64,
+    #[serde(default)]
+    pub open: u64,
     pub first_offset: Option<i64>,
     pub last_offset: Option<i64>,
     pub first_timestamp_ms: Option<i64>,
@@ -126,6 +156,11 @@ pub struct Manifest {
     pub file_sha256: String,
     pub file_bytes: u64,
     pub records: u64,
+    /// Lines marked `aborted` and `open` (not to replay); 0 in version 1.
+    #[serde(default)]
+    pub aborted_records: u64,
+    #[serde(default)]
+    pub open_records: u64,
     pub bytes: u64,
     pub bytes_counted: String,
     pub written_at_ms: i64,
@@ -142,6 +177,9 @@ pub(super) struct Line {
     pub(super) key: Option<String>,
     pub(super) value: Option<String>,
     pub(super) headers: Vec<(String, Option<String>)>,
+    /// Absent in version 1 files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) transaction: Option<TxnState>,
 }
 
 pub(super) fn b64(b: Option<&[u8]>) -> Option<String> {
@@ -159,7 +197,7 @@ pub(super) fn record_bytes(r: &Record) -> u64 {
 }
 
 /// The exact bytes of a record's line, trailing newline included.
-pub(super) fn line_bytes(r: &Record) -> Result<Vec<u8>, serde_json::Error> {
+pub(super) fn line_bytes(r: &Record, transaction: TxnState) -> Result<Vec<u8>, serde_json::Error> {
     let line = Line {
         topic: r.topic.clone(),
         partition: r.partition,
@@ -172,14 +210,16 @@ pub(super) fn line_bytes(r: &Record) -> Result<Vec<u8>, serde_json::Error> {
             .iter()
             .map(|(k, v)| (k.clone(), b64(v.as_deref())))
             .collect(),
+        transaction: Some(transaction),
     };
     let mut out = serde_json::to_vec(&line)?;
     out.push(b'\n');
     Ok(out)
 }
 
-/// A line read back, decoded into a record.
-pub(super) fn parse_line(bytes: &[u8]) -> Result<Record, String> {
+/// A line read back, decoded into a record, with its transaction state (`None`: a
+/// version 1 line).
+pub(super) fn parse_line(bytes: &[u8]) -> Result<(Record, Option<TxnState>), String> {
     let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
     let line: Line = serde_json::from_slice(text).map_err(|e| e.to_string())?;
     let dec = |s: Option<String>, what: &str| -> Result<Option<Vec<u8>>, String> {
@@ -195,16 +235,19 @@ pub(super) fn parse_line(bytes: &[u8]) -> Result<Record, String> {
         let v = dec(v, &format!("header `{k}`"))?;
         headers.push((k, v));
     }
-    Ok(Record {
-        topic: line.topic,
-        partition: line.partition,
-        offset: line.offset,
-        timestamp_ms: line.timestamp_ms,
-        timestamp_type: crate::kafka::TimestampType::CreateTime,
-        key: dec(line.key, "key")?,
-        value: dec(line.value, "value")?,
-        headers,
-    })
+    Ok((
+        Record {
+            topic: line.topic,
+            partition: line.partition,
+            offset: line.offset,
+            timestamp_ms: line.timestamp_ms,
+            timestamp_type: crate::kafka::TimestampType::CreateTime,
+            key: dec(line.key, "key")?,
+            value: dec(line.value, "value")?,
+            headers,
+        },
+        line.transaction,
+    ))
 }
 
 /// Counts and checksums of one partition's lines, as they are written or read back.
@@ -224,6 +267,9 @@ impl PartitionSum {
                 tail_count: p.tail_count,
                 count: 0,
                 offset_gaps: 0,
+                control_markers: 0,
+                aborted: 0,
+                open: 0,
                 first_offset: None,
                 last_offset: None,
                 first_timestamp_ms: None,
@@ -237,9 +283,14 @@ impl PartitionSum {
         }
     }
 
-    pub(super) fn add(&mut self, r: &Record, line: &[u8]) {
+    pub(super) fn add(&mut self, r: &Record, line: &[u8], transaction: Option<TxnState>) {
         let e = &mut self.entry;
         e.count += 1;
+        match transaction {
+            Some(TxnState::Aborted) => e.aborted += 1,
+            Some(TxnState::Open) => e.open += 1,
+            Some(TxnState::Committed) | None => {}
+        }
         e.first_offset.get_or_insert(r.offset);
         e.last_offset = Some(r.offset);
         e.first_timestamp_ms.get_or_insert(r.timestamp_ms);
@@ -260,6 +311,7 @@ impl PartitionSum {
         let mut e = self.entry;
         e.sha256 = hex::encode(self.hasher.finalize());
         e.offset_gaps = e.tail_count - e.count as i64;
+        e.control_markers = e.offset_gaps;
         e
     }
 }
@@ -375,7 +427,8 @@ pub(super) fn read_back(
                 "line {records} has no trailing newline (a cut-off file)"
             ));
         }
-        let r = parse_line(&line).map_err(|e| format!("line {records} is not a record: {e}"))?;
+        let (r, transaction) =
+            parse_line(&line).map_err(|e| format!("line {records} is not a record: {e}"))?;
         let Some(p) = by_key.get(&(r.topic.as_str(), r.partition)) else {
             return Err(format!(
                 "line {records}: `{}`[{}] is not a partition of the tail",
@@ -414,7 +467,7 @@ pub(super) fn read_back(
                 sum.entry.last_offset.unwrap_or_default()
             ));
         }
-        sum.add(&r, &line);
+        sum.add(&r, &line, transaction);
     }
     let parts = sums.into_values().map(PartitionSum::finish).collect();
     Ok((parts, hex::encode(total.finalize()), size, records))
@@ -432,7 +485,7 @@ pub(super) fn tail_deleted(p: &PartitionTail, cluster: &str, earliest: i64, when
 /// Check a quarantine: the manifest against the tail, and the file against the manifest.
 /// `Err(reason)` when it does not verify.
 pub(crate) fn verify_quarantine(manifest: &Manifest, tail: &TailReport) -> Result<(), String> {
-    if manifest.format != MANIFEST_FORMAT {
+    if manifest.format != MANIFEST_FORMAT && manifest.format != MANIFEST_FORMAT_V1 {
         return Err(format!(
             "manifest format `{}` is not `{MANIFEST_FORMAT}`",
             manifest.format
@@ -503,7 +556,12 @@ pub(crate) fn verify_quarantine(manifest: &Manifest, tail: &TailReport) -> Resul
         ));
     }
     for (got, want) in parts.iter().zip(&manifest.partitions) {
-        if got != want {
+        let mut got = got.clone();
+        if manifest.format == MANIFEST_FORMAT_V1 {
+            // Version 1 manifests had no control_markers count.
+            got.control_markers = want.control_markers;
+        }
+        if &got != want {
             return Err(format!(
                 "`{}`[{}] in `{}`: {} record(s), sha256 {}; the manifest says {} record(s), sha256 {}",
                 want.topic,
@@ -568,9 +626,26 @@ impl ShownQuarantine {
                     self.manifest_path, self.recorded_at
                 ),
             ];
-        for p in m.partitions.iter().filter(|p| p.count > 0) {
+        if m.aborted_records + m.open_records > 0 {
             out.push(format!(
-                "`{}`[{}]: {} record(s), offsets {}..={}, {} byte(s), timestamps {}..={}, sha256 {}",
+                "transactions: {} record(s) aborted and {} in transactions still open when quarantined: marked `\"transaction\": \"aborted\"` / `\"open\"` in the file, not to replay",
+                m.aborted_records, m.open_records
+            ));
+        } else if m.format == MANIFEST_FORMAT_V1 {
+            out.push(format!(
+                "format `{MANIFEST_FORMAT_V1}`: its lines do not say whether their transaction committed"
+            ));
+        }
+        for p in m.partitions.iter().filter(|p| p.count > 0) {
+            let mut txn = String::new();
+            if p.aborted + p.open > 0 || p.control_markers > 0 {
+                txn = format!(
+                    ", {} aborted, {} open, {} control marker(s)",
+                    p.aborted, p.open, p.control_markers
+                );
+            }
+            out.push(format!(
+                "`{}`[{}]: {} record(s), offsets {}..={}, {} byte(s), timestamps {}..={}{txn}, sha256 {}",
                 p.topic,
                 p.partition,
                 p.count,
@@ -648,13 +723,17 @@ mod tests {
     #[test]
     fn lines_have_the_documented_shape_and_round_trip() {
         let r = rec("app.t", 2, 41, 1_700_000_000_000);
-        let line = line_bytes(&r).unwrap();
+        let line = line_bytes(&r, TxnState::Aborted).unwrap();
         assert_eq!(
             String::from_utf8(line.clone()).unwrap(),
-            "{\"topic\":\"app.t\",\"partition\":2,\"offset\":41,\"timestamp_ms\":1700000000000,\"key\":\"azQx\",\"value\":\"AP8K\",\"headers\":[[\"h\",null],[\"i\",\"dg==\"]]}\n"
+            "{\"topic\":\"app.t\",\"partition\":2,\"offset\":41,\"timestamp_ms\":1700000000000,\"key\":\"azQx\",\"value\":\"AP8K\",\"headers\":[[\"h\",null],[\"i\",\"dg==\"]],\"transaction\":\"aborted\"}\n"
         );
         assert_eq!(record_bytes(&r), 3 + 3 + 1 + 1 + 1);
-        let back = parse_line(&line).unwrap();
+        let (back, transaction) = parse_line(&line).unwrap();
+        assert_eq!(transaction, Some(TxnState::Aborted));
+        // A version 1 line (no transaction field) still reads.
+        let v1 = "{\"topic\":\"app.t\",\"partition\":2,\"offset\":41,\"timestamp_ms\":1,\"key\":null,\"value\":null,\"headers\":[]}\n";
+        assert_eq!(parse_line(v1.as_bytes()).unwrap().1, None);
         assert_eq!(
             (back.key, back.value, back.headers),
             (r.key, r.value, r.headers)
@@ -710,8 +789,14 @@ mod tests {
             let mut sum = PartitionSum::new(p);
             for off in p.cut..p.log_end {
                 let r = rec("app.t", p.partition, off, 1000 + off);
-                let l = line_bytes(&r).unwrap();
-                sum.add(&r, &l);
+                // Every fifth record of an aborted transaction.
+                let state = if off % 5 == 4 {
+                    TxnState::Aborted
+                } else {
+                    TxnState::Committed
+                };
+                let l = line_bytes(&r, state).unwrap();
+                sum.add(&r, &l, Some(state));
                 data.extend_from_slice(&l);
             }
             entries.push(sum.finish());
@@ -728,6 +813,8 @@ mod tests {
             file_sha256: hex::encode(Sha256::digest(&data)),
             file_bytes: data.len() as u64,
             records: entries.iter().map(|e| e.count).sum(),
+            aborted_records: entries.iter().map(|e| e.aborted).sum(),
+            open_records: entries.iter().map(|e| e.open).sum(),
             bytes: entries.iter().map(|e| e.bytes).sum(),
             bytes_counted: BYTES_COUNTED.into(),
             written_at_ms: 0,

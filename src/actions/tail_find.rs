@@ -2,11 +2,12 @@
 //! primary returns after a failover, find the records it holds that never reached the new
 //! primary (its tail).
 //!
-//! It works from the promotion cut (`common::promotion_cut`: the new primary's log end `E`
-//! per partition when it was promoted) and the offset syncs the journal recorded for the
-//! flow old -> new primary. Per in-scope partition of the old primary, the cut is the
-//! first offset that never reached the new primary: the new primary's last record below
-//! `E` is read, and its twin (same fingerprint) is searched on the old primary between
+//! It works from the promotion cut (`common::promotion_cut`: the new primary's last
+//! stable offset `E` per partition when it was promoted, its log end when no transaction
+//! was open) and the offset syncs the journal recorded for the flow old -> new primary.
+//! Per in-scope partition of the old primary, the cut is the first offset that never
+//! reached the new primary: the new primary's last committed record below `E` is read
+//! (read_committed: an aborted copy never reached its consumers), and its twin (same fingerprint) is searched on the old primary between
 //! the bounding syncs; the earliest twin wins unless the run of records before it singles
 //! out a later one, and the cut is the twin + 1. When the new primary held nothing of the
 //! partition, the cut is the old primary's log start (unless syncs prove that records
@@ -539,7 +540,7 @@ impl Find {
                         .max(not_before)
                         .max(inp.new_start.unwrap_or(0));
                     let before: Vec<Fingerprint> = new_client
-                        .read_records(&new_topic, w.partition, new_from, n, timeout)?
+                        .read_committed_records(&new_topic, w.partition, new_from, n, timeout)?
                         .iter()
                         .map(fingerprint)
                         .collect();
@@ -617,7 +618,10 @@ impl Find {
 }
 
 /// The new primary's last record below its promotion log end, searched backwards in
-/// growing windows (the very last offsets may be transaction markers).
+/// growing windows (the very last offsets may be transaction markers). Read with
+/// read_committed: a record of an aborted transaction (an exactly-once MM2 task's copy,
+/// aborted when the task stopped) never reached the new primary's consumers, so its twin
+/// on the old primary must stay in the tail.
 pub(super) fn last_record_below(
     client: &KafkaClient,
     topic: &str,
@@ -632,7 +636,7 @@ pub(super) fn last_record_below(
     let mut until = end;
     while until > start {
         let from = (until - width).max(start);
-        let recs = client.read_records(topic, partition, from, until, timeout)?;
+        let recs = client.read_committed_records(topic, partition, from, until, timeout)?;
         if let Some(r) = recs.iter().rev().find(|r| r.offset < end) {
             return Ok(Some((r.offset, fingerprint(r))));
         }

@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use super::common;
 use super::quarantine_file::*;
 use super::tail_find::*;
+use crate::dr::transactions::CommittedView;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::kafka::{KafkaClient, ProduceRecord};
@@ -178,6 +179,20 @@ impl Quarantine {
         for p in &tail.partitions {
             let mut sum = PartitionSum::new(p);
             if p.has_tail() {
+                // A second read, read_committed: which tail records committed. A record
+                // the first read returns and this one does not was aborted (or is still
+                // open, past the last stable offset): marked so, never replayed.
+                let view = client.committed_offset_runs(
+                    &p.topic,
+                    p.partition,
+                    p.tail_start(),
+                    p.log_end,
+                    self.timeout,
+                )?;
+                let view = CommittedView {
+                    runs: view.runs,
+                    stable: view.stable,
+                };
                 let mut failure: Option<Error> = None;
                 let mut interrupted = false;
                 let mut last_report = Instant::now();
@@ -188,7 +203,8 @@ impl Quarantine {
                     p.log_end,
                     self.timeout,
                     |r| {
-                        let line = match line_bytes(&r) {
+                        let state = view.state(r.offset);
+                        let line = match line_bytes(&r, state) {
                             Ok(l) => l,
                             Err(e) => {
                                 failure = Some(Error::Io(format!(
@@ -205,7 +221,7 @@ impl Quarantine {
                         total.update(&line);
                         size += line.len() as u64;
                         records += 1;
-                        sum.add(&r, &line);
+                        sum.add(&r, &line, Some(state));
                         if last_report.elapsed() >= Duration::from_secs(5) {
                             last_report = Instant::now();
                             ctx.reporter.status(
@@ -244,8 +260,11 @@ impl Quarantine {
                 ctx.reporter.status(
                     "Quarantined",
                     &format!(
-                        "`{}`[{}]: {} record(s)",
-                        p.topic, p.partition, sum.entry.count
+                        "`{}`[{}]: {} record(s){}",
+                        p.topic,
+                        p.partition,
+                        sum.entry.count,
+                        not_to_replay(sum.entry.aborted, sum.entry.open)
                     ),
                 );
                 // On disk per partition, so a crash (and the crash test) leaves a partial
@@ -274,6 +293,8 @@ impl Quarantine {
             file_sha256: hex::encode(total.finalize()),
             file_bytes: size,
             records,
+            aborted_records: entries.iter().map(|e| e.aborted).sum(),
+            open_records: entries.iter().map(|e| e.open).sum(),
             bytes,
             bytes_counted: BYTES_COUNTED.to_string(),
             written_at_ms: now_ms(),
@@ -364,8 +385,13 @@ impl Quarantine {
         let mut produced = 0u64;
         for (i, line) in reader.split(b'\n').enumerate() {
             let line = line.map_err(|e| io_err("read", path, e))?;
-            let r = parse_line(&line)
+            let (r, transaction) = parse_line(&line)
                 .map_err(|e| Error::Io(format!("`{}` line {}: {e}", path.display(), i + 1)))?;
+            // Aborted and open transactions' records were never seen by read_committed
+            // consumers: publishing them would make aborted data visible.
+            if transaction.is_some_and(|t| !t.replayable()) {
+                continue;
+            }
             let source = format!(
                 "{}/{}/{}/{}",
                 manifest.cluster, r.topic, r.partition, r.offset
@@ -395,6 +421,17 @@ impl Quarantine {
         }
         Ok(produced)
     }
+}
+
+/// `, N not to replay (A aborted, O open)`, or nothing.
+fn not_to_replay(aborted: u64, open: u64) -> String {
+    if aborted + open == 0 {
+        return String::new();
+    }
+    format!(
+        ", {} not to replay ({aborted} aborted, {open} in open transactions)",
+        aborted + open
+    )
 }
 
 fn now_ms() -> i64 {
@@ -526,6 +563,17 @@ impl Action for Quarantine {
             Some(t) => Some(self.copy_to_topic(ctx, t, &manifest)?),
             None => None,
         };
+        let not_replayed = manifest.aborted_records + manifest.open_records;
+        if not_replayed > 0 {
+            ctx.reporter.warn(&format!(
+                "{} quarantined record(s) belong to aborted ({}) or still-open ({}) transactions: marked in `{}`, not to replay{}",
+                not_replayed,
+                manifest.aborted_records,
+                manifest.open_records,
+                manifest.file,
+                if topic.is_some() { " (not copied to the topic)" } else { "" }
+            ));
+        }
         Ok(json!({
             "file": manifest.file,
             "manifest_file": paths.manifest.to_string_lossy(),
@@ -539,6 +587,8 @@ impl Action for Quarantine {
             "payload_mb_per_second": round(rate(manifest.bytes as f64 / 1e6)),
             "topic": topic,
             "topic_records_produced": copied,
+            "aborted_records": manifest.aborted_records,
+            "open_records": manifest.open_records,
             "manifest": manifest,
         }))
     }
@@ -589,8 +639,12 @@ fn read_sources(manifest: &Manifest) -> Result<BTreeSet<String>, Error> {
     let mut out = BTreeSet::new();
     for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
         let line = line.map_err(|e| io_err("read", path, e))?;
-        let r = parse_line(&line)
+        let (r, transaction) = parse_line(&line)
             .map_err(|e| Error::Io(format!("`{}` line {}: {e}", path.display(), i + 1)))?;
+        // What copy_to_topic copies: the records a replay may publish.
+        if transaction.is_some_and(|t| !t.replayable()) {
+            continue;
+        }
         out.insert(format!(
             "{}/{}/{}/{}",
             manifest.cluster, r.topic, r.partition, r.offset

@@ -1,5 +1,6 @@
-//! `watermarks.snapshot`: record the earliest and latest offsets of every in-scope
-//! partition on the named clusters, in the journal. Later steps read these as the cut
+//! `watermarks.snapshot`: record the earliest, latest (high watermark) and last stable
+//! (read_committed) offsets of every in-scope partition on the named clusters, in the
+//! journal. Later steps read these as the cut
 //! (what a cluster really held when the snapshot was taken). Parameters: `clusters`
 //! (names, or the role words `primary`/`backup`), `optional` (clusters that may be
 //! unreachable without failing the step), `timeout_seconds`.
@@ -88,6 +89,7 @@ pub fn read_watermarks(
             partition: w.partition,
             earliest: w.earliest,
             latest: w.latest,
+            stable: Some(w.stable),
         })
         .collect())
 }
@@ -140,8 +142,16 @@ impl Action for Snapshot {
                         self.empty.push(cluster.clone());
                     }
                     let records: i64 = rows.iter().map(|r| r.latest - r.earliest).sum();
+                    // Offsets past the last stable offset: open transactions' records.
+                    let open: Vec<&WatermarkRow> = rows
+                        .iter()
+                        .filter(|r| r.committed_end() < r.latest)
+                        .collect();
+                    let uncommitted: i64 = open.iter().map(|r| r.latest - r.committed_end()).sum();
                     summary.push(json!({
-                        "cluster": cluster, "partitions": rows.len(), "records": records
+                        "cluster": cluster, "partitions": rows.len(), "records": records,
+                        "partitions_with_open_transactions": open.len(),
+                        "offsets_past_last_stable": uncommitted,
                     }));
                     ctx.reporter.status(
                         "Snapshot",
@@ -150,6 +160,13 @@ impl Action for Snapshot {
                             rows.len()
                         ),
                     );
+                    if !open.is_empty() {
+                        let first = open[0];
+                        ctx.reporter.warn(&format!(
+                            "`{cluster}`: {} partition(s) with an open transaction ({uncommitted} offset(s) past the last stable offset, e.g. `{}` partition {}: stable {}, high watermark {}); the cut is the last stable offset",
+                            open.len(), first.topic, first.partition, first.committed_end(), first.latest
+                        ));
+                    }
                     all.extend(rows);
                 }
                 Err(e) if optional => {

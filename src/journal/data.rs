@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::runs::{from_json, to_json};
 use super::{Fail, Journal, JournalError};
 
-/// The earliest and latest (high watermark) offsets of one partition.
+/// The earliest, latest (high watermark) and last stable offsets of one partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WatermarkRow {
     pub cluster: String,
@@ -20,6 +20,19 @@ pub struct WatermarkRow {
     pub partition: i32,
     pub earliest: i64,
     pub latest: i64,
+    /// The last stable offset (read_committed), `None` in snapshots taken before it was
+    /// recorded.
+    #[serde(default)]
+    pub stable: Option<i64>,
+}
+
+impl WatermarkRow {
+    /// Where a committed view of the partition ends: the last stable offset when it was
+    /// recorded, else the high watermark. Records past it belong to transactions that were
+    /// still open: a read_committed consumer does not see them (yet).
+    pub fn committed_end(&self) -> i64 {
+        self.stable.map_or(self.latest, |s| s.min(self.latest))
+    }
 }
 
 /// One cluster's watermarks as taken by one step.
@@ -126,8 +139,8 @@ impl Journal {
         self.write("record watermarks", |tx| {
             let mut snapshots: Vec<(&str, i64)> = Vec::new();
             let mut insert = tx.prepare(
-                "INSERT INTO watermarks (snapshot_id, topic, partition, earliest, latest)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO watermarks (snapshot_id, topic, partition, earliest, latest, stable)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             for row in rows {
                 let snapshot = match snapshots.iter().find(|(c, _)| *c == row.cluster) {
@@ -148,7 +161,8 @@ impl Journal {
                     row.topic,
                     row.partition,
                     row.earliest,
-                    row.latest
+                    row.latest,
+                    row.stable
                 ])?;
             }
             Ok(snapshots.into_iter().map(|(_, id)| id).collect())
@@ -611,7 +625,7 @@ fn read_snapshot(
         return Ok(None);
     };
     let mut stmt = c.prepare(
-        "SELECT topic, partition, earliest, latest FROM watermarks
+        "SELECT topic, partition, earliest, latest, stable FROM watermarks
          WHERE snapshot_id = ?1 ORDER BY topic, partition",
     )?;
     let rows = stmt.query_map([snapshot.id], |r| {
@@ -621,6 +635,7 @@ fn read_snapshot(
             partition: r.get(1)?,
             earliest: r.get(2)?,
             latest: r.get(3)?,
+            stable: r.get(4)?,
         })
     })?;
     let partitions = rows.collect::<rusqlite::Result<_>>()?;
@@ -708,6 +723,7 @@ mod tests {
             partition,
             earliest: 0,
             latest,
+            stable: Some(latest),
         }
     }
 

@@ -5,7 +5,7 @@
 //! it. Add a new one at the end instead. Only `journal/mod.rs` runs these.
 
 /// Every migration, in order. `MIGRATIONS.len()` is the schema version this binary writes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The first schema: runs, steps and attempts (the engine's history), the lease, and the
 /// data the DR procedure records (watermarks, offset syncs, group positions, fences,
@@ -205,4 +205,10 @@ CREATE TABLE topic_ids (
     seen_seq   INTEGER NOT NULL,
     PRIMARY KEY (cluster, topic, topic_id)
 );
+"#;
+
+/// Watermark snapshots also keep each partition's last stable offset (ListOffsets with
+/// read_committed), the cut when transactions are open. NULL in rows written before.
+const V3: &str = r#"
+ALTER TABLE watermarks ADD COLUMN stable INTEGER;
 "#;

@@ -44,9 +44,9 @@ pub use fingerprint::{content_hash, fingerprint, Fingerprint, RecordedFingerprin
 pub use pool::ClusterPool;
 pub use types::{
     AclBinding, AclFilter, AclOperation, AclPermission, Broker, Checkpoint, ClusterDescription,
-    ClusterMetadata, Delivered, GroupDescription, GroupListing, GroupMember, GroupState, GroupType,
-    OffsetSync, PartitionWatermarks, PatternType, ProduceRecord, ReadSummary, Record, RecordHeader,
-    ResourceType, TimestampType, TopicMeta, TopicMetaError,
+    ClusterMetadata, CommittedRuns, Delivered, GroupDescription, GroupListing, GroupMember,
+    GroupState, GroupType, Isolation, OffsetSync, PartitionWatermarks, PatternType, ProduceRecord,
+    ReadSummary, Record, RecordHeader, ResourceType, TimestampType, TopicMeta, TopicMetaError,
 };
 
 use error::{Redactor, Resource};
@@ -750,7 +750,8 @@ impl KafkaClient {
     // Offsets
     // -----------------------------------------------------------------------------------
 
-    /// Earliest and latest (high watermark) offsets of each partition, in input order.
+    /// Earliest, latest (high watermark) and last stable offsets of each partition, in
+    /// input order.
     /// Fails (naming the topic and partition) if any partition fails.
     pub fn watermarks<S: AsRef<str>>(
         &self,
@@ -766,11 +767,14 @@ impl KafkaClient {
             partitions.iter().map(|(t, p)| (t.as_ref(), *p)).collect();
         unique.sort_unstable();
         unique.dedup();
-        let mut found: HashMap<(String, i32), [Option<i64>; 2]> = HashMap::new();
-        for (slot, spec) in [(0usize, -2i64), (1, -1)] {
+        let mut found: HashMap<(String, i32), [Option<i64>; 3]> = HashMap::new();
+        // Earliest, latest (read_uncommitted: the high watermark) and latest with
+        // read_committed: the last stable offset, below which no transaction is open.
+        for (slot, spec, read_committed) in [(0usize, -2i64, false), (1, -1, false), (2, -1, true)]
+        {
             let queries: Vec<(&str, i32, i64)> =
                 unique.iter().map(|&(t, p)| (t, p, spec)).collect();
-            for a in self.list_offsets_checked(OP, &queries, deadline, timeout)? {
+            for a in self.list_offsets_checked(OP, &queries, read_committed, deadline, timeout)? {
                 found.entry((a.topic, a.partition)).or_default()[slot] = Some(a.offset);
             }
         }
@@ -779,11 +783,14 @@ impl KafkaClient {
             .map(|(t, p)| {
                 let t = t.as_ref();
                 match found.get(&(t.to_string(), *p)) {
-                    Some([Some(earliest), Some(latest)]) => Ok(PartitionWatermarks {
+                    Some([Some(earliest), Some(latest), Some(stable)]) => Ok(PartitionWatermarks {
                         topic: t.to_string(),
                         partition: *p,
                         earliest: *earliest,
                         latest: *latest,
+                        // The LSO never passes the high watermark; the two answers come
+                        // from two requests, so a record written in between is clamped.
+                        stable: (*stable).min(*latest),
                     }),
                     _ => Err(KafkaError::Broker {
                         cluster: self.cluster.clone(),
@@ -808,6 +815,7 @@ impl KafkaClient {
         &self,
         op: &str,
         queries: &[(&str, i32, i64)],
+        read_committed: bool,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Vec<ffi::RawListedOffset>, KafkaError> {
@@ -815,7 +823,7 @@ impl KafkaClient {
         let mut retried = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let first_error = match ffi::list_offsets(self.rk(), queries, left) {
+            let first_error = match ffi::list_offsets(self.rk(), queries, read_committed, left) {
                 Ok(answers) => match answers.iter().find(|a| a.err != 0) {
                     None => return Ok(answers),
                     Some(a) => (
@@ -893,7 +901,7 @@ impl KafkaClient {
         }
         let deadline = crate::limits::deadline(Instant::now(), timeout);
         let answers =
-            self.list_offsets_checked(OP, &[(topic, partition, ts_ms)], deadline, timeout)?;
+            self.list_offsets_checked(OP, &[(topic, partition, ts_ms)], false, deadline, timeout)?;
         let a = answers
             .into_iter()
             .find(|a| a.topic == topic && a.partition == partition)

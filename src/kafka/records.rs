@@ -16,7 +16,8 @@ use super::error::{self, Resource};
 use super::ffi::{self, RdError};
 use super::mm2;
 use super::types::{
-    Checkpoint, Delivered, OffsetSync, ProduceRecord, ReadSummary, Record, TimestampType,
+    Checkpoint, CommittedRuns, Delivered, Isolation, OffsetSync, ProduceRecord, ReadSummary,
+    Record, TimestampType,
 };
 use super::{client_config, rd_error_of, KafkaClient, KafkaError};
 
@@ -92,6 +93,12 @@ impl KafkaClient {
     /// A consumer for reading by assignment: a throw-away group id that is never joined
     /// or committed to, no auto commit, partition EOF events on, out-of-range is an error.
     pub(super) fn reader(&self) -> Result<BaseConsumer, KafkaError> {
+        self.reader_with(Isolation::ReadUncommitted)
+    }
+
+    /// `reader` with the given isolation level: `ReadCommitted` skips the records of
+    /// aborted transactions and stops at the last stable offset.
+    pub(super) fn reader_with(&self, isolation: Isolation) -> Result<BaseConsumer, KafkaError> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -105,7 +112,7 @@ impl KafkaClient {
                 ("enable.auto.offset.store", "false"),
                 ("enable.partition.eof", "true"),
                 ("auto.offset.reset", "error"),
-                ("isolation.level", "read_uncommitted"),
+                ("isolation.level", isolation.as_config()),
                 ("allow.auto.create.topics", "false"),
             ],
         );
@@ -142,6 +149,69 @@ impl KafkaClient {
         Ok(out)
     }
 
+    /// `read_records` with read_committed: only records a read_committed consumer sees
+    /// (committed transactions and non-transactional records), and none at or past the
+    /// last stable offset.
+    pub fn read_committed_records(
+        &self,
+        topic: &str,
+        partition: i32,
+        from_offset: i64,
+        until_offset_exclusive: i64,
+        timeout: Duration,
+    ) -> Result<Vec<Record>, KafkaError> {
+        let mut out = Vec::new();
+        self.scan_with(
+            Isolation::ReadCommitted,
+            topic,
+            partition,
+            from_offset,
+            until_offset_exclusive,
+            Some(crate::limits::deadline(Instant::now(), timeout)),
+            timeout,
+            &mut |r| {
+                out.push(r);
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The offsets of `[from_offset, until_offset)` that a read_committed consumer reads,
+    /// as sorted, disjoint half-open runs `[start, end)`, and the last stable offset the
+    /// read stopped at. Records past the LSO are in no run (not decided yet); records of
+    /// aborted transactions and control markers are in none either. Streams: memory
+    /// grows with the number of runs, not of records. `idle_timeout` bounds the wait for
+    /// each next record.
+    pub fn committed_offset_runs(
+        &self,
+        topic: &str,
+        partition: i32,
+        from_offset: i64,
+        until_offset_exclusive: i64,
+        idle_timeout: Duration,
+    ) -> Result<CommittedRuns, KafkaError> {
+        let stable = self.watermarks(&[(topic, partition)], idle_timeout)?[0].stable;
+        let mut runs: Vec<(i64, i64)> = Vec::new();
+        self.scan_with(
+            Isolation::ReadCommitted,
+            topic,
+            partition,
+            from_offset,
+            until_offset_exclusive.min(stable),
+            None,
+            idle_timeout,
+            &mut |r| {
+                match runs.last_mut() {
+                    Some(last) if last.1 == r.offset => last.1 = r.offset + 1,
+                    _ => runs.push((r.offset, r.offset + 1)),
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        Ok(CommittedRuns { runs, stable })
+    }
+
     /// Streams the records of `[from_offset, until_offset)` to `f`, for ranges too large to
     /// hold in memory. `idle_timeout` bounds the wait for each next record (not the whole
     /// read); `f` may return `ControlFlow::Break(())` to stop early.
@@ -176,6 +246,32 @@ impl KafkaClient {
         idle: Duration,
         f: &mut dyn FnMut(Record) -> Result<ControlFlow<()>, KafkaError>,
     ) -> Result<ReadSummary, KafkaError> {
+        self.scan_with(
+            Isolation::ReadUncommitted,
+            topic,
+            partition,
+            from,
+            until,
+            deadline,
+            idle,
+            f,
+        )
+    }
+
+    /// `scan` at an isolation level. With `ReadCommitted` the range also ends at the last
+    /// stable offset: what lies past it is not decided yet.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_with(
+        &self,
+        isolation: Isolation,
+        topic: &str,
+        partition: i32,
+        from: i64,
+        until: i64,
+        deadline: Option<Instant>,
+        idle: Duration,
+        f: &mut dyn FnMut(Record) -> Result<ControlFlow<()>, KafkaError>,
+    ) -> Result<ReadSummary, KafkaError> {
         let op = format!("reading `{topic}` partition {partition}");
         let mut summary = ReadSummary {
             records: 0,
@@ -185,11 +281,14 @@ impl KafkaClient {
         let wm = self.watermarks(&[(topic, partition)], idle)?;
         let wm = &wm[0];
         let start = from.max(wm.earliest);
-        let end = until.min(wm.latest);
+        let end = match isolation {
+            Isolation::ReadUncommitted => until.min(wm.latest),
+            Isolation::ReadCommitted => until.min(wm.stable),
+        };
         if start >= end {
             return Ok(summary);
         }
-        let consumer = self.reader()?;
+        let consumer = self.reader_with(isolation)?;
         let mut tpl = TopicPartitionList::with_capacity(1);
         tpl.add_partition_offset(topic, partition, Offset::Offset(start))
             .map_err(|e| self.invalid(&op, e.to_string()))?;

@@ -77,13 +77,44 @@ impl ClusterDescription {
     }
 }
 
-/// Earliest (log start) and latest (high watermark) offsets of a partition.
+/// Earliest (log start), latest (high watermark) and last stable offsets of a partition.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartitionWatermarks {
     pub topic: String,
     pub partition: i32,
     pub earliest: i64,
     pub latest: i64,
+    /// The last stable offset (ListOffsets with read_committed): the first offset of the
+    /// oldest transaction still open, or `latest` when none is. A read_committed consumer
+    /// reads nothing at or past it.
+    pub stable: i64,
+}
+
+/// The isolation level a reader uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isolation {
+    /// Every record of the log, those of aborted and open transactions included.
+    ReadUncommitted,
+    /// Only what committed (and non-transactional records), up to the last stable offset.
+    ReadCommitted,
+}
+
+impl Isolation {
+    /// The value of the client property `isolation.level`.
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Isolation::ReadUncommitted => "read_uncommitted",
+            Isolation::ReadCommitted => "read_committed",
+        }
+    }
+}
+
+/// What `committed_offset_runs` found: the offsets a read_committed consumer reads, as
+/// sorted disjoint runs `[start, end)`, and the last stable offset when it read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommittedRuns {
+    pub runs: Vec<(i64, i64)>,
+    pub stable: i64,
 }
 
 /// The state of a consumer group, as the coordinator reports it.

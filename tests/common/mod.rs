@@ -234,6 +234,9 @@ pub fn heal_lab() {
     for dc in ["dc1", "dc2"] {
         let _ = run_lab(&["start", dc]);
     }
+    for dc in ["dc1", "dc2"] {
+        allow_mirror_transactions(lab, dc);
+    }
     let c = connect_client(lab, "dc2");
     for name in FORWARD_CONNECTORS {
         let _ = block_on(c.resume(name));
@@ -495,6 +498,13 @@ pub fn make_records(seed: &str, n: usize, partitions: i32) -> Vec<Rec> {
 /// Read every record of `topic` on `dc` from the earliest offset up to the high
 /// watermark as seen at the call (admin principal, no group, nothing committed).
 pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
+    read_all_with(lab, dc, topic, "read_uncommitted")
+}
+
+/// `read_all` at an `isolation.level`. A partition is done at its high watermark or at
+/// its end of partition (a transaction's marker can be the last offset; a read_committed
+/// consumer stops at the last stable offset).
+pub fn read_all_with(lab: &Lab, dc: &str, topic: &str, isolation: &str) -> Vec<Rec> {
     let consumer: BaseConsumer = lab
         .client_config(dc, Principal::Admin)
         .set(
@@ -502,6 +512,8 @@ pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
             format!("kdr-test-reader-{}", std::process::id()),
         )
         .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "true")
+        .set("isolation.level", isolation)
         .create()
         .expect("consumer");
     let md = consumer
@@ -547,6 +559,9 @@ pub fn read_all(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
                 if off + 1 >= ends[&p] {
                     done.insert(p, true);
                 }
+            }
+            Some(Err(rdkafka::error::KafkaError::PartitionEOF(p))) => {
+                done.insert(p, true);
             }
             Some(Err(e)) => panic!("read {dc}/{topic}: {e}"),
             None => {}
@@ -814,4 +829,130 @@ pub fn connect_client(lab: &Lab, dc: &str) -> kafka_dr::connect::ConnectClient {
     };
     kafka_dr::connect::ConnectClient::from_endpoint(dc, &endpoint, Duration::from_secs(20))
         .expect("connect client")
+}
+
+// ---------------------------------------------------------------------------------------
+// Transactions: a librdkafka transactional producer, as applications and an exactly-once
+// MM2 task write.
+// ---------------------------------------------------------------------------------------
+
+/// A transactional producer on one cluster (`transactional.id` given, so a second
+/// producer with the same id fences this one and aborts its open transaction).
+pub struct TxnProducer {
+    producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext>,
+}
+
+impl TxnProducer {
+    /// Connects as `who` and runs InitProducerId (`init_transactions`). A short
+    /// `transaction.timeout.ms` lets the coordinator abort an abandoned transaction soon.
+    pub fn new(
+        lab: &Lab,
+        dc: &str,
+        who: Principal,
+        transactional_id: &str,
+        transaction_timeout_ms: u32,
+    ) -> Result<TxnProducer, String> {
+        let mut config = lab.client_config(dc, who);
+        config
+            .set("transactional.id", transactional_id)
+            .set("transaction.timeout.ms", transaction_timeout_ms.to_string())
+            .set("message.timeout.ms", transaction_timeout_ms.to_string())
+            .set("linger.ms", "5");
+        let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+            config.create().map_err(|e| e.to_string())?;
+        producer
+            .init_transactions(Duration::from_secs(30))
+            .map_err(|e| e.to_string())?;
+        Ok(TxnProducer { producer })
+    }
+
+    pub fn begin(&self) -> Result<(), String> {
+        self.producer.begin_transaction().map_err(|e| e.to_string())
+    }
+
+    /// Sends `records` inside the current transaction and waits until they are written
+    /// to the log (flush), without committing.
+    pub fn send(&self, topic: &str, records: &[Rec]) -> Result<(), String> {
+        for r in records {
+            let mut headers = OwnedHeaders::new();
+            for (k, v) in &r.headers {
+                headers = headers.insert(Header {
+                    key: k,
+                    value: v.as_deref(),
+                });
+            }
+            let mut rec: BaseRecord<'_, [u8], [u8], ()> = BaseRecord::to(topic)
+                .partition(r.partition)
+                .timestamp(r.timestamp)
+                .headers(headers);
+            if let Some(k) = &r.key {
+                rec = rec.key(k.as_slice());
+            }
+            if let Some(v) = &r.value {
+                rec = rec.payload(v.as_slice());
+            }
+            self.producer.send(rec).map_err(|(e, _)| e.to_string())?;
+        }
+        self.producer
+            .flush(Duration::from_secs(30))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn commit(&self) -> Result<(), String> {
+        self.producer
+            .commit_transaction(Duration::from_secs(30))
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn abort(&self) -> Result<(), String> {
+        self.producer
+            .abort_transaction(Duration::from_secs(30))
+            .map_err(|e| e.to_string())
+    }
+
+    /// One whole transaction: begin, send, then commit or abort.
+    pub fn transaction(&self, topic: &str, records: &[Rec], commit: bool) -> Result<(), String> {
+        self.begin()?;
+        self.send(topic, records)?;
+        if commit {
+            self.commit()
+        } else {
+            self.abort()
+        }
+    }
+}
+
+/// Every record of `topic` on `dc` that a read_committed consumer sees (committed
+/// transactions and non-transactional records), partition by partition.
+pub fn read_committed(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
+    read_all_with(lab, dc, topic, "read_committed")
+}
+
+/// Remove the replication fence's DENY WRITE on every transactional id (`*`) of the
+/// mirror principal on `dc`: a failover test leaves its fence in force, and that one
+/// binding is shared by every replication fence, so it would refuse the mirror's
+/// transactions in the tests after it.
+pub fn allow_mirror_transactions(lab: &Lab, dc: &str) {
+    let (mirror, _) = lab.creds(Principal::Mirror);
+    let deny = kafka_dr::kafka::AclBinding::literal(
+        kafka_dr::kafka::AclPermission::Deny,
+        kafka_dr::kafka::AclOperation::Write,
+        kafka_dr::kafka::ResourceType::TransactionalId,
+        "*",
+        format!("User:{mirror}"),
+    );
+    let client = match kafka_dr::kafka::KafkaClient::connect(
+        dc,
+        lab.rd_settings(dc, Principal::Admin),
+        Duration::from_secs(10),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("heal: cannot reach {dc} to lift the transactional-id fence: {e}");
+            return;
+        }
+    };
+    if let Err(e) = client.delete_acls(&[deny], Duration::from_secs(10)) {
+        eprintln!("heal: cannot lift the transactional-id fence on {dc}: {e}");
+    }
 }

@@ -195,11 +195,15 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
     let dc2 = admin_client(&topology, "dc2");
     let present = deny_acls_on(&dc2, &mirror);
     for b in &bindings {
-        // The one binding outside the sandbox: CREATE on the cluster resource.
+        // The two bindings outside the sandbox: CREATE on the cluster resource, and
+        // WRITE on every transactional id (an exactly-once MM2's transactions).
         assert!(
             b.name.starts_with(&sb.prefix)
                 || (b.resource_type == kafka_dr::kafka::ResourceType::Cluster
-                    && b.operation == kafka_dr::kafka::AclOperation::Create),
+                    && b.operation == kafka_dr::kafka::AclOperation::Create)
+                || (b.resource_type == kafka_dr::kafka::ResourceType::TransactionalId
+                    && b.name == "*"
+                    && b.operation == kafka_dr::kafka::AclOperation::Write),
             "binding leaves the sandbox: {b}"
         );
         assert!(present.contains(b), "not in force: {b}");
@@ -577,7 +581,13 @@ fn replication_fence_denies_topic_creation_on_the_cluster() {
     assert_succeeded(&lifted, StepOutcome::Applied);
     let left: Vec<AclBinding> = deny_acls_on(&admin_client(&topology, "dc2"), &mirror)
         .into_iter()
-        .filter(|b| b.resource_type == kafka_dr::kafka::ResourceType::Cluster)
+        .filter(|b| {
+            matches!(
+                b.resource_type,
+                kafka_dr::kafka::ResourceType::Cluster
+                    | kafka_dr::kafka::ResourceType::TransactionalId
+            )
+        })
         .collect();
     assert!(left.is_empty(), "{left:?}");
     wait_for(

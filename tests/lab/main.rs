@@ -22,3 +22,4 @@ mod secured;
 mod smoke;
 mod stale;
 mod tail;
+mod transactions;

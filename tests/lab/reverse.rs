@@ -96,6 +96,7 @@ fn fake_promotion(
             partition: w.partition,
             earliest: w.earliest,
             latest: w.latest,
+            stable: Some(w.stable),
         })
         .collect();
     journal

@@ -56,6 +56,7 @@ fn simulate_promotion(sb: &Sandbox, topology: &Topology) -> i64 {
             partition: w.partition,
             earliest: w.earliest,
             latest: w.latest,
+            stable: Some(w.stable),
         })
         .collect();
     let run = journal
@@ -135,6 +136,7 @@ pub fn quarantined(path: &str) -> Vec<Rec> {
                     "partition",
                     "timestamp_ms",
                     "topic",
+                    "transaction",
                     "value"
                 ],
                 "fields of {l}"
