@@ -19,5 +19,6 @@ pub mod limits;
 pub mod redact;
 pub mod report;
 pub mod runbook;
+pub mod switchover;
 pub mod topology;
 pub mod yamlpos;

@@ -432,6 +432,19 @@ impl Options {
         self.0.as_ptr()
     }
 
+    /// ListOffsets answers with the last stable offset (LSO) instead of the high
+    /// watermark for `latest` queries.
+    fn read_committed(&self) -> Result<(), RdError> {
+        // SAFETY: options live; a non-NULL return is a new error object we own.
+        let err = unsafe {
+            sys::rd_kafka_AdminOptions_set_isolation_level(
+                self.ptr(),
+                sys::rd_kafka_IsolationLevel_t::RD_KAFKA_ISOLATION_LEVEL_READ_COMMITTED,
+            )
+        };
+        OwnedError::check(err)
+    }
+
     fn include_authorized_operations(&self) -> Result<(), RdError> {
         // SAFETY: options live; a non-NULL return is a new error object we own.
         let err =
@@ -773,10 +786,12 @@ pub(super) struct RawListedOffset {
 }
 
 /// ListOffsets: for each `(topic, partition, spec)`, spec being -2 (earliest), -1 (latest)
-/// or a timestamp in ms (earliest offset whose timestamp is >= it).
+/// or a timestamp in ms (earliest offset whose timestamp is >= it). With `read_committed`,
+/// -1 answers the last stable offset (LSO) rather than the high watermark.
 pub(super) fn list_offsets(
     rk: Rk<'_>,
     queries: &[(&str, i32, i64)],
+    read_committed: bool,
     timeout: Duration,
 ) -> Result<Vec<RawListedOffset>, RdError> {
     let mut tpl = TopicPartitionList::with_capacity(queries.len());
@@ -791,7 +806,13 @@ pub(super) fn list_offsets(
         sys::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_LISTOFFSETS,
         sys::RD_KAFKA_EVENT_LISTOFFSETS_RESULT,
         timeout,
-        |_| Ok(()),
+        |o| {
+            if read_committed {
+                o.read_committed()
+            } else {
+                Ok(())
+            }
+        },
         // SAFETY: `tpl` outlives the call and librdkafka copies it (rd_kafka_ListOffsets
         // copies the list before returning).
         |rk, o, q| unsafe { sys::rd_kafka_ListOffsets(rk, tpl.ptr(), o, q) },

@@ -736,7 +736,7 @@ impl KafkaClient {
         for (slot, spec) in [(0usize, -2i64), (1, -1)] {
             let queries: Vec<(&str, i32, i64)> =
                 unique.iter().map(|&(t, p)| (t, p, spec)).collect();
-            for a in self.list_offsets_checked(OP, &queries, deadline, timeout)? {
+            for a in self.list_offsets_checked(OP, &queries, false, deadline, timeout)? {
                 found.entry((a.topic, a.partition)).or_default()[slot] = Some(a.offset);
             }
         }
@@ -763,6 +763,47 @@ impl KafkaClient {
             .collect()
     }
 
+    /// The last stable offset (LSO) of each partition, in input order: the first offset
+    /// a `read_committed` consumer cannot read yet, which trails the high watermark while
+    /// a transaction on the partition is open. Fails (naming the topic and partition) if
+    /// any partition fails.
+    pub fn last_stable_offsets<S: AsRef<str>>(
+        &self,
+        partitions: &[(S, i32)],
+        timeout: Duration,
+    ) -> Result<Vec<i64>, KafkaError> {
+        const OP: &str = "ListOffsets (last stable offset)";
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
+        let queries: Vec<(&str, i32, i64)> = partitions
+            .iter()
+            .map(|(t, p)| (t.as_ref(), *p, -1))
+            .collect();
+        let found: HashMap<(String, i32), i64> = self
+            .list_offsets_checked(OP, &queries, true, deadline, timeout)?
+            .into_iter()
+            .map(|a| ((a.topic, a.partition), a.offset))
+            .collect();
+        partitions
+            .iter()
+            .map(|(t, p)| {
+                let t = t.as_ref();
+                found
+                    .get(&(t.to_string(), *p))
+                    .copied()
+                    .ok_or_else(|| KafkaError::Broker {
+                        cluster: self.cluster.clone(),
+                        operation: OP.to_string(),
+                        code: -1,
+                        code_name: "NO_ANSWER".to_string(),
+                        message: format!("no offset returned for `{t}` partition {p}"),
+                    })
+            })
+            .collect()
+    }
+
     /// ListOffsets with per-partition errors turned into `KafkaError`s.
     ///
     /// librdkafka finds partition leaders in its metadata cache, where a topic it once saw
@@ -774,6 +815,7 @@ impl KafkaClient {
         &self,
         op: &str,
         queries: &[(&str, i32, i64)],
+        read_committed: bool,
         deadline: Instant,
         timeout: Duration,
     ) -> Result<Vec<ffi::RawListedOffset>, KafkaError> {
@@ -781,7 +823,7 @@ impl KafkaClient {
         let mut retried = false;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let first_error = match ffi::list_offsets(self.rk(), queries, left) {
+            let first_error = match ffi::list_offsets(self.rk(), queries, read_committed, left) {
                 Ok(answers) => match answers.iter().find(|a| a.err != 0) {
                     None => return Ok(answers),
                     Some(a) => (
@@ -859,7 +901,7 @@ impl KafkaClient {
         }
         let deadline = crate::limits::deadline(Instant::now(), timeout);
         let answers =
-            self.list_offsets_checked(OP, &[(topic, partition, ts_ms)], deadline, timeout)?;
+            self.list_offsets_checked(OP, &[(topic, partition, ts_ms)], false, deadline, timeout)?;
         let a = answers
             .into_iter()
             .find(|a| a.topic == topic && a.partition == partition)

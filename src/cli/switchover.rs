@@ -1,0 +1,78 @@
+//! `kafka-dr switchover`: the planned switchover with both clusters up (issue 13). Runs the
+//! embedded runbook runbooks/switchover.yaml (or `--runbook FILE`) and prints the
+//! switchover report: per partition the loss and duplicates counted, per group the exact
+//! positions, the write outage and the RTO. Run it again to switch back.
+//!
+//! An unfinished switchover run is pointed at `kafka-dr resume` instead of being started
+//! over: a second run would fence the other cluster while the first is half done.
+
+use clap::Args;
+
+use crate::engine::{Engine, RunOptions};
+use crate::error::{Error, Result};
+use crate::journal::RunState;
+
+use super::session::Session;
+use super::GlobalArgs;
+
+pub const RUNBOOK: &str = "switchover";
+
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// Use this runbook file instead of the embedded switchover runbook.
+    #[arg(long, value_name = "FILE")]
+    pub runbook: Option<String>,
+    /// Take over the topology's lease from a holder that is gone (or on another host).
+    #[arg(long)]
+    pub take_over_lease: bool,
+}
+
+pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
+    let runbook = session.runbook(args.runbook.as_deref().unwrap_or(RUNBOOK))?;
+    let journal = session.journal_for_run(global.dry_run)?;
+    if !global.dry_run {
+        let runs = journal.runs_list()?;
+        if let Some(open) = runs.iter().find(|r| {
+            r.runbook == runbook.name
+                && !r.dry_run
+                && matches!(
+                    r.state,
+                    RunState::Running | RunState::Failed | RunState::Interrupted
+                )
+        }) {
+            return Err(Error::Usage(format!(
+                "run {} of `{}` is {} and has not finished\nhelp: finish it with `kafka-dr resume {}` (add --take-over-lease if its process is gone), or look at it with `kafka-dr runs show {}`; a second switchover would start from the other cluster while this one is half done",
+                open.id,
+                runbook.name,
+                open.state.as_str(),
+                open.id,
+                open.id
+            )));
+        }
+    }
+    let engine = Engine::new(
+        &session.topology,
+        &journal,
+        session.runtime.handle().clone(),
+        &session.reporter,
+    );
+    let opts = RunOptions {
+        dry_run: global.dry_run,
+        assume_yes: global.yes,
+        force: false,
+        take_over_lease: args.take_over_lease,
+        interrupted: session.interrupted.clone(),
+    };
+    match engine.run(&runbook, &opts) {
+        Ok(report) => {
+            let so = crate::switchover::SwitchoverReport::build(&report, &journal);
+            session.reporter.switchover_report(&report, &so)
+        }
+        Err(err) => {
+            if let Some(report) = err.report() {
+                let _ = session.reporter.run_report(report);
+            }
+            Err(err.into())
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! Printing the switchover report: the run's steps, then per partition the records
+//! checked and the loss and duplicates counted, per group the exact positions, and the
+//! write outage and RTO; or JSON `{"run": <RunReport>, "switchover": {...}}`.
+
+use serde_json::json;
+
+use super::runs::table;
+use super::{cell, OutputFormat, Reporter};
+use crate::engine::RunReport;
+use crate::error::Result;
+use crate::switchover::SwitchoverReport;
+
+fn secs(ms: u64) -> String {
+    format!("{:.1} s", ms as f64 / 1000.0)
+}
+
+fn opt(v: Option<i64>) -> String {
+    v.map(|n| n.to_string()).unwrap_or_else(|| "-".into())
+}
+
+impl Reporter {
+    pub fn switchover_report(&self, run: &RunReport, so: &SwitchoverReport) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            return self.json(&json!({ "run": run, "switchover": so }));
+        }
+        self.run_report(run)?;
+        let mut out = String::new();
+        if !so.partitions.is_empty() {
+            let mut t = table();
+            t.set_header(vec![
+                "topic",
+                "partition",
+                "records checked",
+                "lost",
+                "duplicated",
+                "note",
+            ]);
+            for p in &so.partitions {
+                t.add_row(vec![
+                    cell(&p.topic),
+                    cell(p.partition),
+                    cell(opt(p.records)),
+                    cell(opt(p.lost)),
+                    cell(opt(p.duplicated)),
+                    cell(p.note.as_deref().unwrap_or_default()),
+                ]);
+            }
+            out.push_str(&format!("{t}\n"));
+        }
+        if !so.groups.is_empty() {
+            let mut t = table();
+            t.set_header(vec!["group", "partitions", "exact", "lost", "duplicates"]);
+            for g in &so.groups {
+                t.add_row(vec![
+                    cell(&g.group),
+                    cell(g.partitions),
+                    cell(g.exact),
+                    cell(g.lost),
+                    cell(g.duplicates),
+                ]);
+            }
+            out.push_str(&format!("{t}\n"));
+        }
+        if so.dry_run {
+            out.push_str(&format!(
+                "switchover run {} planned (dry-run, nothing changed on any cluster)\n",
+                so.run_id
+            ));
+        } else {
+            out.push_str(&format!(
+                "switchover run {} done: `{}` is primary, `{}` backup; write outage {}; RTO {}; {} partition(s) counted: {} lost, {} duplicated\n",
+                so.run_id,
+                so.new_primary.as_deref().unwrap_or("?"),
+                so.old_primary.as_deref().unwrap_or("?"),
+                so.write_outage_ms.map(secs).unwrap_or_else(|| "unknown".into()),
+                secs(so.rto_ms),
+                so.partitions_counted,
+                so.lost,
+                so.duplicated
+            ));
+        }
+        self.text(&out)
+    }
+}
