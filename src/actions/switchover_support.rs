@@ -4,13 +4,21 @@
 //!
 //! A switchover runs with both clusters up and must lose and duplicate nothing, so its
 //! actions refuse rather than go on with a doubt; every refusal here names the cluster,
-//! the partitions or the groups, and says what to do next. This module reads only.
+//! the partitions or the groups, and says what to do next.
+//!
+//! Under `--dry-run` nothing is applied, so the steps after `roles.promote` and
+//! `mirror.stop` would plan against a world where neither happened: `planned_promotion_cut`
+//! and `planned_to_stop` give them what those earlier steps' plans say will be true (the
+//! backup promoted with its log ends as the cut, the flow's connectors stopped). This
+//! module reads only.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use thiserror::Error;
 
-use super::common::{self, Roles};
+use super::common::{self, PromotionCut, Roles};
+use crate::engine::StepContext;
 use super::mirror::Flow;
 use crate::error::ExitCode;
 use crate::kafka::KafkaClient;
@@ -182,6 +190,69 @@ pub fn mirrored_partitions(
     Ok(common::in_scope_partitions(topology, client, timeout)?
         .into_iter()
         .filter(|(t, _)| !super::fence::is_internal_topic(t))
+        .collect())
+}
+
+/// The plans of the steps of this run before the current one, by action (dry-run: every
+/// step was planned, none applied).
+fn earlier_plans(
+    ctx: &StepContext<'_>,
+    action: &str,
+) -> Result<Vec<serde_json::Value>, crate::error::Error> {
+    let steps = ctx.journal.steps(ctx.run_id)?;
+    Ok(steps
+        .iter()
+        .take_while(|s| s.step_id != ctx.step_id)
+        .filter(|s| s.action == action)
+        .filter_map(|s| s.plan.clone())
+        .collect())
+}
+
+/// Under `--dry-run`, when an earlier step of this run is a `roles.promote` that was only
+/// planned: the promotion it would record, with the new primary's log ends now as the cut
+/// (what the run's watermark snapshot records once the mirror is drained and fenced).
+/// `None` otherwise: the journal's promotion is the real one.
+pub fn planned_promotion_cut(
+    ctx: &StepContext<'_>,
+) -> Result<Option<PromotionCut>, crate::error::Error> {
+    if !ctx.dry_run || earlier_plans(ctx, "roles.promote")?.is_empty() {
+        return Ok(None);
+    }
+    let roles = common::run_roles(ctx)?;
+    let client = common::kafka_in(ctx, &roles.backup, Duration::from_secs(10))?;
+    let parts = mirrored_partitions(ctx.topology, &client, Duration::from_secs(10))?;
+    let mut end = BTreeMap::new();
+    let mut start = BTreeMap::new();
+    for w in client.watermarks(&parts, Duration::from_secs(10))? {
+        end.insert((w.topic.clone(), w.partition), w.latest);
+        start.insert((w.topic, w.partition), w.earliest);
+    }
+    Ok(Some(PromotionCut {
+        run_id: ctx.run_id,
+        new_primary: roles.backup,
+        old_primary: roles.primary,
+        new_primary_end: end,
+        new_primary_start: start,
+        taken_at: "planned by this dry run (the log ends now)".into(),
+    }))
+}
+
+/// Under `--dry-run`: the connectors that earlier `mirror.stop` steps of this run plan to
+/// stop (or pause). Empty for a real run, where they are stopped by then.
+pub fn planned_to_stop(ctx: &StepContext<'_>) -> Result<BTreeSet<String>, crate::error::Error> {
+    if !ctx.dry_run {
+        return Ok(BTreeSet::new());
+    }
+    Ok(earlier_plans(ctx, "mirror.stop")?
+        .iter()
+        .flat_map(|p| {
+            p["detail"]["connectors"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|c| matches!(c["action"].as_str(), Some("stop" | "pause")))
+        .filter_map(|c| c["name"].as_str().map(String::from))
         .collect())
 }
 

@@ -4,7 +4,8 @@
 //! positions, the write outage and the RTO. Run it again to switch back.
 //!
 //! An unfinished switchover run is pointed at `kafka-dr resume` instead of being started
-//! over: a second run would fence the other cluster while the first is half done.
+//! over: a second run would fence the other cluster while the first is half done. A run
+//! that stopped at its preflight changed nothing and does not count as unfinished.
 
 use clap::Args;
 
@@ -16,6 +17,10 @@ use super::session::Session;
 use super::GlobalArgs;
 
 pub const RUNBOOK: &str = "switchover";
+
+/// Actions that change nothing on any cluster: a run that stopped having started only
+/// these has nothing to finish.
+const READ_ONLY_ACTIONS: [&str; 2] = ["confirm", "switchover.preflight"];
 
 #[derive(Debug, Args)]
 pub struct SwitchoverArgs {
@@ -32,7 +37,16 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
     let journal = session.journal_for_run(global.dry_run)?;
     if !global.dry_run {
         let runs = journal.runs_list()?;
-        if let Some(open) = runs.iter().find(|r| {
+        // A run that stopped before any step that changes something (its preflight
+        // refused) is no half-done switchover: a new one may start.
+        let changed_something = |run_id: i64| -> Result<bool> {
+            Ok(journal
+                .steps(run_id)?
+                .iter()
+                .any(|s| s.attempts > 0 && !READ_ONLY_ACTIONS.contains(&s.action.as_str())))
+        };
+        let mut open = None;
+        for r in runs.iter().filter(|r| {
             r.runbook == runbook.name
                 && !r.dry_run
                 && matches!(
@@ -40,6 +54,12 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
                     RunState::Running | RunState::Failed | RunState::Interrupted
                 )
         }) {
+            if r.state == RunState::Running || changed_something(r.id)? {
+                open = Some(r);
+                break;
+            }
+        }
+        if let Some(open) = open {
             return Err(Error::Usage(format!(
                 "run {} of `{}` is {} and has not finished\nhelp: finish it with `kafka-dr resume {}` (add --take-over-lease if its process is gone), or look at it with `kafka-dr runs show {}`; a second switchover would start from the other cluster while this one is half done",
                 open.id,

@@ -1,7 +1,9 @@
 //! Crash points: named places inside an action's apply where the crash-and-resume tests
 //! SIGKILL the process, so "killed in the middle of writing the quarantine" is a fact
 //! of the test and not a race with a timer. Set `KAFKA_DR_CRASH_AT=<point>` to arm one;
-//! unset (always, in operation), a crash point does nothing. The process kills itself
+//! unset (always, in operation), a crash point does nothing. Every step has one,
+//! `<step id>:applied`, after its apply (or its empty plan) and before it is verified and
+//! journaled finished. The process kills itself
 //! with SIGKILL: no destructor runs, no buffer is flushed, exactly like `kill -9`.
 
 /// The environment variable that arms a crash point.

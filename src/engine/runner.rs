@@ -526,6 +526,9 @@ impl<'a> Engine<'a> {
                 Err(cause) => return Err(Failure::action(cause, Some(attempt), Some(plan))),
             }
         };
+        // The worst moment to die: the step's effect is in place, the journal does not
+        // know yet (`<step id>:applied`, for the crash-at-every-step tests).
+        super::crash::crash_point(&format!("{}:applied", step.def.id));
         match action.verify(ctx, &plan) {
             Ok(Verdict::Done) => {}
             Ok(Verdict::NotDone(reason)) => {

@@ -19,4 +19,5 @@ mod reverse;
 mod scale;
 mod secured;
 mod smoke;
+mod switchover;
 mod tail;

@@ -1,0 +1,630 @@
+//! Issue 13 on the real lab: `kafka-dr switchover`, the planned switchover with both
+//! clusters up.
+//!
+//! The main test keeps a producer (idempotent, acks=all, retrying the same record on any
+//! error, producing to whichever cluster the client-switch hook names) and a consumer
+//! group (committing after every record) running through the switchover, and counts by
+//! its own record ids: every record acknowledged is on the new primary exactly once, and
+//! the group consumed every one exactly once across both clusters. The refusals: a group
+//! that keeps consuming, and a mirror that does not drain. `--dry-run` changes nothing.
+//! These tests stop the lab's forward flow: they take `exclusive()`, lift their fences and
+//! delete their reverse connectors before the lab is healed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use kafka_dr::kafka::AclFilter;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
+
+use crate::common::*;
+use crate::reverse::{sandbox_with_reverse_names, DeleteConnectors};
+
+const T: Duration = Duration::from_secs(10);
+const PARTITIONS: i32 = 3;
+
+fn acls(lab: &Lab, dc: &str) -> Vec<String> {
+    let mut v: Vec<String> = kdr_client(lab, dc)
+        .describe_acls(&AclFilter::any(), T)
+        .expect("describe acls")
+        .iter()
+        .map(|b| b.to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+fn ends(lab: &Lab, dc: &str, topic: &str) -> Vec<(i64, i64)> {
+    let parts: Vec<(&str, i32)> = (0..PARTITIONS).map(|p| (topic, p)).collect();
+    kdr_client(lab, dc)
+        .watermarks(&parts, T)
+        .expect("watermarks")
+        .into_iter()
+        .map(|w| (w.earliest, w.latest))
+        .collect()
+}
+
+fn committed(lab: &Lab, dc: &str, group: &str) -> BTreeMap<(String, i32), i64> {
+    kdr_client(lab, dc)
+        .committed_offsets(group, T)
+        .expect("committed offsets")
+        .into_iter()
+        .map(|(t, p, o, _)| ((t, p), o))
+        .collect()
+}
+
+/// Lifts every fence the sandbox may have left and deletes its topic, before the
+/// connectors are deleted and the lab healed (a fenced topic would fail MM2's tasks).
+struct Cleanup<'a> {
+    sb: &'a Sandbox,
+    topics: Vec<String>,
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        for dc in ["dc1", "dc2"] {
+            for fence in ["replication-into-backup", "app-writes"] {
+                let _ = self
+                    .sb
+                    .run(&["--yes", "fence", "lift", fence, "--cluster", dc]);
+            }
+        }
+        for dc in ["dc1", "dc2"] {
+            let admin = admin(self.sb.lab, dc);
+            let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+            let _ = block_on(admin.delete_topics(&names, &rdkafka::admin::AdminOptions::new()));
+        }
+    }
+}
+
+/// Which cluster the applications use: the file the client-switch hook writes.
+fn cluster_in(file: &Path) -> String {
+    std::fs::read_to_string(file)
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "dc1".into())
+}
+
+#[derive(Default)]
+struct Produced {
+    /// Acknowledged ids and the cluster that acknowledged them.
+    acked: Vec<(u64, String)>,
+    /// Errors per cluster (authorization refusals while the fence holds).
+    errors: BTreeMap<String, Vec<String>>,
+}
+
+/// The application producer: ids 0, 1, 2 ... one at a time, each retried until a cluster
+/// acknowledges it.
+fn producer_thread(
+    lab: &'static Lab,
+    topic: String,
+    cluster_file: PathBuf,
+    stop: Arc<AtomicBool>,
+    out: Arc<Mutex<Produced>>,
+) -> std::thread::JoinHandle<()> {
+    #[derive(Clone, Default)]
+    struct Ctx(Arc<Mutex<Vec<String>>>);
+    impl rdkafka::ClientContext for Ctx {}
+    impl rdkafka::producer::ProducerContext for Ctx {
+        type DeliveryOpaque = ();
+        fn delivery(&self, r: &rdkafka::message::DeliveryResult<'_>, _: ()) {
+            if let Err((e, _)) = r {
+                self.0.lock().unwrap().push(e.to_string());
+            }
+        }
+    }
+    std::thread::spawn(move || {
+        let mut id: u64 = 0;
+        let mut current: Option<(String, ThreadedProducer<Ctx>, Ctx)> = None;
+        while !stop.load(Ordering::SeqCst) {
+            let dc = cluster_in(&cluster_file);
+            if current.as_ref().is_none_or(|(c, _, _)| *c != dc) {
+                let ctx = Ctx::default();
+                let p: ThreadedProducer<Ctx> = lab
+                    .client_config(&dc, Principal::App)
+                    .set("enable.idempotence", "true")
+                    .set("acks", "all")
+                    .set("message.timeout.ms", "10000")
+                    .create_with_context(ctx.clone())
+                    .expect("producer");
+                current = Some((dc.clone(), p, ctx));
+            }
+            let (_, producer, ctx) = current.as_ref().expect("producer");
+            let key = format!("id-{id}");
+            let value = format!("record {id}");
+            let rec: BaseRecord<'_, str, str, ()> = BaseRecord::to(&topic)
+                .partition((id % PARTITIONS as u64) as i32)
+                .key(key.as_str())
+                .payload(value.as_str());
+            let sent = producer.send(rec).map_err(|(e, _)| e.to_string());
+            let flushed = sent.and_then(|()| producer.flush(T).map_err(|e| e.to_string()));
+            let failed: Vec<String> = std::mem::take(&mut *ctx.0.lock().unwrap());
+            match (flushed, failed.first().cloned()) {
+                (Ok(()), None) => {
+                    out.lock().unwrap().acked.push((id, dc.clone()));
+                    id += 1;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                (Err(e), _) | (Ok(()), Some(e)) => {
+                    out.lock()
+                        .unwrap()
+                        .errors
+                        .entry(dc.clone())
+                        .or_default()
+                        .push(e.to_string());
+                    // A refused producer may be left in a state it cannot leave: a new one.
+                    current = None;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+    })
+}
+
+/// The application consumer group: consumes from the cluster the hook names, commits after
+/// every record, and leaves the group while the stop hook's file names its cluster.
+fn consumer_thread(
+    lab: &'static Lab,
+    topic: String,
+    group: String,
+    cluster_file: PathBuf,
+    stop_file: PathBuf,
+    stop: Arc<AtomicBool>,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut current: Option<(String, BaseConsumer)> = None;
+        while !stop.load(Ordering::SeqCst) {
+            let dc = cluster_in(&cluster_file);
+            let stopped_on = std::fs::read_to_string(&stop_file)
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if stopped_on == dc || current.as_ref().is_some_and(|(c, _)| *c != dc) {
+                if let Some((_, c)) = current.take() {
+                    c.unsubscribe();
+                    drop(c);
+                }
+                if stopped_on == dc {
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            }
+            if current.is_none() {
+                let c: BaseConsumer = lab
+                    .client_config(&dc, Principal::App)
+                    .set("group.id", &group)
+                    .set("enable.auto.commit", "false")
+                    .set("auto.offset.reset", "earliest")
+                    .set("session.timeout.ms", "10000")
+                    .create()
+                    .expect("consumer");
+                c.subscribe(&[&topic]).expect("subscribe");
+                current = Some((dc.clone(), c));
+            }
+            let (_, c) = current.as_ref().expect("consumer");
+            match c.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    let key = String::from_utf8_lossy(m.key().unwrap_or_default()).into_owned();
+                    if c.commit_message(&m, CommitMode::Sync).is_ok() {
+                        seen.lock().unwrap().push((key, dc.clone()));
+                    } else {
+                        // Not committed: it will be delivered again, so it is not counted.
+                        drop(m);
+                        if let Some((_, c)) = current.take() {
+                            drop(c);
+                        }
+                    }
+                }
+                Some(Err(e)) => eprintln!("consumer on {dc}: {e}"),
+                None => {}
+            }
+        }
+        if let Some((_, c)) = current.take() {
+            c.unsubscribe();
+        }
+    })
+}
+
+/// The embedded switchover runbook with the operator's hooks: one that stops the
+/// consumers on the old primary before the groups are waited for, one that points the
+/// applications at the new primary once it is open. `edit` changes parameters.
+fn runbook_with_hooks(dir: &Path, stop_file: &Path, cluster_file: &Path, edit: &[(&str, &str)]) -> PathBuf {
+    let mut text = kafka_dr::runbook::embedded_text("switchover")
+        .expect("embedded switchover runbook")
+        .to_string();
+    let stop_hook = format!(
+        "  - id: stop-consumers\n    action: exec\n    params: {{ argv: [sh, -c, \"echo dc1 > '{}'\"] }}\n  - id: consumers-idle\n",
+        stop_file.display()
+    );
+    let switch_hook = format!(
+        "  - id: switch-clients\n    action: exec\n    params: {{ argv: [sh, -c, \"echo dc2 > '{}'\"] }}\n  - id: mirror-seed\n",
+        cluster_file.display()
+    );
+    assert!(text.contains("  - id: consumers-idle\n") && text.contains("  - id: mirror-seed\n"));
+    text = text
+        .replace("  - id: consumers-idle\n", &stop_hook)
+        .replace("  - id: mirror-seed\n", &switch_hook);
+    for (from, to) in edit {
+        assert!(text.contains(from), "the runbook has no `{from}`");
+        text = text.replace(from, to);
+    }
+    let path = dir.join("switchover-with-hooks.yaml");
+    std::fs::write(&path, text).expect("write runbook");
+    path
+}
+
+/// Issue 13, acceptance 1 and 4: a switchover with traffic, after a dry run that changes
+/// nothing.
+#[test]
+fn switchover_with_traffic_loses_nothing_and_delivers_nothing_twice() {
+    let _g = exclusive();
+    let (sb, names) = sandbox_with_reverse_names("so");
+    let lab = sb.lab;
+    let _delete = DeleteConnectors {
+        client: connect_client(lab, "dc1"),
+        names: names.to_vec(),
+    };
+    let topic = sb.name("orders");
+    let group = sb.name("readers");
+    let _cleanup = Cleanup {
+        sb: &sb,
+        topics: vec![topic.clone()],
+    };
+    create_topic(lab, "dc1", &topic, PARTITIONS);
+    let dc2 = kdr_client(lab, "dc2");
+    wait_for("the topic on dc2", Duration::from_secs(60), || {
+        dc2.metadata(T)
+            .ok()?
+            .topic(&topic)
+            .is_some_and(|t| t.partitions.len() == PARTITIONS as usize)
+            .then_some(())
+    });
+    let cluster_file = sb.dir.path().join("cluster");
+    let stop_file = sb.dir.path().join("consumers-stopped-on");
+    std::fs::write(&cluster_file, "dc1\n").expect("cluster file");
+    let stop = Arc::new(AtomicBool::new(false));
+    let produced = Arc::new(Mutex::new(Produced::default()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let producer = producer_thread(
+        lab,
+        topic.clone(),
+        cluster_file.clone(),
+        stop.clone(),
+        produced.clone(),
+    );
+    let stop_consumer = Arc::new(AtomicBool::new(false));
+    let consumer = consumer_thread(
+        lab,
+        topic.clone(),
+        group.clone(),
+        cluster_file.clone(),
+        stop_file.clone(),
+        stop_consumer.clone(),
+        seen.clone(),
+    );
+    wait_for("traffic on dc1", Duration::from_secs(60), || {
+        (produced.lock().unwrap().acked.len() > 100 && seen.lock().unwrap().len() > 50)
+            .then_some(())
+    });
+
+    // 4. --dry-run: the plan, and nothing changes on either cluster.
+    let (acl1, acl2) = (acls(lab, "dc1"), acls(lab, "dc2"));
+    let dc2_ends = ends(lab, "dc2", &topic);
+    let dc2_group = committed(lab, "dc2", &group);
+    let dry = sb.run(&["--yes", "--dry-run", "switchover"]);
+    if std::env::var_os("TMP_SKIP_DRY").is_none() {
+    assert_eq!(dry.code, Some(0), "{dry}");
+    let text = format!("{}{}", dry.stdout, dry.stderr);
+    for want in [
+        "create ACL",
+        "wait up to 120s until the mirror has copied every record",
+        "have no active members",
+        "journal: record `dc2` as primary and `dc1` as backup",
+        "create reverse source connector",
+    ] {
+        assert!(text.contains(want), "`{want}` in the plan:\n{text}");
+    }
+    assert_eq!(acls(lab, "dc1"), acl1, "--dry-run changed dc1's ACLs");
+    assert_eq!(acls(lab, "dc2"), acl2, "--dry-run changed dc2's ACLs");
+    assert_eq!(committed(lab, "dc2", &group), dc2_group, "--dry-run committed on dc2");
+    let dc1_connect = connect_client(lab, "dc1");
+    for n in &names {
+        assert!(
+            !block_on(dc1_connect.exists(n)).expect("connect"),
+            "--dry-run created connector {n}"
+        );
+    }
+    let dc2_connect = connect_client(lab, "dc2");
+    for n in FORWARD_CONNECTORS {
+        let st = block_on(dc2_connect.status(n)).expect("status");
+        assert_eq!(st.connector_state.as_str(), "RUNNING", "--dry-run touched {n}");
+    }
+    // dc2 only grows by what the mirror copies; the test's producer writes to dc1.
+    assert!(ends(lab, "dc2", &topic)
+        .iter()
+        .zip(&dc2_ends)
+        .all(|(now, was)| now.0 == was.0 && now.1 >= was.1));
+    let runs = sb.ok(&["--output", "json", "runs", "list"]).json();
+    assert!(
+        runs["runs"].as_array().expect("runs").iter().all(|r| r["dry_run"] == true),
+        "{runs}"
+    );
+    }
+
+    // 1. The switchover, with the hooks, while both applications run.
+    let runbook = runbook_with_hooks(sb.dir.path(), &stop_file, &cluster_file, &[]);
+    let started = Instant::now();
+    let out = sb.run(&[
+        "--yes",
+        "--output",
+        "json",
+        "switchover",
+        "--runbook",
+        &path_str(&runbook),
+    ]);
+    let wall = started.elapsed();
+    assert_eq!(out.code, Some(0), "{out}");
+    let report = out.json();
+    let so = &report["switchover"];
+    eprintln!(
+        "switchover: write outage {} ms, RTO {} ms (wall {:.1} s)",
+        so["write_outage_ms"], so["rto_ms"], wall.as_secs_f64()
+    );
+    assert_eq!(so["new_primary"], "dc2", "{so}");
+    assert_eq!(so["old_primary"], "dc1", "{so}");
+    assert!(so["write_outage_ms"].as_u64().is_some_and(|ms| ms > 0), "{so}");
+    assert!(so["rto_ms"].as_u64() >= so["write_outage_ms"].as_u64(), "{so}");
+    assert_eq!(so["partitions_counted"], PARTITIONS, "{so}");
+    assert_eq!((so["lost"].as_i64(), so["duplicated"].as_i64()), (Some(0), Some(0)), "{so}");
+    let groups = so["groups"].as_array().expect("groups");
+    let ours = groups.iter().find(|g| g["group"] == group.as_str()).expect("our group");
+    assert_eq!(ours["exact"], ours["partitions"], "{ours}");
+    assert_eq!(ours["partitions"], PARTITIONS, "{ours}");
+    assert_eq!(ours["duplicates"], 0, "{ours}");
+
+    // Life goes on on dc2; then the applications stop and everything is counted.
+    let before = produced.lock().unwrap().acked.len();
+    wait_for("records produced to dc2", Duration::from_secs(60), || {
+        (produced.lock().unwrap().acked.len() > before + 100).then_some(())
+    });
+    stop.store(true, Ordering::SeqCst);
+    producer.join().expect("producer thread");
+    let produced = std::mem::take(&mut *produced.lock().unwrap());
+    let acked: BTreeSet<String> = produced.acked.iter().map(|(id, _)| format!("id-{id}")).collect();
+    wait_for("the group to consume everything", Duration::from_secs(120), || {
+        let seen: BTreeSet<String> = seen.lock().unwrap().iter().map(|(k, _)| k.clone()).collect();
+        acked.is_subset(&seen).then_some(())
+    });
+    stop_consumer.store(true, Ordering::SeqCst);
+    consumer.join().expect("consumer thread");
+
+    // Producers were refused on dc1 during the outage, by authorization.
+    let refused = produced.errors.get("dc1").cloned().unwrap_or_default();
+    assert!(
+        refused.iter().any(|e| e.to_lowercase().contains("authoriz")),
+        "no authorization refusal on dc1 during the outage: {:?}",
+        produced.errors
+    );
+    let on_dc1 = produced.acked.iter().filter(|(_, dc)| dc == "dc1").count();
+    let on_dc2 = produced.acked.len() - on_dc1;
+    assert!(on_dc1 > 0 && on_dc2 > 0, "{on_dc1} on dc1, {on_dc2} on dc2");
+
+    // Every acknowledged record is on the new primary exactly once, and nothing else.
+    let mut on_new: BTreeMap<String, usize> = BTreeMap::new();
+    for r in read_all(lab, "dc2", &topic) {
+        let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
+        *on_new.entry(key).or_default() += 1;
+    }
+    let twice: Vec<&String> = on_new.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+    assert!(twice.is_empty(), "on dc2 more than once: {twice:?}");
+    let keys: BTreeSet<String> = on_new.keys().cloned().collect();
+    assert_eq!(
+        keys.symmetric_difference(&acked).count(),
+        0,
+        "dc2 holds {} record(s), {} were acknowledged; missing: {:?}, unexpected: {:?}",
+        keys.len(),
+        acked.len(),
+        acked.difference(&keys).take(5).collect::<Vec<_>>(),
+        keys.difference(&acked).take(5).collect::<Vec<_>>()
+    );
+
+    // The group consumed every record exactly once across both clusters.
+    let seen = seen.lock().unwrap().clone();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for (k, _) in &seen {
+        *count.entry(k.as_str()).or_default() += 1;
+    }
+    let again: Vec<&&str> = count.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+    assert!(again.is_empty(), "consumed twice: {again:?}");
+    let seen_on_dc1 = seen.iter().filter(|(_, dc)| dc == "dc1").count();
+    assert!(seen_on_dc1 > 0 && seen_on_dc1 < seen.len(), "{seen_on_dc1} of {} on dc1", seen.len());
+    eprintln!(
+        "switchover counts: {} acknowledged ({on_dc1} by dc1, {on_dc2} by dc2), {} refused on dc1, {} consumed ({seen_on_dc1} on dc1), 0 twice, 0 missing",
+        acked.len(),
+        refused.len(),
+        seen.len()
+    );
+
+    // The old primary receives the new primary's records through the reverse flow.
+    let dc1_ends = ends(lab, "dc1", &topic);
+    wait_for("the reverse flow to copy dc2's new records into dc1", Duration::from_secs(60), || {
+        let n: i64 = ends(lab, "dc1", &topic).iter().map(|(lo, hi)| hi - lo).sum();
+        (n as usize >= acked.len()).then_some(())
+    });
+    assert!(ends(lab, "dc1", &topic) >= dc1_ends);
+    let run = sb.ok(&["--output", "json", "runs", "list"]).json();
+    assert!(
+        run["runs"].as_array().expect("runs").iter().any(|r| r["runbook"] == "switchover" && r["state"] == "succeeded"),
+        "{run}"
+    );
+}
+
+/// A topic of the sandbox with `n` records on dc1, copied to dc2 by the lab's mirror.
+fn mirrored_topic(sb: &Sandbox, what: &str, n: usize) -> String {
+    let lab = sb.lab;
+    let topic = sb.name(what);
+    create_topic(lab, "dc1", &topic, PARTITIONS);
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, n, PARTITIONS));
+    wait_for("the records on dc2", Duration::from_secs(90), || {
+        let on_dc2: i64 = kdr_client(lab, "dc2")
+            .metadata(T)
+            .ok()?
+            .topic(&topic)
+            .map(|_| ends(lab, "dc2", &topic).iter().map(|(lo, hi)| hi - lo).sum())?;
+        (on_dc2 == n as i64).then_some(())
+    });
+    topic
+}
+
+fn role_changes(sb: &Sandbox) -> usize {
+    let (_, journal) = sb.open();
+    journal.role_history().expect("role history").len()
+}
+
+/// Issue 13: a group that keeps consuming on the primary stops the switchover before any
+/// commit, naming the group; once its consumer stops, `resume` finishes the switchover.
+#[test]
+fn switchover_waits_for_active_groups_names_them_and_resumes_once_they_stop() {
+    let _g = exclusive();
+    let (sb, names) = sandbox_with_reverse_names("so-active");
+    let lab = sb.lab;
+    let _delete = DeleteConnectors {
+        client: connect_client(lab, "dc1"),
+        names: names.to_vec(),
+    };
+    let topic = mirrored_topic(&sb, "busy", 60);
+    let group = sb.name("never-stops");
+    let _cleanup = Cleanup {
+        sb: &sb,
+        topics: vec![topic.clone()],
+    };
+    let cluster_file = sb.dir.path().join("cluster");
+    let stop_file = sb.dir.path().join("consumers-stopped-on");
+    std::fs::write(&cluster_file, "dc1\n").expect("cluster file");
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let consumer = consumer_thread(
+        lab,
+        topic.clone(),
+        group.clone(),
+        cluster_file.clone(),
+        // This consumer ignores the stop hook: its file is never written.
+        sb.dir.path().join("nobody-writes-this"),
+        stop.clone(),
+        seen.clone(),
+    );
+    wait_for("the group consuming on dc1", Duration::from_secs(60), || {
+        (seen.lock().unwrap().len() == 60).then_some(())
+    });
+    let runbook = runbook_with_hooks(
+        sb.dir.path(),
+        &stop_file,
+        &cluster_file,
+        &[("params: { cluster: primary, timeout_seconds: 300 }", "params: { cluster: primary, timeout_seconds: 5 }")],
+    );
+    let out = sb.run(&["--yes", "switchover", "--runbook", &path_str(&runbook)]);
+    assert_eq!(out.code, Some(1), "{out}");
+    let want = "1 in-scope consumer group(s) still have active members on `dc1` after waiting 5s";
+    assert!(out.stderr.contains(want), "`{want}` in:\n{out}");
+    assert!(out.stderr.contains(&format!("group `{group}`: 1 member(s)")), "{out}");
+    assert!(out.stderr.contains("help: stop these consumers on `dc1`"), "{out}");
+    assert_eq!(role_changes(&sb), 0, "the roles changed");
+    let dc1_connect = connect_client(lab, "dc1");
+    for n in &names {
+        assert!(!block_on(dc1_connect.exists(n)).expect("connect"), "connector {n} created");
+    }
+    let run = sb.ok(&["--output", "json", "runs", "list"]).json();
+    let id = run["runs"][0]["id"].as_i64().expect("run id");
+    assert_eq!(run["runs"][0]["state"], "failed", "{run}");
+    let shown = sb.ok(&["--output", "json", "runs", "show", &id.to_string()]).json();
+    let state = |step: &str| {
+        shown["steps"]
+            .as_array()
+            .expect("steps")
+            .iter()
+            .find(|s| s["step_id"] == step)
+            .map(|s| s["state"].clone())
+    };
+    assert_eq!(state("commit"), Some("pending".into()), "{shown}");
+    assert_eq!(state("consumers-idle"), Some("failed".into()), "{shown}");
+    // The operator stops the consumer; resume goes on from the wait and finishes.
+    stop.store(true, Ordering::SeqCst);
+    consumer.join().expect("consumer thread");
+    let out = sb.run(&["--yes", "--output", "json", "resume", &id.to_string()]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(out.json()["state"], "succeeded", "{out}");
+    assert_eq!(role_changes(&sb), 2, "dc2 primary, dc1 backup");
+    // The group resumes on dc2 exactly where it stopped on dc1: at the end.
+    let dc2_end: BTreeMap<(String, i32), i64> = ends(lab, "dc2", &topic)
+        .into_iter()
+        .enumerate()
+        .map(|(p, (_, hi))| ((topic.clone(), p as i32), hi))
+        .collect();
+    assert_eq!(committed(lab, "dc2", &group), dc2_end);
+}
+
+/// Issue 13: a mirror that does not run is refused by the preflight with nothing changed;
+/// without the preflight, a mirror that does not drain within the timeout stops the run
+/// before anything is committed or promoted, naming the partitions behind.
+#[test]
+fn switchover_refuses_a_mirror_that_does_not_drain() {
+    let _g = exclusive();
+    let (sb, names) = sandbox_with_reverse_names("so-lag");
+    let lab = sb.lab;
+    let _delete = DeleteConnectors {
+        client: connect_client(lab, "dc1"),
+        names: names.to_vec(),
+    };
+    let topic = mirrored_topic(&sb, "stuck", 30);
+    let _cleanup = Cleanup {
+        sb: &sb,
+        topics: vec![topic.clone()],
+    };
+    let dc2_connect = connect_client(lab, "dc2");
+    block_on(dc2_connect.stop(FORWARD_CONNECTORS[0])).expect("stop the source connector");
+    wait_for("the source connector stopped", Duration::from_secs(60), || {
+        block_on(dc2_connect.status(FORWARD_CONNECTORS[0]))
+            .ok()
+            .filter(|s| s.connector_state.as_str() == "STOPPED")
+    });
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-late"), 9, PARTITIONS));
+
+    // The preflight refuses, and nothing is fenced.
+    let acl1 = acls(lab, "dc1");
+    let out = sb.run(&["--yes", "switchover"]);
+    assert_eq!(out.code, Some(1), "{out}");
+    assert!(out.stderr.contains("is not healthy"), "{out}");
+    assert!(out.stderr.contains(&format!("source connector `{}`", FORWARD_CONNECTORS[0])), "{out}");
+    assert!(out.stderr.contains("STOPPED"), "{out}");
+    assert!(out.stderr.contains("help: resume it"), "{out}");
+    assert_eq!(acls(lab, "dc1"), acl1, "a refused preflight fenced dc1");
+
+    // Without the preflight (an operator's runbook), the drain times out.
+    let mut text = kafka_dr::runbook::embedded_text("switchover")
+        .expect("embedded")
+        .to_string();
+    let preflight = "  - id: preflight\n    action: switchover.preflight\n    params: { max_lag: 10000 }\n";
+    assert!(text.contains(preflight));
+    text = text
+        .replace(preflight, "")
+        .replace("params: { from: primary, to: backup, timeout_seconds: 120 }", "params: { from: primary, to: backup, timeout_seconds: 3 }");
+    let path = sb.dir.path().join("no-preflight.yaml");
+    std::fs::write(&path, text).expect("runbook");
+    let out = sb.run(&["--yes", "switchover", "--runbook", &path_str(&path)]);
+    assert_eq!(out.code, Some(1), "{out}");
+    let want = format!("the mirror `dc1` -> `dc2` did not copy every record below the last stable offset within");
+    assert!(out.stderr.contains(&want), "`{want}` in:\n{out}");
+    assert!(out.stderr.contains("3 partition(s) are behind"), "{out}");
+    assert!(out.stderr.contains(&format!("`{topic}`[0]: last record below the LSO")), "{out}");
+    assert!(out.stderr.contains("help: look at the MM2 source connector"), "{out}");
+    assert_eq!(role_changes(&sb), 0, "the roles changed");
+    let dc1_connect = connect_client(lab, "dc1");
+    for n in &names {
+        assert!(!block_on(dc1_connect.exists(n)).expect("connect"), "connector {n} created");
+    }
+    // The old primary stays fenced for applications, as the refusal says.
+    assert!(try_produce(lab, "dc1", Principal::App, &topic, &make_records("refused", 1, 1)).is_err());
+}
