@@ -76,6 +76,10 @@ pub struct Drain {
     to: String,
     timeout: Duration,
     count_limit: i64,
+    /// Set by `apply` in this process. A step found started on resume was applied by a
+    /// process that died before journaling its output (the loss and duplicate counts):
+    /// verify then says not done, so that it is applied again and the counts are kept.
+    applied: bool,
 }
 
 impl Drain {
@@ -86,6 +90,7 @@ impl Drain {
             to: p.to,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
             count_limit: i64::try_from(p.count_limit).unwrap_or(i64::MAX),
+            applied: false,
         })
     }
 
@@ -470,6 +475,7 @@ impl Action for Drain {
                 waited_ms as f64 / 1000.0
             ),
         );
+        self.applied = true;
         Ok(json!({
             "from": from,
             "to": to,
@@ -481,6 +487,11 @@ impl Action for Drain {
     }
 
     fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        if !self.applied {
+            return Ok(Verdict::NotDone(
+                "the loss and duplicate counts of an interrupted attempt were not journaled: counting again".into(),
+            ));
+        }
         let (from, to) = self.clusters(ctx)?;
         let now = look_all(ctx, &from, &to, &BTreeMap::new())?;
         let behind: Vec<String> = now

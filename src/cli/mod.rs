@@ -18,6 +18,7 @@ pub mod mirror;
 pub mod run;
 pub mod runs;
 pub mod session;
+pub mod status;
 pub mod switchover;
 pub mod tail;
 pub mod watermarks;
@@ -112,6 +113,8 @@ pub enum Command {
     /// Fail over to the backup (runs the embedded failover-promote runbook).
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
+    /// Where things stand: which cluster is primary now, which MM2 flow runs, the last run.
+    Status(status::StatusArgs),
     /// Planned switchover, both clusters up: the backup becomes primary with nothing lost
     /// and nothing delivered twice (runs the embedded switchover runbook).
     ///
@@ -184,6 +187,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Failover(cmd) => failover::run(cmd, g, s),
         Command::Failback(cmd) => failback::run(cmd, g, s),
         Command::Switchover(args) => switchover::run(args, g, s),
+        Command::Status(args) => status::run(args, s),
         Command::Tail(cmd) => tail::run(cmd, s),
         Command::Deltas(cmd) => deltas::run(cmd, g, s),
         Command::Fence(cmd) => fence::run(cmd, g, s),

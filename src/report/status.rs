@@ -94,3 +94,69 @@ impl Reporter {
         self.text(&out)
     }
 }
+
+impl Reporter {
+    /// `kafka-dr status`.
+    pub fn dr_status(&self, s: &crate::status::DrStatus) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            return self.json(&to_json(s)?);
+        }
+        let mut out = format!(
+            "primary: `{}`, backup: `{}`{}\n",
+            s.roles.primary,
+            s.roles.backup,
+            if s.original_roles {
+                " (the topology's own roles)"
+            } else {
+                " (swapped: a failover or switchover is in force)"
+            }
+        );
+        out.push_str(&format!(
+            "mirror: {}\n",
+            s.running_flow
+                .clone()
+                .unwrap_or_else(|| "no flow's source connector is RUNNING".into())
+        ));
+        match &s.last_run {
+            Some(r) => out.push_str(&format!(
+                "last run: {} `{}` {} (started {}{})\n",
+                r.id,
+                r.runbook,
+                r.state.as_str(),
+                r.started_at,
+                r.finished_at
+                    .as_deref()
+                    .map(|f| format!(", finished {f}"))
+                    .unwrap_or_default()
+            )),
+            None => out.push_str("last run: none in this journal\n"),
+        }
+        let mut t = table();
+        t.set_header(vec!["flow", "into", "connector", "state"]);
+        for f in &s.flows {
+            if let Some(u) = &f.unreachable {
+                t.add_row(vec![
+                    cell(f.flow.name()),
+                    cell(&f.cluster),
+                    cell("-"),
+                    cell(format!("Connect unreachable: {u}")),
+                ]);
+                continue;
+            }
+            for c in &f.connectors {
+                t.add_row(vec![
+                    cell(f.flow.name()),
+                    cell(&f.cluster),
+                    cell(&c.name),
+                    cell(if c.exists {
+                        c.summary.clone().or(c.state.clone()).unwrap_or_default()
+                    } else {
+                        "does not exist".into()
+                    }),
+                ]);
+            }
+        }
+        out.push_str(&t.to_string());
+        self.text(&out)
+    }
+}
