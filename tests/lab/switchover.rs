@@ -803,3 +803,169 @@ fn switchover_refuses_a_mirror_that_does_not_drain() {
     // The old primary stays fenced for applications, as the refusal says.
     assert!(try_produce(lab, "dc1", Principal::App, &topic, &make_records("refused", 1, 1)).is_err());
 }
+
+/// A sandbox with its own forward connectors (created here from the lab's, copying only
+/// the sandbox's topics) and its own reverse ones: the whole cycle re-seeds the forward
+/// flow, which must never touch the lab's. The lab's forward flow is stopped until the
+/// lab is healed. Returns (sandbox, forward names, reverse names).
+fn sandbox_with_own_flows(tag: &str) -> (Sandbox, [String; 3], [String; 3]) {
+    let (sb, reverse) = sandbox_with_reverse_names(tag);
+    let lab = sb.lab;
+    let base = format!("kdr-test-{}-fwd", sb.prefix.replace('.', "-"));
+    let forward = [
+        format!("{base}-source"),
+        format!("{base}-checkpoint"),
+        format!("{base}-heartbeat"),
+    ];
+    let dc2 = connect_client(lab, "dc2");
+    let scope = format!("{}\\..*", regex::escape(&sb.prefix));
+    for (lab_name, ours) in FORWARD_CONNECTORS.iter().zip(&forward) {
+        let mut config = block_on(dc2.config(lab_name)).expect("the lab's forward config");
+        config.insert("name".into(), ours.clone());
+        config.insert("topics".into(), scope.clone());
+        config.insert("groups".into(), scope.clone());
+        block_on(dc2.stop(lab_name)).expect("stop the lab's forward connector");
+        block_on(dc2.create(ours, &config, None)).expect("create the sandbox's forward connector");
+    }
+    let text = std::fs::read_to_string(&sb.topology).expect("topology");
+    let text = text
+        .replace("mm2-dc1-dc2-source", &forward[0])
+        .replace("mm2-dc1-dc2-checkpoint", &forward[1])
+        .replace("mm2-dc1-dc2-heartbeat", &forward[2]);
+    std::fs::write(&sb.topology, text).expect("topology");
+    (sb, forward, reverse)
+}
+
+/// Records of `topic` on `dc` by partition and offset, from the log start.
+fn by_offset(lab: &Lab, dc: &str, topic: &str) -> BTreeMap<(i32, i64), Rec> {
+    read_all(lab, dc, topic)
+        .into_iter()
+        .map(|r| ((r.partition, r.offset), r))
+        .collect()
+}
+
+fn group_positions(lab: &Lab, dc: &str, group: &str, topic: &str) -> Vec<i64> {
+    let c = committed(lab, dc, group);
+    (0..PARTITIONS)
+        .map(|p| c.get(&(topic.to_string(), p)).copied().unwrap_or(-1))
+        .collect()
+}
+
+/// Issue 13, acceptance 2: the way home. `failover promote` (dc1 dead), `failback
+/// reverse` (dc1 back), then `switchover` back: the original roles, the forward flow
+/// running again, the group exact on dc1, and the journal shows the cycle.
+#[test]
+fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
+    let _g = exclusive();
+    let (sb, forward, reverse) = sandbox_with_own_flows("so-cycle");
+    let lab = sb.lab;
+    let _delete_reverse = DeleteConnectors {
+        client: connect_client(lab, "dc1"),
+        names: reverse.to_vec(),
+    };
+    let _delete_forward = DeleteConnectors {
+        client: connect_client(lab, "dc2"),
+        names: forward.to_vec(),
+    };
+    let topic = sb.name("orders");
+    let group = sb.name("billing");
+    let _cleanup = Cleanup {
+        sb: &sb,
+        topics: vec![topic.clone()],
+    };
+    // 300 records mirrored; the group consumed part of them on dc1; deltas recorded.
+    create_topic(lab, "dc1", &topic, PARTITIONS);
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 300, PARTITIONS));
+    wait_for("300 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 300)
+            .then_some(())
+    });
+    crate::groups::commit(lab, "dc1", Principal::App, &group, &topic, &[40, 50, 60]);
+    std::thread::sleep(Duration::from_secs(8));
+    sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
+    sb.ok(&["deltas", "record"]);
+    // A tail of 30 records dc1 never copies, then dc1 dies.
+    block_on(connect_client(lab, "dc2").stop(&forward[0])).expect("stop the source");
+    std::thread::sleep(Duration::from_secs(3));
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-tail"), 30, PARTITIONS));
+    lab_cmd(&["kill", "dc1"]);
+
+    // 1. Failover: dc2 primary, the group exact there (both logs hold the same 300).
+    sb.ok(&["--yes", "failover", "promote"]);
+    assert_eq!(group_positions(lab, "dc2", &group, &topic), vec![40, 50, 60]);
+    let status = sb.ok(&["--output", "json", "status"]).json();
+    assert_eq!(status["roles"]["primary"], "dc2", "{status}");
+    // Life on dc2: 60 records, and the group moves on.
+    produce(lab, "dc2", Principal::App, &topic, &make_records(&format!("{topic}-dc2"), 60, PARTITIONS));
+    crate::groups::commit(lab, "dc2", Principal::App, &group, &topic, &[105, 110, 115]);
+
+    // 2. dc1 returns: failback quarantines the tail and mirrors dc2 back.
+    lab_cmd(&["start", "dc1"]);
+    sb.ok(&["--yes", "failback", "reverse"]);
+    let status = sb.ok(&["--output", "json", "status"]).json();
+    assert!(status["running_flow"].as_str().is_some_and(|f| f.starts_with("reverse")), "{status}");
+
+    // 3. Switchover back to dc1.
+    let out = sb.ok(&["--yes", "--output", "json", "switchover"]);
+    let so = &out.json()["switchover"];
+    eprintln!(
+        "switchover back: write outage {} ms, RTO {} ms",
+        so["write_outage_ms"], so["rto_ms"]
+    );
+    assert_eq!(so["new_primary"], "dc1", "{so}");
+    assert_eq!((so["lost"].as_i64(), so["duplicated"].as_i64()), (Some(0), Some(0)), "{so}");
+    let ours = so["groups"].as_array().expect("groups").iter().find(|g| g["group"] == group.as_str()).cloned().expect("group");
+    assert_eq!(ours["exact"], PARTITIONS, "{ours}");
+
+    // The original roles, the forward flow running, nothing else running.
+    let status = sb.ok(&["--output", "json", "status"]).json();
+    assert_eq!(status["roles"]["primary"], "dc1", "{status}");
+    assert_eq!(status["original_roles"], true, "{status}");
+    assert!(status["running_flow"].as_str().is_some_and(|f| f.starts_with("forward")), "{status}");
+    let dc1_connect = connect_client(lab, "dc1");
+    let st = block_on(dc1_connect.status(&reverse[0])).expect("reverse source");
+    assert_eq!(st.connector_state.as_str(), "STOPPED", "the reverse flow must be stopped");
+
+    // The group on dc1 at the exact twin of its dc2 position: the record before it on dc1
+    // is the one before it on dc2.
+    let on_dc1 = by_offset(lab, "dc1", &topic);
+    let on_dc2 = by_offset(lab, "dc2", &topic);
+    let at_dc1 = group_positions(lab, "dc1", &group, &topic);
+    for (p, (pos1, pos2)) in at_dc1.iter().zip([105i64, 110, 115]).enumerate() {
+        let p = p as i32;
+        let last1 = on_dc1.get(&(p, pos1 - 1)).unwrap_or_else(|| panic!("dc1 [{p}] has no record at {}", pos1 - 1));
+        let last2 = &on_dc2[&(p, pos2 - 1)];
+        assert!(last1.same_content(last2), "[{p}]: dc1 {pos1} does not follow dc2 {pos2}");
+    }
+    // Every record written to dc2 after the promotion cut (100 per partition: the 300
+    // mirrored ones), dc1 holds once; the records before the cut the failback's truncate
+    // removed from dc1 with the tail (the tail is in quarantine).
+    let count_of = |recs: &BTreeMap<(i32, i64), Rec>, r: &Rec| recs.values().filter(|x| x.same_content(r)).count();
+    let after_cut: Vec<&Rec> = on_dc2.values().filter(|r| r.offset >= 100).collect();
+    assert_eq!(after_cut.len(), 60);
+    for r in after_cut {
+        assert_eq!(count_of(&on_dc1, r), 1, "{r:?} on dc1");
+    }
+    for r in on_dc1.values() {
+        assert_eq!(count_of(&on_dc1, r), 1, "{r:?} twice on dc1");
+    }
+    // The forward flow copies dc1's new records to dc2, once.
+    let fresh = make_records(&format!("{topic}-home"), 9, PARTITIONS);
+    produce(lab, "dc1", Principal::App, &topic, &fresh);
+    wait_for("the new records on dc2", Duration::from_secs(90), || {
+        let now = by_offset(lab, "dc2", &topic);
+        fresh.iter().all(|r| count_of(&now, r) == 1).then_some(())
+    });
+    // The journal shows the cycle.
+    let runs = sb.ok(&["--output", "json", "runs", "list"]).json();
+    let done: Vec<&str> = runs["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .rev()
+        .filter(|r| r["dry_run"] == false && r["state"] == "succeeded")
+        .filter_map(|r| r["runbook"].as_str())
+        .filter(|r| matches!(*r, "failover-promote" | "failback-reverse" | "switchover"))
+        .collect();
+    assert_eq!(done, vec!["failover-promote", "failback-reverse", "switchover"], "{runs}");
+}
