@@ -16,7 +16,10 @@
 //! the twin; records missing on the backup are `lost`, records there twice `duplicated`.
 //! Larger or truncated partitions are reported as not counted, with the reason.
 //!
-//! It only reads; nothing is written to any cluster.
+//! Each partition's last record and its copy are journaled as exact offset syncs in both
+//! directions, so that the groups' positions translate exactly now and after a later
+//! switchover back (the mirror the other way has copied nothing yet then). Nothing is
+//! written to any cluster.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -29,6 +32,7 @@ use super::switchover_support::{mirrored_partitions, SwitchoverError};
 use super::ActionError;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
+use crate::journal::OffsetSyncRow;
 use crate::kafka::{fingerprint, Fingerprint, KafkaClient};
 use crate::runbook::StepDef;
 
@@ -389,6 +393,9 @@ impl Action for Drain {
             self.timeout.as_secs(),
             now.len()
         ));
+        plan.changes.push(format!(
+            "journal: record each partition's last record and its copy as exact offset syncs, `{from}` -> `{to}` and `{to}` -> `{from}`"
+        ));
         plan.notes.push(format!(
             "now: {} of {} partition(s) caught up",
             now.len() - behind.len(),
@@ -467,6 +474,28 @@ impl Action for Drain {
             }
             checked.push(p);
         }
+        // Each twin pair is an exact offset sync, both ways: the positions of the groups
+        // at the end of the log translate exactly now, and back after a later switchover.
+        let mut syncs = Vec::new();
+        for p in &checked {
+            if let (Some(s), Some(t)) = (p.last_record, p.twin) {
+                for (src, dst, topic, up, down) in [
+                    (&from, &to, &p.topic, s, t),
+                    (&to, &from, &p.target_topic, t, s),
+                ] {
+                    syncs.push(OffsetSyncRow {
+                        source_cluster: src.clone(),
+                        target_cluster: dst.clone(),
+                        topic: topic.clone(),
+                        partition: p.partition,
+                        upstream_offset: up,
+                        downstream_offset: down,
+                        recorded_at: None,
+                    });
+                }
+            }
+        }
+        let recorded = ctx.journal.record_offset_syncs(&syncs)?;
         ctx.reporter.status(
             "Drained",
             &format!(
@@ -482,6 +511,7 @@ impl Action for Drain {
             "waited_ms": waited_ms,
             "lost": lost,
             "duplicated": duplicated,
+            "offset_syncs_recorded": recorded,
             "partitions": checked,
         }))
     }

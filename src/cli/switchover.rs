@@ -30,6 +30,10 @@ pub struct SwitchoverArgs {
     /// Take over the topology's lease from a holder that is gone (or on another host).
     #[arg(long)]
     pub take_over_lease: bool,
+    /// A rehearsal: switch over, then straight back (a second run of the same runbook),
+    /// and report both write outages. The hooks run in both directions.
+    #[arg(long)]
+    pub drill: bool,
 }
 
 pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
@@ -83,16 +87,35 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
         take_over_lease: args.take_over_lease,
         interrupted: session.interrupted.clone(),
     };
-    match engine.run(&runbook, &opts) {
-        Ok(report) => {
-            let so = crate::switchover::SwitchoverReport::build(&report, &journal);
-            session.reporter.switchover_report(&report, &so)
-        }
-        Err(err) => {
-            if let Some(report) = err.report() {
-                let _ = session.reporter.run_report(report);
+    let run_once = || -> Result<(crate::engine::RunReport, crate::switchover::SwitchoverReport)> {
+        match engine.run(&runbook, &opts) {
+            Ok(report) => {
+                let so = crate::switchover::SwitchoverReport::build(&report, &journal);
+                Ok((report, so))
             }
-            Err(err.into())
+            Err(err) => {
+                if let Some(report) = err.report() {
+                    let _ = session.reporter.run_report(report);
+                }
+                Err(err.into())
+            }
         }
+    };
+    let there = run_once()?;
+    if !args.drill || global.dry_run {
+        if args.drill {
+            session.reporter.warn(
+                "--drill with --dry-run plans the way there only: the way back is planned from the roles the first run would leave",
+            );
+        }
+        return session.reporter.switchover_report(&there.0, &there.1);
     }
+    let back = match run_once() {
+        Ok(back) => back,
+        Err(e) => {
+            let _ = session.reporter.switchover_report(&there.0, &there.1);
+            return Err(e);
+        }
+    };
+    session.reporter.drill_report((&there.0, &there.1), (&back.0, &back.1))
 }

@@ -19,6 +19,39 @@ fn opt(v: Option<i64>) -> String {
 }
 
 impl Reporter {
+    /// `switchover --drill`: both runs, and both write outages.
+    pub fn drill_report(
+        &self,
+        there: (&RunReport, &SwitchoverReport),
+        back: (&RunReport, &SwitchoverReport),
+    ) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            return self.json(&json!({
+                "drill": {
+                    "there": { "run": there.0, "switchover": there.1 },
+                    "back": { "run": back.0, "switchover": back.1 },
+                }
+            }));
+        }
+        self.switchover_report(there.0, there.1)?;
+        self.switchover_report(back.0, back.1)?;
+        let outage = |s: &SwitchoverReport| {
+            s.write_outage_ms
+                .map(secs)
+                .unwrap_or_else(|| "unknown".into())
+        };
+        self.text(&format!(
+            "drill done: `{}` -> `{}` (write outage {}, RTO {}), then back (write outage {}, RTO {}); `{}` is primary again\n",
+            there.1.old_primary.as_deref().unwrap_or("?"),
+            there.1.new_primary.as_deref().unwrap_or("?"),
+            outage(there.1),
+            secs(there.1.rto_ms),
+            outage(back.1),
+            secs(back.1.rto_ms),
+            back.1.new_primary.as_deref().unwrap_or("?"),
+        ))
+    }
+
     pub fn switchover_report(&self, run: &RunReport, so: &SwitchoverReport) -> Result<()> {
         if self.format == OutputFormat::Json {
             return self.json(&json!({ "run": run, "switchover": so }));

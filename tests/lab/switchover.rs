@@ -969,3 +969,56 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
         .collect();
     assert_eq!(done, vec!["failover-promote", "failback-reverse", "switchover"], "{runs}");
 }
+
+/// Issue 13: `switchover --drill` switches over and straight back, reporting both write
+/// outages; the roles, the forward flow and the group's position are as before.
+#[test]
+fn a_drill_switches_over_and_back() {
+    let _g = exclusive();
+    let (sb, forward, reverse) = sandbox_with_own_flows("so-drill");
+    let lab = sb.lab;
+    let _delete_reverse = DeleteConnectors {
+        client: connect_client(lab, "dc1"),
+        names: reverse.to_vec(),
+    };
+    let _delete_forward = DeleteConnectors {
+        client: connect_client(lab, "dc2"),
+        names: forward.to_vec(),
+    };
+    let topic = sb.name("drill");
+    let group = sb.name("drillers");
+    let _cleanup = Cleanup {
+        sb: &sb,
+        topics: vec![topic.clone()],
+    };
+    create_topic(lab, "dc1", &topic, PARTITIONS);
+    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 90, PARTITIONS));
+    wait_for("90 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 90)
+            .then_some(())
+    });
+    // The group consumed everything on dc1.
+    crate::groups::commit(lab, "dc1", Principal::App, &group, &topic, &[30, 30, 30]);
+    let out = sb.ok(&["--yes", "--output", "json", "switchover", "--drill"]);
+    let drill = &out.json()["drill"];
+    let (there, back) = (&drill["there"]["switchover"], &drill["back"]["switchover"]);
+    eprintln!(
+        "drill: there write outage {} ms (RTO {} ms), back {} ms (RTO {} ms)",
+        there["write_outage_ms"], there["rto_ms"], back["write_outage_ms"], back["rto_ms"]
+    );
+    assert_eq!(there["new_primary"], "dc2", "{drill}");
+    assert_eq!(back["new_primary"], "dc1", "{drill}");
+    for so in [there, back] {
+        assert!(so["write_outage_ms"].as_u64().is_some_and(|ms| ms > 0), "{so}");
+        let g = so["groups"].as_array().expect("groups").iter().find(|g| g["group"] == group.as_str()).cloned().expect("group");
+        assert_eq!(g["exact"], PARTITIONS, "{g}");
+    }
+    assert_eq!(group_positions(lab, "dc1", &group, &topic), vec![30, 30, 30]);
+    let status = sb.ok(&["--output", "json", "status"]).json();
+    assert_eq!(status["original_roles"], true, "{status}");
+    assert!(status["running_flow"].as_str().is_some_and(|f| f.starts_with("forward")), "{status}");
+    // Nothing was copied twice either way.
+    for dc in ["dc1", "dc2"] {
+        assert_eq!(read_all(lab, dc, &topic).len(), 90, "{dc}");
+    }
+}
