@@ -64,7 +64,10 @@ pub fn parse_journal_time(s: &str) -> Option<i64> {
     let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
     let mut t = time.split(':');
-    let (h, min) = (t.next()?.parse::<i64>().ok()?, t.next()?.parse::<i64>().ok()?);
+    let (h, min) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
     let sec: f64 = t.next()?.parse().ok()?;
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return None;
@@ -105,7 +108,9 @@ pub fn write_outage_ms(steps: &[StepRecord]) -> Option<u64> {
         .first()
         .map(|a| a.started_at.as_str())
         .or(fence.started_at.as_deref())?;
-    let end = step_by_action(steps, "roles.promote")?.finished_at.as_deref()?;
+    let end = step_by_action(steps, "roles.promote")?
+        .finished_at
+        .as_deref()?;
     let ms = parse_journal_time(end)? - parse_journal_time(start)?;
     u64::try_from(ms).ok()
 }
@@ -202,7 +207,10 @@ mod tests {
             parse_journal_time("2026-12-02T03:00:44.123Z"),
             Some(1_796_180_444_123)
         );
-        assert_eq!(parse_journal_time("2024-02-29T23:59:59.999Z"), Some(1_709_251_199_999));
+        assert_eq!(
+            parse_journal_time("2024-02-29T23:59:59.999Z"),
+            Some(1_709_251_199_999)
+        );
         assert_eq!(parse_journal_time("2026-13-02T03:00:44.123Z"), None);
         assert_eq!(parse_journal_time("yesterday"), None);
     }

@@ -252,6 +252,9 @@ mod tests {
         let mut p = position(Method::Fingerprint);
         p.expired_skipped = 3;
         let why = inexact_reason(&p).expect("clamped");
-        assert!(why.contains("3 record(s) it has not consumed expired"), "{why}");
+        assert!(
+            why.contains("3 record(s) it has not consumed expired"),
+            "{why}"
+        );
     }
 }

@@ -158,12 +158,15 @@ impl Preflight {
                 }
             };
             if lag > 0 {
-                lags.push((lag, format!("`{}`[{}]: {lag} record(s)", w.topic, w.partition)));
+                lags.push((
+                    lag,
+                    format!("`{}`[{}]: {lag} record(s)", w.topic, w.partition),
+                ));
             }
         }
         let total: i64 = lags.iter().map(|(l, _)| l).sum();
         if total > self.max_lag {
-            lags.sort_by(|a, b| b.0.cmp(&a.0));
+            lags.sort_by_key(|l| std::cmp::Reverse(l.0));
             return Err(SwitchoverError::LagTooHigh {
                 from: from.clone(),
                 to: to.clone(),
@@ -197,9 +200,7 @@ impl Preflight {
             }
             .into());
         }
-        notes.push(format!(
-            "no in-scope consumer group has members on `{to}`"
-        ));
+        notes.push(format!("no in-scope consumer group has members on `{to}`"));
         match super::fence::app_guard_missing(topology, &backup, &to, self.timeout) {
             Ok(open) if !open.is_empty() => {
                 let w = format!(
@@ -209,7 +210,9 @@ impl Preflight {
                 ctx.reporter.warn(&w);
                 notes.push(format!("WARNING: {w}"));
             }
-            Ok(_) => notes.push(format!("the `app-writes` guard keeps applications off `{to}`")),
+            Ok(_) => notes.push(format!(
+                "the `app-writes` guard keeps applications off `{to}`"
+            )),
             Err(e) => notes.push(format!(
                 "cannot tell whether applications may write to `{to}`: {}",
                 e.to_string().lines().next().unwrap_or_default()

@@ -18,8 +18,8 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::common::{self, PromotionCut, Roles};
-use crate::engine::StepContext;
 use super::mirror::Flow;
+use crate::engine::StepContext;
 use crate::error::ExitCode;
 use crate::kafka::KafkaClient;
 use crate::topology::Topology;

@@ -117,5 +117,7 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
             return Err(e);
         }
     };
-    session.reporter.drill_report((&there.0, &there.1), (&back.0, &back.1))
+    session
+        .reporter
+        .drill_report((&there.0, &there.1), (&back.0, &back.1))
 }

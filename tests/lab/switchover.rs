@@ -231,7 +231,12 @@ fn consumer_thread(
 /// The embedded switchover runbook with the operator's hooks: one that stops the
 /// consumers on the old primary before the groups are waited for, one that points the
 /// applications at the new primary once it is open. `edit` changes parameters.
-fn runbook_with_hooks(dir: &Path, stop_file: &Path, cluster_file: &Path, edit: &[(&str, &str)]) -> PathBuf {
+fn runbook_with_hooks(
+    dir: &Path,
+    stop_file: &Path,
+    cluster_file: &Path,
+    edit: &[(&str, &str)],
+) -> PathBuf {
     let mut text = kafka_dr::runbook::embedded_text("switchover")
         .expect("embedded switchover runbook")
         .to_string();
@@ -353,11 +358,20 @@ impl Apps {
             .iter()
             .map(|(id, _)| format!("id-{id}"))
             .collect();
-        wait_for("the group to consume everything", Duration::from_secs(120), || {
-            let seen: BTreeSet<String> =
-                self.seen.lock().unwrap().iter().map(|(k, _)| k.clone()).collect();
-            acked.is_subset(&seen).then_some(())
-        });
+        wait_for(
+            "the group to consume everything",
+            Duration::from_secs(120),
+            || {
+                let seen: BTreeSet<String> = self
+                    .seen
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                acked.is_subset(&seen).then_some(())
+            },
+        );
         self.stop_consumer.store(true, Ordering::SeqCst);
         if let Some(c) = self.consumer.take() {
             c.join().expect("consumer thread");
@@ -366,7 +380,9 @@ impl Apps {
         // Producers were refused on dc1 during the outage, by authorization.
         let refused = produced.errors.get("dc1").cloned().unwrap_or_default();
         assert!(
-            refused.iter().any(|e| e.to_lowercase().contains("authoriz")),
+            refused
+                .iter()
+                .any(|e| e.to_lowercase().contains("authoriz")),
             "no authorization refusal on dc1 during the outage: {:?}",
             produced.errors
         );
@@ -383,7 +399,11 @@ impl Apps {
             let key = String::from_utf8_lossy(r.key.as_deref().unwrap_or_default()).into_owned();
             *on_new.entry(key).or_default() += 1;
         }
-        let twice: Vec<&String> = on_new.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+        let twice: Vec<&String> = on_new
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, _)| k)
+            .collect();
         assert!(twice.is_empty(), "on dc2 more than once: {twice:?}");
         let keys: BTreeSet<String> = on_new.keys().cloned().collect();
         assert_eq!(
@@ -402,7 +422,11 @@ impl Apps {
         for (k, _) in &seen {
             *count.entry(k.as_str()).or_default() += 1;
         }
-        let again: Vec<&&str> = count.iter().filter(|(_, n)| **n > 1).map(|(k, _)| k).collect();
+        let again: Vec<&&str> = count
+            .iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(k, _)| k)
+            .collect();
         assert!(again.is_empty(), "consumed twice: {again:?}");
         let consumed_on_dc1 = seen.iter().filter(|(_, dc)| dc == "dc1").count();
         assert!(
@@ -412,10 +436,17 @@ impl Apps {
         );
 
         // The old primary receives the new primary's records through the reverse flow.
-        wait_for("the reverse flow to copy dc2's records into dc1", Duration::from_secs(90), || {
-            let n: i64 = ends(lab, "dc1", &self.topic).iter().map(|(lo, hi)| hi - lo).sum();
-            (n as usize >= acked.len()).then_some(())
-        });
+        wait_for(
+            "the reverse flow to copy dc2's records into dc1",
+            Duration::from_secs(90),
+            || {
+                let n: i64 = ends(lab, "dc1", &self.topic)
+                    .iter()
+                    .map(|(lo, hi)| hi - lo)
+                    .sum();
+                (n as usize >= acked.len()).then_some(())
+            },
+        );
         let counts = Counts {
             acked: acked.len(),
             acked_by_dc1,
@@ -454,12 +485,25 @@ impl Drop for Apps {
 fn check_report(so: &serde_json::Value, group: &str) {
     assert_eq!(so["new_primary"], "dc2", "{so}");
     assert_eq!(so["old_primary"], "dc1", "{so}");
-    assert!(so["write_outage_ms"].as_u64().is_some_and(|ms| ms > 0), "{so}");
-    assert!(so["rto_ms"].as_u64() >= so["write_outage_ms"].as_u64(), "{so}");
+    assert!(
+        so["write_outage_ms"].as_u64().is_some_and(|ms| ms > 0),
+        "{so}"
+    );
+    assert!(
+        so["rto_ms"].as_u64() >= so["write_outage_ms"].as_u64(),
+        "{so}"
+    );
     assert_eq!(so["partitions_counted"], PARTITIONS, "{so}");
-    assert_eq!((so["lost"].as_i64(), so["duplicated"].as_i64()), (Some(0), Some(0)), "{so}");
+    assert_eq!(
+        (so["lost"].as_i64(), so["duplicated"].as_i64()),
+        (Some(0), Some(0)),
+        "{so}"
+    );
     let groups = so["groups"].as_array().expect("groups");
-    let ours = groups.iter().find(|g| g["group"] == group).expect("our group");
+    let ours = groups
+        .iter()
+        .find(|g| g["group"] == group)
+        .expect("our group");
     assert_eq!(ours["exact"], ours["partitions"], "{ours}");
     assert_eq!(ours["partitions"], PARTITIONS, "{ours}");
     assert_eq!(ours["duplicates"], 0, "{ours}");
@@ -501,7 +545,11 @@ fn switchover_with_traffic_loses_nothing_and_delivers_nothing_twice() {
     }
     assert_eq!(acls(lab, "dc1"), acl1, "--dry-run changed dc1's ACLs");
     assert_eq!(acls(lab, "dc2"), acl2, "--dry-run changed dc2's ACLs");
-    assert_eq!(committed(lab, "dc2", &group), dc2_group, "--dry-run committed on dc2");
+    assert_eq!(
+        committed(lab, "dc2", &group),
+        dc2_group,
+        "--dry-run committed on dc2"
+    );
     let dc1_connect = connect_client(lab, "dc1");
     for n in &names {
         assert!(
@@ -512,7 +560,11 @@ fn switchover_with_traffic_loses_nothing_and_delivers_nothing_twice() {
     let dc2_connect = connect_client(lab, "dc2");
     for n in FORWARD_CONNECTORS {
         let st = block_on(dc2_connect.status(n)).expect("status");
-        assert_eq!(st.connector_state.as_str(), "RUNNING", "--dry-run touched {n}");
+        assert_eq!(
+            st.connector_state.as_str(),
+            "RUNNING",
+            "--dry-run touched {n}"
+        );
     }
     // dc2 only grows by what the mirror copies; the test's producer writes to dc1.
     assert!(ends(lab, "dc2", &topic)
@@ -521,7 +573,11 @@ fn switchover_with_traffic_loses_nothing_and_delivers_nothing_twice() {
         .all(|(now, was)| now.0 == was.0 && now.1 >= was.1));
     let runs = sb.ok(&["--output", "json", "runs", "list"]).json();
     assert!(
-        runs["runs"].as_array().expect("runs").iter().all(|r| r["dry_run"] == true),
+        runs["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .all(|r| r["dry_run"] == true),
         "{runs}"
     );
     assert_eq!(role_changes(&sb), 0, "--dry-run recorded roles");
@@ -543,13 +599,19 @@ fn switchover_with_traffic_loses_nothing_and_delivers_nothing_twice() {
     let so = &report["switchover"];
     eprintln!(
         "switchover: write outage {} ms, RTO {} ms (wall {:.1} s)",
-        so["write_outage_ms"], so["rto_ms"], wall.as_secs_f64()
+        so["write_outage_ms"],
+        so["rto_ms"],
+        wall.as_secs_f64()
     );
     check_report(so, &group);
     apps.finish_and_check(lab);
     let runs = sb.ok(&["--output", "json", "runs", "list"]).json();
     assert!(
-        runs["runs"].as_array().expect("runs").iter().any(|r| r["runbook"] == "switchover" && r["state"] == "succeeded"),
+        runs["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .any(|r| r["runbook"] == "switchover" && r["state"] == "succeeded"),
         "{runs}"
     );
 }
@@ -611,7 +673,9 @@ fn switchover_killed_after_every_step_resumes_to_the_same_result() {
     assert_eq!(run["state"], "succeeded", "{run}");
     // Every step was found started once, verified, and finished (or re-applied).
     let id = run["run_id"].as_i64().expect("run id");
-    let shown = sb.ok(&["--output", "json", "runs", "show", &id.to_string()]).json();
+    let shown = sb
+        .ok(&["--output", "json", "runs", "show", &id.to_string()])
+        .json();
     for s in shown["steps"].as_array().expect("steps") {
         assert_eq!(s["state"], "finished", "{s}");
     }
@@ -629,8 +693,10 @@ fn switchover_killed_after_every_step_resumes_to_the_same_result() {
         steps: Vec::new(),
         wall_ms: 0,
     };
-    let so = serde_json::to_value(kafka_dr::switchover::SwitchoverReport::build(&report, &journal))
-        .expect("report");
+    let so = serde_json::to_value(kafka_dr::switchover::SwitchoverReport::build(
+        &report, &journal,
+    ))
+    .expect("report");
     eprintln!("switchover after {} crashes: {so}", steps.len());
     check_report(&so, &apps.group);
     apps.finish_and_check(lab);
@@ -642,13 +708,24 @@ fn mirrored_topic(sb: &Sandbox, what: &str, n: usize) -> String {
     let lab = sb.lab;
     let topic = sb.name(what);
     create_topic(lab, "dc1", &topic, PARTITIONS);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, n, PARTITIONS));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, n, PARTITIONS),
+    );
     wait_for("the records on dc2", Duration::from_secs(90), || {
         let on_dc2: i64 = kdr_client(lab, "dc2")
             .metadata(T)
             .ok()?
             .topic(&topic)
-            .map(|_| ends(lab, "dc2", &topic).iter().map(|(lo, hi)| hi - lo).sum())?;
+            .map(|_| {
+                ends(lab, "dc2", &topic)
+                    .iter()
+                    .map(|(lo, hi)| hi - lo)
+                    .sum()
+            })?;
         (on_dc2 == n as i64).then_some(())
     });
     topic
@@ -691,30 +768,47 @@ fn switchover_waits_for_active_groups_names_them_and_resumes_once_they_stop() {
         stop.clone(),
         seen.clone(),
     );
-    wait_for("the group consuming on dc1", Duration::from_secs(60), || {
-        (seen.lock().unwrap().len() == 60).then_some(())
-    });
+    wait_for(
+        "the group consuming on dc1",
+        Duration::from_secs(60),
+        || (seen.lock().unwrap().len() == 60).then_some(()),
+    );
     let runbook = runbook_with_hooks(
         sb.dir.path(),
         &stop_file,
         &cluster_file,
-        &[("params: { cluster: primary, timeout_seconds: 300 }", "params: { cluster: primary, timeout_seconds: 5 }")],
+        &[(
+            "params: { cluster: primary, timeout_seconds: 300 }",
+            "params: { cluster: primary, timeout_seconds: 5 }",
+        )],
     );
     let out = sb.run(&["--yes", "switchover", "--runbook", &path_str(&runbook)]);
     assert_eq!(out.code, Some(1), "{out}");
     let want = "1 in-scope consumer group(s) still have active members on `dc1` after waiting 5s";
     assert!(out.stderr.contains(want), "`{want}` in:\n{out}");
-    assert!(out.stderr.contains(&format!("group `{group}`: 1 member(s)")), "{out}");
-    assert!(out.stderr.contains("help: stop these consumers on `dc1`"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("group `{group}`: 1 member(s)")),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("help: stop these consumers on `dc1`"),
+        "{out}"
+    );
     assert_eq!(role_changes(&sb), 0, "the roles changed");
     let dc1_connect = connect_client(lab, "dc1");
     for n in &names {
-        assert!(!block_on(dc1_connect.exists(n)).expect("connect"), "connector {n} created");
+        assert!(
+            !block_on(dc1_connect.exists(n)).expect("connect"),
+            "connector {n} created"
+        );
     }
     let run = sb.ok(&["--output", "json", "runs", "list"]).json();
     let id = run["runs"][0]["id"].as_i64().expect("run id");
     assert_eq!(run["runs"][0]["state"], "failed", "{run}");
-    let shown = sb.ok(&["--output", "json", "runs", "show", &id.to_string()]).json();
+    let shown = sb
+        .ok(&["--output", "json", "runs", "show", &id.to_string()])
+        .json();
     let state = |step: &str| {
         shown["steps"]
             .as_array()
@@ -760,19 +854,33 @@ fn switchover_refuses_a_mirror_that_does_not_drain() {
     };
     let dc2_connect = connect_client(lab, "dc2");
     block_on(dc2_connect.stop(FORWARD_CONNECTORS[0])).expect("stop the source connector");
-    wait_for("the source connector stopped", Duration::from_secs(60), || {
-        block_on(dc2_connect.status(FORWARD_CONNECTORS[0]))
-            .ok()
-            .filter(|s| s.connector_state.as_str() == "STOPPED")
-    });
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-late"), 9, PARTITIONS));
+    wait_for(
+        "the source connector stopped",
+        Duration::from_secs(60),
+        || {
+            block_on(dc2_connect.status(FORWARD_CONNECTORS[0]))
+                .ok()
+                .filter(|s| s.connector_state.as_str() == "STOPPED")
+        },
+    );
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-late"), 9, PARTITIONS),
+    );
 
     // The preflight refuses, and nothing is fenced.
     let acl1 = acls(lab, "dc1");
     let out = sb.run(&["--yes", "switchover"]);
     assert_eq!(out.code, Some(1), "{out}");
     assert!(out.stderr.contains("is not healthy"), "{out}");
-    assert!(out.stderr.contains(&format!("source connector `{}`", FORWARD_CONNECTORS[0])), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("source connector `{}`", FORWARD_CONNECTORS[0])),
+        "{out}"
+    );
     assert!(out.stderr.contains("STOPPED"), "{out}");
     assert!(out.stderr.contains("help: resume it"), "{out}");
     assert_eq!(acls(lab, "dc1"), acl1, "a refused preflight fenced dc1");
@@ -781,27 +889,48 @@ fn switchover_refuses_a_mirror_that_does_not_drain() {
     let mut text = kafka_dr::runbook::embedded_text("switchover")
         .expect("embedded")
         .to_string();
-    let preflight = "  - id: preflight\n    action: switchover.preflight\n    params: { max_lag: 10000 }\n";
+    let preflight =
+        "  - id: preflight\n    action: switchover.preflight\n    params: { max_lag: 10000 }\n";
     assert!(text.contains(preflight));
-    text = text
-        .replace(preflight, "")
-        .replace("params: { from: primary, to: backup, timeout_seconds: 120 }", "params: { from: primary, to: backup, timeout_seconds: 3 }");
+    text = text.replace(preflight, "").replace(
+        "params: { from: primary, to: backup, timeout_seconds: 120 }",
+        "params: { from: primary, to: backup, timeout_seconds: 3 }",
+    );
     let path = sb.dir.path().join("no-preflight.yaml");
     std::fs::write(&path, text).expect("runbook");
     let out = sb.run(&["--yes", "switchover", "--runbook", &path_str(&path)]);
     assert_eq!(out.code, Some(1), "{out}");
-    let want = format!("the mirror `dc1` -> `dc2` did not copy every record below the last stable offset within");
-    assert!(out.stderr.contains(&want), "`{want}` in:\n{out}");
+    let want =
+        "the mirror `dc1` -> `dc2` did not copy every record below the last stable offset within";
+    assert!(out.stderr.contains(want), "`{want}` in:\n{out}");
     assert!(out.stderr.contains("3 partition(s) are behind"), "{out}");
-    assert!(out.stderr.contains(&format!("`{topic}`[0]: last record below the LSO")), "{out}");
-    assert!(out.stderr.contains("help: look at the MM2 source connector"), "{out}");
+    assert!(
+        out.stderr
+            .contains(&format!("`{topic}`[0]: last record below the LSO")),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains("help: look at the MM2 source connector"),
+        "{out}"
+    );
     assert_eq!(role_changes(&sb), 0, "the roles changed");
     let dc1_connect = connect_client(lab, "dc1");
     for n in &names {
-        assert!(!block_on(dc1_connect.exists(n)).expect("connect"), "connector {n} created");
+        assert!(
+            !block_on(dc1_connect.exists(n)).expect("connect"),
+            "connector {n} created"
+        );
     }
     // The old primary stays fenced for applications, as the refusal says.
-    assert!(try_produce(lab, "dc1", Principal::App, &topic, &make_records("refused", 1, 1)).is_err());
+    assert!(try_produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records("refused", 1, 1)
+    )
+    .is_err());
 }
 
 /// A sandbox with its own forward connectors (created here from the lab's, copying only
@@ -875,9 +1004,16 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
     };
     // 300 records mirrored; the group consumed part of them on dc1; deltas recorded.
     create_topic(lab, "dc1", &topic, PARTITIONS);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 300, PARTITIONS));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 300, PARTITIONS),
+    );
     wait_for("300 records on dc2", Duration::from_secs(120), || {
-        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 300)
+        (crate::smoke::topic_exists(lab, "dc2", &topic)
+            && read_all(lab, "dc2", &topic).len() >= 300)
             .then_some(())
     });
     crate::groups::commit(lab, "dc1", Principal::App, &group, &topic, &[40, 50, 60]);
@@ -887,23 +1023,43 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
     // A tail of 30 records dc1 never copies, then dc1 dies.
     block_on(connect_client(lab, "dc2").stop(&forward[0])).expect("stop the source");
     std::thread::sleep(Duration::from_secs(3));
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&format!("{topic}-tail"), 30, PARTITIONS));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-tail"), 30, PARTITIONS),
+    );
     lab_cmd(&["kill", "dc1"]);
 
     // 1. Failover: dc2 primary, the group exact there (both logs hold the same 300).
     sb.ok(&["--yes", "failover", "promote"]);
-    assert_eq!(group_positions(lab, "dc2", &group, &topic), vec![40, 50, 60]);
+    assert_eq!(
+        group_positions(lab, "dc2", &group, &topic),
+        vec![40, 50, 60]
+    );
     let status = sb.ok(&["--output", "json", "status"]).json();
     assert_eq!(status["roles"]["primary"], "dc2", "{status}");
     // Life on dc2: 60 records, and the group moves on.
-    produce(lab, "dc2", Principal::App, &topic, &make_records(&format!("{topic}-dc2"), 60, PARTITIONS));
+    produce(
+        lab,
+        "dc2",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-dc2"), 60, PARTITIONS),
+    );
     crate::groups::commit(lab, "dc2", Principal::App, &group, &topic, &[105, 110, 115]);
 
     // 2. dc1 returns: failback quarantines the tail and mirrors dc2 back.
     lab_cmd(&["start", "dc1"]);
     sb.ok(&["--yes", "failback", "reverse"]);
     let status = sb.ok(&["--output", "json", "status"]).json();
-    assert!(status["running_flow"].as_str().is_some_and(|f| f.starts_with("reverse")), "{status}");
+    assert!(
+        status["running_flow"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("reverse")),
+        "{status}"
+    );
 
     // 3. Switchover back to dc1.
     let out = sb.ok(&["--yes", "--output", "json", "switchover"]);
@@ -913,18 +1069,37 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
         so["write_outage_ms"], so["rto_ms"]
     );
     assert_eq!(so["new_primary"], "dc1", "{so}");
-    assert_eq!((so["lost"].as_i64(), so["duplicated"].as_i64()), (Some(0), Some(0)), "{so}");
-    let ours = so["groups"].as_array().expect("groups").iter().find(|g| g["group"] == group.as_str()).cloned().expect("group");
+    assert_eq!(
+        (so["lost"].as_i64(), so["duplicated"].as_i64()),
+        (Some(0), Some(0)),
+        "{so}"
+    );
+    let ours = so["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .find(|g| g["group"] == group.as_str())
+        .cloned()
+        .expect("group");
     assert_eq!(ours["exact"], PARTITIONS, "{ours}");
 
     // The original roles, the forward flow running, nothing else running.
     let status = sb.ok(&["--output", "json", "status"]).json();
     assert_eq!(status["roles"]["primary"], "dc1", "{status}");
     assert_eq!(status["original_roles"], true, "{status}");
-    assert!(status["running_flow"].as_str().is_some_and(|f| f.starts_with("forward")), "{status}");
+    assert!(
+        status["running_flow"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("forward")),
+        "{status}"
+    );
     let dc1_connect = connect_client(lab, "dc1");
     let st = block_on(dc1_connect.status(&reverse[0])).expect("reverse source");
-    assert_eq!(st.connector_state.as_str(), "STOPPED", "the reverse flow must be stopped");
+    assert_eq!(
+        st.connector_state.as_str(),
+        "STOPPED",
+        "the reverse flow must be stopped"
+    );
 
     // The group on dc1 at the exact twin of its dc2 position: the record before it on dc1
     // is the one before it on dc2.
@@ -933,14 +1108,21 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
     let at_dc1 = group_positions(lab, "dc1", &group, &topic);
     for (p, (pos1, pos2)) in at_dc1.iter().zip([105i64, 110, 115]).enumerate() {
         let p = p as i32;
-        let last1 = on_dc1.get(&(p, pos1 - 1)).unwrap_or_else(|| panic!("dc1 [{p}] has no record at {}", pos1 - 1));
+        let last1 = on_dc1
+            .get(&(p, pos1 - 1))
+            .unwrap_or_else(|| panic!("dc1 [{p}] has no record at {}", pos1 - 1));
         let last2 = &on_dc2[&(p, pos2 - 1)];
-        assert!(last1.same_content(last2), "[{p}]: dc1 {pos1} does not follow dc2 {pos2}");
+        assert!(
+            last1.same_content(last2),
+            "[{p}]: dc1 {pos1} does not follow dc2 {pos2}"
+        );
     }
     // Every record written to dc2 after the promotion cut (100 per partition: the 300
     // mirrored ones), dc1 holds once; the records before the cut the failback's truncate
     // removed from dc1 with the tail (the tail is in quarantine).
-    let count_of = |recs: &BTreeMap<(i32, i64), Rec>, r: &Rec| recs.values().filter(|x| x.same_content(r)).count();
+    let count_of = |recs: &BTreeMap<(i32, i64), Rec>, r: &Rec| {
+        recs.values().filter(|x| x.same_content(r)).count()
+    };
     let after_cut: Vec<&Rec> = on_dc2.values().filter(|r| r.offset >= 100).collect();
     assert_eq!(after_cut.len(), 60);
     for r in after_cut {
@@ -967,7 +1149,11 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
         .filter_map(|r| r["runbook"].as_str())
         .filter(|r| matches!(*r, "failover-promote" | "failback-reverse" | "switchover"))
         .collect();
-    assert_eq!(done, vec!["failover-promote", "failback-reverse", "switchover"], "{runs}");
+    assert_eq!(
+        done,
+        vec!["failover-promote", "failback-reverse", "switchover"],
+        "{runs}"
+    );
 }
 
 /// Issue 13: `switchover --drill` switches over and straight back, reporting both write
@@ -992,7 +1178,13 @@ fn a_drill_switches_over_and_back() {
         topics: vec![topic.clone()],
     };
     create_topic(lab, "dc1", &topic, PARTITIONS);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 90, PARTITIONS));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 90, PARTITIONS),
+    );
     wait_for("90 records on dc2", Duration::from_secs(120), || {
         (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 90)
             .then_some(())
@@ -1009,14 +1201,31 @@ fn a_drill_switches_over_and_back() {
     assert_eq!(there["new_primary"], "dc2", "{drill}");
     assert_eq!(back["new_primary"], "dc1", "{drill}");
     for so in [there, back] {
-        assert!(so["write_outage_ms"].as_u64().is_some_and(|ms| ms > 0), "{so}");
-        let g = so["groups"].as_array().expect("groups").iter().find(|g| g["group"] == group.as_str()).cloned().expect("group");
+        assert!(
+            so["write_outage_ms"].as_u64().is_some_and(|ms| ms > 0),
+            "{so}"
+        );
+        let g = so["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .find(|g| g["group"] == group.as_str())
+            .cloned()
+            .expect("group");
         assert_eq!(g["exact"], PARTITIONS, "{g}");
     }
-    assert_eq!(group_positions(lab, "dc1", &group, &topic), vec![30, 30, 30]);
+    assert_eq!(
+        group_positions(lab, "dc1", &group, &topic),
+        vec![30, 30, 30]
+    );
     let status = sb.ok(&["--output", "json", "status"]).json();
     assert_eq!(status["original_roles"], true, "{status}");
-    assert!(status["running_flow"].as_str().is_some_and(|f| f.starts_with("forward")), "{status}");
+    assert!(
+        status["running_flow"]
+            .as_str()
+            .is_some_and(|f| f.starts_with("forward")),
+        "{status}"
+    );
     // Nothing was copied twice either way.
     for dc in ["dc1", "dc2"] {
         assert_eq!(read_all(lab, dc, &topic).len(), 90, "{dc}");
