@@ -111,7 +111,7 @@ impl FailoverReport {
     }
 }
 
-/// Per group, from the translate step's output (`actions::groups::TranslationReport`):
+/// Per group, from the translate step's output (`actions::groups_translate::TranslationReport`):
 /// `{"positions": [{group, method, worst_case_duplicates, mm2_checkpoint: {redelivered},
 /// mm2_rule_redelivered, ...}]}`.
 fn group_summaries(out: &Value) -> Vec<GroupSummary> {

@@ -1,5 +1,6 @@
-//! `fence.apply` and `fence.lift`: the ACL fences of the DR procedure (ARCHITECTURE.md
-//! section 1, steps 4 and 7), and the `fence status` / app-guard queries built on them.
+//! The ACL fences of the DR procedure (ARCHITECTURE.md section 1, steps 4 and 7), shared
+//! by `fence.apply` (fence_apply.rs) and `fence.lift` (fence_lift.rs): which bindings a
+//! fence is, how its proof is judged, and the `fence status` / app-guard queries.
 //!
 //! Two fences exist, each a set of DENY bindings (host `*`) on one cluster:
 //! - `replication-into-backup`: the topology's mirror principal may no longer WRITE,
@@ -50,13 +51,12 @@
 //! touched. This module writes to a cluster only through CreateAcls and DeleteAcls.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{common, ActionError};
-use crate::engine::{Action, Plan, StepContext, Verdict};
+use crate::engine::StepContext;
 use crate::error::Error;
 use crate::journal::{FenceRow, Journal};
 use crate::kafka::{
@@ -64,14 +64,6 @@ use crate::kafka::{
 };
 use crate::runbook::StepDef;
 use crate::topology::Topology;
-
-/// The runbook name of the action that puts a fence in place.
-pub const APPLY: &str = "fence.apply";
-/// The runbook name of the action that lifts a journaled fence.
-pub const LIFT: &str = "fence.lift";
-
-/// Left to the brokers after CreateAcls before anything relies on the new bindings.
-const SETTLE: Duration = Duration::from_secs(1);
 
 /// The fences kafka-dr knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -107,7 +99,7 @@ impl Fence {
     }
 
     /// The operations denied on in-scope topics.
-    fn topic_operations(self) -> &'static [AclOperation] {
+    pub(super) fn topic_operations(self) -> &'static [AclOperation] {
         match self {
             Fence::ReplicationIntoBackup => &[
                 AclOperation::Write,
@@ -120,7 +112,7 @@ impl Fence {
     }
 
     /// The operations denied on in-scope groups.
-    fn group_operations(self) -> &'static [AclOperation] {
+    pub(super) fn group_operations(self) -> &'static [AclOperation] {
         match self {
             Fence::ReplicationIntoBackup => &[AclOperation::Read],
             Fence::AppWrites => &[],
@@ -134,7 +126,11 @@ impl std::fmt::Display for Fence {
     }
 }
 
-fn parse_fence(step: &StepDef, action: &'static str, name: &str) -> Result<Fence, ActionError> {
+pub(super) fn parse_fence(
+    step: &StepDef,
+    action: &'static str,
+    name: &str,
+) -> Result<Fence, ActionError> {
     Fence::parse(name).ok_or_else(|| ActionError::Params {
         step: step.id.clone(),
         action,
@@ -143,16 +139,7 @@ fn parse_fence(step: &StepDef, action: &'static str, name: &str) -> Result<Fence
         ),
     })
 }
-
-fn five() -> u64 {
-    5
-}
-
-fn ten() -> u64 {
-    10
-}
-
-fn first_line(s: &str) -> &str {
+pub(super) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
@@ -198,7 +185,7 @@ pub fn literal_prefix(regex: &str) -> Option<String> {
 
 /// The literal text every match of `regex` starts with (conservative: possibly shorter
 /// than the truth, never longer). Empty when the regex has an alternation.
-fn leading_literal(regex: &str) -> String {
+pub(super) fn leading_literal(regex: &str) -> String {
     if has_top_level_alternation(regex) {
         return String::new();
     }
@@ -229,7 +216,7 @@ fn leading_literal(regex: &str) -> String {
 
 /// True when `regex` matches exactly one name, spelled out (a literal topic or group
 /// name, possibly with escaped punctuation): a literal binding covers it.
-fn literal_whole(regex: &str) -> bool {
+pub(super) fn literal_whole(regex: &str) -> bool {
     let r = regex.strip_prefix('^').unwrap_or(regex);
     let r = r.strip_suffix('$').unwrap_or(r);
     let mut chars = r.chars();
@@ -250,7 +237,7 @@ fn literal_whole(regex: &str) -> bool {
 
 /// True when `regex` has a `|` outside every group and class (`a|b`), so its matches
 /// need not share a start; `a(b|c)` has none.
-fn has_top_level_alternation(regex: &str) -> bool {
+pub(super) fn has_top_level_alternation(regex: &str) -> bool {
     let (mut depth, mut in_class) = (0usize, false);
     let mut chars = regex.chars();
     while let Some(c) = chars.next() {
@@ -270,14 +257,14 @@ fn has_top_level_alternation(regex: &str) -> bool {
 }
 
 /// True when no name starting with `prefix` can match `exclude`.
-fn disjoint(prefix: &str, exclude: &str) -> bool {
+pub(super) fn disjoint(prefix: &str, exclude: &str) -> bool {
     let lit = leading_literal(exclude);
     !prefix.starts_with(&lit) && !lit.starts_with(prefix)
 }
 
 /// The well-known names of Kafka's, Connect's and MM2's own topics (for `alias` in the
 /// topology), which a prefixed binding must not cover.
-fn known_internal_topics(topology: &Topology) -> Vec<String> {
+pub(super) fn known_internal_topics(topology: &Topology) -> Vec<String> {
     let mut out: Vec<String> = [
         "heartbeats",
         "__consumer_offsets",
@@ -298,16 +285,16 @@ fn known_internal_topics(topology: &Topology) -> Vec<String> {
 
 /// The names a fence is computed from, and why some prefixes got no PREFIXED binding.
 #[derive(Debug, Default)]
-struct Known {
-    topics: BTreeSet<String>,
-    groups: BTreeSet<String>,
-    topic_prefixes: BTreeSet<String>,
-    group_prefixes: BTreeSet<String>,
-    notes: Vec<String>,
+pub(super) struct Known {
+    pub(super) topics: BTreeSet<String>,
+    pub(super) groups: BTreeSet<String>,
+    pub(super) topic_prefixes: BTreeSet<String>,
+    pub(super) group_prefixes: BTreeSet<String>,
+    pub(super) notes: Vec<String>,
 }
 
 /// Every topic name on `client`'s cluster (in scope or not), for the prefix checks.
-fn all_topics(client: &KafkaClient, timeout: Duration) -> Result<Vec<String>, Error> {
+pub(super) fn all_topics(client: &KafkaClient, timeout: Duration) -> Result<Vec<String>, Error> {
     Ok(client
         .metadata(timeout)?
         .topics
@@ -320,30 +307,30 @@ fn all_topics(client: &KafkaClient, timeout: Duration) -> Result<Vec<String>, Er
 /// fenced cluster (`map` turns a source-side prefix into the fenced cluster's names),
 /// dropping any that would cover an out-of-scope name.
 /// What `derive_prefixes` checks a prefix against.
-struct PrefixScope<'a> {
+pub(super) struct PrefixScope<'a> {
     /// `topic` or `group`, for notes.
-    what: &'a str,
-    cluster: &'a str,
-    include: &'a [String],
-    exclude: &'a [String],
+    pub(super) what: &'a str,
+    pub(super) cluster: &'a str,
+    pub(super) include: &'a [String],
+    pub(super) exclude: &'a [String],
     /// Source-side prefix -> the prefixes as named on the fenced cluster.
-    map: &'a dyn Fn(&str) -> Vec<String>,
+    pub(super) map: &'a dyn Fn(&str) -> Vec<String>,
     /// Every name of that kind on the fenced cluster, in scope or not.
-    existing: &'a [String],
-    in_scope: &'a dyn Fn(&str) -> bool,
+    pub(super) existing: &'a [String],
+    pub(super) in_scope: &'a dyn Fn(&str) -> bool,
     /// Well-known internal names (or name prefixes) a prefix must not cover.
-    internal: &'a [String],
+    pub(super) internal: &'a [String],
     /// For an `include` regex that is not a literal followed by `.*`, fall back to the
     /// literal every match starts with (see the module doc): names created later under
     /// it are covered, at the price of also covering names under it the regex does not
     /// match (never one that exists now and is out of scope).
-    loose: bool,
+    pub(super) loose: bool,
 }
 
 /// How notes on checks that could not be made start (verify then prints "Unproved").
-const UNPROVED: &str = "not proved: ";
+pub(super) const UNPROVED: &str = "not proved: ";
 
-fn derive_prefixes(s: &PrefixScope<'_>, notes: &mut Vec<String>) -> BTreeSet<String> {
+pub(super) fn derive_prefixes(s: &PrefixScope<'_>, notes: &mut Vec<String>) -> BTreeSet<String> {
     let (what, cluster) = (s.what, s.cluster);
     let mut out = BTreeSet::new();
     for regex in s.include {
@@ -398,7 +385,7 @@ fn derive_prefixes(s: &PrefixScope<'_>, notes: &mut Vec<String>) -> BTreeSet<Str
 }
 
 /// Collect the in-scope names `fence` covers on `cluster`.
-fn known_names(
+pub(super) fn known_names(
     ctx: &StepContext<'_>,
     fence: Fence,
     cluster: &str,
@@ -610,7 +597,7 @@ pub fn compute_bindings(
 }
 
 /// The DENY bindings of `principals` in force on `client`'s cluster.
-fn deny_bindings_of(
+pub(super) fn deny_bindings_of(
     client: &KafkaClient,
     principals: impl IntoIterator<Item = String>,
     timeout: Duration,
@@ -629,7 +616,7 @@ fn deny_bindings_of(
 }
 
 /// Which of `bindings` are in force on `client`'s cluster.
-fn in_force(
+pub(super) fn in_force(
     client: &KafkaClient,
     bindings: &[AclBinding],
     timeout: Duration,
@@ -647,7 +634,7 @@ fn in_force(
 }
 
 /// The bindings journaled for a fence row.
-fn row_bindings(row: &FenceRow) -> Result<Vec<AclBinding>, Error> {
+pub(super) fn row_bindings(row: &FenceRow) -> Result<Vec<AclBinding>, Error> {
     serde_json::from_value(row.bindings.clone()).map_err(|e| {
         Error::Usage(format!(
             "the journal's record of fence `{}` on `{}` (run {}) has unreadable bindings: {e}\nhelp: the journal may have been written by another kafka-dr version; list the fence's ACLs with `kafka-acls.sh --list` and remove them by hand",
@@ -657,7 +644,11 @@ fn row_bindings(row: &FenceRow) -> Result<Vec<AclBinding>, Error> {
 }
 
 /// The journal's active fence `fence` on `cluster`, if any.
-fn active_fence(journal: &Journal, cluster: &str, fence: Fence) -> Result<Option<FenceRow>, Error> {
+pub(super) fn active_fence(
+    journal: &Journal,
+    cluster: &str,
+    fence: Fence,
+) -> Result<Option<FenceRow>, Error> {
     Ok(journal
         .active_fences(Some(cluster))?
         .into_iter()
@@ -667,23 +658,23 @@ fn active_fence(journal: &Journal, cluster: &str, fence: Fence) -> Result<Option
 /// What the brokers of a fenced cluster say about how they authorize, read with
 /// DescribeConfigs on every broker resource.
 #[derive(Debug, Default)]
-struct Authorizer {
+pub(super) struct Authorizer {
     /// Reasons the fence cannot hold: a fenced principal is a super user, or a broker
     /// has no authorizer. Each names the broker.
-    bypass: Vec<String>,
+    pub(super) bypass: Vec<String>,
     /// Checks that could not be made (the fence is then not proved).
-    unknown: Vec<String>,
+    pub(super) unknown: Vec<String>,
     /// Facts worth a note (allow.everyone.if.no.acl.found=true).
-    notes: Vec<String>,
+    pub(super) notes: Vec<String>,
 }
 
-const SUPER_USERS: &str = "super.users";
-const ALLOW_EVERYONE: &str = "allow.everyone.if.no.acl.found";
-const AUTHORIZER: &str = "authorizer.class.name";
+pub(super) const SUPER_USERS: &str = "super.users";
+pub(super) const ALLOW_EVERYONE: &str = "allow.everyone.if.no.acl.found";
+pub(super) const AUTHORIZER: &str = "authorizer.class.name";
 
 /// Read `super.users`, `allow.everyone.if.no.acl.found` and `authorizer.class.name` on
 /// every broker of `client`'s cluster, and judge them for the principals of `fence`.
-fn authorizer_facts(
+pub(super) fn authorizer_facts(
     client: &KafkaClient,
     topology: &Topology,
     fence: Fence,
@@ -753,7 +744,7 @@ fn authorizer_facts(
 /// Judge one broker's `super.users`, `authorizer.class.name` and
 /// `allow.everyone.if.no.acl.found` (as [`KafkaClient::broker_config_values`] gives them)
 /// for the fenced `principals`.
-fn judge_broker(
+pub(super) fn judge_broker(
     id: i32,
     values: &BTreeMap<String, Option<String>>,
     principals: &[String],
@@ -811,7 +802,7 @@ fn judge_broker(
 /// The principal kafka-dr connects to `cluster` as, when its client settings say it:
 /// `User:<sasl.username>` for SASL PLAIN or SCRAM. None otherwise (mTLS maps a
 /// certificate with the brokers' rules, OAUTHBEARER and GSSAPI name it elsewhere).
-fn own_principal(topology: &Topology, cluster: &str) -> Option<String> {
+pub(super) fn own_principal(topology: &Topology, cluster: &str) -> Option<String> {
     let c = topology.client_config(cluster).ok()?;
     let protocol = c.get("security.protocol")?.to_ascii_uppercase();
     let mechanism = c
@@ -829,7 +820,7 @@ fn own_principal(topology: &Topology, cluster: &str) -> Option<String> {
 }
 
 /// The refusal for a fence the brokers would ignore.
-fn cannot_hold(fence: Fence, cluster: &str, bypass: &[String]) -> Error {
+pub(super) fn cannot_hold(fence: Fence, cluster: &str, bypass: &[String]) -> Error {
     let help = match fence {
         Fence::ReplicationIntoBackup => format!(
             "remove the mirror principal from `{SUPER_USERS}` on every broker of `{cluster}` (a static broker config: it takes a rolling restart), or run MirrorMaker 2 as another, non-super, principal and set `replication.mirror_principal` in the topology to it; make sure every broker sets `{AUTHORIZER}`"
@@ -849,7 +840,11 @@ fn cannot_hold(fence: Fence, cluster: &str, bypass: &[String]) -> Error {
 
 /// Whether `principal` has a topic-level ALLOW CREATE (which Kafka consults once CREATE on
 /// the cluster resource is denied), for the note on MM2's own topics.
-fn may_create_some_topic(client: &KafkaClient, principal: &str, timeout: Duration) -> bool {
+pub(super) fn may_create_some_topic(
+    client: &KafkaClient,
+    principal: &str,
+    timeout: Duration,
+) -> bool {
     let filter = AclFilter {
         resource_type: Some(ResourceType::Topic),
         permission: Some(AclPermission::Allow),
@@ -868,7 +863,7 @@ fn may_create_some_topic(client: &KafkaClient, principal: &str, timeout: Duratio
 
 /// In-scope topics (of `topics`) that some fenced operation of `principal` is not denied
 /// on by any of `bindings` (literal, prefixed or the `*` wildcard).
-fn uncovered_topics(
+pub(super) fn uncovered_topics(
     topics: &[String],
     bindings: &[AclBinding],
     principal: &str,
@@ -879,7 +874,7 @@ fn uncovered_topics(
 
 /// Names of `resource_type` that some operation of `ops` of `principal` is not denied on
 /// by any of `bindings`.
-fn uncovered_names(
+pub(super) fn uncovered_names(
     resource_type: ResourceType,
     names: &[String],
     bindings: &[AclBinding],
@@ -907,436 +902,9 @@ fn uncovered_names(
         .cloned()
         .collect()
 }
-
-// ---------------------------------------------------------------------------------------
-// fence.apply
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApplyParams {
-    fence: String,
-    cluster: String,
-    #[serde(default = "five")]
-    observe_seconds: u64,
-    #[serde(default = "ten")]
-    timeout_seconds: u64,
-}
-
-/// `fence.apply`: create a fence's DENY bindings on a cluster and journal them.
-#[derive(Debug)]
-pub struct Apply {
-    fence: Fence,
-    cluster: String,
-    observe: Duration,
-    timeout: Duration,
-}
-
-impl Apply {
-    pub fn new(step: &StepDef) -> Result<Apply, Error> {
-        let p: ApplyParams = super::params(step, APPLY)?;
-        let fence = parse_fence(step, APPLY, &p.fence)?;
-        if p.observe_seconds == 0 {
-            return Err(ActionError::Params {
-                step: step.id.clone(),
-                action: APPLY,
-                reason: "`observe_seconds` is 0\nhelp: give the proof window in seconds (at least 1; the default is 5)".into(),
-            }
-            .into());
-        }
-        Ok(Apply {
-            fence,
-            cluster: p.cluster,
-            observe: Duration::from_secs(p.observe_seconds),
-            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
-        })
-    }
-}
-
-/// What `fence.apply`'s plan found, kept in `Plan::detail`.
-#[derive(Debug, Serialize, Deserialize)]
-struct ApplyDetail {
-    cluster: String,
-    fence: Fence,
-    /// Every binding of the fence (those to create and those already in force).
-    bindings: Vec<AclBinding>,
-    /// The ones not in force when planned.
-    missing: Vec<AclBinding>,
-    /// Checks the plan could not make (names created later a regex `include` matches
-    /// without a binding, a broker config that could not be read).
-    #[serde(default)]
-    unproved: Vec<String>,
-}
-
-impl Action for Apply {
-    fn name(&self) -> &'static str {
-        APPLY
-    }
-
-    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
-        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
-        let (computed, notes) = compute_bindings(ctx, self.fence, &cluster, &client, self.timeout)?;
-        // A fence re-applied keeps covering what it covered before (a topic deleted
-        // since is still lifted with it later).
-        let active = active_fence(ctx.journal, &cluster, self.fence)?;
-        let mut all: BTreeSet<AclBinding> = computed.into_iter().collect();
-        let journaled: BTreeSet<AclBinding> = match &active {
-            Some(row) => row_bindings(row)?.into_iter().collect(),
-            None => BTreeSet::new(),
-        };
-        all.extend(journaled.iter().cloned());
-        let all: Vec<AclBinding> = all.into_iter().collect();
-        let present = in_force(&client, &all, self.timeout)?;
-        let missing: Vec<AclBinding> = all
-            .iter()
-            .filter(|b| !present.contains(*b))
-            .cloned()
-            .collect();
-
-        let mut plan = Plan::default();
-        for b in &missing {
-            plan.changes.push(format!("`{cluster}`: create ACL {b}"));
-        }
-        let journal_change = active.is_none() || journaled.len() != all.len();
-        if journal_change {
-            plan.changes.push(format!(
-                "journal: record fence `{}` on `{cluster}` ({} binding(s))",
-                self.fence,
-                all.len()
-            ));
-        }
-        for b in all.iter().filter(|b| present.contains(*b)) {
-            plan.notes
-                .push(format!("`{cluster}`: already in force: {b}"));
-        }
-        if all.is_empty() {
-            plan.notes.push(format!(
-                "no in-scope topic or group is known on `{cluster}` and no `include` regex gives a prefix: the fence has no binding (check `replication.topics` / `groups` in the topology)"
-            ));
-        }
-        plan.notes.extend(notes);
-        // A fence the brokers would ignore is refused before anything is created.
-        let authz = authorizer_facts(&client, ctx.topology, self.fence, &cluster, self.timeout)?;
-        if !authz.bypass.is_empty() {
-            return Err(cannot_hold(self.fence, &cluster, &authz.bypass));
-        }
-        plan.notes.extend(authz.notes);
-        // What the names leave unproved (the broker configs are read afresh by verify).
-        let unproved: Vec<String> = plan
-            .notes
-            .iter()
-            .filter_map(|n| n.strip_prefix(UNPROVED))
-            .map(String::from)
-            .collect();
-        for u in &authz.unknown {
-            plan.notes.push(format!("{UNPROVED}{u}"));
-        }
-        if self.fence == Fence::ReplicationIntoBackup {
-            let mirror = &ctx.topology.replication.mirror_principal;
-            if !may_create_some_topic(&client, mirror, self.timeout) {
-                plan.notes.push(format!(
-                    "with CREATE denied on the cluster resource, `{mirror}` creates topics on `{cluster}` only where a topic-level ALLOW CREATE permits it: it has none, so an MM2 flow reading from `{cluster}` while the fence is in force cannot create its `mm2-offset-syncs.*.internal` topic there (create it beforehand, or allow CREATE on it)"
-                ));
-            }
-            plan.notes.push(format!(
-                "verify proves the fence from what the brokers enforce: every binding in force, every in-scope topic covered, `{mirror}` not a super user on any broker of `{cluster}`; then it watches the in-scope high watermarks for {}s (an extra signal, not a proof on its own)",
-                self.observe.as_secs()
-            ));
-        }
-        if plan.changes.is_empty() {
-            plan.notes.insert(
-                0,
-                format!(
-                    "nothing to do: all {} binding(s) of fence `{}` are in force on `{cluster}` and journaled",
-                    all.len(),
-                    self.fence
-                ),
-            );
-        }
-        plan.detail = serde_json::to_value(ApplyDetail {
-            cluster,
-            fence: self.fence,
-            bindings: all,
-            missing,
-            unproved,
-        })
-        .unwrap_or_default();
-        Ok(plan)
-    }
-
-    fn apply(
-        &mut self,
-        ctx: &mut StepContext<'_>,
-        plan: &Plan,
-    ) -> Result<serde_json::Value, Error> {
-        let detail: ApplyDetail = serde_json::from_value(plan.detail.clone()).map_err(|e| {
-            Error::Usage(format!(
-                "step `{}`: the plan of `{APPLY}` lacks its bindings ({e})\nhelp: re-run the step so that it is planned again",
-                ctx.step_id
-            ))
-        })?;
-        let cluster = detail.cluster;
-        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
-        // Creating a binding that exists changes nothing: create them all, in case one
-        // was removed since the plan.
-        client.create_acls(&detail.bindings, self.timeout)?;
-        let bindings = serde_json::to_value(&detail.bindings).unwrap_or_default();
-        let id = ctx
-            .journal
-            .record_fence(ctx.run_id, &cluster, self.fence.name(), &bindings)?;
-        ctx.reporter.status(
-            "Fenced",
-            &format!(
-                "`{cluster}`: fence `{}` in place ({} binding(s), {} new)",
-                self.fence,
-                detail.bindings.len(),
-                detail.missing.len()
-            ),
-        );
-        if !detail.missing.is_empty() {
-            std::thread::sleep(SETTLE);
-        }
-        Ok(json!({
-            "cluster": cluster,
-            "fence": self.fence,
-            "fence_id": id,
-            "bindings": detail.bindings.len(),
-            "created": detail.missing.len(),
-        }))
-    }
-
-    fn verify(&mut self, ctx: &mut StepContext<'_>, plan: &Plan) -> Result<Verdict, Error> {
-        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let planned_unproved: Vec<String> =
-            serde_json::from_value::<ApplyDetail>(plan.detail.clone())
-                .map(|d| d.unproved)
-                .unwrap_or_default();
-        let Some(row) = active_fence(ctx.journal, &cluster, self.fence)? else {
-            return Ok(Verdict::NotDone(format!(
-                "the journal records no active fence `{}` on `{cluster}`",
-                self.fence
-            )));
-        };
-        let bindings = row_bindings(&row)?;
-        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
-        let present = in_force(&client, &bindings, self.timeout)?;
-        let missing: Vec<String> = bindings
-            .iter()
-            .filter(|b| !present.contains(*b))
-            .map(|b| format!("  {b}"))
-            .collect();
-        if !missing.is_empty() {
-            return Ok(Verdict::NotDone(format!(
-                "{} binding(s) of fence `{}` are not in force on `{cluster}`:\n{}\nhelp: re-run the step; if they still do not appear, check that kafka-dr's principal may ALTER on the cluster resource of `{cluster}`",
-                missing.len(),
-                self.fence,
-                missing.join("\n")
-            )));
-        }
-        let authz = authorizer_facts(&client, ctx.topology, self.fence, &cluster, self.timeout)?;
-        if !authz.bypass.is_empty() {
-            return Err(cannot_hold(self.fence, &cluster, &authz.bypass));
-        }
-        // Every in-scope topic the cluster has now (one created since the plan too) is
-        // denied for every fenced operation by a binding in force.
-        let topics: Vec<String> = all_topics(&client, self.timeout)?
-            .into_iter()
-            .filter(|t| common::in_scope_topic(ctx.topology, t) && !is_internal_topic(t))
-            .collect();
-        let mut uncovered: Vec<String> = Vec::new();
-        for principal in self.fence.principals(ctx.topology) {
-            for t in uncovered_topics(
-                &topics,
-                &bindings,
-                &principal,
-                self.fence.topic_operations(),
-            ) {
-                uncovered.push(format!("  topic `{t}` for {principal}"));
-            }
-        }
-        if !self.fence.group_operations().is_empty() {
-            let r = &ctx.topology.replication;
-            let groups: Vec<String> = client
-                .list_groups(self.timeout)?
-                .into_iter()
-                .map(|g| g.group)
-                .filter(|g| r.groups.matches(g))
-                .collect();
-            for principal in self.fence.principals(ctx.topology) {
-                for g in uncovered_names(
-                    ResourceType::Group,
-                    &groups,
-                    &bindings,
-                    &principal,
-                    self.fence.group_operations(),
-                ) {
-                    uncovered.push(format!("  group `{g}` for {principal}"));
-                }
-            }
-        }
-        if !uncovered.is_empty() {
-            return Ok(Verdict::NotDone(format!(
-                "{} in-scope topic(s) or group(s) of `{cluster}` are not covered by fence `{}` (created since it was planned?):\n{}\nhelp: re-run the step: it fences the names it finds",
-                uncovered.len(),
-                self.fence,
-                uncovered.join("\n")
-            )));
-        }
-        if self.fence == Fence::ReplicationIntoBackup {
-            let cluster_create = bindings.iter().any(|b| {
-                b.resource_type == ResourceType::Cluster && b.operation == AclOperation::Create
-            });
-            if let Verdict::NotDone(why) =
-                observe(ctx, &client, &cluster, self.observe, self.timeout)?
-            {
-                return Ok(Verdict::NotDone(why));
-            }
-            // The plan's own findings about names (the broker configs are read afresh).
-            let mut unproved = planned_unproved;
-            unproved.extend(authz.unknown);
-            if !cluster_create {
-                unproved.push(
-                    "the fence (journaled by an older kafka-dr) does not deny CREATE on the cluster resource: re-apply it".to_string(),
-                );
-            }
-            if unproved.is_empty() {
-                ctx.reporter.status(
-                    "Proved",
-                    &format!(
-                        "`{cluster}`: fence `{}` holds: {} binding(s) in force, {} in-scope topic(s) covered, topic creation denied on the cluster resource, no fenced principal is a super user, no in-scope partition moved in {}s",
-                        self.fence,
-                        bindings.len(),
-                        topics.len(),
-                        self.observe.as_secs()
-                    ),
-                );
-            } else {
-                ctx.reporter.status(
-                    "Unproved",
-                    &format!(
-                        "`{cluster}`: fence `{}` is in force, but not proved: {}",
-                        self.fence,
-                        unproved.join("; ")
-                    ),
-                );
-            }
-        }
-        Ok(Verdict::Done)
-    }
-}
-
-/// The extra signal of `replication-into-backup` (not a proof on its own: a stopped MM2
-/// writes nothing, fenced or not): no in-scope high watermark of `cluster` moves during
-/// `window`.
-fn observe(
-    ctx: &StepContext<'_>,
-    client: &KafkaClient,
-    cluster: &str,
-    window: Duration,
-    timeout: Duration,
-) -> Result<Verdict, Error> {
-    let read = || -> Result<BTreeMap<(String, i32), i64>, Error> {
-        let parts: Vec<(String, i32)> = common::in_scope_partitions(ctx.topology, client, timeout)?
-            .into_iter()
-            .filter(|(t, _)| !is_internal_topic(t))
-            .collect();
-        Ok(client
-            .watermarks(&parts, timeout)?
-            .into_iter()
-            .map(|w| ((w.topic, w.partition), w.latest))
-            .collect())
-    };
-    let before = read()?;
-    let started = Instant::now();
-    let mut last_report = 0;
-    while started.elapsed() < window {
-        if ctx.is_interrupted() {
-            return Err(ActionError::Interrupted {
-                during: format!(
-                    "observing the high watermarks of `{cluster}` to prove the fence holds"
-                ),
-            }
-            .into());
-        }
-        let secs = started.elapsed().as_secs();
-        if secs >= last_report {
-            ctx.reporter.status(
-                "Observing",
-                &format!(
-                    "`{cluster}`: {} in-scope partition(s), {secs}s of {}s",
-                    before.len(),
-                    window.as_secs()
-                ),
-            );
-            last_report = secs + 1;
-        }
-        std::thread::sleep(
-            Duration::from_millis(200).min(window.saturating_sub(started.elapsed())),
-        );
-    }
-    let after = read()?;
-    let moved: Vec<String> = after
-        .iter()
-        .filter_map(|((t, p), hw)| {
-            let was = before.get(&(t.clone(), *p)).copied().unwrap_or(0);
-            (*hw > was).then(|| format!("  `{t}` partition {p}: high watermark {was} -> {hw}"))
-        })
-        .collect();
-    if moved.is_empty() {
-        ctx.reporter.status(
-            "Observed",
-            &format!(
-                "`{cluster}`: no in-scope partition moved in {}s",
-                window.as_secs()
-            ),
-        );
-        return Ok(Verdict::Done);
-    }
-    Ok(Verdict::NotDone(format!(
-        "the fence on `{cluster}` does not hold: {} in-scope partition(s) moved during the {}s observation:\n{}\nhelp: something still writes into `{cluster}` as a principal the fence does not cover: is another MM2 or a producer running? Applications writing would move it too: on the backup the `app-writes` guard should be in force (`kafka-dr fence status`)",
-        moved.len(),
-        window.as_secs(),
-        moved.join("\n")
-    )))
-}
-
-// ---------------------------------------------------------------------------------------
-// fence.lift
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LiftParams {
-    fence: String,
-    cluster: String,
-    #[serde(default = "ten")]
-    timeout_seconds: u64,
-}
-
-/// `fence.lift`: delete exactly the bindings of a journaled active fence.
-#[derive(Debug)]
-pub struct Lift {
-    fence: Fence,
-    cluster: String,
-    timeout: Duration,
-}
-
-impl Lift {
-    pub fn new(step: &StepDef) -> Result<Lift, Error> {
-        let p: LiftParams = super::params(step, LIFT)?;
-        let fence = parse_fence(step, LIFT, &p.fence)?;
-        Ok(Lift {
-            fence,
-            cluster: p.cluster,
-            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
-        })
-    }
-}
-
 /// Delete the bindings of the active fence `fence` on `cluster` and journal it lifted.
 /// Returns how many bindings existed and were deleted (0 when no fence was active).
-fn lift_active(
+pub(super) fn lift_active(
     ctx: &StepContext<'_>,
     cluster: &str,
     fence: Fence,
@@ -1356,100 +924,6 @@ fn lift_active(
     journal.lift_fence(cluster, fence.name())?;
     Ok(deleted.len())
 }
-
-impl Action for Lift {
-    fn name(&self) -> &'static str {
-        LIFT
-    }
-
-    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
-        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let mut plan = Plan::default();
-        let Some(row) = active_fence(ctx.journal, &cluster, self.fence)? else {
-            plan.notes.push(format!(
-                "nothing to do: the journal records no active fence `{}` on `{cluster}`",
-                self.fence
-            ));
-            plan.detail = json!({ "cluster": cluster, "fence": self.fence, "active": false });
-            return Ok(plan);
-        };
-        let bindings = row_bindings(&row)?;
-        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
-        let present = in_force(&client, &bindings, self.timeout)?;
-        for b in &bindings {
-            if present.contains(b) {
-                plan.changes.push(format!("`{cluster}`: delete ACL {b}"));
-            } else {
-                plan.notes.push(format!("`{cluster}`: already gone: {b}"));
-            }
-        }
-        plan.changes.push(format!(
-            "journal: mark fence `{}` on `{cluster}` (applied by run {} at {}) lifted",
-            self.fence, row.run_id, row.applied_at
-        ));
-        plan.detail = json!({
-            "cluster": cluster,
-            "fence": self.fence,
-            "active": true,
-            "fence_id": row.id,
-            "bindings": bindings,
-        });
-        Ok(plan)
-    }
-
-    fn apply(
-        &mut self,
-        ctx: &mut StepContext<'_>,
-        _plan: &Plan,
-    ) -> Result<serde_json::Value, Error> {
-        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let deleted = lift_active(ctx, &cluster, self.fence, self.timeout)?;
-        ctx.reporter.status(
-            "Lifted",
-            &format!(
-                "`{cluster}`: fence `{}` lifted ({deleted} binding(s) deleted)",
-                self.fence
-            ),
-        );
-        Ok(json!({ "cluster": cluster, "fence": self.fence, "deleted": deleted }))
-    }
-
-    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
-        let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let Some(row) = ctx
-            .journal
-            .fences(None)?
-            .into_iter()
-            .rev()
-            .find(|f| f.cluster == cluster && f.name == self.fence.name())
-        else {
-            // Never fenced: nothing to lift.
-            return Ok(Verdict::Done);
-        };
-        if row.lifted_at.is_none() {
-            return Ok(Verdict::NotDone(format!(
-                "the journal still records fence `{}` on `{cluster}` as active",
-                self.fence
-            )));
-        }
-        let bindings = row_bindings(&row)?;
-        let client = common::kafka_in(ctx, &cluster, self.timeout)?;
-        let left: Vec<String> = in_force(&client, &bindings, self.timeout)?
-            .iter()
-            .map(|b| format!("  {b}"))
-            .collect();
-        if left.is_empty() {
-            return Ok(Verdict::Done);
-        }
-        Ok(Verdict::NotDone(format!(
-            "{} binding(s) of fence `{}` are still in force on `{cluster}`:\n{}\nhelp: re-run the step, or delete them with `kafka-acls.sh --remove`",
-            left.len(),
-            self.fence,
-            left.join("\n")
-        )))
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // The app-writes guard (used by roles.promote and check)
 // ---------------------------------------------------------------------------------------
@@ -1646,7 +1120,7 @@ pub fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::test_support::{step, Fixture};
+    use crate::actions::test_support::Fixture;
 
     #[test]
     fn literal_prefixes() {
@@ -1820,72 +1294,6 @@ mod tests {
             assert!(is_internal_topic(t), "{t}");
         }
         assert!(!is_internal_topic("app.orders"));
-    }
-
-    #[test]
-    fn fence_names_and_params() {
-        assert_eq!(
-            Fence::parse("replication-into-backup"),
-            Some(Fence::ReplicationIntoBackup)
-        );
-        assert_eq!(Fence::parse("app-writes"), Some(Fence::AppWrites));
-        assert_eq!(Fence::parse("x"), None);
-        assert_eq!(
-            serde_json::to_value(Fence::AppWrites).unwrap(),
-            json!("app-writes")
-        );
-        let bad = Apply::new(&step(
-            "f",
-            APPLY,
-            json!({"fence": "everything", "cluster": "dc2"}),
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(bad.contains("unknown fence `everything`"), "{bad}");
-        assert!(bad.contains("help: `fence` must be"), "{bad}");
-        let bad = Apply::new(&step(
-            "f",
-            APPLY,
-            json!({"fence": "app-writes", "cluster": "dc2", "observe_seconds": 0}),
-        ))
-        .unwrap_err()
-        .to_string();
-        assert!(bad.contains("`observe_seconds` is 0"), "{bad}");
-        assert!(Lift::new(&step(
-            "f",
-            LIFT,
-            json!({"fence": "app-writes", "cluster": "backup", "extra": 1}),
-        ))
-        .is_err());
-        let ok = Apply::new(&step(
-            "f",
-            APPLY,
-            json!({"fence": "replication-into-backup", "cluster": "backup"}),
-        ))
-        .unwrap();
-        assert_eq!(ok.observe, Duration::from_secs(5));
-        assert_eq!(ok.timeout, Duration::from_secs(10));
-    }
-
-    #[test]
-    fn lift_with_nothing_active_plans_nothing_and_verifies_done() {
-        let f = Fixture::new();
-        let mut ctx = f.ctx("lift");
-        let mut lift = Lift::new(&step(
-            "lift",
-            LIFT,
-            json!({"fence": "app-writes", "cluster": "backup"}),
-        ))
-        .unwrap();
-        // No active fence: no cluster is contacted.
-        let plan = lift.plan(&mut ctx).unwrap();
-        assert!(plan.is_noop(), "{plan:?}");
-        assert!(plan.notes[0].starts_with("nothing to do"), "{plan:?}");
-        assert_eq!(lift.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
-        assert!(guard_bindings_in_force(&ctx, "dc2", Duration::from_secs(1))
-            .unwrap()
-            .is_empty());
-        assert_eq!(lift_guard(&ctx, "dc2", Duration::from_secs(1)).unwrap(), 0);
     }
 
     #[test]

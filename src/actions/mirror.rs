@@ -1,4 +1,5 @@
-//! `mirror.stop`: stop the MM2 connectors of one flow, and the `mirror status` query.
+//! The MM2 flows of a topology (`Flow`), where their connectors run, and the `mirror
+//! status` query; `mirror.stop` itself is in mirror_stop.rs.
 //!
 //! The topology names its flows by its own (seed) roles, and so do the connector names
 //! (`mm2-dc1-dc2-*`): `forward` is `replication.forward_connectors`, copying the
@@ -7,32 +8,16 @@
 //! Connect that writes into the topology's primary. These do not move when a failover
 //! swaps the roles in the journal, so `flow: forward` still finds the dc1 -> dc2
 //! connectors on dc2's Connect during a failback.
-//!
-//! Stopping is a courtesy on top of the ACL fence, not the guarantee: during a failover
-//! the Connect cluster may be in the dead DC. When it does not answer, the step says so
-//! and succeeds (the `replication-into-backup` fence is what keeps replication out). It
-//! uses `PUT /connectors/{c}/stop` (Kafka 3.5+), falling back to pause on older workers,
-//! and writes nothing else: no connector is created, reconfigured or deleted here.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{common, ActionError};
-use crate::connect::{
-    ConnectClient, ConnectError, ConnectorState, ConnectorStatus, Feature, TargetState,
-};
-use crate::engine::{Action, Plan, StepContext, Verdict};
+use super::common;
+use crate::connect::{ConnectClient, ConnectError, ConnectorState, ConnectorStatus};
 use crate::error::Error;
 use crate::journal::Journal;
-use crate::runbook::StepDef;
 use crate::topology::{Connectors, Topology};
-
-pub const STOP: &str = "mirror.stop";
-
-/// How often a wait polls the connector's status.
-const POLL: Duration = Duration::from_millis(200);
 
 /// A mirror direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +73,7 @@ impl std::fmt::Display for Flow {
 
 /// (role in the flow, connector name), in the order they are stopped: the source first,
 /// so no record is copied after the checkpoints stop.
-fn connector_list(c: &Connectors) -> [(&'static str, String); 3] {
+pub(super) fn connector_list(c: &Connectors) -> [(&'static str, String); 3] {
     [
         ("source", c.source.clone()),
         ("checkpoint", c.checkpoint.clone()),
@@ -96,12 +81,12 @@ fn connector_list(c: &Connectors) -> [(&'static str, String); 3] {
     ]
 }
 
-fn first_line(s: &str) -> &str {
+pub(super) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
 
 /// Connect could not be asked at all: no URL in the topology, or no answer.
-fn unreachable_note(flow: Flow, cluster: &str, url: Option<&str>, why: &str) -> String {
+pub(super) fn unreachable_note(flow: Flow, cluster: &str, url: Option<&str>, why: &str) -> String {
     let at = url.map(|u| format!(" at `{u}`")).unwrap_or_default();
     format!(
         "Connect for `{cluster}`{at} is unreachable ({why}): cannot stop the {flow} flow's connectors; the ACL fence is what keeps replication out"
@@ -109,7 +94,7 @@ fn unreachable_note(flow: Flow, cluster: &str, url: Option<&str>, why: &str) -> 
 }
 
 /// The Connect client of `cluster`, or why there is none to talk to.
-fn client_for(
+pub(super) fn client_for(
     topology: &Topology,
     cluster: &str,
     timeout: Duration,
@@ -123,93 +108,7 @@ fn client_for(
 }
 
 // ---------------------------------------------------------------------------------------
-// mirror.stop
-// ---------------------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Params {
-    #[serde(default = "forward")]
-    flow: String,
-    #[serde(default = "stop_wait")]
-    timeout_seconds: u64,
-    #[serde(default = "task_wait")]
-    task_wait_seconds: u64,
-}
-
-fn forward() -> String {
-    "forward".into()
-}
-
-/// How long to wait for the connectors to reach STOPPED. Generous on purpose: with the
-/// primary down (the normal case) a task's stop can block on calls to the dead cluster
-/// until their own timeouts (Kafka clients default to 60 s) before Connect reports it.
-fn stop_wait() -> u64 {
-    120
-}
-
-/// How long to wait, once a connector is STOPPED, for its tasks to be gone. Short on
-/// purpose: a task blocked on the dead primary lingers for Connect's
-/// `task.shutdown.graceful.timeout.ms` (5 s by default) and the run is not held for it:
-/// the step reports it as not confirmed and the ACL fence that follows keeps it out.
-fn task_wait() -> u64 {
-    1
-}
-
-/// `mirror.stop`.
-#[derive(Debug)]
-pub struct Stop {
-    flow: Flow,
-    timeout: Duration,
-    task_wait: Duration,
-    /// Set when apply found Connect unreachable, so verify does not fail on it.
-    unreachable: Option<String>,
-    /// Connectors apply left STOPPED with tasks still shutting down (not confirmed).
-    lingering: Vec<String>,
-    /// Set by apply when the flow's source did not answer: waits are `task_wait` long.
-    bounded: bool,
-}
-
-/// One connector as the plan found it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Found {
-    role: String,
-    name: String,
-    /// None: it does not exist.
-    state: Option<String>,
-    /// `stop`, `pause` or `none`.
-    action: String,
-}
-
-impl Stop {
-    pub fn new(step: &StepDef) -> Result<Stop, Error> {
-        let p: Params = super::params(step, STOP)?;
-        let flow = Flow::parse(&p.flow).ok_or_else(|| ActionError::Params {
-            step: step.id.clone(),
-            action: STOP,
-            reason: format!(
-                "unknown flow `{}`\nhelp: `flow` must be `forward` (primary -> backup) or `reverse` (backup -> primary)",
-                p.flow
-            ),
-        })?;
-        Ok(Stop {
-            flow,
-            timeout: Duration::from_secs(p.timeout_seconds.max(1)),
-            task_wait: Duration::from_secs(p.task_wait_seconds),
-            unreachable: None,
-            lingering: Vec::new(),
-            bounded: false,
-        })
-    }
-
-    fn placement(&self, ctx: &StepContext<'_>) -> Result<(Connectors, String), Error> {
-        let (c, cluster) = self.flow.placement(ctx.topology);
-        Ok((c.clone(), cluster.to_string()))
-    }
-}
-
-/// The status of `name`, None when the connector does not exist.
-async fn status_of(
+pub(super) async fn status_of(
     client: &ConnectClient,
     name: &str,
 ) -> Result<Option<ConnectorStatus>, ConnectError> {
@@ -231,383 +130,6 @@ async fn status_of(
             }))
         }
         Err(e) => Err(e),
-    }
-}
-
-/// The state a stopped connector of this worker ends in: STOPPED, or PAUSED before 3.5.
-async fn wanted_state(
-    client: &ConnectClient,
-) -> Result<(TargetState, Option<String>), ConnectError> {
-    let v = client.connect_version().await?;
-    if Feature::Stop.supported_by(&v) {
-        Ok((TargetState::Stopped, None))
-    } else {
-        Ok((
-            TargetState::Paused,
-            Some(format!(
-                "Connect at `{}` runs {v}, which has no stop endpoint (PUT /connectors/<c>/stop needs Kafka 3.5+): the connectors are PAUSED instead (their tasks stay assigned but copy nothing); upgrade the workers to stop them",
-                client.url()
-            )),
-        ))
-    }
-}
-
-impl Action for Stop {
-    fn name(&self) -> &'static str {
-        STOP
-    }
-
-    fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
-        let (connectors, cluster) = self.placement(ctx)?;
-        let mut plan = Plan::default();
-        let client = match client_for(ctx.topology, &cluster, self.timeout)? {
-            Ok(c) => c,
-            Err(why) => {
-                plan.notes
-                    .push(unreachable_note(self.flow, &cluster, None, &why));
-                plan.detail = json!({"flow": self.flow, "cluster": cluster, "reachable": false});
-                return Ok(plan);
-            }
-        };
-        let url = client.url().to_string();
-        let wanted = match ctx.block_on(wanted_state(&client)) {
-            Ok(w) => w,
-            Err(ConnectError::Unreachable { detail, .. }) => {
-                plan.notes
-                    .push(unreachable_note(self.flow, &cluster, Some(&url), &detail));
-                plan.detail = json!({
-                    "flow": self.flow, "cluster": cluster, "url": url, "reachable": false
-                });
-                return Ok(plan);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let (target, fallback) = wanted;
-        if let Some(f) = fallback {
-            plan.notes.push(f);
-        }
-        let verb = if target == TargetState::Stopped {
-            "stop"
-        } else {
-            "pause"
-        };
-        let mut found = Vec::new();
-        for (role, name) in connector_list(&connectors) {
-            let st = ctx.block_on(status_of(&client, &name))?;
-            let action = match &st {
-                None => {
-                    plan.notes.push(format!(
-                        "{role} connector `{name}` does not exist on Connect `{url}` (cluster `{cluster}`): nothing to {verb}"
-                    ));
-                    "none"
-                }
-                Some(s) if s.is_in(target) => {
-                    plan.notes.push(format!(
-                        "{role} connector `{name}` on Connect `{url}` (cluster `{cluster}`) is already {target}"
-                    ));
-                    "none"
-                }
-                Some(s) => {
-                    plan.changes.push(format!(
-                        "{verb} {role} connector `{name}` on Connect `{url}` (cluster `{cluster}`): now {}",
-                        s.summary()
-                    ));
-                    verb
-                }
-            };
-            found.push(Found {
-                role: role.to_string(),
-                name,
-                state: st.map(|s| s.summary()),
-                action: action.to_string(),
-            });
-        }
-        if plan.changes.is_empty() {
-            plan.notes.insert(
-                0,
-                format!(
-                    "nothing to do: the {} flow's connectors are not running",
-                    self.flow
-                ),
-            );
-        }
-        plan.detail = json!({
-            "flow": self.flow,
-            "cluster": cluster,
-            "url": url,
-            "reachable": true,
-            "target_state": target,
-            "connectors": found,
-        });
-        Ok(plan)
-    }
-
-    fn apply(
-        &mut self,
-        ctx: &mut StepContext<'_>,
-        _plan: &Plan,
-    ) -> Result<serde_json::Value, Error> {
-        self.unreachable = None;
-        let (connectors, cluster) = self.placement(ctx)?;
-        let client = match client_for(ctx.topology, &cluster, self.timeout)? {
-            Ok(c) => c,
-            Err(why) => return Ok(self.gone(ctx, &cluster, None, why)),
-        };
-        let (target, fallback) = match ctx.block_on(wanted_state(&client)) {
-            Ok(w) => w,
-            Err(ConnectError::Unreachable { detail, .. }) => {
-                let url = client.url().to_string();
-                return Ok(self.gone(ctx, &cluster, Some(&url), detail));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(f) = &fallback {
-            ctx.reporter.warn(f);
-        }
-        self.lingering.clear();
-        // Every stop is sent at once and the waits overlap: Connect answers a stop only
-        // once its herder has stopped the tasks, and a task blocked on the dead primary
-        // holds it for `task.shutdown.graceful.timeout.ms`, so each request is bounded
-        // like the wait for the tasks, and the status says whether it took effect.
-        let mut to_stop = Vec::new();
-        for (role, name) in connector_list(&connectors) {
-            let Some(st) = ctx.block_on(status_of(&client, &name))? else {
-                continue;
-            };
-            to_stop.push((role, name, !st.is_in(target)));
-        }
-        // A flow whose source cluster answers stops promptly: wait for the confirmation.
-        // One whose source does not (the failover case) may keep Connect busy on tasks
-        // blocked on it: bound the wait and let the fence do its job. The probe is the
-        // run's first look at the source, which the fence and snapshot steps reuse.
-        let source = self.flow.source(ctx.topology);
-        let source_down =
-            common::kafka_in(ctx, source, self.timeout.min(common::PROBE_TIMEOUT)).is_err();
-        let bound = if source_down {
-            self.task_wait
-        } else {
-            self.timeout
-        };
-        self.bounded = source_down;
-        let started = Instant::now();
-        let answers = ctx.block_on(join_all(to_stop.iter().map(|(_, name, send)| {
-            let client = &client;
-            async move {
-                if !*send {
-                    return Some(Ok(()));
-                }
-                let request = async {
-                    match target {
-                        TargetState::Stopped => client.stop(name).await,
-                        _ => client.pause(name).await,
-                    }
-                };
-                tokio::time::timeout(bound, request).await.ok()
-            }
-        })));
-        let mut sent_to = Vec::new();
-        for ((role, name, _), answer) in to_stop.into_iter().zip(answers) {
-            match answer {
-                Some(Ok(())) | None => sent_to.push((role, name)),
-                // Deleted between the status and the stop: nothing left to stop.
-                Some(Err(e)) if e.is_not_found() => {}
-                Some(Err(e)) => return Err(e.into()),
-            }
-        }
-        let mut done = Vec::new();
-        for (role, name) in sent_to {
-            let (st, confirmed) =
-                self.wait(ctx, &client, &cluster, role, &name, target, started)?;
-            if !confirmed {
-                let why = if st.connector_state == target_connector_state(target) {
-                    let tasks: Vec<String> = st
-                        .tasks
-                        .iter()
-                        .map(|t| format!("{} {}", t.id, t.state))
-                        .collect();
-                    format!(
-                        "is {target} but its task(s) {} had not shut down after {}s",
-                        tasks.join(", "),
-                        self.task_wait.as_secs()
-                    )
-                } else {
-                    format!(
-                        "did not confirm the request within {}s and is {}",
-                        self.task_wait.as_secs(),
-                        st.summary()
-                    )
-                };
-                ctx.reporter.warn(&format!(
-                    "{role} connector `{name}` on `{cluster}` {why} (a task blocked on an unreachable cluster keeps Connect busy for `task.shutdown.graceful.timeout.ms`, 5 s by default): not confirmed {target}; the run goes on, and the fence keeps out whatever it still sends"
-                ));
-                self.lingering.push(name.clone());
-            }
-            done.push(json!({
-                "role": role,
-                "name": name,
-                "state": st.summary(),
-                "confirmed": confirmed,
-            }));
-        }
-        Ok(json!({
-            "flow": self.flow,
-            "cluster": cluster,
-            "url": client.url(),
-            "state": target,
-            "connectors": done,
-            "not_confirmed": self.lingering,
-        }))
-    }
-
-    fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
-        let (connectors, cluster) = self.placement(ctx)?;
-        let client = match client_for(ctx.topology, &cluster, self.timeout)? {
-            Ok(c) => c,
-            Err(_) => return Ok(Verdict::Done),
-        };
-        let target = match ctx.block_on(wanted_state(&client)) {
-            Ok((t, _)) => t,
-            Err(ConnectError::Unreachable { detail, .. }) => {
-                if self.unreachable.is_none() {
-                    ctx.reporter.warn(&unreachable_note(
-                        self.flow,
-                        &cluster,
-                        Some(client.url()),
-                        &detail,
-                    ));
-                }
-                return Ok(Verdict::Done);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let mut not = Vec::new();
-        for (role, name) in connector_list(&connectors) {
-            match ctx.block_on(status_of(&client, &name))? {
-                // Reported by apply as not confirmed: the fence, not the stop, is what
-                // keeps it out from here on.
-                Some(_) if self.lingering.contains(&name) => {}
-                Some(s) if !s.is_in(target) => {
-                    not.push(format!("  {role} connector `{name}`: {}", s.summary()))
-                }
-                _ => {}
-            }
-        }
-        if !not.is_empty() {
-            return Ok(Verdict::NotDone(format!(
-                "the {} flow's connectors on Connect `{}` (cluster `{cluster}`) are not all {target}:\n{}\nhelp: re-run the step; if a connector keeps running, check the worker's log",
-                self.flow,
-                client.url(),
-                not.join("\n")
-            )));
-        }
-        Ok(Verdict::Done)
-    }
-}
-
-impl Stop {
-    /// Connect does not answer: say so and succeed.
-    fn gone(
-        &mut self,
-        ctx: &StepContext<'_>,
-        cluster: &str,
-        url: Option<&str>,
-        why: String,
-    ) -> serde_json::Value {
-        let note = unreachable_note(self.flow, cluster, url, &why);
-        ctx.reporter.warn(&note);
-        self.unreachable = Some(note.clone());
-        json!({"flow": self.flow, "cluster": cluster, "reachable": false, "note": note})
-    }
-
-    /// Poll until `name` is in `target`, with progress; Ctrl-C stops the wait. Returns
-    /// its status and whether it was confirmed in `target`. When the flow's source is
-    /// down (`bounded`), a connector not confirmed `task_wait` after the stop requests
-    /// were sent (its tasks linger, or Connect did not get to the request) is returned
-    /// unconfirmed.
-    #[allow(clippy::too_many_arguments)]
-    fn wait(
-        &self,
-        ctx: &StepContext<'_>,
-        client: &ConnectClient,
-        cluster: &str,
-        role: &str,
-        name: &str,
-        target: TargetState,
-        started: Instant,
-    ) -> Result<(ConnectorStatus, bool), Error> {
-        let mut last_shown: Option<String> = None;
-        loop {
-            let st = ctx.block_on(client.status(name)).map_err(Error::from)?;
-            let summary = st.summary();
-            if last_shown.as_deref() != Some(summary.as_str()) {
-                ctx.reporter.status(
-                    "Stopping",
-                    &format!(
-                        "{role} connector `{name}` on `{cluster}`: {summary} ({}s)",
-                        started.elapsed().as_secs()
-                    ),
-                );
-                last_shown = Some(summary);
-            }
-            if st.is_in(target) {
-                return Ok((st, true));
-            }
-            if self.bounded && started.elapsed() >= self.task_wait {
-                return Ok((st, false));
-            }
-            if started.elapsed() >= self.timeout {
-                return Err(ConnectError::WaitTimeout {
-                    cluster: cluster.into(),
-                    url: client.url().into(),
-                    connector: name.to_string(),
-                    wanted: target,
-                    waited: started.elapsed(),
-                    last: Some(Box::new(st)),
-                }
-                .into());
-            }
-            if ctx.is_interrupted() {
-                return Err(ActionError::Interrupted {
-                    during: format!("waiting for connector `{name}` on `{cluster}` to be {target}"),
-                }
-                .into());
-            }
-            std::thread::sleep(POLL);
-        }
-    }
-}
-
-/// Runs the futures concurrently on the current task and returns their outputs in order
-/// (a handful of REST calls: no need for a task per call).
-async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
-    let mut out: Vec<Option<F::Output>> = pending.iter().map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (i, f) in pending.iter_mut().enumerate() {
-            if out[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => out[i] = Some(v),
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    out.into_iter().flatten().collect()
-}
-
-/// The connector state (not counting tasks) a connector in `target` has.
-fn target_connector_state(target: TargetState) -> ConnectorState {
-    match target {
-        TargetState::Running => ConnectorState::Running,
-        TargetState::Paused => ConnectorState::Paused,
-        TargetState::Stopped => ConnectorState::Stopped,
     }
 }
 
@@ -697,97 +219,4 @@ pub fn status(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::actions::test_support::{step, Fixture};
-
-    #[test]
-    fn params() {
-        let s = Stop::new(&step("s", STOP, serde_json::Value::Null)).unwrap();
-        assert_eq!(s.flow, Flow::Forward);
-        assert_eq!(s.timeout, Duration::from_secs(120));
-        let e = Stop::new(&step("s", STOP, json!({"flow": "sideways"})))
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("unknown flow `sideways`"), "{e}");
-        assert!(e.contains("help:"), "{e}");
-        assert_eq!(
-            Stop::new(&step("s", STOP, json!({"flow": "reverse"})))
-                .unwrap()
-                .flow,
-            Flow::Reverse
-        );
-    }
-
-    #[test]
-    fn placement_is_the_topology_s() {
-        let t = Topology::lab_example();
-        let (c, cluster) = Flow::Forward.placement(&t);
-        assert_eq!(cluster, "dc2");
-        assert_eq!(c, &t.replication.forward_connectors);
-        let (c, cluster) = Flow::Reverse.placement(&t);
-        assert_eq!(cluster, "dc1");
-        assert_eq!(c, &t.replication.reverse_connectors);
-    }
-
-    /// A fixture whose runtime drives I/O from `Handle::block_on` (a current-thread
-    /// runtime only does so inside `Runtime::block_on`).
-    fn io_fixture() -> Fixture {
-        let mut f = Fixture::new();
-        f.runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        f
-    }
-
-    #[test]
-    fn unreachable_connect_is_a_note_and_the_step_succeeds() {
-        let mut f = io_fixture();
-        f.topology.clusters.get_mut("dc2").unwrap().connect = Some("http://127.0.0.1:1".into());
-        let mut ctx = f.ctx("stop");
-        let mut s = Stop::new(&step("stop", STOP, json!({"timeout_seconds": 2}))).unwrap();
-        let plan = s.plan(&mut ctx).unwrap();
-        assert!(plan.is_noop(), "{plan:?}");
-        assert!(
-            plan.notes[0].contains("Connect for `dc2` at `http://127.0.0.1:1` is unreachable"),
-            "{plan:?}"
-        );
-        assert!(
-            plan.notes[0].contains("the ACL fence is what keeps replication out"),
-            "{plan:?}"
-        );
-        let out = s.apply(&mut ctx, &plan).unwrap();
-        assert_eq!(out["reachable"], json!(false));
-        assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
-        let st = status(
-            &f.topology,
-            &f.journal,
-            Flow::Forward,
-            f.runtime.handle(),
-            Duration::from_secs(2),
-        )
-        .unwrap();
-        assert!(st.unreachable.is_some());
-        assert!(st.connectors.is_empty());
-    }
-
-    #[test]
-    fn no_connect_url_is_a_note_too() {
-        let mut f = io_fixture();
-        f.topology.clusters.get_mut("dc1").unwrap().connect = None;
-        let mut ctx = f.ctx("stop");
-        let mut s = Stop::new(&step("stop", STOP, json!({"flow": "reverse"}))).unwrap();
-        let plan = s.plan(&mut ctx).unwrap();
-        assert!(plan.is_noop());
-        assert!(
-            plan.notes[0].contains("names no `connect` URL for `dc1`"),
-            "{plan:?}"
-        );
-        assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
-    }
 }

@@ -11,17 +11,25 @@
 
 pub mod common;
 pub mod confirm;
-pub mod deltas;
+pub mod deltas_record;
 pub mod exec;
 pub mod fence;
-pub mod groups;
+pub mod fence_apply;
+pub mod fence_lift;
+pub mod groups_commit;
+pub mod groups_translate;
 pub mod mirror;
-pub mod reverse;
-pub mod roles;
-pub mod tail;
+pub mod mirror_seed;
+pub mod mirror_start;
+pub mod mirror_stop;
+pub mod quarantine_file;
+pub mod reverse_flow;
+pub mod roles_promote;
+pub mod tail_find;
+pub mod tail_quarantine;
 pub mod translation;
 pub mod truncate;
-pub mod watermarks;
+pub mod watermarks_snapshot;
 
 use thiserror::Error;
 
@@ -34,19 +42,19 @@ use crate::runbook::StepDef;
 pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
     match step.action.as_str() {
         confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
-        deltas::NAME => Ok(Box::new(deltas::RecordDeltas::new(step)?)),
+        deltas_record::NAME => Ok(Box::new(deltas_record::RecordDeltas::new(step)?)),
         exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
-        fence::APPLY => Ok(Box::new(fence::Apply::new(step)?)),
-        fence::LIFT => Ok(Box::new(fence::Lift::new(step)?)),
-        mirror::STOP => Ok(Box::new(mirror::Stop::new(step)?)),
-        reverse::SEED => Ok(Box::new(reverse::Seed::new(step)?)),
-        reverse::START => Ok(Box::new(reverse::Start::new(step)?)),
-        roles::NAME => Ok(Box::new(roles::Promote::new(step)?)),
-        groups::TRANSLATE => Ok(Box::new(groups::Translate::new(step)?)),
-        groups::COMMIT => Ok(Box::new(groups::Commit::new(step)?)),
-        watermarks::NAME => Ok(Box::new(watermarks::Snapshot::new(step)?)),
-        tail::FIND => Ok(Box::new(tail::Find::new(step)?)),
-        tail::QUARANTINE => Ok(Box::new(tail::Quarantine::new(step)?)),
+        fence_apply::APPLY => Ok(Box::new(fence_apply::Apply::new(step)?)),
+        fence_lift::LIFT => Ok(Box::new(fence_lift::Lift::new(step)?)),
+        mirror_stop::STOP => Ok(Box::new(mirror_stop::Stop::new(step)?)),
+        mirror_seed::SEED => Ok(Box::new(mirror_seed::Seed::new(step)?)),
+        mirror_start::START => Ok(Box::new(mirror_start::Start::new(step)?)),
+        roles_promote::NAME => Ok(Box::new(roles_promote::Promote::new(step)?)),
+        groups_translate::TRANSLATE => Ok(Box::new(groups_translate::Translate::new(step)?)),
+        groups_commit::COMMIT => Ok(Box::new(groups_commit::Commit::new(step)?)),
+        watermarks_snapshot::NAME => Ok(Box::new(watermarks_snapshot::Snapshot::new(step)?)),
+        tail_find::FIND => Ok(Box::new(tail_find::Find::new(step)?)),
+        tail_quarantine::QUARANTINE => Ok(Box::new(tail_quarantine::Quarantine::new(step)?)),
         truncate::NAME => Ok(Box::new(truncate::Truncate::new(step)?)),
         other => Err(ActionError::Unknown {
             step: step.id.clone(),
@@ -244,5 +252,50 @@ pub(crate) mod test_support {
             params,
             location: Location { line: 3, column: 5 },
         }
+    }
+
+    pub(crate) const FAILBACK: &str = "\
+name: fb
+description: failback
+steps:
+  - id: truncate
+    action: truncate
+    params: { strategy: recreate }
+  - id: mirror-seed
+    action: mirror.seed
+  - id: mirror-start
+    action: mirror.start
+";
+
+    /// A run of a three-step failback (truncate, mirror.seed, mirror.start) in `f`'s journal.
+    pub(crate) fn failback_run(f: &Fixture) -> i64 {
+        run_with_text(f, FAILBACK)
+    }
+
+    pub(crate) fn run_with_text(f: &Fixture, text: &str) -> i64 {
+        f.journal
+            .create_run(&crate::journal::NewRun {
+                topology: "lab",
+                runbook: "fb",
+                source: "test",
+                checksum: "0",
+                text,
+                dry_run: false,
+                steps: vec![
+                    crate::journal::NewStep {
+                        step_id: "truncate",
+                        action: "truncate",
+                    },
+                    crate::journal::NewStep {
+                        step_id: "mirror-seed",
+                        action: super::mirror_seed::SEED,
+                    },
+                    crate::journal::NewStep {
+                        step_id: "mirror-start",
+                        action: super::mirror_start::START,
+                    },
+                ],
+            })
+            .unwrap()
     }
 }

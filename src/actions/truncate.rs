@@ -25,7 +25,7 @@
 //! step of this run verifies (manifest against the tail, file against the manifest),
 //! unless `no_quarantine`. Records written to the old primary after `tail.find` were not
 //! quarantined: the step refuses to delete them (again unless `no_quarantine`). It only
-//! reads the journal; the quarantine itself belongs to `tail.rs`.
+//! reads the journal; the quarantine itself belongs to `tail_quarantine.rs` and `quarantine_file.rs`.
 //!
 //! The last copy: deleting `[log start, cut)` on the old primary is safe only while the
 //! new primary still holds that history. The plan checks it (a fresh read of the new
@@ -42,7 +42,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::common;
-use super::tail::{self, Manifest, PartitionTail, TailReport};
+use super::quarantine_file::{self, Manifest};
+use super::tail_find::{self, PartitionTail, TailReport};
+use super::tail_quarantine;
 use super::translation::SyncPoint;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
@@ -366,7 +368,7 @@ impl Truncate {
     /// The tail and the partitions this step works on.
     fn tail(&self, ctx: &StepContext<'_>) -> Result<(TailReport, Vec<PartitionTail>), Error> {
         let cluster = common::resolve_cluster(ctx, &self.cluster)?;
-        let report = tail::load_tail(ctx, &self.find_step, NAME)?;
+        let report = tail_find::load_tail(ctx, &self.find_step, NAME)?;
         if report.old_primary != cluster {
             return Err(Error::Usage(format!(
                 "step `{}` ({NAME}): step `{}` found the tail of `{}`, but this step truncates `{cluster}`\nhelp: set `cluster` to `{}` (the old primary)",
@@ -404,7 +406,7 @@ impl Truncate {
         let refuse = |why: String| {
             Error::Io(format!(
                 "step `{}` ({NAME}): nothing is deleted from `{}`: {why}\nhelp: run the `{}` step first (resume the run), or set `no_quarantine: true` to delete WITHOUT a copy",
-                ctx.step_id, tail.old_primary, tail::QUARANTINE
+                ctx.step_id, tail.old_primary, tail_quarantine::QUARANTINE
             ))
         };
         let rows = ctx.journal.quarantines(Some(ctx.run_id))?;
@@ -419,7 +421,7 @@ impl Truncate {
                 self.quarantine_step, ctx.run_id
             )));
         };
-        tail::verify_quarantine(&manifest, tail)
+        quarantine_file::verify_quarantine(&manifest, tail)
             .map_err(|why| refuse(format!("the quarantine does not verify: {why}")))?;
         Ok(manifest)
     }
@@ -594,7 +596,7 @@ impl Truncate {
                     let back = r.offset - now;
                     let fp = fingerprint(r);
                     let never = || false;
-                    let found = tail::twins(
+                    let found = tail_find::twins(
                         old,
                         &p.topic,
                         p.partition,

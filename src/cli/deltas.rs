@@ -63,7 +63,7 @@ pub fn run(cmd: &DeltasCommand, global: &GlobalArgs, session: &Session) -> Resul
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        match crate::actions::deltas::record_once(
+        match crate::actions::deltas_record::record_once(
             &session.topology,
             &journal,
             run_id,

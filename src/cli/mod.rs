@@ -210,7 +210,7 @@ pub fn man_extra_section(page: &str) -> Option<String> {
         )),
         "kafka-dr-tail-show" => Some(format!(
             ".SH \"QUARANTINE FILES\"\n.nf\n{}\n.fi\n",
-            crate::actions::tail::QUARANTINE_FORMAT_DOC.replace('\\', "\\\\")
+            crate::actions::quarantine_file::QUARANTINE_FORMAT_DOC.replace('\\', "\\\\")
         )),
         _ => None,
     }

@@ -23,7 +23,7 @@ pub struct ShowArgs {
 pub fn run(cmd: &TailCommand, session: &Session) -> Result<()> {
     let TailCommand::Show(args) = cmd;
     let journal = session.journal_read_only()?;
-    let shown = crate::actions::tail::show(&journal, args.run)?;
+    let shown = crate::actions::quarantine_file::show(&journal, args.run)?;
     if session.reporter.format == crate::report::OutputFormat::Json {
         let v = serde_json::to_value(&shown)
             .map_err(|e| crate::error::Error::Io(format!("cannot encode JSON output: {e}")))?;

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use kafka_dr::actions::tail::Manifest;
+use kafka_dr::actions::quarantine_file::Manifest;
 
 use crate::common::*;
 use crate::groups::commit;

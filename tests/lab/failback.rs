@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use kafka_dr::actions::tail::Manifest;
+use kafka_dr::actions::quarantine_file::Manifest;
 use kafka_dr::kafka::AclFilter;
 
 use crate::common::*;

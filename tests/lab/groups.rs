@@ -15,8 +15,8 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use kafka_dr::actions::deltas::DeltasSummary;
-use kafka_dr::actions::groups::{PositionSource, TranslationReport};
+use kafka_dr::actions::deltas_record::DeltasSummary;
+use kafka_dr::actions::groups_translate::{PositionSource, TranslationReport};
 use kafka_dr::actions::translation::Method;
 use kafka_dr::engine::RunReport;
 use kafka_dr::journal::{Journal, RunState};

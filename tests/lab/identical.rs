@@ -13,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kafka_dr::actions::groups::TranslationReport;
+use kafka_dr::actions::groups_translate::TranslationReport;
 use kafka_dr::actions::translation::Method;
 use kafka_dr::journal::{Journal, RunState};
 use kafka_dr::topology::Topology;
@@ -34,7 +34,7 @@ fn position<'a>(
     r: &'a TranslationReport,
     group: &str,
     partition: i32,
-) -> &'a kafka_dr::actions::groups::TranslatedPosition {
+) -> &'a kafka_dr::actions::groups_translate::TranslatedPosition {
     r.positions
         .iter()
         .find(|p| p.group == group && p.partition == partition)

@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use kafka_dr::actions::common;
-use kafka_dr::actions::tail::{self as tail_action, Manifest, TailReport};
+use kafka_dr::actions::quarantine_file::{self, Manifest};
+use kafka_dr::actions::tail_find::{self as tail_action, TailReport};
 use kafka_dr::engine::{Engine, EngineError, RunOptions, StepContext, Verdict};
 use kafka_dr::journal::{Journal, NewRun, NewStep, Role, RunState, WatermarkRow};
 use kafka_dr::report::{OutputFormat, Reporter};
@@ -497,7 +498,7 @@ fn tail_is_found_quarantined_and_removed() {
     assert_eq!(dc1_after.len(), 215, "partition 2's 215 records stay");
 
     // `tail show` reads the journal: the manifest and its path.
-    let shown = tail_action::show(&journal, Some(run)).expect("tail show");
+    let shown = quarantine_file::show(&journal, Some(run)).expect("tail show");
     assert_eq!(shown.manifest.records, 60);
     assert!(shown.file_present);
     assert_eq!(shown.path, manifest.file);
