@@ -15,7 +15,7 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::groups::{TranslatedPosition, TranslationReport, TRANSLATE};
+use super::groups_translate::{TranslatedPosition, TranslationReport, TRANSLATE};
 use super::switchover_support::SwitchoverError;
 use super::translation::Method;
 use crate::engine::{Action, Plan, StepContext, Verdict};
@@ -190,7 +190,7 @@ impl Action for Exact {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::groups::PositionSource;
+    use crate::actions::groups_translate::PositionSource;
 
     fn position(method: Method) -> TranslatedPosition {
         TranslatedPosition {

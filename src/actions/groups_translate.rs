@@ -1000,6 +1000,8 @@ pub struct Translate {
     pub(super) to: String,
     pub(super) groups: Option<Vec<String>>,
     pub(super) timeout: Duration,
+    /// Set by `apply` in this process (see `verify`).
+    pub(super) applied: bool,
 }
 
 impl Translate {
@@ -1018,6 +1020,7 @@ impl Translate {
             to: p.to,
             groups: p.groups,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+            applied: false,
         })
     }
 
@@ -1113,10 +1116,20 @@ impl Action for Translate {
         plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         // The translation the operator saw in the plan is the one kept.
+        self.applied = true;
         Ok(plan.detail.clone())
     }
 
     fn verify(&mut self, _ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        // Found started on resume (a process died after applying): its output, the
+        // translation the commit reads, was never journaled. Not done: it is applied
+        // again from the plan just made, and kept.
+        if !self.applied {
+            return Ok(Verdict::NotDone(
+                "the translation of an interrupted attempt was not journaled: keeping it again"
+                    .into(),
+            ));
+        }
         Ok(Verdict::Done)
     }
 }

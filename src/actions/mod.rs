@@ -17,14 +17,19 @@ pub mod fence;
 pub mod fence_apply;
 pub mod fence_lift;
 pub mod groups_commit;
+pub mod groups_exact;
+pub mod groups_idle;
 pub mod groups_translate;
 pub mod mirror;
+pub mod mirror_drain;
 pub mod mirror_seed;
 pub mod mirror_start;
 pub mod mirror_stop;
 pub mod quarantine_file;
 pub mod reverse_flow;
 pub mod roles_promote;
+pub mod switchover_preflight;
+pub mod switchover_support;
 pub mod tail_find;
 pub mod tail_quarantine;
 pub mod translation;
@@ -52,6 +57,10 @@ pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
         roles_promote::NAME => Ok(Box::new(roles_promote::Promote::new(step)?)),
         groups_translate::TRANSLATE => Ok(Box::new(groups_translate::Translate::new(step)?)),
         groups_commit::COMMIT => Ok(Box::new(groups_commit::Commit::new(step)?)),
+        groups_exact::NAME => Ok(Box::new(groups_exact::Exact::new(step)?)),
+        groups_idle::NAME => Ok(Box::new(groups_idle::Idle::new(step)?)),
+        mirror_drain::NAME => Ok(Box::new(mirror_drain::Drain::new(step)?)),
+        switchover_preflight::NAME => Ok(Box::new(switchover_preflight::Preflight::new(step)?)),
         watermarks_snapshot::NAME => Ok(Box::new(watermarks_snapshot::Snapshot::new(step)?)),
         tail_find::FIND => Ok(Box::new(tail_find::Find::new(step)?)),
         tail_quarantine::QUARANTINE => Ok(Box::new(tail_quarantine::Quarantine::new(step)?)),
