@@ -162,7 +162,14 @@ impl SwitchoverReport {
         };
         let partitions = partition_checks(&output("mirror.drain"));
         let groups = group_checks(&output("groups.translate"));
-        let promote = output("roles.promote");
+        // A step verified on resume keeps no output; its plan's detail names the same.
+        let promote = match output("roles.promote") {
+            Value::Null => step_by_action(&steps, "roles.promote")
+                .and_then(|s| s.plan.as_ref())
+                .and_then(|p| p.get("detail").cloned())
+                .unwrap_or(Value::Null),
+            out => out,
+        };
         let rto_ms = journal
             .run_summary(report.run_id)
             .ok()

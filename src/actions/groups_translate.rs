@@ -1140,6 +1140,31 @@ impl Action for Translate {
 mod tests {
     use super::*;
     use crate::actions::test_support::Fixture;
+    use serde_json::json;
+
+    /// A translate step found started on resume was applied by a process that died
+    /// before journaling its output: verify must not call it done, or the commit after it
+    /// finds no translation (seen in the switchover's crash-after-every-step lab test).
+    #[test]
+    fn a_translation_found_started_on_resume_is_kept_again() {
+        let f = Fixture::new();
+        let step = crate::actions::test_support::step("translate", TRANSLATE, json!({}));
+        let mut t = Translate::new(&step).expect("translate");
+        let mut ctx = f.ctx("translate");
+        let plan = Plan {
+            detail: json!({"positions": []}),
+            ..Default::default()
+        };
+        assert!(matches!(
+            t.verify(&mut ctx, &plan).expect("verify"),
+            Verdict::NotDone(_)
+        ));
+        assert_eq!(
+            t.apply(&mut ctx, &plan).expect("apply"),
+            json!({"positions": []})
+        );
+        assert_eq!(t.verify(&mut ctx, &plan).expect("verify"), Verdict::Done);
+    }
 
     #[test]
     fn a_later_checkpoint_wins_over_the_recorded_position() {
