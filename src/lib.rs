@@ -12,6 +12,7 @@ pub mod cli;
 pub mod connect;
 pub mod engine;
 pub mod error;
+pub mod exit_code;
 pub mod failover;
 pub mod journal;
 pub mod kafka;

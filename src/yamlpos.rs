@@ -12,9 +12,15 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
-use crate::runbook::model::Location;
+/// Where something sits in a source file, 1-based, for error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
 
 /// One step of a path into a YAML document.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -118,7 +118,7 @@ impl Action for Confirm {
 mod tests {
     use super::super::test_support::{step, Fixture};
     use super::*;
-    use crate::error::ExitCode;
+    use crate::exit_code::ExitCode;
 
     fn confirm() -> Confirm {
         Confirm::new(&step("ask", NAME, json!({"message": "dc1 is down?"}))).unwrap()

@@ -32,22 +32,9 @@ pub const NAME: &str = "deltas.record";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "primary_word")]
     primary: String,
-    #[serde(default = "backup_word")]
     backup: String,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
-}
-
-fn primary_word() -> String {
-    "primary".to_string()
-}
-fn backup_word() -> String {
-    "backup".to_string()
-}
-fn ten() -> u64 {
-    10
 }
 
 /// Where the lag figure of a partition came from.

@@ -30,7 +30,6 @@ use crate::runbook::StepDef;
 
 pub const NAME: &str = "exec";
 
-const DEFAULT_TIMEOUT_SECONDS: u64 = 60;
 /// Kept of each of stdout and stderr (the end of it: errors come last).
 const CAPTURE_CAP: usize = 64 * 1024;
 /// stderr lines quoted in an error message.
@@ -45,15 +44,10 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 /// Variables kafka-dr sets for the hook; a step may not set them itself.
 const CONTEXT_PREFIX: &str = "KAFKA_DR_";
 
-fn default_timeout() -> u64 {
-    DEFAULT_TIMEOUT_SECONDS
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
     argv: Vec<String>,
-    #[serde(default = "default_timeout")]
     timeout_seconds: u64,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -460,7 +454,7 @@ fn display_command(argv: &[String]) -> String {
 mod tests {
     use super::super::test_support::{step, Fixture};
     use super::*;
-    use crate::error::ExitCode;
+    use crate::exit_code::ExitCode;
     use std::sync::atomic::Ordering;
 
     fn exec(params: serde_json::Value) -> Exec {

@@ -21,12 +21,6 @@ use crate::runbook::StepDef;
 pub const APPLY: &str = "fence.apply";
 /// Left to the brokers after CreateAcls before anything relies on the new bindings.
 const SETTLE: Duration = Duration::from_secs(1);
-fn five() -> u64 {
-    5
-}
-fn ten() -> u64 {
-    10
-}
 // fence.apply
 // ---------------------------------------------------------------------------------------
 
@@ -35,9 +29,7 @@ fn ten() -> u64 {
 struct ApplyParams {
     fence: String,
     cluster: String,
-    #[serde(default = "five")]
     observe_seconds: u64,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
 }
 

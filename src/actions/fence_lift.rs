@@ -15,15 +15,11 @@ use crate::error::Error;
 use crate::runbook::StepDef;
 /// The runbook name of the action that lifts a journaled fence.
 pub const LIFT: &str = "fence.lift";
-fn ten() -> u64 {
-    10
-}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct LiftParams {
     fence: String,
     cluster: String,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
 }
 

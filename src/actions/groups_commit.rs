@@ -21,28 +21,16 @@ use crate::error::Error;
 use crate::kafka::{KafkaClient, KafkaError};
 use crate::runbook::StepDef;
 pub const COMMIT: &str = "groups.commit";
-fn backup_word() -> String {
-    "backup".to_string()
-}
-fn translate_word() -> String {
-    "translate".to_string()
-}
-fn ten() -> u64 {
-    10
-}
 // groups.commit
 // ---------------------------------------------------------------------------------------
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CommitParams {
-    #[serde(default = "backup_word")]
     cluster: String,
-    #[serde(default = "translate_word")]
     translate_step: String,
     #[serde(default)]
     skip_active: bool,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
 }
 

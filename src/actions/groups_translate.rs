@@ -33,15 +33,6 @@ use crate::kafka::{
 use crate::runbook::StepDef;
 use crate::topology::Policy;
 pub const TRANSLATE: &str = "groups.translate";
-fn primary_word() -> String {
-    "primary".to_string()
-}
-fn backup_word() -> String {
-    "backup".to_string()
-}
-fn ten() -> u64 {
-    10
-}
 
 // ---------------------------------------------------------------------------------------
 // The translation, as stored in the journal
@@ -983,13 +974,10 @@ pub(super) fn describe_method(p: &TranslatedPosition) -> String {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TranslateParams {
-    #[serde(default = "primary_word")]
     pub(super) from: String,
-    #[serde(default = "backup_word")]
     pub(super) to: String,
     #[serde(default)]
     pub(super) groups: Option<Vec<String>>,
-    #[serde(default = "ten")]
     pub(super) timeout_seconds: u64,
 }
 

@@ -208,18 +208,8 @@ pub struct SeedDetail {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SeedParams {
-    #[serde(default = "delete_records")]
     strategy: String,
-    #[serde(default = "sixty")]
     timeout_seconds: u64,
-}
-
-fn delete_records() -> String {
-    "delete-records".into()
-}
-
-fn sixty() -> u64 {
-    60
 }
 
 /// A reverse connector as it is: its status and config (`None`: it does not exist).

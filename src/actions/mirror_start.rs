@@ -40,20 +40,10 @@ fn catch_up_interrupted(seed: &SeedDetail) -> Error {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartParams {
-    #[serde(default = "seed_step")]
     seed_step: String,
     #[serde(default)]
     max_lag: Option<u64>,
-    #[serde(default = "one_twenty")]
     timeout_seconds: u64,
-}
-
-fn seed_step() -> String {
-    "mirror-seed".into()
-}
-
-fn one_twenty() -> u64 {
-    120
 }
 
 /// `mirror.start`.

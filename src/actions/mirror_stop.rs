@@ -27,31 +27,9 @@ const POLL: Duration = Duration::from_millis(200);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "forward")]
     flow: String,
-    #[serde(default = "stop_wait")]
     timeout_seconds: u64,
-    #[serde(default = "task_wait")]
     task_wait_seconds: u64,
-}
-
-fn forward() -> String {
-    "forward".into()
-}
-
-/// How long to wait for the connectors to reach STOPPED. Generous on purpose: with the
-/// primary down (the normal case) a task's stop can block on calls to the dead cluster
-/// until their own timeouts (Kafka clients default to 60 s) before Connect reports it.
-fn stop_wait() -> u64 {
-    120
-}
-
-/// How long to wait, once a connector is STOPPED, for its tasks to be gone. Short on
-/// purpose: a task blocked on the dead primary lingers for Connect's
-/// `task.shutdown.graceful.timeout.ms` (5 s by default) and the run is not held for it:
-/// the step reports it as not confirmed and the ACL fence that follows keeps it out.
-fn task_wait() -> u64 {
-    1
 }
 
 /// `mirror.stop`.

@@ -39,35 +39,78 @@ pub mod watermarks_snapshot;
 use thiserror::Error;
 
 use crate::engine::{Action, EngineError};
-use crate::error::{Error, ExitCode};
+use crate::error::Error;
+use crate::exit_code::ExitCode;
 use crate::runbook::StepDef;
 
-/// Turn a runbook step into its action. Adding an action: one file in this folder and one
-/// arm here, with the same name as in runbooks/*.yaml.
+/// Builds one action from its step.
+type Builder = fn(&StepDef) -> Result<Box<dyn Action>, Error>;
+
+/// Every action kafka-dr runs, by the name runbooks use. Adding an action: one file in
+/// this folder named as the action, one line here and one entry in
+/// `runbook::catalog::ACTIONS` (its parameters, their kinds and defaults: defined there
+/// only); a test checks that the two lists name the same actions.
+const BUILDERS: &[(&str, Builder)] = &[
+    (confirm::NAME, |s| Ok(Box::new(confirm::Confirm::new(s)?))),
+    (deltas_record::NAME, |s| {
+        Ok(Box::new(deltas_record::RecordDeltas::new(s)?))
+    }),
+    (exec::NAME, |s| Ok(Box::new(exec::Exec::new(s)?))),
+    (fence_apply::APPLY, |s| {
+        Ok(Box::new(fence_apply::Apply::new(s)?))
+    }),
+    (fence_lift::LIFT, |s| {
+        Ok(Box::new(fence_lift::Lift::new(s)?))
+    }),
+    (mirror_stop::STOP, |s| {
+        Ok(Box::new(mirror_stop::Stop::new(s)?))
+    }),
+    (mirror_seed::SEED, |s| {
+        Ok(Box::new(mirror_seed::Seed::new(s)?))
+    }),
+    (mirror_start::START, |s| {
+        Ok(Box::new(mirror_start::Start::new(s)?))
+    }),
+    (roles_promote::NAME, |s| {
+        Ok(Box::new(roles_promote::Promote::new(s)?))
+    }),
+    (groups_translate::TRANSLATE, |s| {
+        Ok(Box::new(groups_translate::Translate::new(s)?))
+    }),
+    (groups_commit::COMMIT, |s| {
+        Ok(Box::new(groups_commit::Commit::new(s)?))
+    }),
+    (watermarks_snapshot::NAME, |s| {
+        Ok(Box::new(watermarks_snapshot::Snapshot::new(s)?))
+    }),
+    (tail_find::FIND, |s| Ok(Box::new(tail_find::Find::new(s)?))),
+    (tail_quarantine::QUARANTINE, |s| {
+        Ok(Box::new(tail_quarantine::Quarantine::new(s)?))
+    }),
+    (truncate::NAME, |s| {
+        Ok(Box::new(truncate::Truncate::new(s)?))
+    }),
+    (switchover_preflight::NAME, |s| {
+        Ok(Box::new(switchover_preflight::Preflight::new(s)?))
+    }),
+    (mirror_drain::NAME, |s| {
+        Ok(Box::new(mirror_drain::Drain::new(s)?))
+    }),
+    (groups_idle::NAME, |s| {
+        Ok(Box::new(groups_idle::Idle::new(s)?))
+    }),
+    (groups_exact::NAME, |s| {
+        Ok(Box::new(groups_exact::Exact::new(s)?))
+    }),
+];
+
+/// Turn a runbook step into its action.
 pub fn build(step: &StepDef) -> Result<Box<dyn Action>, Error> {
-    match step.action.as_str() {
-        confirm::NAME => Ok(Box::new(confirm::Confirm::new(step)?)),
-        deltas_record::NAME => Ok(Box::new(deltas_record::RecordDeltas::new(step)?)),
-        exec::NAME => Ok(Box::new(exec::Exec::new(step)?)),
-        fence_apply::APPLY => Ok(Box::new(fence_apply::Apply::new(step)?)),
-        fence_lift::LIFT => Ok(Box::new(fence_lift::Lift::new(step)?)),
-        mirror_stop::STOP => Ok(Box::new(mirror_stop::Stop::new(step)?)),
-        mirror_seed::SEED => Ok(Box::new(mirror_seed::Seed::new(step)?)),
-        mirror_start::START => Ok(Box::new(mirror_start::Start::new(step)?)),
-        roles_promote::NAME => Ok(Box::new(roles_promote::Promote::new(step)?)),
-        groups_translate::TRANSLATE => Ok(Box::new(groups_translate::Translate::new(step)?)),
-        groups_commit::COMMIT => Ok(Box::new(groups_commit::Commit::new(step)?)),
-        groups_exact::NAME => Ok(Box::new(groups_exact::Exact::new(step)?)),
-        groups_idle::NAME => Ok(Box::new(groups_idle::Idle::new(step)?)),
-        mirror_drain::NAME => Ok(Box::new(mirror_drain::Drain::new(step)?)),
-        switchover_preflight::NAME => Ok(Box::new(switchover_preflight::Preflight::new(step)?)),
-        watermarks_snapshot::NAME => Ok(Box::new(watermarks_snapshot::Snapshot::new(step)?)),
-        tail_find::FIND => Ok(Box::new(tail_find::Find::new(step)?)),
-        tail_quarantine::QUARANTINE => Ok(Box::new(tail_quarantine::Quarantine::new(step)?)),
-        truncate::NAME => Ok(Box::new(truncate::Truncate::new(step)?)),
-        other => Err(ActionError::Unknown {
+    match BUILDERS.iter().find(|(name, _)| *name == step.action) {
+        Some((_, builder)) => builder(step),
+        None => Err(ActionError::Unknown {
             step: step.id.clone(),
-            action: other.to_string(),
+            action: step.action.clone(),
         }
         .into()),
     }
@@ -180,11 +223,23 @@ fn params<T: serde::de::DeserializeOwned>(
     step: &StepDef,
     action: &'static str,
 ) -> Result<T, ActionError> {
-    let value = match &step.params {
+    let mut value = match &step.params {
         // A step with no `params:` at all reads as an empty map.
         serde_json::Value::Null => serde_json::Value::Object(Default::default()),
         v => v.clone(),
     };
+    // The catalog is the one place a parameter's default is defined: the runbook loader
+    // fills them in, and so does this, for steps built any other way.
+    if let (Some(spec), Some(map)) = (
+        crate::runbook::catalog::action(action),
+        value.as_object_mut(),
+    ) {
+        for p in spec.params {
+            if let Some(default) = p.presence.default_value() {
+                map.entry(p.name).or_insert(default);
+            }
+        }
+    }
     serde_json::from_value(value).map_err(|e| ActionError::Params {
         step: step.id.clone(),
         action,
@@ -306,5 +361,99 @@ steps:
                 ],
             })
             .unwrap()
+    }
+}
+
+/// The catalog (what runbooks may say) and `BUILDERS` (what runs) must agree: the same
+/// actions, and every parameter an action reads defined (kind and default) in the catalog
+/// only, so a default cannot differ between a validated runbook and a built action.
+#[cfg(test)]
+mod catalog_agrees {
+    use std::collections::BTreeSet;
+
+    use serde_json::{json, Map, Value};
+
+    use super::test_support::step;
+    use super::{build, BUILDERS};
+    use crate::runbook::catalog::{ParamKind, Presence, ACTIONS};
+
+    /// A value a parameter takes, for a build with only the required ones: a value of its
+    /// kind, or for a string that names one of a few choices, one of them.
+    fn sample(name: &str, kind: ParamKind) -> Value {
+        if name == "fence" {
+            return json!("app-writes");
+        }
+        match kind {
+            ParamKind::String => json!("x"),
+            ParamKind::PositiveInt => json!(1),
+            ParamKind::Bool => json!(true),
+            ParamKind::StringList => json!(["x"]),
+            ParamKind::StringMap => json!({}),
+            ParamKind::Cluster => json!("backup"),
+            ParamKind::ClusterList => json!(["backup"]),
+            ParamKind::Step(_) => json!("earlier-step"),
+        }
+    }
+
+    #[test]
+    fn the_catalog_and_the_builders_name_the_same_actions() {
+        let catalog: BTreeSet<&str> = ACTIONS.iter().map(|a| a.name).collect();
+        let built: BTreeSet<&str> = BUILDERS.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            catalog.difference(&built).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "in the catalog but not built (add a line to BUILDERS)"
+        );
+        assert_eq!(
+            built.difference(&catalog).collect::<Vec<_>>(),
+            Vec::<&&str>::new(),
+            "built but not in the catalog (add an entry to runbook::catalog::ACTIONS)"
+        );
+        assert_eq!(built.len(), BUILDERS.len(), "an action is built twice");
+    }
+
+    /// With only its required parameters, every action builds: every default it needs
+    /// comes from the catalog (the action structs declare none of their own).
+    #[test]
+    fn every_catalog_action_builds_from_its_required_parameters() {
+        for spec in ACTIONS {
+            let mut params = Map::new();
+            for p in spec.params {
+                if p.presence == Presence::Required {
+                    params.insert(p.name.to_string(), sample(p.name, p.kind));
+                }
+            }
+            if let Err(e) = build(&step("s", spec.name, Value::Object(params))) {
+                panic!("`{}` does not build from the catalog: {e}", spec.name);
+            }
+        }
+    }
+
+    /// Every parameter the catalog lists is one the action reads: each is accepted on its
+    /// own (a parameter the action's struct does not know is refused by serde).
+    #[test]
+    fn every_catalog_parameter_is_read_by_its_action() {
+        for spec in ACTIONS {
+            let mut required = Map::new();
+            for p in spec.params {
+                if p.presence == Presence::Required {
+                    required.insert(p.name.to_string(), sample(p.name, p.kind));
+                }
+            }
+            for p in spec.params {
+                let mut params = required.clone();
+                let value = p
+                    .presence
+                    .default_value()
+                    .unwrap_or_else(|| sample(p.name, p.kind));
+                params.insert(p.name.to_string(), value);
+                if let Err(e) = build(&step("s", spec.name, Value::Object(params))) {
+                    panic!(
+                        "`{}` refuses its catalog parameter `{}`: {e}",
+                        spec.name, p.name
+                    );
+                }
+            }
+        }
     }
 }

@@ -21,17 +21,8 @@ pub const NAME: &str = "roles.promote";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "yes")]
     lift_guard: bool,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
-}
-
-fn yes() -> bool {
-    true
-}
-fn ten() -> u64 {
-    10
 }
 
 #[derive(Debug)]

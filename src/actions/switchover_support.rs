@@ -20,7 +20,7 @@ use thiserror::Error;
 use super::common::{self, PromotionCut, Roles};
 use super::mirror::Flow;
 use crate::engine::StepContext;
-use crate::error::ExitCode;
+use crate::exit_code::ExitCode;
 use crate::kafka::KafkaClient;
 use crate::topology::Topology;
 

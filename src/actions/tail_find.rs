@@ -29,15 +29,6 @@ use crate::kafka::{fingerprint, Fingerprint, KafkaClient, RUN_BEFORE};
 use crate::runbook::StepDef;
 use crate::topology::Policy;
 pub const FIND: &str = "tail.find";
-pub(super) fn backup_word() -> String {
-    "backup".to_string()
-}
-pub(super) fn primary_word() -> String {
-    "primary".to_string()
-}
-pub(super) fn thirty() -> u64 {
-    30
-}
 
 // ---------------------------------------------------------------------------------------
 // The tail, as tail.find stores it
@@ -385,11 +376,8 @@ pub(super) fn compute_cut<E>(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct FindParams {
-    #[serde(default = "backup_word")]
     pub(super) old_primary: String,
-    #[serde(default = "primary_word")]
     pub(super) new_primary: String,
-    #[serde(default = "thirty")]
     pub(super) timeout_seconds: u64,
 }
 

@@ -33,22 +33,14 @@ use crate::error::Error;
 use crate::kafka::{KafkaClient, ProduceRecord};
 use crate::runbook::StepDef;
 pub const QUARANTINE: &str = "tail.quarantine";
-fn find_word() -> String {
-    "tail-find".to_string()
-}
-fn thirty() -> u64 {
-    30
-}
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QuarantineParams {
-    #[serde(default = "find_word")]
     find_step: String,
     #[serde(default)]
     dir: Option<String>,
     #[serde(default)]
     topic: Option<String>,
-    #[serde(default = "thirty")]
     timeout_seconds: u64,
 }
 

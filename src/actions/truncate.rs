@@ -53,43 +53,18 @@ use crate::runbook::StepDef;
 
 pub const NAME: &str = "truncate";
 
-fn delete_records_word() -> String {
-    "delete-records".to_string()
-}
-fn recreate_word() -> String {
-    "recreate".to_string()
-}
-fn backup_word() -> String {
-    "backup".to_string()
-}
-fn find_word() -> String {
-    "tail-find".to_string()
-}
-fn quarantine_word() -> String {
-    "tail-quarantine".to_string()
-}
-fn thirty() -> u64 {
-    30
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "delete_records_word")]
     strategy: String,
-    #[serde(default = "recreate_word")]
     compacted: String,
-    #[serde(default = "backup_word")]
     cluster: String,
-    #[serde(default = "find_word")]
     find_step: String,
-    #[serde(default = "quarantine_word")]
     quarantine_step: String,
     #[serde(default)]
     no_quarantine: bool,
     #[serde(default)]
     topics: Option<Vec<String>>,
-    #[serde(default = "thirty")]
     timeout_seconds: u64,
 }
 

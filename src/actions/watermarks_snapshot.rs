@@ -23,14 +23,9 @@ pub const NAME: &str = "watermarks.snapshot";
 #[serde(deny_unknown_fields)]
 struct Params {
     clusters: Vec<String>,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
     #[serde(default)]
     optional: Vec<String>,
-}
-
-fn ten() -> u64 {
-    10
 }
 
 #[derive(Debug)]

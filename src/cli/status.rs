@@ -24,5 +24,7 @@ pub fn run(args: &StatusArgs, session: &Session) -> Result<()> {
         session.runtime.handle(),
         Duration::from_secs(args.timeout.max(1)),
     )?;
+    let status = serde_json::to_value(&status)
+        .map_err(|e| crate::error::Error::Io(format!("cannot encode the status: {e}")))?;
     session.reporter.dr_status(&status)
 }

@@ -87,10 +87,12 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
         take_over_lease: args.take_over_lease,
         interrupted: session.interrupted.clone(),
     };
-    let run_once = || -> Result<(crate::engine::RunReport, crate::switchover::SwitchoverReport)> {
+    let run_once = || -> Result<(crate::engine::RunReport, serde_json::Value)> {
         match engine.run(&runbook, &opts) {
             Ok(report) => {
                 let so = crate::switchover::SwitchoverReport::build(&report, &journal);
+                let so = serde_json::to_value(&so)
+                    .map_err(|e| Error::Io(format!("cannot encode the switchover report: {e}")))?;
                 Ok((report, so))
             }
             Err(err) => {

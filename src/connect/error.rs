@@ -7,7 +7,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::model::ConnectorStatus;
-use crate::error::ExitCode;
+use crate::exit_code::ExitCode;
 
 #[derive(Debug, Error)]
 pub enum ConnectError {

@@ -9,7 +9,8 @@
 use thiserror::Error;
 
 use super::RunReport;
-use crate::error::{Error, ExitCode};
+use crate::error::Error;
+use crate::exit_code::ExitCode;
 use crate::journal::JournalError;
 
 #[derive(Debug, Error)]

@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use super::{Action, EngineError, Plan, RunOptions, RunReport, StepContext, StepReport, Verdict};
-use crate::error::{Error, ExitCode};
+use crate::error::Error;
+use crate::exit_code::ExitCode;
 use crate::journal::{
     Journal, JournalError, LeaseGuard, NewRun, NewStep, RunState, RunSummary, StepOutcome,
     StepRecord, StepState,

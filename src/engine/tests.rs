@@ -13,7 +13,8 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::actions::ActionError;
-use crate::error::{Error, ExitCode};
+use crate::error::Error;
+use crate::exit_code::ExitCode;
 use crate::journal::{AttemptOutcome, Journal, JournalError, RunState, StepOutcome, StepState};
 use crate::report::Reporter;
 use crate::runbook::{Location, Runbook, StepDef};

@@ -330,7 +330,7 @@ fn hostname() -> String {
 mod tests {
     use super::super::runs::NewStep;
     use super::*;
-    use crate::error::ExitCode;
+    use crate::exit_code::ExitCode;
 
     fn journal() -> (tempfile::TempDir, Journal) {
         let dir = tempfile::tempdir().unwrap();

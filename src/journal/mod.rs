@@ -77,7 +77,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 use thiserror::Error;
 
-use crate::error::ExitCode;
+use crate::exit_code::ExitCode;
 
 /// How long a writer waits for another process's write lock before giving up. Journal
 /// transactions are short (milliseconds), so a few seconds only expire if something is

@@ -679,7 +679,7 @@ mod tests {
         let (_d, j) = journal();
         let err = j.run_detail(42).unwrap_err();
         assert!(matches!(err, JournalError::RunNotFound { run_id: 42, .. }));
-        assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+        assert_eq!(err.exit_code(), crate::exit_code::ExitCode::Usage);
         assert!(err.to_string().contains("help: `kafka-dr runs list`"));
     }
 }

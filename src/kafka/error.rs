@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::error::ExitCode;
+use crate::exit_code::ExitCode;
 
 /// A failure while talking to a Kafka cluster.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]
@@ -177,7 +177,7 @@ pub enum KafkaError {
 }
 
 impl KafkaError {
-    /// The process exit code this error maps to (see `crate::error::ExitCode`).
+    /// The process exit code this error maps to (see `crate::exit_code::ExitCode`).
     pub fn exit_code(&self) -> ExitCode {
         match self {
             KafkaError::Unreachable { .. } | KafkaError::Timeout { .. } => ExitCode::Unreachable,

@@ -1534,7 +1534,7 @@ mod tests {
         let msg = e.to_string();
         assert!(!msg.contains("only-here-pw-77"), "{msg}");
         assert!(msg.contains("sasl.passwd"), "{msg}");
-        assert_eq!(e.exit_code(), crate::error::ExitCode::Usage);
+        assert_eq!(e.exit_code(), crate::exit_code::ExitCode::Usage);
     }
 
     #[test]
@@ -1604,7 +1604,7 @@ mod tests {
             }
             other => panic!("expected Unreachable, got {other:?}"),
         }
-        assert_eq!(e.exit_code(), crate::error::ExitCode::Unreachable);
+        assert_eq!(e.exit_code(), crate::exit_code::ExitCode::Unreachable);
     }
 
     /// Issue 10: a cluster whose brokers all refuse connections (killed, port closed) is

@@ -168,7 +168,7 @@ mod tests {
         }
         let text = again.to_string();
         assert!(text.contains("not waited on again"), "{text}");
-        assert_eq!(again.exit_code(), crate::error::ExitCode::Unreachable);
+        assert_eq!(again.exit_code(), crate::exit_code::ExitCode::Unreachable);
         assert!(!pool.known_down("dc8"));
     }
 

@@ -17,7 +17,7 @@ use thiserror::Error;
 
 pub use model::{Location, Runbook, StepDef};
 
-use crate::error::ExitCode;
+use crate::exit_code::ExitCode;
 use crate::topology::Topology;
 use crate::yamlpos::{self, Diagnostic};
 

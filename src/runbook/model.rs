@@ -3,12 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Where something sits in a source file, 1-based, for error messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct Location {
-    pub line: usize,
-    pub column: usize,
-}
+pub use crate::yamlpos::Location;
 
 /// A loaded and validated runbook.
 #[derive(Debug, Clone, Serialize, Deserialize)]

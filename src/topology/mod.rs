@@ -24,7 +24,7 @@ pub use config::{is_secret_key, ClientConfig, REDACTED};
 
 pub use filter::NameFilter;
 
-use crate::error::ExitCode;
+use crate::exit_code::ExitCode;
 use crate::yamlpos::{self, Diagnostic, Doc, Seg};
 use reference::EnvLookup;
 
@@ -761,7 +761,7 @@ pub(crate) fn url_password(url: &str) -> Option<&str> {
     (!pw.is_empty()).then_some(pw)
 }
 
-fn utf8_error_location(bytes: &[u8], valid_up_to: usize) -> crate::runbook::model::Location {
+fn utf8_error_location(bytes: &[u8], valid_up_to: usize) -> crate::yamlpos::Location {
     let before = &bytes[..valid_up_to];
     let line = before.iter().filter(|b| **b == b'\n').count() + 1;
     let line_start = before
@@ -772,7 +772,7 @@ fn utf8_error_location(bytes: &[u8], valid_up_to: usize) -> crate::runbook::mode
         .chars()
         .count()
         + 1;
-    crate::runbook::model::Location { line, column }
+    crate::yamlpos::Location { line, column }
 }
 
 #[cfg(test)]

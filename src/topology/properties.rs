@@ -12,8 +12,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::runbook::model::Location;
 use crate::yamlpos::Diagnostic;
+use crate::yamlpos::Location;
 
 /// One `key=value` of a properties file, escapes decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]

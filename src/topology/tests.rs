@@ -256,7 +256,7 @@ fn sasl_without_mechanism_is_refused_when_resolving() {
 #[test]
 fn exit_code_is_usage() {
     let err = Topology::from_str("name: [", Path::new("x.yaml")).unwrap_err();
-    assert_eq!(err.exit_code(), crate::error::ExitCode::Usage);
+    assert_eq!(err.exit_code(), crate::exit_code::ExitCode::Usage);
     assert!(err.to_string().starts_with("x.yaml:"), "{err}");
     let err = Topology::load(Path::new("/nonexistent/topology.yaml")).unwrap_err();
     assert!(err.to_string().contains("`/nonexistent/topology.yaml`"));
