@@ -27,12 +27,7 @@ pub const NAME: &str = "groups.exact";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "translate")]
     translate_step: String,
-}
-
-fn translate() -> String {
-    "translate".into()
 }
 
 /// `groups.exact`.

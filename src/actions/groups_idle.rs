@@ -29,19 +29,10 @@ const REQUEST: Duration = Duration::from_secs(10);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "primary")]
     cluster: String,
     #[serde(default)]
     groups: Option<Vec<String>>,
-    #[serde(default = "five_minutes")]
     timeout_seconds: u64,
-}
-
-fn primary() -> String {
-    "primary".into()
-}
-fn five_minutes() -> u64 {
-    300
 }
 
 /// `groups.idle`.

@@ -50,27 +50,10 @@ const REQUEST: Duration = Duration::from_secs(10);
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "primary")]
     from: String,
-    #[serde(default = "backup")]
     to: String,
-    #[serde(default = "two_minutes")]
     timeout_seconds: u64,
-    #[serde(default = "count_limit")]
     count_limit: u64,
-}
-
-fn primary() -> String {
-    "primary".into()
-}
-fn backup() -> String {
-    "backup".into()
-}
-fn two_minutes() -> u64 {
-    120
-}
-fn count_limit() -> u64 {
-    100_000
 }
 
 /// `mirror.drain`.

@@ -34,17 +34,8 @@ pub const NAME: &str = "switchover.preflight";
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(default = "max_lag")]
     max_lag: u64,
-    #[serde(default = "ten")]
     timeout_seconds: u64,
-}
-
-fn max_lag() -> u64 {
-    10_000
-}
-fn ten() -> u64 {
-    10
 }
 
 /// `switchover.preflight`.
