@@ -241,3 +241,9 @@ pub fn promotion_cut(topology: &Topology, journal: &Journal) -> Result<Promotion
         taken_at: snap.taken_at,
     })
 }
+
+/// The first line of a message (the error, without its help lines), for a plan note or
+/// a warning that quotes another error in one line.
+pub(crate) fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::common;
+use super::common::{self, first_line};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
@@ -799,10 +799,6 @@ fn verify_recorded(journal: &Journal, rec: &Recorded) -> Result<Verdict, Error> 
         }
     }
     Ok(Verdict::Done)
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 fn now_ms() -> i64 {

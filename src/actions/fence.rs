@@ -55,6 +55,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::common::first_line;
 use super::{common, ActionError};
 use crate::engine::StepContext;
 use crate::error::Error;
@@ -139,10 +140,6 @@ pub(super) fn parse_fence(
         ),
     })
 }
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
 // ---------------------------------------------------------------------------------------
 // Which names a fence covers
 // ---------------------------------------------------------------------------------------

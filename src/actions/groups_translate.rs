@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::common;
+use super::common::{self, first_line};
 use super::translation::{self, Method, SyncPoint, Translation};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
@@ -857,10 +857,6 @@ pub(super) fn recorded_fingerprint(
             ),
         },
     }
-}
-
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }
 
 /// Up to this many positions, the plan shows one line each; above, one line per group.

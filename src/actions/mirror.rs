@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::common;
-use crate::connect::{ConnectClient, ConnectError, ConnectorState, ConnectorStatus};
+use super::common::{self, first_line};
+use crate::connect::{ConnectClient, ConnectError};
 use crate::error::Error;
 use crate::journal::Journal;
 use crate::topology::{Connectors, Topology};
@@ -81,10 +81,6 @@ pub(super) fn connector_list(c: &Connectors) -> [(&'static str, String); 3] {
     ]
 }
 
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
 /// Connect could not be asked at all: no URL in the topology, or no answer.
 pub(super) fn unreachable_note(flow: Flow, cluster: &str, url: Option<&str>, why: &str) -> String {
     let at = url.map(|u| format!(" at `{u}`")).unwrap_or_default();
@@ -104,32 +100,6 @@ pub(super) fn client_for(
         None => Ok(Err(format!(
             "the topology names no `connect` URL for `{cluster}`"
         ))),
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-pub(super) async fn status_of(
-    client: &ConnectClient,
-    name: &str,
-) -> Result<Option<ConnectorStatus>, ConnectError> {
-    match client.status(name).await {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.is_not_found() => {
-            if !client.exists(name).await? {
-                return Ok(None);
-            }
-            // Exists without a status yet (just created): not running anything yet, but
-            // not stopped either.
-            Ok(Some(ConnectorStatus {
-                name: name.to_string(),
-                connector_state: ConnectorState::Unassigned,
-                worker_id: String::new(),
-                connector_trace: None,
-                tasks: Vec::new(),
-                kind: None,
-            }))
-        }
-        Err(e) => Err(e),
     }
 }
 
@@ -201,7 +171,7 @@ pub fn status(
     };
     out.url = Some(client.url().to_string());
     for (role, name) in connector_list(connectors) {
-        match rt.block_on(status_of(&client, &name)) {
+        match rt.block_on(client.status_if_exists(&name)) {
             Ok(st) => out.connectors.push(ConnectorReport {
                 role,
                 name,

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::common::first_line;
 use super::reverse_flow::*;
 use super::{common, ActionError};
 use crate::connect::{
@@ -790,7 +791,7 @@ impl Seed {
     ) -> Result<(), Error> {
         let started = Instant::now();
         loop {
-            if let Some(s) = ctx.block_on(status_of(client, name))? {
+            if let Some(s) = ctx.block_on(client.status_if_exists(name))? {
                 if s.is_in(TargetState::Stopped) {
                     return Ok(());
                 }

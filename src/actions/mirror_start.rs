@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::common::first_line;
 use super::mirror_seed::*;
 use super::reverse_flow::*;
 use super::{common, ActionError};
@@ -220,7 +221,7 @@ impl Start {
         let mut states = Vec::new();
         for role in ROLES {
             let name = role.of(&seed.connectors).to_string();
-            let st = ctx.block_on(status_of(client, &name))?;
+            let st = ctx.block_on(client.status_if_exists(&name))?;
             states.push((name, st));
         }
         let stored = if states[0].1.is_some() {
@@ -519,7 +520,7 @@ impl Action for Start {
         let mut missing = Vec::new();
         for role in ROLES {
             let name = role.of(&seed.connectors);
-            match ctx.block_on(status_of(&client, name))? {
+            match ctx.block_on(client.status_if_exists(name))? {
                 None => missing.push((role, name.to_string())),
                 Some(s) if s.is_in(TargetState::Running) => plan.notes.push(format!(
                     "reverse {} connector `{name}` on Connect `{url}` (cluster `{}`) is already {}",
@@ -586,7 +587,7 @@ impl Action for Start {
         // The source first: copying starts as early as possible, checkpoints follow it.
         for role in ROLES {
             let name = role.of(&seed.connectors);
-            match ctx.block_on(status_of(&client, name))? {
+            match ctx.block_on(client.status_if_exists(name))? {
                 None => {
                     return Err(refused(format!(
                         "reverse {} connector `{name}` does not exist on Connect `{}` (cluster `{cluster}`)\nhelp: run step `{}` ({SEED}) first",

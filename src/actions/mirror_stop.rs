@@ -144,7 +144,7 @@ impl Action for Stop {
         };
         let mut found = Vec::new();
         for (role, name) in connector_list(&connectors) {
-            let st = ctx.block_on(status_of(&client, &name))?;
+            let st = ctx.block_on(client.status_if_exists(&name))?;
             let action = match &st {
                 None => {
                     plan.notes.push(format!(
@@ -222,7 +222,7 @@ impl Action for Stop {
         // like the wait for the tasks, and the status says whether it took effect.
         let mut to_stop = Vec::new();
         for (role, name) in connector_list(&connectors) {
-            let Some(st) = ctx.block_on(status_of(&client, &name))? else {
+            let Some(st) = ctx.block_on(client.status_if_exists(&name))? else {
                 continue;
             };
             to_stop.push((role, name, !st.is_in(target)));
@@ -333,7 +333,7 @@ impl Action for Stop {
         };
         let mut not = Vec::new();
         for (role, name) in connector_list(&connectors) {
-            match ctx.block_on(status_of(&client, &name))? {
+            match ctx.block_on(client.status_if_exists(&name))? {
                 // Reported by apply as not confirmed: the fence, not the stop, is what
                 // keeps it out from here on.
                 Some(_) if self.lingering.contains(&name) => {}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use super::common;
+use super::common::{self, first_line};
 use crate::connect::{ConnectClient, ConnectError, ConnectorState, ConnectorStatus};
 use crate::engine::StepContext;
 use crate::error::Error;
@@ -106,10 +106,6 @@ pub(super) fn list_some(items: &[String], max: usize) -> String {
     out
 }
 
-pub(super) fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
-}
-
 // ---------------------------------------------------------------------------------------
 // Where the reverse flow lives
 // ---------------------------------------------------------------------------------------
@@ -175,31 +171,6 @@ pub(super) fn old_connect(
     })
 }
 
-/// The status of `name`, `None` when it does not exist (one that exists without a status
-/// yet reads as UNASSIGNED).
-pub(super) async fn status_of(
-    client: &ConnectClient,
-    name: &str,
-) -> Result<Option<ConnectorStatus>, ConnectError> {
-    match client.status(name).await {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.is_not_found() => {
-            if !client.exists(name).await? {
-                return Ok(None);
-            }
-            Ok(Some(ConnectorStatus {
-                name: name.to_string(),
-                connector_state: ConnectorState::Unassigned,
-                worker_id: String::new(),
-                connector_trace: None,
-                tasks: Vec::new(),
-                kind: None,
-            }))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// Like `status_of`, but a connector that exists without a status yet (just created, or
 /// the workers are rebalancing) is asked again for up to `UNASSIGNED_WAIT`, so that the
 /// decisions below judge its real state.
@@ -210,7 +181,7 @@ pub(super) fn settled_status_of(
 ) -> Result<Option<ConnectorStatus>, Error> {
     let started = Instant::now();
     loop {
-        let st = ctx.block_on(status_of(client, name))?;
+        let st = ctx.block_on(client.status_if_exists(name))?;
         let unassigned = st
             .as_ref()
             .is_some_and(|s| s.connector_state == ConnectorState::Unassigned);
@@ -616,7 +587,7 @@ pub(super) fn check_no_forward_running(
         if overlap.is_empty() {
             continue;
         }
-        let Some(status) = ctx.block_on(status_of(client, &name))? else {
+        let Some(status) = ctx.block_on(client.status_if_exists(&name))? else {
             continue;
         };
         if !is_active(&status) {

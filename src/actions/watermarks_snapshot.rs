@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::common;
+use super::common::{self, first_line};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::WatermarkRow;
@@ -184,8 +184,4 @@ impl Action for Snapshot {
         }
         Ok(Verdict::Done)
     }
-}
-
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
 }

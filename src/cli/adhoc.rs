@@ -4,7 +4,6 @@
 //! like the same step inside a runbook. The run's source is `command:<name>`; resume
 //! reads such a runbook back from the journal's copy.
 
-use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
 use crate::runbook::{self, Runbook};
 
@@ -40,18 +39,14 @@ pub fn run(
 ) -> Result<()> {
     runbook::validate_against(&rb, &session.topology)?;
     let journal = session.journal_for_run(global.dry_run)?;
-    let engine = Engine::new(
-        &session.topology,
+    let mut opts = super::run::options(global, session, false);
+    opts.take_over_lease = take_over_lease;
+    super::run::drive(
+        session,
         &journal,
-        session.runtime.handle().clone(),
-        &session.reporter,
-    );
-    let opts = RunOptions {
-        dry_run: global.dry_run,
-        assume_yes: global.yes,
-        force: false,
-        take_over_lease,
-        interrupted: session.interrupted.clone(),
-    };
-    super::run::finish(engine.run(&rb, &opts), session)
+        &rb,
+        super::run::Start::New,
+        &opts,
+        |report| session.reporter.run_report(report),
+    )
 }

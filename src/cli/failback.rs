@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
 
 use super::session::Session;
@@ -55,26 +54,14 @@ pub fn run(cmd: &FailbackCommand, global: &GlobalArgs, session: &Session) -> Res
             cut.old_primary
         )));
     }
-    let engine = Engine::new(
-        &session.topology,
+    let mut opts = super::run::options(global, session, false);
+    opts.take_over_lease = args.take_over_lease;
+    super::run::drive(
+        session,
         &journal,
-        session.runtime.handle().clone(),
-        &session.reporter,
-    );
-    let opts = RunOptions {
-        dry_run: global.dry_run,
-        assume_yes: global.yes,
-        force: false,
-        take_over_lease: args.take_over_lease,
-        interrupted: session.interrupted.clone(),
-    };
-    match engine.run(&runbook, &opts) {
-        Ok(report) => session.reporter.failback_report(&report),
-        Err(err) => {
-            if let Some(report) = err.report() {
-                let _ = session.reporter.run_report(report);
-            }
-            Err(err.into())
-        }
-    }
+        &runbook,
+        super::run::Start::New,
+        &opts,
+        |report| session.reporter.failback_report(report),
+    )
 }

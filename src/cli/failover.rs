@@ -8,7 +8,6 @@
 
 use clap::{Args, Subcommand};
 
-use crate::engine::{Engine, RunOptions};
 use crate::error::{Error, Result};
 use crate::journal::RunState;
 
@@ -74,35 +73,23 @@ fn promote(args: &PromoteArgs, global: &GlobalArgs, session: &Session) -> Result
             return session.reporter.already_promoted(done, &roles);
         }
     }
-    let engine = Engine::new(
-        &session.topology,
+    let mut opts = super::run::options(global, session, false);
+    opts.take_over_lease = args.take_over_lease;
+    super::run::drive(
+        session,
         &journal,
-        session.runtime.handle().clone(),
-        &session.reporter,
-    );
-    let opts = RunOptions {
-        dry_run: global.dry_run,
-        assume_yes: global.yes,
-        force: false,
-        take_over_lease: args.take_over_lease,
-        interrupted: session.interrupted.clone(),
-    };
-    match engine.run(&runbook, &opts) {
-        Ok(report) => {
+        &runbook,
+        super::run::Start::New,
+        &opts,
+        |report| {
             let fo = crate::failover::FailoverReport::build(
-                &report,
+                report,
                 &journal,
                 &session.topology,
                 &roles.primary,
                 session.runtime.handle(),
             );
-            session.reporter.failover_report(&report, &fo)
-        }
-        Err(err) => {
-            if let Some(report) = err.report() {
-                let _ = session.reporter.run_report(report);
-            }
-            Err(err.into())
-        }
-    }
+            session.reporter.failover_report(report, &fo)
+        },
+    )
 }

@@ -9,6 +9,7 @@ pub mod adhoc;
 pub mod check;
 pub mod completions;
 pub mod deltas;
+pub mod examples;
 pub mod failback;
 pub mod failover;
 pub mod fence;
@@ -203,15 +204,20 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Extra roff text appended to a man page: sections clap cannot express.
 pub fn man_extra_section(page: &str) -> Option<String> {
+    let mut out = String::new();
+    if let Some(text) = examples::for_page(page) {
+        out.push_str(&format!(".SH EXAMPLES\n.nf\n{text}\n.fi\n"));
+    }
     match page {
-        "kafka-dr" => Some(format!(
+        "kafka-dr" => out.push_str(&format!(
             ".SH \"EXIT STATUS\"\n.nf\n{}\n.fi\n",
             EXIT_CODES_HELP.replace('\\', "\\\\")
         )),
-        "kafka-dr-tail-show" => Some(format!(
+        "kafka-dr-tail-show" => out.push_str(&format!(
             ".SH \"QUARANTINE FILES\"\n.nf\n{}\n.fi\n",
             crate::actions::quarantine_file::QUARANTINE_FORMAT_DOC.replace('\\', "\\\\")
         )),
-        _ => None,
+        _ => {}
     }
+    (!out.is_empty()).then_some(out)
 }

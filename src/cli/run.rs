@@ -1,10 +1,14 @@
 //! `kafka-dr run RUNBOOK`, `kafka-dr plan RUNBOOK` and `kafka-dr resume [RUN]`: hand a
-//! runbook to the engine and print its report.
+//! runbook to the engine and print its report; and `drive`, the one way every command
+//! that runs a runbook (these, `failover`, `failback`, the one-step commands) hands it to
+//! the engine.
 
 use clap::Args;
 
-use crate::engine::{Engine, RunOptions};
+use crate::engine::{Engine, RunOptions, RunReport};
 use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::runbook::Runbook;
 
 use super::session::{load_runbook, Session};
 use super::GlobalArgs;
@@ -39,6 +43,47 @@ pub struct ResumeArgs {
     pub take_over_lease: bool,
 }
 
+/// Whether `drive` starts a new run or resumes one.
+#[derive(Debug, Clone, Copy)]
+pub enum Start {
+    New,
+    /// Resume this run (the engine checks it is this runbook's and unfinished).
+    Resume(i64),
+}
+
+/// Run `runbook` on `journal` and print the outcome: a finished run through `on_done` (a
+/// command's own report), a run that stopped as far as it got (the engine's run report),
+/// then its error.
+pub fn drive(
+    session: &Session,
+    journal: &Journal,
+    runbook: &Runbook,
+    start: Start,
+    opts: &RunOptions,
+    on_done: impl FnOnce(&RunReport) -> Result<()>,
+) -> Result<()> {
+    let engine = Engine::new(
+        &session.topology,
+        journal,
+        session.runtime.handle().clone(),
+        &session.reporter,
+    );
+    let result = match start {
+        Start::New => engine.run(runbook, opts),
+        Start::Resume(id) => engine.resume(Some(id), runbook, opts),
+    };
+    match result {
+        Ok(report) => on_done(&report),
+        Err(err) => {
+            if let Some(report) = err.report() {
+                // Show how far it got before saying why it stopped.
+                let _ = session.reporter.run_report(report);
+            }
+            Err(err.into())
+        }
+    }
+}
+
 pub fn options(global: &GlobalArgs, session: &Session, dry_run: bool) -> RunOptions {
     RunOptions {
         dry_run: dry_run || global.dry_run,
@@ -59,14 +104,9 @@ pub fn run_runbook(
     let runbook = session.runbook(name_or_path)?;
     opts.dry_run |= global.dry_run;
     let journal = session.journal_for_run(opts.dry_run)?;
-    let engine = Engine::new(
-        &session.topology,
-        &journal,
-        session.runtime.handle().clone(),
-        &session.reporter,
-    );
-    let result = engine.run(&runbook, &opts);
-    finish(result, session)
+    drive(session, &journal, &runbook, Start::New, &opts, |report| {
+        session.reporter.run_report(report)
+    })
 }
 
 pub fn run(args: &RunArgs, global: &GlobalArgs, session: &Session) -> Result<()> {
@@ -115,31 +155,15 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs, session: &Session) -> Resu
             load_runbook(&source)?
         };
     crate::runbook::validate_against(&runbook, &session.topology)?;
-    let engine = Engine::new(
-        &session.topology,
-        &journal,
-        session.runtime.handle().clone(),
-        &session.reporter,
-    );
     let mut opts = options(global, session, false);
     opts.force = args.force;
     opts.take_over_lease = args.take_over_lease;
-    let result = engine.resume(Some(run.id), &runbook, &opts);
-    finish(result, session)
-}
-
-pub fn finish(
-    result: std::result::Result<crate::engine::RunReport, crate::engine::EngineError>,
-    session: &Session,
-) -> Result<()> {
-    match result {
-        Ok(report) => session.reporter.run_report(&report),
-        Err(err) => {
-            if let Some(report) = err.report() {
-                // Show how far it got before saying why it stopped.
-                let _ = session.reporter.run_report(report);
-            }
-            Err(err.into())
-        }
-    }
+    drive(
+        session,
+        &journal,
+        &runbook,
+        Start::Resume(run.id),
+        &opts,
+        |report| session.reporter.run_report(report),
+    )
 }

@@ -404,6 +404,32 @@ impl ConnectClient {
         }
     }
 
+    /// The status of `name`, `None` when the connector does not exist. One that exists
+    /// without a status yet (just created) reads as UNASSIGNED: running nothing yet, but
+    /// not stopped either.
+    pub async fn status_if_exists(
+        &self,
+        name: &str,
+    ) -> Result<Option<ConnectorStatus>, ConnectError> {
+        match self.status(name).await {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.is_not_found() => {
+                if !self.exists(name).await? {
+                    return Ok(None);
+                }
+                Ok(Some(ConnectorStatus {
+                    name: name.to_string(),
+                    connector_state: ConnectorState::Unassigned,
+                    worker_id: String::new(),
+                    connector_trace: None,
+                    tasks: Vec::new(),
+                    kind: None,
+                }))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// `GET /connectors/{c}/status`.
     pub async fn status(&self, name: &str) -> Result<ConnectorStatus, ConnectError> {
         let req = Req::new(Method::GET, &["connectors", name, "status"]).connector(name);
