@@ -25,6 +25,8 @@ pub enum Error {
     Kafka(#[from] crate::kafka::KafkaError),
     #[error("{}", crate::redact::OneLine(.0))]
     Connect(#[from] crate::connect::ConnectError),
+    #[error(transparent)]
+    Switchover(#[from] crate::actions::switchover_support::SwitchoverError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -44,6 +46,7 @@ impl Error {
             Error::Engine(e) => e.exit_code(),
             Error::Kafka(e) => e.exit_code(),
             Error::Connect(e) => e.exit_code(),
+            Error::Switchover(e) => e.exit_code(),
             Error::CheckFailed(_) => ExitCode::CheckFailed,
             Error::Unreachable(_) => ExitCode::Unreachable,
             Error::Io(_) => ExitCode::Failure,

@@ -21,5 +21,7 @@ pub mod limits;
 pub mod redact;
 pub mod report;
 pub mod runbook;
+pub mod status;
+pub mod switchover;
 pub mod topology;
 pub mod yamlpos;

@@ -141,7 +141,13 @@ fn second_concurrent_run_refuses_and_names_the_holder() {
         err.contains(&format!("pid {pid}")),
         "must name the holder: {err}"
     );
-    assert!(first.wait().unwrap().success());
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the first run failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Without a terminal, a `confirm` step refuses unless `--yes`.

@@ -1202,6 +1202,8 @@ pub struct Translate {
     pub(super) to: String,
     pub(super) groups: Option<Vec<String>>,
     pub(super) timeout: Duration,
+    /// Set by `apply` in this process (see `verify`).
+    pub(super) applied: bool,
 }
 
 impl Translate {
@@ -1220,6 +1222,7 @@ impl Translate {
             to: p.to,
             groups: p.groups,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
+            applied: false,
         })
     }
 
@@ -1315,10 +1318,20 @@ impl Action for Translate {
         plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         // The translation the operator saw in the plan is the one kept.
+        self.applied = true;
         Ok(plan.detail.clone())
     }
 
     fn verify(&mut self, _ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        // Found started on resume (a process died after applying): its output, the
+        // translation the commit reads, was never journaled. Not done: it is applied
+        // again from the plan just made, and kept.
+        if !self.applied {
+            return Ok(Verdict::NotDone(
+                "the translation of an interrupted attempt was not journaled: keeping it again"
+                    .into(),
+            ));
+        }
         Ok(Verdict::Done)
     }
 }
@@ -1329,6 +1342,31 @@ impl Action for Translate {
 mod tests {
     use super::*;
     use crate::actions::test_support::Fixture;
+    use serde_json::json;
+
+    /// A translate step found started on resume was applied by a process that died
+    /// before journaling its output: verify must not call it done, or the commit after it
+    /// finds no translation (seen in the switchover's crash-after-every-step lab test).
+    #[test]
+    fn a_translation_found_started_on_resume_is_kept_again() {
+        let f = Fixture::new();
+        let step = crate::actions::test_support::step("translate", TRANSLATE, json!({}));
+        let mut t = Translate::new(&step).expect("translate");
+        let mut ctx = f.ctx("translate");
+        let plan = Plan {
+            detail: json!({"positions": []}),
+            ..Default::default()
+        };
+        assert!(matches!(
+            t.verify(&mut ctx, &plan).expect("verify"),
+            Verdict::NotDone(_)
+        ));
+        assert_eq!(
+            t.apply(&mut ctx, &plan).expect("apply"),
+            json!({"positions": []})
+        );
+        assert_eq!(t.verify(&mut ctx, &plan).expect("verify"), Verdict::Done);
+    }
 
     #[test]
     fn a_later_checkpoint_wins_over_the_recorded_position() {

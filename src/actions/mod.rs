@@ -17,14 +17,19 @@ pub mod fence;
 pub mod fence_apply;
 pub mod fence_lift;
 pub mod groups_commit;
+pub mod groups_exact;
+pub mod groups_idle;
 pub mod groups_translate;
 pub mod mirror;
+pub mod mirror_drain;
 pub mod mirror_seed;
 pub mod mirror_start;
 pub mod mirror_stop;
 pub mod quarantine_file;
 pub mod reverse_flow;
 pub mod roles_promote;
+pub mod switchover_preflight;
+pub mod switchover_support;
 pub mod tail_find;
 pub mod tail_quarantine;
 pub mod translation;
@@ -84,6 +89,18 @@ const BUILDERS: &[(&str, Builder)] = &[
     }),
     (truncate::NAME, |s| {
         Ok(Box::new(truncate::Truncate::new(s)?))
+    }),
+    (switchover_preflight::NAME, |s| {
+        Ok(Box::new(switchover_preflight::Preflight::new(s)?))
+    }),
+    (mirror_drain::NAME, |s| {
+        Ok(Box::new(mirror_drain::Drain::new(s)?))
+    }),
+    (groups_idle::NAME, |s| {
+        Ok(Box::new(groups_idle::Idle::new(s)?))
+    }),
+    (groups_exact::NAME, |s| {
+        Ok(Box::new(groups_exact::Exact::new(s)?))
     }),
 ];
 

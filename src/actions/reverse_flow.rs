@@ -126,7 +126,11 @@ pub(super) struct Placement {
 }
 
 pub(super) fn placement(ctx: &StepContext<'_>) -> Result<Placement, Error> {
-    let cut = common::promotion_cut(ctx.topology, ctx.journal)?;
+    // A switchover's dry run: the promotion its `roles.promote` step would record.
+    let cut = match super::switchover_support::planned_promotion_cut(ctx)? {
+        Some(cut) => cut,
+        None => common::promotion_cut(ctx.topology, ctx.journal)?,
+    };
     let r = &ctx.topology.replication;
     // The topology names its flows by its own primary and backup: after the usual failover
     // the new primary is the topology's backup and `reverse_connectors` copy into the
@@ -541,10 +545,17 @@ pub(super) fn check_no_forward_running(
         }
         Err(e) => return Err(e.into()),
     };
+    let planned_stop = super::switchover_support::planned_to_stop(ctx)?;
+    let mut stopped_by_plan: Vec<String> = Vec::new();
     let mine = [&own.source, &own.checkpoint, &own.heartbeat];
     let mut conflicts = Vec::new();
     for name in names {
         if mine.contains(&&name) {
+            continue;
+        }
+        // Under --dry-run, an earlier step of this run plans to stop it.
+        if planned_stop.contains(&name) {
+            stopped_by_plan.push(format!("`{name}`"));
             continue;
         }
         let config = match ctx.block_on(client.config(&name)) {
@@ -610,7 +621,14 @@ pub(super) fn check_no_forward_running(
         ));
     }
     if conflicts.is_empty() {
-        return Ok(Vec::new());
+        if stopped_by_plan.is_empty() {
+            return Ok(Vec::new());
+        }
+        return Ok(vec![format!(
+            "{} run now on Connect `{}` and copy the other way; an earlier step of this run stops them before this one runs",
+            stopped_by_plan.join(", "),
+            client.url()
+        )]);
     }
     Err(refused(format!(
         "refusing to run the reverse flow `{}` -> `{}` while a flow the other way runs on the same topics (IdentityReplicationPolicy cannot stop the records going round):\n{}\nhelp: stop each of them (PUT {}/connectors/<name>/stop), then re-run",

@@ -19,6 +19,8 @@ pub mod mirror;
 pub mod run;
 pub mod runs;
 pub mod session;
+pub mod status;
+pub mod switchover;
 pub mod tail;
 pub mod watermarks;
 
@@ -112,6 +114,17 @@ pub enum Command {
     /// Fail over to the backup (runs the embedded failover-promote runbook).
     #[command(subcommand)]
     Failover(failover::FailoverCommand),
+    /// Where things stand: which cluster is primary now, which MM2 flow runs, the last run.
+    Status(status::StatusArgs),
+    /// Planned switchover, both clusters up: the backup becomes primary with nothing lost
+    /// and nothing delivered twice (runs the embedded switchover runbook).
+    ///
+    /// Fences application writes on the primary, waits until MirrorMaker 2 has copied
+    /// every record and the in-scope consumer groups are idle, translates every group
+    /// position exactly and commits it on the backup, stops and fences the mirror, lifts
+    /// the guard on the backup and records it as primary, then mirrors it back into the
+    /// old primary from its exact log ends. Run it again to switch back.
+    Switchover(switchover::SwitchoverArgs),
     /// Record MM2's offset syncs and the groups' positions while the primary is up.
     #[command(subcommand)]
     Deltas(deltas::DeltasCommand),
@@ -174,6 +187,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(args) => check::run(args, s),
         Command::Failover(cmd) => failover::run(cmd, g, s),
         Command::Failback(cmd) => failback::run(cmd, g, s),
+        Command::Switchover(args) => switchover::run(args, g, s),
+        Command::Status(args) => status::run(args, s),
         Command::Tail(cmd) => tail::run(cmd, s),
         Command::Deltas(cmd) => deltas::run(cmd, g, s),
         Command::Fence(cmd) => fence::run(cmd, g, s),

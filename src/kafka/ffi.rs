@@ -877,7 +877,8 @@ pub(super) struct RawListedOffset {
 }
 
 /// ListOffsets: for each `(topic, partition, spec)`, spec being -2 (earliest), -1 (latest)
-/// or a timestamp in ms (earliest offset whose timestamp is >= it).
+/// or a timestamp in ms (earliest offset whose timestamp is >= it). With `read_committed`,
+/// -1 answers the last stable offset (LSO) rather than the high watermark.
 pub(super) fn list_offsets(
     rk: Rk<'_>,
     queries: &[(&str, i32, i64)],

@@ -16,6 +16,7 @@ pub mod failback;
 pub mod failover;
 pub mod runs;
 pub mod status;
+pub mod switchover;
 
 use std::io::{IsTerminal, Write};
 

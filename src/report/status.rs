@@ -94,3 +94,77 @@ impl Reporter {
         self.text(&out)
     }
 }
+
+impl Reporter {
+    /// `kafka-dr status`; `s` is `crate::status::DrStatus` as JSON (rendered without
+    /// depending on the module that gathers it).
+    pub fn dr_status(&self, s: &serde_json::Value) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            return self.json(s);
+        }
+        let name = |v: &serde_json::Value| v.as_str().unwrap_or("?").to_string();
+        let mut out = format!(
+            "primary: `{}`, backup: `{}`{}\n",
+            name(&s["roles"]["primary"]),
+            name(&s["roles"]["backup"]),
+            if s["original_roles"] == true {
+                " (the topology's own roles)"
+            } else {
+                " (swapped: a failover or switchover is in force)"
+            }
+        );
+        out.push_str(&format!(
+            "mirror: {}\n",
+            s["running_flow"]
+                .as_str()
+                .unwrap_or("no flow's source connector is RUNNING")
+        ));
+        let r = &s["last_run"];
+        if r.is_null() {
+            out.push_str("last run: none in this journal\n");
+        } else {
+            out.push_str(&format!(
+                "last run: {} `{}` {} (started {}{})\n",
+                r["id"],
+                name(&r["runbook"]),
+                name(&r["state"]),
+                name(&r["started_at"]),
+                r["finished_at"]
+                    .as_str()
+                    .map(|f| format!(", finished {f}"))
+                    .unwrap_or_default()
+            ));
+        }
+        let mut t = table();
+        t.set_header(vec!["flow", "into", "connector", "state"]);
+        for f in s["flows"].as_array().into_iter().flatten() {
+            if let Some(u) = f["unreachable"].as_str() {
+                t.add_row(vec![
+                    cell(name(&f["flow"])),
+                    cell(name(&f["cluster"])),
+                    cell("-"),
+                    cell(format!("Connect unreachable: {u}")),
+                ]);
+                continue;
+            }
+            for c in f["connectors"].as_array().into_iter().flatten() {
+                t.add_row(vec![
+                    cell(name(&f["flow"])),
+                    cell(name(&f["cluster"])),
+                    cell(name(&c["name"])),
+                    cell(if c["exists"] == true {
+                        c["summary"]
+                            .as_str()
+                            .or(c["state"].as_str())
+                            .unwrap_or_default()
+                            .to_string()
+                    } else {
+                        "does not exist".into()
+                    }),
+                ]);
+            }
+        }
+        out.push_str(&t.to_string());
+        self.text(&out)
+    }
+}

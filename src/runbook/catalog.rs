@@ -572,6 +572,87 @@ pub static ACTIONS: &[ActionSpec] = &[
             ),
         ],
     ),
+    ActionSpec::new(
+        "switchover.preflight",
+        "before a switchover: both clusters answer, the mirror runs with a small lag, no group consumes on the backup (read-only)",
+        &[
+            with_default(
+                "max_lag",
+                K::PositiveInt,
+                Presence::DefaultInt(10_000),
+                "refuse when the mirror lags more records than this (the write outage lasts until they are copied)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka or Connect request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "mirror.drain",
+        "wait until the mirror has copied every record below the primary's last stable offset, then count loss and duplicates (read-only)",
+        &[
+            with_default(
+                "from",
+                K::Cluster,
+                Presence::DefaultStr("primary"),
+                "the cluster the mirror copies from (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "to",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "the cluster it copies into (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(120),
+                "how long to wait for the last records to be copied",
+            ),
+            with_default(
+                "count_limit",
+                K::PositiveInt,
+                Presence::DefaultInt(100_000),
+                "partitions with more offsets than this are not read in full for the loss and duplicate count",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "groups.idle",
+        "wait until the in-scope consumer groups have no active members on a cluster (read-only)",
+        &[
+            with_default(
+                "cluster",
+                K::Cluster,
+                Presence::DefaultStr("primary"),
+                "the cluster whose groups must stop (a name, or `primary`/`backup`)",
+            ),
+            optional(
+                "groups",
+                K::StringList,
+                "only these groups (default: every in-scope group)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(300),
+                "how long to wait before refusing, naming the groups still active",
+            ),
+        ],
+    ),
+    ActionSpec::new(
+        "groups.exact",
+        "refuse, before any commit, every position of a `groups.translate` step that is not exact",
+        &[with_default(
+            "translate_step",
+            K::Step("groups.translate"),
+            Presence::DefaultStr("translate"),
+            "the id of the `groups.translate` step of the same run",
+        )],
+    ),
 ];
 
 /// The catalog entry for `name`.

@@ -77,6 +77,7 @@ const EMBEDDED: &[(&str, &str)] = &[
         "failback-reverse",
         include_str!("../../runbooks/failback-reverse.yaml"),
     ),
+    ("switchover", include_str!("../../runbooks/switchover.yaml")),
 ];
 
 /// sha256 hex of a runbook's text: what resume compares.

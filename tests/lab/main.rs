@@ -21,5 +21,6 @@ mod scale;
 mod secured;
 mod smoke;
 mod stale;
+mod switchover;
 mod tail;
 mod transactions;
