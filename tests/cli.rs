@@ -123,7 +123,7 @@ fn second_concurrent_run_refuses_and_names_the_holder() {
         "name: slow\nsteps:\n  - id: wait\n    action: exec\n    params: { argv: [sleep, \"4\"] }\n",
     );
     let rb = rb.to_str().unwrap();
-    let mut first = env.cmd(&["run", rb]).spawn().unwrap();
+    let first = env.cmd(&["run", rb]).spawn().unwrap();
     let pid = first.id();
     // Wait until the first one holds the lease (its run is recorded).
     let deadline = Instant::now() + Duration::from_secs(10);
