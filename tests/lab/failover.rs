@@ -238,6 +238,27 @@ impl Scenario {
             .collect()
     }
 
+    /// The group's offsets on dc2 once MM2's checkpoint connector has written them there
+    /// (`sync.group.offsets`, every few seconds) and they no longer move: what a test that
+    /// checks kafka-dr changed nothing must compare against, or MM2's own sync shows up as
+    /// a change (seen under load: `{}` before a dry run, MM2's offsets after it).
+    pub fn committed_on_dc2_settled(&self) -> BTreeMap<i32, i64> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let mut last = self.committed_on_dc2();
+        loop {
+            std::thread::sleep(Duration::from_secs(7));
+            let now = self.committed_on_dc2();
+            if !now.is_empty() && now == last {
+                return now;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "MM2 never settled the group's offsets on dc2: {last:?} then {now:?}"
+            );
+            last = now;
+        }
+    }
+
     /// The end state every path (straight, resumed) must reach.
     pub fn assert_promoted(&self) {
         let lab = self.sb.lab;
@@ -480,7 +501,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     let acls_before = dc2
         .describe_acls(&AclFilter::any(), Duration::from_secs(10))
         .unwrap();
-    let offsets_before = s.committed_on_dc2();
+    let offsets_before = s.committed_on_dc2_settled();
     let c = connect_client(lab, "dc2");
     let states = |c: &ConnectClient| -> Vec<String> {
         CONNECTORS
