@@ -87,6 +87,22 @@ impl Lab {
         v.extend(self.env.get("KAFKA_LAB_KEYSTORE_PASSWORD").cloned());
         v
     }
+    /// The lab's MM2 shape (`KAFKA_LAB_SHAPE`): `identity` or `prefix`.
+    pub fn shape(&self) -> &str {
+        self.env
+            .get("KAFKA_LAB_SHAPE")
+            .map(String::as_str)
+            .unwrap_or("identity")
+    }
+    /// The name MM2 gives `topic` of cluster `source` on the other cluster: the same name,
+    /// or `<source>.<topic>` on the prefix shape (DefaultReplicationPolicy).
+    pub fn replica(&self, source: &str, topic: &str) -> String {
+        if self.shape() == "prefix" {
+            format!("{source}.{topic}")
+        } else {
+            topic.to_string()
+        }
+    }
     /// True on the lab's secured profile (dc1 SASL_SSL + SCRAM-SHA-512, dc2 mTLS).
     pub fn secured(&self) -> bool {
         self.env.get("KAFKA_LAB_PROFILE").map(String::as_str) == Some("secured")
@@ -265,7 +281,7 @@ pub fn heal_lab() {
             }
             next_restart = Instant::now() + Duration::from_secs(10);
         }
-        let arrived = read_all(lab, "dc2", topic)
+        let arrived = read_all(lab, "dc2", &lab.replica("dc1", topic))
             .iter()
             .any(|r| r.same_content(&mark[0]));
         if arrived {

@@ -19,6 +19,7 @@ mod preflight;
 mod reverse;
 mod scale;
 mod secured;
+mod shapes;
 mod smoke;
 mod stale;
 mod switchover;
