@@ -332,3 +332,149 @@ fn prefix_failover_then_failback_quarantines_the_tail() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Issue 16: failover, then failback with the tail delivered late (`--tail deliver`) on
+/// the prefix shape: the 30 records reach `dc1.T` on dc2 once, right after the cut, where
+/// G reads them next; dc1 keeps its topic whole; the reverse flow still copies exactly.
+#[test]
+fn prefix_failover_then_failback_delivers_the_tail_late() {
+    let _g = exclusive();
+    let started = Instant::now();
+    let (s, names, _delete) = prefix_scenario("pfx-d");
+    let lab = s.sb.lab;
+    let replica = lab.replica("dc1", &s.topic);
+    let (v, cut, wall) = promote_and_check(&s);
+    let tail: Vec<Rec> = s.dc1.iter().filter(|r| is_tail(&s, r)).cloned().collect();
+    assert_eq!(tail.len(), TAIL);
+    let dc2_local = live_on_dc2(&s);
+    let g_before = committed(lab, "dc2", &s.group, &replica);
+    lab_cmd(&["start", "dc1"]);
+
+    // --dry-run says where each partition's tail would land and changes nothing.
+    let dc1_marks = marks(lab, "dc1", &s.topic, PARTITIONS);
+    let dc2_marks = marks(lab, "dc2", &replica, PARTITIONS);
+    let dry = s.sb.run(&[
+        "--yes",
+        "--dry-run",
+        "failback",
+        "reverse",
+        "--tail",
+        "deliver",
+    ]);
+    assert_eq!(dry.code, Some(0), "{dry}");
+    let text = format!("{}{}", dry.stdout, dry.stderr);
+    for (p, c) in &cut {
+        let n = tail.iter().filter(|r| r.partition == *p).count();
+        let want = format!("append {n} tail record(s) of `{}`[{p}]", s.topic);
+        assert!(text.contains(&want), "{want} in:\n{text}");
+        let at = format!("to `{replica}`[{p}] from offset {c}");
+        assert!(text.contains(&at), "{at} in:\n{text}");
+    }
+    assert_eq!(
+        marks(lab, "dc1", &s.topic, PARTITIONS),
+        dc1_marks,
+        "--dry-run changed dc1"
+    );
+    assert_eq!(
+        marks(lab, "dc2", &replica, PARTITIONS),
+        dc2_marks,
+        "--dry-run changed dc2"
+    );
+    let c1 = connect_client(lab, "dc1");
+    for n in &names {
+        assert!(
+            !block_on(c1.exists(n)).expect("connect"),
+            "--dry-run created {n}"
+        );
+    }
+
+    let fb_started = Instant::now();
+    let out = s.sb.run(&[
+        "--yes", "--output", "json", "failback", "reverse", "--tail", "deliver",
+    ]);
+    let fb_wall = fb_started.elapsed();
+    assert_eq!(out.code, Some(0), "{out}");
+    let fb = out.json();
+
+    // Each partition's tail sits in `dc1.T` right after the cut, in order, once.
+    let dc2_now = read_all(lab, "dc2", &replica);
+    assert_eq!(dc2_now.len(), RECORDS + TAIL, "`{replica}` on dc2");
+    for (p, c) in &cut {
+        let got: Vec<&Rec> = dc2_now
+            .iter()
+            .filter(|r| r.partition == *p && r.offset >= *c)
+            .collect();
+        let want: Vec<&Rec> = tail.iter().filter(|r| r.partition == *p).collect();
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "partition {p}: tail records delivered"
+        );
+        for (a, b) in got.iter().zip(&want) {
+            assert!(
+                a.same_content(b),
+                "partition {p}: order or content: {a:?} vs {b:?}"
+            );
+        }
+    }
+    // G's offsets were not moved: it reads on, and gets its unconsumed records then the
+    // tail, each once.
+    assert_eq!(committed(lab, "dc2", &s.group, &replica), g_before);
+    for (p, pos) in POSITIONS.iter().enumerate() {
+        let p = p as i32;
+        let read: Vec<&Rec> = dc2_now
+            .iter()
+            .filter(|r| r.partition == p && r.offset >= g_before[&p])
+            .collect();
+        let want: Vec<&Rec> = s
+            .dc1
+            .iter()
+            .filter(|r| r.partition == p && r.offset >= *pos)
+            .collect();
+        assert_eq!(read.len(), want.len(), "partition {p}: G's records on dc2");
+        assert!(read.iter().zip(&want).all(|(a, b)| a.same_content(b)));
+    }
+    // dc1 keeps its topic whole; the audit copy holds the tail.
+    assert_eq!(
+        marks(lab, "dc1", &s.topic, PARTITIONS),
+        dc1_marks,
+        "dc1's `{}` changed",
+        s.topic
+    );
+    let shown = s.sb.ok(&["--output", "json", "tail", "show"]).json();
+    assert_eq!(shown["manifest"]["records"], TAIL as u64, "{shown:#}");
+    assert_reverse_copied(&s, &dc2_local);
+
+    // Resuming or re-running delivers nothing twice.
+    let again = s.sb.run(&[
+        "--yes",
+        "--dry-run",
+        "failback",
+        "reverse",
+        "--tail",
+        "deliver",
+    ]);
+    let again_text = format!("{}{}", again.stdout, again.stderr);
+    for p in 0..PARTITIONS {
+        let n = tail.iter().filter(|r| r.partition == p).count();
+        let want = format!("`{replica}`[{p}] on `dc2` already holds the {n} tail record(s)");
+        assert!(again_text.contains(&want), "{want} in:\n{again_text}");
+    }
+    assert!(
+        !again_text
+            .lines()
+            .any(|l| l.contains("append ") && l.contains("tail record(s) of `")),
+        "a second failback would deliver again:\n{again_text}"
+    );
+    assert_eq!(read_all(lab, "dc2", &replica).len(), RECORDS + TAIL);
+    println!(
+        "PREFIX FIGURES (deliver): failover RTO {} ms (wall {:.1} s), groups {}; failback RTO {} ms (wall {:.1} s), tail {} delivered late; test {:.1} s",
+        v["failover"]["rto_ms"],
+        wall.as_secs_f64(),
+        v["failover"]["groups"],
+        fb["failback"]["rto_ms"],
+        fb_wall.as_secs_f64(),
+        TAIL,
+        started.elapsed().as_secs_f64()
+    );
+}
