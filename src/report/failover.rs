@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use super::runs::table;
 use super::{cell, OutputFormat, Reporter};
 use crate::actions::common::Roles;
 use crate::engine::RunReport;
@@ -11,9 +10,7 @@ use crate::error::{Error, Result};
 use crate::failover::FailoverReport;
 use crate::journal::RunSummary;
 
-fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
+use crate::human::duration_ms as secs;
 
 impl Reporter {
     pub fn failover_report(&self, run: &RunReport, fo: &FailoverReport) -> Result<()> {
@@ -21,8 +18,14 @@ impl Reporter {
             let v = json!({ "run": run, "failover": fo });
             return self.json(&v);
         }
+        self.text(&self.render_failover(fo))
+    }
+
+    /// The human failover report: the steps, the groups' translation (numbers only),
+    /// then the notes and warnings as lines under the tables, and RTO/RPO.
+    pub fn render_failover(&self, fo: &FailoverReport) -> String {
         let mut out = String::new();
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec!["step", "action", "outcome", "duration"]);
         for s in &fo.steps {
             t.add_row(vec![
@@ -35,7 +38,7 @@ impl Reporter {
         out.push_str(&format!("{t}\n"));
         if !fo.groups.is_empty() {
             let expired = fo.groups.iter().any(|g| g.expired_skipped > 0);
-            let mut t = table();
+            let mut t = self.table();
             let mut header = vec![
                 "group",
                 "partitions",
@@ -110,7 +113,7 @@ impl Reporter {
                 .unwrap_or_else(|| "unknown".into()),
             fo.rpo.note
         ));
-        self.text(&out)
+        out
     }
 
     /// A second `failover promote` after a successful one.

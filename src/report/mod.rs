@@ -63,6 +63,12 @@ pub struct Reporter {
     pub verbosity: i8,
     /// True when stderr is a terminal (bars and prompts allowed).
     pub tty: bool,
+    /// The width tables are fitted to: the terminal's when stdout is one, else 0 for
+    /// `human::PIPED_WIDTH` (piped output and snapshots get a fixed width).
+    pub width: u16,
+    /// The warnings and notes already printed in this process: each distinct one is
+    /// said once (a dead cluster met by every step is reported once, not per step).
+    said: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl Reporter {
@@ -71,7 +77,40 @@ impl Reporter {
             format,
             verbosity,
             tty: std::io::stderr().is_terminal() && std::io::stdin().is_terminal(),
+            width: if std::io::stdout().is_terminal() {
+                comfy_table::Table::new().width().unwrap_or(0)
+            } else {
+                0
+            },
+            said: Default::default(),
         }
+    }
+
+    /// True the first time `text` is offered: a warning or note said before is not
+    /// printed again.
+    pub(crate) fn first_time(&self, text: &str) -> bool {
+        match self.said.lock() {
+            Ok(mut said) => said.insert(text.to_string()),
+            // A panic while holding the lock: say it again rather than lose it.
+            Err(_) => true,
+        }
+    }
+
+    /// The width tables are fitted to (see `width`).
+    pub fn table_width(&self) -> u16 {
+        match self.width {
+            0 => crate::human::PIPED_WIDTH,
+            w => w,
+        }
+    }
+
+    /// A table in the house style, fitted to `table_width`.
+    pub(crate) fn table(&self) -> comfy_table::Table {
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(self.table_width());
+        t
     }
 
     /// Remember secret values so that nothing printed ever contains them.
@@ -113,9 +152,11 @@ impl Reporter {
         );
     }
 
-    /// A warning on stderr (always shown).
+    /// A warning on stderr (always shown, once per distinct text).
     pub fn warn(&self, text: &str) {
-        eprintln!("warning: {}", self.safe(text));
+        if self.first_time(text) {
+            eprintln!("warning: {}", self.safe(text));
+        }
     }
 
     /// Print an error the way main reports failures: `error: ...` then any `help:` lines.
