@@ -98,6 +98,37 @@ pub fn json_cell(v: &serde_json::Value) -> String {
     }
 }
 
+/// `text` wrapped at spaces to `width` columns: its first line after `first`, every
+/// other line (its own line breaks included) after `rest`, the hanging indent of a list
+/// item. A word longer than the room (a path, a URL) stays whole on a line of its own.
+pub fn wrap(text: &str, width: usize, first: &str, rest: &str) -> String {
+    let mut out = String::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let prefix = if i == 0 { first } else { rest };
+        if i > 0 {
+            out.push('\n');
+        }
+        let mut col = 0;
+        out.push_str(prefix);
+        col += prefix.chars().count();
+        let start = col;
+        for word in line.split(' ').filter(|w| !w.is_empty()) {
+            let len = word.chars().count();
+            if col > start && col + 1 + len > width {
+                out.push('\n');
+                out.push_str(rest);
+                col = rest.chars().count();
+            } else if col > start {
+                out.push(' ');
+                col += 1;
+            }
+            out.push_str(word);
+            col += len;
+        }
+    }
+    out
+}
+
 /// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
 /// (Howard Hinnant's `civil_from_days`: exact for every i64 day count we can meet).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -153,7 +184,31 @@ mod tests {
         assert_eq!(utc_ms_value(&serde_json::Value::Null), "-");
     }
 
+    #[test]
+    fn wrapping_hangs_under_the_item() {
+        let text = wrap("one two three four five", 12, "- ", "  ");
+        assert_eq!(text, "- one two\n  three four\n  five");
+        assert_eq!(wrap("a\nb", 10, "x ", "  "), "x a\n  b");
+        assert_eq!(
+            wrap("averyveryverylongword x", 8, "", ""),
+            "averyveryverylongword\nx"
+        );
+    }
+
     proptest! {
+        /// Wrapping only moves line breaks: the words are the same, in the same order,
+        /// and no line is longer than the width unless it is one word.
+        #[test]
+        fn wrapping_keeps_every_word(words in proptest::collection::vec("[a-z]{1,12}", 0..40), width in 10usize..120) {
+            let text = words.join(" ");
+            let wrapped = wrap(&text, width, "", "");
+            let back: Vec<&str> = wrapped.split_whitespace().collect();
+            prop_assert_eq!(back, words.iter().map(String::as_str).collect::<Vec<_>>());
+            for line in wrapped.lines() {
+                prop_assert!(line.chars().count() <= width || !line.contains(' '), "{}", line);
+            }
+        }
+
         /// A duration's text never grows past a table cell, and a longer duration never
         /// reads shorter in the unit it is printed in.
         #[test]

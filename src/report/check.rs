@@ -6,11 +6,15 @@ use crate::check::{CheckReport, Severity};
 use crate::error::{Error, Result};
 use crate::human::or_dash;
 
-fn yes_no(v: Option<bool>) -> &'static str {
-    match v {
-        Some(true) => "yes",
-        Some(false) => "NO",
-        None => "?",
+/// Whether our principal may describe and alter ACLs there (what fencing needs):
+/// `ok`, what is missing in capitals, or `-` when it could not be asked.
+fn acls(describe: Option<bool>, alter: Option<bool>) -> &'static str {
+    match (describe, alter) {
+        (Some(true), Some(true)) => "ok",
+        (Some(false), Some(false)) => "NONE",
+        (Some(false), _) => "NO DESCRIBE",
+        (_, Some(false)) => "NO ALTER",
+        _ => "-",
     }
 }
 
@@ -32,42 +36,30 @@ impl Reporter {
         t.set_header(vec![
             "cluster",
             "role",
-            "reachable",
-            "auth",
+            "state",
             "cluster id",
             "brokers",
             "topics",
             "groups",
-            "ACLs (describe/alter)",
+            "ACLs",
         ]);
         for c in &r.clusters {
             let known = c.reachable && c.authenticated;
+            let state = match (c.reachable, c.authenticated) {
+                (true, true) => "up",
+                (true, false) => "REFUSED",
+                (false, _) => "DOWN",
+            };
+            let count = |n: usize| if known { n.to_string() } else { "-".into() };
             t.add_row(vec![
                 cell(&c.name),
                 cell(&c.role),
-                cell(if c.reachable { "yes" } else { "NO" }),
-                cell(if c.authenticated { "yes" } else { "NO" }),
+                cell(state),
                 cell(or_dash(c.cluster_id.as_deref())),
-                cell(if known {
-                    c.brokers.len().to_string()
-                } else {
-                    "-".into()
-                }),
-                cell(if known {
-                    c.topics_in_scope.len().to_string()
-                } else {
-                    "-".into()
-                }),
-                cell(if known {
-                    c.groups_in_scope.len().to_string()
-                } else {
-                    "-".into()
-                }),
-                cell(format!(
-                    "{}/{}",
-                    yes_no(c.may_describe_acls),
-                    yes_no(c.may_alter_acls)
-                )),
+                cell(count(c.brokers.len())),
+                cell(count(c.topics_in_scope.len())),
+                cell(count(c.groups_in_scope.len())),
+                cell(acls(c.may_describe_acls, c.may_alter_acls)),
             ]);
         }
         out.push_str(&format!("{t}\n"));
@@ -144,14 +136,17 @@ impl Reporter {
                 .collect();
             out.push_str(&format!("problems ({}):", counts.join(", ")));
             for p in &r.problems {
-                out.push_str(&format!(
-                    "\n{:>7}  {}: {}",
-                    p.severity.as_str(),
-                    crate::redact::one_line(&p.subject),
-                    p.message.replace('\n', "\n         ")
-                ));
+                let head = format!("{:>7}  ", p.severity.as_str());
+                let text = format!("{}: {}", crate::redact::one_line(&p.subject), p.message);
+                out.push('\n');
+                out.push_str(&self.item(&text, &head, "         "));
                 if let Some(help) = &p.help {
-                    out.push_str(&format!("\n         help: {help}"));
+                    out.push('\n');
+                    out.push_str(&self.item(
+                        &format!("help: {help}"),
+                        "         ",
+                        "               ",
+                    ));
                 }
             }
         }

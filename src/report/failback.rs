@@ -74,10 +74,12 @@ impl Reporter {
             }
             let without = parts.len() - with_tail.len();
             if without > 0 {
-                out.push_str(&format!(
-                    "{without} of {} partition(s) had no tail (everything there had reached the new primary)\n",
+                let text = format!(
+                    "{without} of {} partition(s) had no tail (everything there had reached the new primary)",
                     parts.len()
-                ));
+                );
+                out.push_str(&self.item(&text, "", "  "));
+                out.push('\n');
             }
         }
         if let Some(deleted) = failback["truncate"]["deleted"].as_array() {
@@ -86,12 +88,14 @@ impl Reporter {
                 .iter()
                 .filter_map(|d| d["tail_records"].as_i64())
                 .sum();
-            out.push_str(&format!(
-                "removed from `{}` ({}): {records} record(s) in {} partition(s), {tail} of them the quarantined tail; the rest lives on in the new primary\n",
+            let text = format!(
+                "removed from `{}` ({}): {records} record(s) in {} partition(s), {tail} of them the quarantined tail; the rest lives on in the new primary",
                 json_cell(&failback["truncate"]["cluster"]),
                 json_cell(&failback["truncate"]["strategy"]),
                 deleted.len()
-            ));
+            );
+            out.push_str(&self.item(&text, "", "  "));
+            out.push('\n');
         }
         if let Some(parts) = failback["seed"]["partitions"].as_array() {
             let mut t = self.table();

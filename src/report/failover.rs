@@ -81,20 +81,23 @@ impl Reporter {
             }
             out.push_str(&format!("{t}\n"));
             if fo.groups.iter().any(|g| g.exact_when_recorded > 0) {
-                out.push_str("note: \"exact when recorded\": translated exactly from a position `deltas record` recorded before the disaster; the group may have consumed on since, and the worst-case duplicates count those records\n");
+                out.push_str(&self.item("\"exact when recorded\": translated exactly from a position `deltas record` recorded before the disaster; the group may have consumed on since, and the worst-case duplicates count those records", "note: ", "      "));
+                out.push('\n');
             }
             for g in fo.groups.iter().filter(|g| g.expired_skipped > 0) {
-                out.push_str(&format!(
-                    "WARNING: group `{}` will never see {} record(s): they expired on the backup before it resumed there\n",
+                out.push_str(&self.item(&format!(
+                    "WARNING: group `{}` will never see {} record(s): they expired on the backup before it resumed there",
                     g.group,
                     if g.expired_skipped_at_least >= g.expired_skipped {
                         g.expired_skipped.to_string()
                     } else {
                         format!("at most {} (at least {})", g.expired_skipped, g.expired_skipped_at_least)
                     }
-                ));
+                ), "", "  "));
+                out.push('\n');
                 for n in &g.expired_notes {
-                    out.push_str(&format!("  {n}\n"));
+                    out.push_str(&self.item(n, "  ", "    "));
+                    out.push('\n');
                 }
             }
         }
@@ -104,15 +107,15 @@ impl Reporter {
             "done"
         };
         out.push_str(&format!(
-            "failover run {} {verb}: RTO {}; RPO {}\n{}",
+            "failover run {} {verb}: RTO {}; RPO {}\n",
             fo.run_id,
             secs(fo.rto_ms),
             fo.rpo
                 .records
                 .map(|r| format!("{r} record(s) ({})", fo.rpo.source))
                 .unwrap_or_else(|| "unknown".into()),
-            fo.rpo.note
         ));
+        out.push_str(&self.item(&fo.rpo.note, "", ""));
         out
     }
 

@@ -104,6 +104,17 @@ impl Reporter {
         }
     }
 
+    /// A list item under a table: `text` (secrets masked first, so that wrapping cannot
+    /// split one) wrapped to `table_width` after `first`, continued after `rest`.
+    pub(crate) fn item(&self, text: &str, first: &str, rest: &str) -> String {
+        crate::human::wrap(
+            &self.redact(text),
+            usize::from(self.table_width()),
+            first,
+            rest,
+        )
+    }
+
     /// A table in the house style, fitted to `table_width`.
     pub(crate) fn table(&self) -> comfy_table::Table {
         let mut t = comfy_table::Table::new();
@@ -189,3 +200,6 @@ impl Reporter {
         self.raw(format!("{}\n", self.safe(text)).as_bytes())
     }
 }
+
+#[cfg(test)]
+mod snapshots;

@@ -60,7 +60,8 @@ impl Reporter {
             for s in changed {
                 out.push_str(&format!("  `{}`:\n", one_line(&s.id)));
                 for c in &s.changes {
-                    out.push_str(&format!("    - {}\n", one_line(c)));
+                    out.push_str(&self.item(&one_line(c), "    - ", "      "));
+                    out.push('\n');
                 }
             }
         }
@@ -192,7 +193,8 @@ impl Reporter {
             out.push_str("\nerrors:");
             for e in all {
                 if listed.insert(e.clone()) {
-                    out.push_str(&format!("\n  - {}", e.replace('\n', "\n    ")));
+                    out.push('\n');
+                    out.push_str(&self.item(&e, "  - ", "    "));
                 }
             }
         }
