@@ -216,7 +216,10 @@ fn help_snapshots_at_100_columns() {
     let env = Env::new();
     for (name, args) in [
         ("help", vec!["--help"]),
-        ("help_failover_promote", vec!["failover", "promote", "--help"]),
+        (
+            "help_failover_promote",
+            vec!["failover", "promote", "--help"],
+        ),
     ] {
         let out = env
             .cmd(&args)

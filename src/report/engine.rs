@@ -152,18 +152,6 @@ impl Reporter {
         );
     }
 
-    /// A hook is still running: shown every few seconds so a long wait is never silent.
-    pub fn hook_waiting(&self, command: &str, elapsed: Duration, timeout: Duration) {
-        self.status(
-            "Waiting",
-            &format!(
-                "for hook `{command}`: {} of {}",
-                crate::human::duration(elapsed),
-                crate::human::duration(timeout)
-            ),
-        );
-    }
-
     /// Ask a yes/no question on the terminal, default no, Enter required.
     pub fn confirm(&self, question: &str) -> Result<bool, PromptError> {
         let answer = dialoguer::Confirm::new()

@@ -14,6 +14,7 @@ pub mod check;
 pub mod engine;
 pub mod failback;
 pub mod failover;
+pub mod progress;
 pub mod runs;
 pub mod status;
 pub mod switchover;
@@ -69,6 +70,9 @@ pub struct Reporter {
     /// The warnings and notes already printed in this process: each distinct one is
     /// said once (a dead cluster met by every step is reported once, not per step).
     said: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// The live progress bars on stderr (`progress`); lines printed while one is drawn
+    /// go above it instead of through it.
+    bars: indicatif::MultiProgress,
 }
 
 impl Reporter {
@@ -83,6 +87,7 @@ impl Reporter {
                 0
             },
             said: Default::default(),
+            bars: indicatif::MultiProgress::new(),
         }
     }
 
@@ -156,17 +161,19 @@ impl Reporter {
         if self.verbosity < 0 {
             return;
         }
-        eprintln!(
+        let line = format!(
             "{:>12} {}",
             verb,
             crate::redact::one_line(&self.redact(object))
         );
+        self.bars.suspend(|| eprintln!("{line}"));
     }
 
     /// A warning on stderr (always shown, once per distinct text).
     pub fn warn(&self, text: &str) {
         if self.first_time(text) {
-            eprintln!("warning: {}", self.safe(text));
+            let line = format!("warning: {}", self.safe(text));
+            self.bars.suspend(|| eprintln!("{line}"));
         }
     }
 
