@@ -31,7 +31,10 @@ impl Reporter {
     /// the reverse lag, and the RTO. Times are UTC ISO-8601, empty values `-`.
     pub fn render_failback(&self, run: &RunReport) -> String {
         let failback = failback_json(run);
-        let mut out = format!("{}\n", self.render_run(run));
+        let mut out = format!(
+            "{}\n",
+            self.render_run_with(run, self.verbosity > 0 || run.dry_run)
+        );
         if let Some(parts) = failback["quarantine"]["manifest"]["partitions"].as_array() {
             let with_tail: Vec<&Value> = parts
                 .iter()

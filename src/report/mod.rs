@@ -161,11 +161,30 @@ impl Reporter {
         if self.verbosity < 0 {
             return;
         }
-        let line = format!(
-            "{:>12} {}",
-            verb,
-            crate::redact::one_line(&self.redact(object))
-        );
+        let object = crate::redact::one_line(&self.redact(object));
+        let line = if self.tty {
+            // On a terminal a long line is wrapped under its own text, not at column 0,
+            // so the right-aligned verbs stay a readable column. Piped output keeps one
+            // line per status (scripts grep it).
+            let indent = " ".repeat(13);
+            let lead = if object.starts_with("- ") {
+                format!("{indent}  ")
+            } else if object.starts_with("  note: ") {
+                format!("{indent}        ")
+            } else {
+                indent
+            };
+            let text = object.trim_start();
+            let leading = &object[..object.len() - text.len()];
+            crate::human::wrap(
+                text,
+                usize::from(self.table_width()),
+                &format!("{verb:>12} {leading}"),
+                &lead,
+            )
+        } else {
+            format!("{verb:>12} {object}")
+        };
         self.bars.suspend(|| eprintln!("{line}"));
     }
 

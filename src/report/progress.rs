@@ -63,10 +63,10 @@ impl Reporter {
         let mode = if self.format == OutputFormat::Json || self.verbosity < 0 {
             Mode::Quiet
         } else if self.tty {
-            let bar = match total {
-                Some(n) => ProgressBar::new(n),
-                None => ProgressBar::new_spinner(),
-            };
+            // Hidden until it joins the reporter's MultiProgress: a bar that drew once on
+            // its own target would leave that first frame behind on the terminal.
+            let hidden = indicatif::ProgressDrawTarget::hidden;
+            let bar = ProgressBar::with_draw_target(total, hidden());
             let template = match total {
                 Some(_) => format!(
                     "{{prefix:>12.bold}} {{msg}} [{{bar:24}}] {{pos}}/{{len}} {unit} ({{elapsed}})"
@@ -79,7 +79,15 @@ impl Reporter {
                 bar.set_style(style.progress_chars("=> "));
             }
             bar.set_prefix(verb.to_string());
-            let room = usize::from(self.table_width()).saturating_sub(56).max(24);
+            // What the template takes besides the message: the verb (13), the elapsed
+            // time (~8), and for a bar the bar itself and `pos/len unit` (~40).
+            let taken = match total {
+                Some(_) => 13 + 27 + 24 + unit.len() + 8,
+                None => 13 + 2 + 8,
+            };
+            let room = usize::from(self.table_width())
+                .saturating_sub(taken)
+                .max(24);
             bar.set_message(fit(&self.redact(what), room));
             let bar = self.bars.add(bar);
             bar.enable_steady_tick(Duration::from_millis(200));

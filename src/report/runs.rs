@@ -28,6 +28,13 @@ impl Reporter {
     /// step's error is not repeated here: the command prints it once, with its help,
     /// right after this report.
     pub fn render_run(&self, report: &RunReport) -> String {
+        self.render_run_with(report, true)
+    }
+
+    /// `render_run`, listing the steps' changes under the table only when
+    /// `list_changes` (the failback summary has its own tables of what it did, and the
+    /// changes were on stderr as each step ran: it lists them with -v).
+    pub fn render_run_with(&self, report: &RunReport, list_changes: bool) -> String {
         let mut t = self.table();
         t.set_header(vec![
             "step", "action", "outcome", "attempt", "duration", "changes",
@@ -49,7 +56,7 @@ impl Reporter {
         let changed: Vec<_> = report
             .steps
             .iter()
-            .filter(|s| !s.changes.is_empty())
+            .filter(|s| list_changes && !s.changes.is_empty())
             .collect();
         if !changed.is_empty() {
             out.push_str(if report.dry_run {
