@@ -82,7 +82,7 @@ impl Reporter {
             // What the template takes besides the message: the verb (13), the elapsed
             // time (~8), and for a bar the bar itself and `pos/len unit` (~40).
             let taken = match total {
-                Some(_) => 13 + 27 + 24 + unit.len() + 8,
+                Some(_) => 13 + 28 + 10 + unit.len() + 7,
                 None => 13 + 2 + 8,
             };
             let room = usize::from(self.table_width())
