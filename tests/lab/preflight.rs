@@ -99,8 +99,9 @@ fn no_password_in_outputs_or_journal() {
 /// MM2 source connector with no task is the expected state then, said as `info`); once
 /// an in-scope topic exists, a source connector with no task is an error and `check`
 /// exits 3. The forward flow here is three connectors of this test's own on dc1's idle
-/// Connect worker (copies of the lab's, the source and checkpoint matching nothing, so
-/// they run no task), so the lab's own MM2 is not touched.
+/// Connect worker (copies of the lab's: "source" and checkpoint are checkpoint connectors
+/// matching no group, so they run no task; the heartbeat runs one), so the lab's own MM2
+/// is not touched.
 #[test]
 fn check_exit_code_follows_in_scope_topics_and_connector_tasks() {
     let sb = Sandbox::new("check-tasks");
@@ -112,11 +113,16 @@ fn check_exit_code_follows_in_scope_topics_and_connector_tasks() {
         .iter()
         .map(|role| (format!("mm2-dc1-dc2-{role}"), format!("{tag}-{role}")))
         .collect();
-    for (lab_name, name) in &names {
-        let mut config = block_on(lab_worker.config(lab_name)).expect("lab connector config");
+    // The task-less "source" is a copy of the lab's checkpoint connector whose groups
+    // match nothing: MM2 gives it no task whatever topics exist (a MirrorSourceConnector
+    // always copies `heartbeats` topics, so a copy of the source could get a task).
+    for ((_, name), copy_of) in names.iter().zip([
+        "mm2-dc1-dc2-checkpoint",
+        "mm2-dc1-dc2-checkpoint",
+        "mm2-dc1-dc2-heartbeat",
+    ]) {
+        let mut config = block_on(lab_worker.config(copy_of)).expect("lab connector config");
         config.insert("name".into(), name.clone());
-        // Matching nothing: MM2 gives such a source or checkpoint connector no task.
-        config.insert("topics".into(), format!("{tag}-nothing"));
         config.insert("groups".into(), format!("{tag}-nothing"));
         block_on(worker.put_config(name, &config)).expect("create connector");
     }
