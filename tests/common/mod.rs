@@ -206,7 +206,10 @@ impl Drop for Exclusive {
     fn drop(&mut self) {
         // On a thread of its own: this may run while the test unwinds, where a second
         // panic (a lab call that fails) would abort the whole test binary.
-        if std::thread::spawn(heal_lab).join().is_err() {
+        let started = std::time::Instant::now();
+        let healed = std::thread::spawn(heal_lab).join();
+        record_test_time(" (heal)", started);
+        if healed.is_err() {
             eprintln!("heal: failed (see the panic above); later tests may fail");
         }
     }
@@ -609,6 +612,36 @@ pub struct Sandbox {
     pub prefix: String,
     pub topology: PathBuf,
     pub journal: PathBuf,
+    /// When the test made its sandbox: [`Drop`] records the test's wall time.
+    started: std::time::Instant,
+}
+
+/// Appends `<seconds> <test name>` to `$KAFKA_DR_TEST_TIMES` (scripts/test sets it and
+/// prints the slowest tests at the end): the suite has a 45-minute budget, and this is
+/// how a run says where its time went.
+fn record_test_time(what: &str, started: std::time::Instant) {
+    let Some(path) = std::env::var_os("KAFKA_DR_TEST_TIMES") else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_string();
+    let line = format!("{:.1} {name}{what}\n", started.elapsed().as_secs_f64());
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        record_test_time("", self.started);
+    }
 }
 
 impl Sandbox {
@@ -650,6 +683,7 @@ impl Sandbox {
             prefix,
             topology,
             journal,
+            started: std::time::Instant::now(),
         }
     }
 
