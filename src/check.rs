@@ -7,8 +7,10 @@
 //! partition right now: the RPO you would have if the primary died this second. A
 //! warning when MM2 reads the primary read_uncommitted while it has transactional
 //! producers (aborted records would reach the backup as ordinary ones). Every
-//! finding that needs action becomes a `Problem` with a `help` line; any error-level
-//! problem makes the command exit non-zero. Nothing here writes to any cluster.
+//! finding becomes a `Problem` with a severity (`Severity`: error, warning, info, by
+//! what the operator must do) and, when there is a next step, a `help` line; the exit
+//! code follows the worst severity (an error exits 3, warnings and info exit 0).
+//! Nothing here writes to any cluster.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,11 +21,28 @@ use crate::connect::ConnectClient;
 use crate::kafka::{AclOperation, KafkaClient};
 use crate::topology::{Policy, Topology};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How much a problem matters, by what the operator must do about it. Ordered from
+/// the least to the worst, so the worst of a report is its `max()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    Error,
+    /// Nothing to do: a state worth knowing (no in-scope topic yet, so MM2 runs no task).
+    Info,
+    /// A failover would work, but lose more, duplicate more or be less safe than it
+    /// should: fix it soon. `check` still exits 0.
     Warning,
+    /// A failover would fail or lose data as things stand: fix it first. `check` exits 3.
+    Error,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
 }
 
 /// Something the operator should know or fix.
@@ -194,6 +213,22 @@ pub struct CheckReport {
     pub ok: bool,
 }
 
+impl CheckReport {
+    /// The worst severity among the problems, `None` when there is none: what the exit
+    /// code follows (an error exits 3; warnings and info exit 0).
+    pub fn worst(&self) -> Option<Severity> {
+        self.problems.iter().map(|p| p.severity).max()
+    }
+
+    /// How many problems have `severity`.
+    pub fn count(&self, severity: Severity) -> usize {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == severity)
+            .count()
+    }
+}
+
 /// Run every check. `timeout` bounds each network call.
 pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) -> CheckReport {
     let r = &topology.replication;
@@ -255,6 +290,18 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         source: primary_check.is_none_or(|c| !c.reachable || !c.topics_in_scope.is_empty()),
         checkpoint: primary_check.is_none_or(|c| !c.reachable || !c.groups_in_scope.is_empty()),
     };
+    if !expects_tasks.source {
+        problem(
+            &mut problems,
+            Severity::Info,
+            format!("cluster {}", r.primary),
+            format!(
+                "no in-scope topic on the primary `{}` yet: MM2's source connector runs no task until one exists, and a failover now would have nothing to move",
+                r.primary
+            ),
+            None,
+        );
+    }
     let (flow, next_to_copy, source_config) = check_flow(
         topology,
         &flow_name,
@@ -277,6 +324,12 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         _ => Vec::new(),
     };
     let rpo_records = (!lag.is_empty()).then(|| lag.iter().map(|l| l.lag).sum());
+    // The errors first, then the warnings, then the information, each in the order found.
+    // The same finding reached twice (one dead cluster seen by several checks) is
+    // listed once.
+    problems.sort_by_key(|p| std::cmp::Reverse(p.severity));
+    let mut seen = std::collections::BTreeSet::new();
+    problems.retain(|p| seen.insert((p.subject.clone(), p.message.clone())));
     let ok = !problems.iter().any(|p| p.severity == Severity::Error);
     CheckReport {
         topology: topology.name.clone(),

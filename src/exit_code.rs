@@ -11,7 +11,7 @@ pub enum ExitCode {
     Failure = 1,
     /// 2: bad input: arguments, topology file, runbook file.
     Usage = 2,
-    /// 3: `check` ran and found problems.
+    /// 3: `check` ran and found an error-level problem (warnings and info exit 0).
     CheckFailed = 3,
     /// 4: another run holds the lease on this topology, or a run cannot be resumed as asked.
     Conflict = 4,

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod error;
 pub mod exit_code;
 pub mod failover;
+pub mod human;
 pub mod journal;
 pub mod kafka;
 pub mod limits;

@@ -236,3 +236,31 @@ fn tail_deliver_is_refused_on_the_identity_policy() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("--runbook") && err.contains("--tail"), "{err}");
 }
+
+/// Issue 15: `--help` as the binary prints it when piped (100 columns), pinned so that a
+/// change to it is reviewed; and the subcommand an operator reads during an incident.
+#[test]
+fn help_snapshots_at_100_columns() {
+    let env = Env::new();
+    for (name, args) in [
+        ("help", vec!["--help"]),
+        (
+            "help_failover_promote",
+            vec!["failover", "promote", "--help"],
+        ),
+    ] {
+        let out = env
+            .cmd(&args)
+            .env_remove("KAFKA_DR_TOPOLOGY")
+            .env_remove("KAFKA_DR_JOURNAL")
+            .env_remove("COLUMNS")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for line in text.lines() {
+            assert!(line.chars().count() <= 100, "{name}: {line}");
+        }
+        insta::assert_snapshot!(name, text);
+    }
+}

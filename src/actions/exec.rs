@@ -35,8 +35,6 @@ const CAPTURE_CAP: usize = 64 * 1024;
 /// stderr lines quoted in an error message.
 const STDERR_TAIL_LINES: usize = 10;
 const POLL: Duration = Duration::from_millis(50);
-/// A long hook prints a "Waiting" line this often.
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 /// After the hook exits, how long to wait for its pipes to close (a background process
 /// it started may hold them open forever).
 const DRAIN_GRACE: Duration = Duration::from_secs(2);
@@ -133,7 +131,12 @@ impl Exec {
         })?;
         let output = Output::start(&mut child);
         let deadline = crate::limits::deadline(started, timeout);
-        let mut next_progress = crate::limits::deadline(started, PROGRESS_EVERY);
+        let progress = ctx.reporter.progress(
+            "Waiting",
+            &format!("for hook `{command}`"),
+            Some(timeout.as_secs()),
+            "s",
+        );
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -160,12 +163,10 @@ impl Exec {
                     stderr_tail: tail(&stderr.text, STDERR_TAIL_LINES),
                 });
             }
-            if now >= next_progress {
-                ctx.reporter.hook_waiting(&command, now - started, timeout);
-                next_progress += PROGRESS_EVERY;
-            }
+            progress.set((now - started).as_secs(), None);
             std::thread::sleep(POLL.min(deadline - now));
         };
+        drop(progress);
         let duration = started.elapsed();
         let (stdout, stderr) = output.collect();
         Ok(HookRun {

@@ -377,7 +377,12 @@ fn observe(
     };
     let before = read()?;
     let started = Instant::now();
-    let mut last_report = 0;
+    let progress = ctx.reporter.progress(
+        "Observing",
+        &format!("`{cluster}`: {} in-scope partition(s)", before.len()),
+        Some(window.as_secs()),
+        "s",
+    );
     while started.elapsed() < window {
         if ctx.is_interrupted() {
             return Err(ActionError::Interrupted {
@@ -387,22 +392,12 @@ fn observe(
             }
             .into());
         }
-        let secs = started.elapsed().as_secs();
-        if secs >= last_report {
-            ctx.reporter.status(
-                "Observing",
-                &format!(
-                    "`{cluster}`: {} in-scope partition(s), {secs}s of {}s",
-                    before.len(),
-                    window.as_secs()
-                ),
-            );
-            last_report = secs + 1;
-        }
+        progress.set(started.elapsed().as_secs(), None);
         std::thread::sleep(
             Duration::from_millis(200).min(window.saturating_sub(started.elapsed())),
         );
     }
+    drop(progress);
     let after = read()?;
     let moved: Vec<String> = after
         .iter()
@@ -415,8 +410,8 @@ fn observe(
         ctx.reporter.status(
             "Observed",
             &format!(
-                "`{cluster}`: no in-scope partition moved in {}s",
-                window.as_secs()
+                "`{cluster}`: no in-scope partition moved in {}",
+                crate::human::duration(window)
             ),
         );
         return Ok(Verdict::Done);

@@ -23,7 +23,6 @@ use crate::runbook::StepDef;
 pub const NAME: &str = "groups.idle";
 
 const POLL: Duration = Duration::from_millis(500);
-const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 const REQUEST: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize)]
@@ -104,10 +103,16 @@ impl Action for Idle {
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         let started = Instant::now();
-        let mut last_progress: Option<Instant> = None;
+        let progress = ctx.reporter.progress(
+            "Waiting",
+            "for the in-scope consumer groups to stop",
+            Some(self.timeout.as_secs()),
+            "s",
+        );
         loop {
             let (cluster, groups, active) = self.look(ctx)?;
             if active.is_empty() {
+                drop(progress);
                 let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
                 ctx.reporter.status(
                     "Idle",
@@ -130,19 +135,14 @@ impl Action for Idle {
                 }
                 .into());
             }
-            if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                ctx.reporter.status(
-                    "Waiting",
-                    &format!(
-                        "`{cluster}`: {} group(s) still consume ({}), {}s of {}s",
-                        active.len(),
-                        active.join("; "),
-                        started.elapsed().as_secs(),
-                        self.timeout.as_secs()
-                    ),
-                );
-                last_progress = Some(Instant::now());
-            }
+            progress.set(
+                started.elapsed().as_secs(),
+                Some(&format!(
+                    "`{cluster}`: {} group(s) still consume ({})",
+                    active.len(),
+                    active.join("; "),
+                )),
+            );
             std::thread::sleep(POLL);
             if ctx.is_interrupted() {
                 return Err(ActionError::Interrupted {

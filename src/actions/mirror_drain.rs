@@ -40,8 +40,6 @@ pub const NAME: &str = "mirror.drain";
 
 /// How often the wait looks again.
 const POLL: Duration = Duration::from_millis(500);
-/// How often it prints a progress line.
-const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 /// Offsets read back from an end to find the last record (transaction markers hold none).
 const TAIL_WINDOW: i64 = 256;
 /// The bound on one request.
@@ -397,7 +395,12 @@ impl Action for Drain {
         let (from, to) = self.clusters(ctx)?;
         let started = Instant::now();
         let mut known: BTreeMap<(String, i32), DrainedPartition> = BTreeMap::new();
-        let mut last_progress: Option<Instant> = None;
+        let progress = ctx.reporter.progress(
+            "Draining",
+            &format!("`{from}` -> `{to}` up to the last stable offset"),
+            None,
+            "partition(s)",
+        );
         let partitions = loop {
             let now = look_all(ctx, &from, &to, &known)?;
             let behind: Vec<&DrainedPartition> = now.iter().filter(|p| !p.caught_up).collect();
@@ -416,19 +419,8 @@ impl Action for Drain {
                 }
                 .into());
             }
-            if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                ctx.reporter.status(
-                    "Draining",
-                    &format!(
-                        "`{from}` -> `{to}`: {} of {} partition(s) copied up to the last stable offset, {}s of {}s",
-                        now.len() - behind.len(),
-                        now.len(),
-                        started.elapsed().as_secs(),
-                        self.timeout.as_secs()
-                    ),
-                );
-                last_progress = Some(Instant::now());
-            }
+            progress.set_total(now.len() as u64);
+            progress.set((now.len() - behind.len()) as u64, None);
             for p in now {
                 known.insert((p.topic.clone(), p.partition), p);
             }
@@ -437,6 +429,7 @@ impl Action for Drain {
                 return Err(interrupted(&from, &to));
             }
         };
+        drop(progress);
         let waited_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         // The content check, partition by partition.
         let source = common::kafka_in(ctx, &from, REQUEST)?;
@@ -495,9 +488,9 @@ impl Action for Drain {
         ctx.reporter.status(
             "Drained",
             &format!(
-                "`{from}` -> `{to}`: all {} partition(s) copied up to the last stable offset in {:.1}s; counted {counted_parts}: {lost} lost, {duplicated} duplicated",
+                "`{from}` -> `{to}`: all {} partition(s) copied up to the last stable offset in {}; counted {counted_parts}: {lost} lost, {duplicated} duplicated",
                 checked.len(),
-                waited_ms as f64 / 1000.0
+                crate::human::duration_ms(waited_ms)
             ),
         );
         self.applied = true;

@@ -437,7 +437,7 @@ impl Start {
         Ok(ctx.journal.record_offset_syncs(&rows)?)
     }
 
-    fn progress_line(&self, seed: &SeedDetail, look: &Look, waited: Duration) -> String {
+    fn progress_line(&self, seed: &SeedDetail, look: &Look) -> String {
         let behind: Vec<&PartitionProgress> = look
             .partitions
             .iter()
@@ -458,14 +458,13 @@ impl Start {
             })
             .collect();
         format!(
-            "{} -> {}: lag {lag} records ({} of {} partitions above {}), {copied} copied; {} ({}s)",
+            "{} -> {}: lag {lag} records ({} of {} partitions above {}), {copied} copied; {}",
             seed.new_primary,
             seed.old_primary,
             behind.len(),
             look.partitions.len(),
             self.max_lag,
             states.join(", "),
-            waited.as_secs()
         )
     }
 }
@@ -612,26 +611,27 @@ impl Action for Start {
         let new = common::kafka(ctx.topology, &seed.new_primary, self.timeout)?;
         let old = common::kafka(ctx.topology, &seed.old_primary, self.timeout)?;
         let started = Instant::now();
-        let mut last_progress: Option<Instant> = None;
+        let progress = ctx.reporter.progress(
+            "Mirroring",
+            &format!("{} -> {}: catching up", seed.new_primary, seed.old_primary),
+            None,
+            "",
+        );
         let look = loop {
             let look = match self.look(ctx, &seed, &client, &new, &old) {
                 Ok(look) => look,
                 // A topic MM2 has just created on the old primary may have no leader for
                 // a moment (NOT_LEADER_FOR_PARTITION was seen on the lab): look again.
                 Err(Error::Kafka(e)) if started.elapsed() < self.timeout => {
-                    if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                        ctx.reporter.status(
-                            "Waiting",
-                            &format!(
-                                "{} -> {}: {} ({}s)",
-                                seed.new_primary,
-                                seed.old_primary,
-                                first_line(&e.to_string()),
-                                started.elapsed().as_secs()
-                            ),
-                        );
-                        last_progress = Some(Instant::now());
-                    }
+                    progress.set(
+                        0,
+                        Some(&format!(
+                            "{} -> {}: waiting: {}",
+                            seed.new_primary,
+                            seed.old_primary,
+                            first_line(&e.to_string()),
+                        )),
+                    );
                     if ctx.is_interrupted() {
                         return Err(catch_up_interrupted(&seed));
                     }
@@ -657,13 +657,7 @@ impl Action for Start {
             if self.settled(&look) {
                 break look;
             }
-            if last_progress.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-                ctx.reporter.status(
-                    "Mirroring",
-                    &self.progress_line(&seed, &look, started.elapsed()),
-                );
-                last_progress = Some(Instant::now());
-            }
+            progress.set(0, Some(&self.progress_line(&seed, &look)));
             if started.elapsed() >= self.timeout {
                 let behind: Vec<String> = look
                     .partitions
@@ -709,9 +703,14 @@ impl Action for Start {
             }
             std::thread::sleep(POLL);
         };
+        drop(progress);
         ctx.reporter.status(
             "Mirrored",
-            &self.progress_line(&seed, &look, started.elapsed()),
+            &format!(
+                "{} in {}",
+                self.progress_line(&seed, &look),
+                crate::human::duration(started.elapsed())
+            ),
         );
         let recorded = self.record_deltas(ctx, &seed, &look)?;
         let mut out = self.output(&seed, &look, started.elapsed());

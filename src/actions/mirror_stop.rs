@@ -389,21 +389,30 @@ impl Stop {
         target: TargetState,
         started: Instant,
     ) -> Result<(ConnectorStatus, bool), Error> {
-        let mut last_shown: Option<String> = None;
+        let progress = ctx.reporter.progress(
+            "Stopping",
+            &format!("{role} connector `{name}` on `{cluster}`"),
+            None,
+            "",
+        );
         loop {
             let st = ctx.block_on(client.status(name)).map_err(Error::from)?;
             let summary = st.summary();
-            if last_shown.as_deref() != Some(summary.as_str()) {
+            progress.set(
+                0,
+                Some(&format!(
+                    "{role} connector `{name}` on `{cluster}`: {summary}"
+                )),
+            );
+            if st.is_in(target) {
+                drop(progress);
                 ctx.reporter.status(
-                    "Stopping",
+                    "Stopped",
                     &format!(
-                        "{role} connector `{name}` on `{cluster}`: {summary} ({}s)",
-                        started.elapsed().as_secs()
+                        "{role} connector `{name}` on `{cluster}`: {summary} ({})",
+                        crate::human::duration(started.elapsed())
                     ),
                 );
-                last_shown = Some(summary);
-            }
-            if st.is_in(target) {
                 return Ok((st, true));
             }
             if self.bounded && started.elapsed() >= self.task_wait {

@@ -652,8 +652,8 @@ impl ShownQuarantine {
                 p.first_offset.unwrap_or_default(),
                 p.last_offset.unwrap_or_default(),
                 p.bytes,
-                p.min_timestamp_ms.unwrap_or_default(),
-                p.max_timestamp_ms.unwrap_or_default(),
+                crate::human::or_dash(p.min_timestamp_ms.map(crate::human::utc_ms)),
+                crate::human::or_dash(p.max_timestamp_ms.map(crate::human::utc_ms)),
                 p.sha256
             ));
         }

@@ -25,8 +25,6 @@ use crate::topology::{is_secret_key, Connectors, Topology, REDACTED};
 
 /// How often waits poll Connect and the clusters.
 pub(super) const POLL: Duration = Duration::from_millis(500);
-/// How often a wait prints a progress line.
-pub(super) const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 /// How often a read-back of the offsets is tried before it counts as different: a PATCH's
 /// effect was seen on the lab not to be visible to the very next GET.
 pub(super) const READ_BACK_TRIES: u32 = 6;

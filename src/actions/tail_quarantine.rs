@@ -195,7 +195,12 @@ impl Quarantine {
                 };
                 let mut failure: Option<Error> = None;
                 let mut interrupted = false;
-                let mut last_report = Instant::now();
+                let progress = ctx.reporter.progress(
+                    "Quarantine",
+                    &format!("`{}`[{}]", p.topic, p.partition),
+                    u64::try_from(p.tail_count).ok(),
+                    "record(s)",
+                );
                 client.for_each_record(
                     &p.topic,
                     p.partition,
@@ -222,16 +227,7 @@ impl Quarantine {
                         size += line.len() as u64;
                         records += 1;
                         sum.add(&r, &line, Some(state));
-                        if last_report.elapsed() >= Duration::from_secs(5) {
-                            last_report = Instant::now();
-                            ctx.reporter.status(
-                                "Quarantine",
-                                &format!(
-                                    "`{}`[{}]: {} of {} record(s)",
-                                    p.topic, p.partition, sum.entry.count, p.tail_count
-                                ),
-                            );
-                        }
+                        progress.set(sum.entry.count, None);
                         if ctx.is_interrupted() {
                             interrupted = true;
                             return ControlFlow::Break(());
@@ -239,6 +235,7 @@ impl Quarantine {
                         ControlFlow::Continue(())
                     },
                 )?;
+                drop(progress);
                 if let Some(e) = failure {
                     return Err(e);
                 }

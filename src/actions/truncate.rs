@@ -888,6 +888,12 @@ impl Truncate {
         let mut created = false;
         let mut fresh: Option<KafkaClient> = None;
         let mut last = String::new();
+        let _progress = ctx.reporter.progress(
+            "Recreating",
+            &format!("topic `{}` on `{}`", r.topic, client.cluster_name()),
+            None,
+            "",
+        );
         loop {
             if !created && client.metadata(self.timeout)?.topic(&r.topic).is_none() {
                 match client.create_topic(
@@ -1078,11 +1084,19 @@ impl Action for Truncate {
                 .collect();
             // The first partition alone, then the rest (a crash point between the two).
             let (first, rest) = req.split_at(1);
+            let progress = ctx.reporter.progress(
+                "Deleting",
+                &format!("records on `{}` (DeleteRecords)", work.cluster),
+                Some(req.len() as u64),
+                "partition(s)",
+            );
             let mut done = client.delete_records(first, self.timeout)?;
+            progress.set(1, None);
             if !rest.is_empty() {
                 crate::engine::crash::crash_point("truncate:partition-truncated");
                 done.extend(client.delete_records(rest, self.timeout)?);
             }
+            drop(progress);
             for d in &work.deletions {
                 let low = done
                     .iter()

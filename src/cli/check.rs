@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::check::Severity;
 use crate::error::{Error, Result};
 
 use super::session::Session;
@@ -22,16 +23,13 @@ pub fn run(args: &CheckArgs, session: &Session) -> Result<()> {
         Duration::from_secs(args.timeout.max(1)),
     );
     session.reporter.check_report(&report)?;
-    if report.ok {
-        Ok(())
-    } else {
-        let errors = report
-            .problems
-            .iter()
-            .filter(|p| p.severity == crate::check::Severity::Error)
-            .count();
-        Err(Error::CheckFailed(format!(
-            "check found {errors} problem(s) that need attention (listed above)"
-        )))
+    // The exit code follows the worst severity: only an error fails the check (exit 3);
+    // warnings and information are printed and exit 0.
+    match report.worst() {
+        Some(Severity::Error) => Err(Error::CheckFailed(format!(
+            "check found {} error(s) to fix before a failover (listed above)",
+            report.count(Severity::Error)
+        ))),
+        Some(Severity::Warning | Severity::Info) | None => Ok(()),
     }
 }

@@ -37,7 +37,7 @@ Exit codes:
   0    success
   1    a step failed while talking to Kafka, Connect or a hook
   2    bad input: arguments, topology file or runbook file
-  3    `check` found problems
+  3    `check` found an error (warnings and info alone exit 0)
   4    conflict: another run holds the lease, or a run cannot be resumed as asked
   5    a confirmation was refused, or needed without a terminal and without --yes
   6    a cluster or Connect endpoint was unreachable within its timeout

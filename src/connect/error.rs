@@ -213,11 +213,7 @@ impl ConnectError {
 }
 
 fn fmt_duration(d: Duration) -> String {
-    if d.subsec_millis() == 0 {
-        format!("{}s", d.as_secs())
-    } else {
-        format!("{:.1}s", d.as_secs_f64())
-    }
+    crate::human::duration(d)
 }
 
 /// The `{"error_code": ..., "message": ...}` body Connect sends with every error status.
@@ -306,7 +302,7 @@ mod tests {
         assert_eq!(e.exit_code(), ExitCode::Unreachable);
         let text = e.to_string();
         assert!(text.contains("cluster `dc1`"), "{text}");
-        assert!(text.contains("timeout 1.5s"), "{text}");
+        assert!(text.contains("timeout 1.5 s"), "{text}");
         assert!(text.contains("help: is the Connect worker up"), "{text}");
 
         let e = ConnectError::Unsupported {
@@ -348,6 +344,6 @@ mod tests {
         };
         assert!(e
             .to_string()
-            .contains("within 30s: no status was ever reported"));
+            .contains("within 30 s: no status was ever reported"));
     }
 }

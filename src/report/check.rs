@@ -1,16 +1,20 @@
 //! Printing `kafka-dr check`: one table per concern and the problems last, so the
 //! operator's eye lands on what to fix; or the whole `CheckReport` as JSON.
 
-use super::runs::table;
 use super::{cell, OutputFormat, Reporter};
 use crate::check::{CheckReport, Severity};
 use crate::error::{Error, Result};
+use crate::human::or_dash;
 
-fn yes_no(v: Option<bool>) -> &'static str {
-    match v {
-        Some(true) => "yes",
-        Some(false) => "NO",
-        None => "?",
+/// Whether our principal may describe and alter ACLs there (what fencing needs):
+/// `ok`, what is missing in capitals, or `-` when it could not be asked.
+fn acls(describe: Option<bool>, alter: Option<bool>) -> &'static str {
+    match (describe, alter) {
+        (Some(true), Some(true)) => "ok",
+        (Some(false), Some(false)) => "NONE",
+        (Some(false), _) => "NO DESCRIBE",
+        (_, Some(false)) => "NO ALTER",
+        _ => "-",
     }
 }
 
@@ -21,37 +25,47 @@ impl Reporter {
                 .map_err(|e| Error::Io(format!("cannot encode JSON output: {e}")))?;
             return self.json(&v);
         }
+        self.text(&self.render_check(r))
+    }
+
+    /// The human form of a check: short cells in the tables, every sentence (problems
+    /// and their help) in a list under them, each problem once.
+    pub fn render_check(&self, r: &CheckReport) -> String {
         let mut out = String::new();
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec![
             "cluster",
             "role",
-            "reachable",
-            "auth",
+            "state",
             "cluster id",
             "brokers",
             "topics",
             "groups",
-            "describe ACLs",
-            "alter ACLs",
+            "ACLs",
         ]);
         for c in &r.clusters {
+            let known = c.reachable && c.authenticated;
+            let state = match (c.reachable, c.authenticated) {
+                (true, true) => "up",
+                (true, false) => "REFUSED",
+                (false, _) => "DOWN",
+            };
+            let count = |n: usize| if known { n.to_string() } else { "-".into() };
             t.add_row(vec![
                 cell(&c.name),
                 cell(&c.role),
-                cell(if c.reachable { "yes" } else { "NO" }),
-                cell(if c.authenticated { "yes" } else { "NO" }),
-                cell(c.cluster_id.clone().unwrap_or_default()),
-                cell(c.brokers.join(", ")),
-                cell(c.topics_in_scope.len()),
-                cell(c.groups_in_scope.len()),
-                cell(yes_no(c.may_describe_acls)),
-                cell(yes_no(c.may_alter_acls)),
+                cell(state),
+                cell(or_dash(c.cluster_id.as_deref())),
+                cell(count(c.brokers.len())),
+                cell(count(c.topics_in_scope.len())),
+                cell(count(c.groups_in_scope.len())),
+                cell(acls(c.may_describe_acls, c.may_alter_acls)),
             ]);
         }
         out.push_str(&format!("{t}\n"));
-        out.push_str(&format!(
-            "MM2 shape: policy `{}` ({}), MM2 on {}: `{}`'s topic `T` is `{}` on `{}`\n  failover: {}\n  failback: {}\n\n",
+        // The shape's sentences are wrapped, as every sentence under a table is.
+        let shape = format!(
+            "MM2 shape: policy `{}` ({}), MM2 on {}: `{}`'s topic `T` is `{}` on `{}`",
             r.shape.policy,
             r.shape
                 .mm2_policy_class
@@ -61,22 +75,26 @@ impl Reporter {
             r.primary,
             r.shape.backup_name,
             r.backup,
-            r.shape.failover,
-            r.shape.failback
-        ));
+        );
+        out.push_str(&self.item(&shape, "", "  "));
+        out.push('\n');
+        out.push_str(&self.item(&format!("failover: {}", r.shape.failover), "  ", "    "));
+        out.push('\n');
+        out.push_str(&self.item(&format!("failback: {}", r.shape.failback), "  ", "    "));
+        out.push_str("\n\n");
         for f in &r.flows {
-            let mut t = table();
+            let mut t = self.table();
             t.set_header(vec!["flow", "connector", "state", "tasks"]);
             if f.connectors.is_empty() {
                 t.add_row(vec![
                     cell(&f.flow),
                     cell("-"),
                     cell(if f.reachable {
-                        "no connectors found"
+                        "not found"
                     } else {
                         "Connect unreachable"
                     }),
-                    cell(""),
+                    cell("-"),
                 ]);
             }
             for c in &f.connectors {
@@ -84,7 +102,7 @@ impl Reporter {
                     cell(&f.flow),
                     cell(&c.name),
                     cell(&c.state),
-                    cell(c.tasks.join(", ")),
+                    cell(tasks_summary(&c.tasks)),
                 ]);
             }
             out.push_str(&format!("{t}\n"));
@@ -97,7 +115,7 @@ impl Reporter {
                 lagging.clone()
             };
             if !shown.is_empty() {
-                let mut t = table();
+                let mut t = self.table();
                 t.set_header(vec![
                     "topic",
                     "partition",
@@ -111,11 +129,7 @@ impl Reporter {
                         cell(&l.topic),
                         cell(l.partition),
                         cell(l.primary_end),
-                        cell(
-                            l.next_to_copy
-                                .map(|n| n.to_string())
-                                .unwrap_or_else(|| "-".into()),
-                        ),
+                        cell(or_dash(l.next_to_copy)),
                         cell(l.lag),
                         cell(&l.method),
                     ]);
@@ -132,21 +146,50 @@ impl Reporter {
         if r.problems.is_empty() {
             out.push_str("no problems found");
         } else {
-            let mut t = table();
-            t.set_header(vec!["", "about", "problem", "what to do"]);
+            let counts: Vec<String> = [Severity::Error, Severity::Warning, Severity::Info]
+                .into_iter()
+                .filter_map(|s| match r.count(s) {
+                    0 => None,
+                    n => Some(format!("{n} {}", s.as_str())),
+                })
+                .collect();
+            out.push_str(&format!("problems ({}):", counts.join(", ")));
             for p in &r.problems {
-                t.add_row(vec![
-                    cell(match p.severity {
-                        Severity::Error => "error",
-                        Severity::Warning => "warning",
-                    }),
-                    cell(&p.subject),
-                    cell(&p.message),
-                    cell(p.help.clone().unwrap_or_default()),
-                ]);
+                let head = format!("{:>7}  ", p.severity.as_str());
+                let text = format!("{}: {}", crate::redact::one_line(&p.subject), p.message);
+                out.push('\n');
+                out.push_str(&self.item(&text, &head, "         "));
+                if let Some(help) = &p.help {
+                    out.push('\n');
+                    out.push_str(&self.item(
+                        &format!("help: {help}"),
+                        "         ",
+                        "               ",
+                    ));
+                }
             }
-            out.push_str(&t.to_string());
         }
-        self.text(&out)
+        out
     }
+}
+
+/// `2 RUNNING`, `1 RUNNING, 1 FAILED`, `-` (none): the states of a connector's tasks by
+/// count; which task is in which state is in the JSON and in Connect's own status.
+fn tasks_summary(tasks: &[String]) -> String {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for t in tasks {
+        let state = t.split_once(':').map(|(_, s)| s).unwrap_or(t).to_string();
+        match counts.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((state, 1)),
+        }
+    }
+    if counts.is_empty() {
+        return "-".into();
+    }
+    counts
+        .iter()
+        .map(|(s, n)| format!("{n} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -63,7 +63,7 @@ impl Reporter {
         for change in &plan.changes {
             self.status("", &format!("- {change}"));
         }
-        for note in &plan.notes {
+        for note in plan.notes.iter().filter(|n| self.first_time(n)) {
             self.status("", &format!("  note: {note}"));
         }
     }
@@ -96,7 +96,7 @@ impl Reporter {
 
     /// How a step ended, with its duration.
     pub fn step_end(&self, step_id: &str, outcome: StepOutcome, duration_ms: u64) {
-        let took = human_duration(Duration::from_millis(duration_ms));
+        let took = crate::human::duration(Duration::from_millis(duration_ms));
         let (verb, what) = match outcome {
             StepOutcome::Applied => ("Applied", format!("`{step_id}` in {took}")),
             StepOutcome::VerifiedNotReapplied => (
@@ -119,7 +119,7 @@ impl Reporter {
 
     /// The last line of a run (the table or JSON comes from the command, on stdout).
     pub fn run_end(&self, report: &RunReport) {
-        let took = human_duration(Duration::from_millis(report.wall_ms));
+        let took = crate::human::duration(Duration::from_millis(report.wall_ms));
         let count = |o: StepOutcome| report.steps.iter().filter(|s| s.outcome == o).count();
         let mut parts = Vec::new();
         for (outcome, label) in [
@@ -152,18 +152,6 @@ impl Reporter {
         );
     }
 
-    /// A hook is still running: shown every few seconds so a long wait is never silent.
-    pub fn hook_waiting(&self, command: &str, elapsed: Duration, timeout: Duration) {
-        self.status(
-            "Waiting",
-            &format!(
-                "for hook `{command}`: {} of {}",
-                human_duration(elapsed),
-                human_duration(timeout)
-            ),
-        );
-    }
-
     /// Ask a yes/no question on the terminal, default no, Enter required.
     pub fn confirm(&self, question: &str) -> Result<bool, PromptError> {
         let answer = dialoguer::Confirm::new()
@@ -188,29 +176,4 @@ pub enum RunMode {
     Run,
     Resume,
     DryRun,
-}
-
-/// "850ms", "4.2s", "3m07s".
-pub fn human_duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1_000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else {
-        let s = d.as_secs();
-        format!("{}m{:02}s", s / 60, s % 60)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_well() {
-        assert_eq!(human_duration(Duration::from_millis(850)), "850ms");
-        assert_eq!(human_duration(Duration::from_millis(4_200)), "4.2s");
-        assert_eq!(human_duration(Duration::from_secs(187)), "3m07s");
-    }
 }

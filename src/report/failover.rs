@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use super::runs::table;
 use super::{cell, OutputFormat, Reporter};
 use crate::actions::common::Roles;
 use crate::engine::RunReport;
@@ -11,9 +10,7 @@ use crate::error::{Error, Result};
 use crate::failover::FailoverReport;
 use crate::journal::RunSummary;
 
-fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
+use crate::human::duration_ms as secs;
 
 impl Reporter {
     pub fn failover_report(&self, run: &RunReport, fo: &FailoverReport) -> Result<()> {
@@ -21,8 +18,14 @@ impl Reporter {
             let v = json!({ "run": run, "failover": fo });
             return self.json(&v);
         }
+        self.text(&self.render_failover(fo))
+    }
+
+    /// The human failover report: the steps, the groups' translation (numbers only),
+    /// then the notes and warnings as lines under the tables, and RTO/RPO.
+    pub fn render_failover(&self, fo: &FailoverReport) -> String {
         let mut out = String::new();
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec!["step", "action", "outcome", "duration"]);
         for s in &fo.steps {
             t.add_row(vec![
@@ -35,7 +38,7 @@ impl Reporter {
         out.push_str(&format!("{t}\n"));
         if !fo.groups.is_empty() {
             let expired = fo.groups.iter().any(|g| g.expired_skipped > 0);
-            let mut t = table();
+            let mut t = self.table();
             let mut header = vec![
                 "group",
                 "partitions",
@@ -78,20 +81,23 @@ impl Reporter {
             }
             out.push_str(&format!("{t}\n"));
             if fo.groups.iter().any(|g| g.exact_when_recorded > 0) {
-                out.push_str("note: \"exact when recorded\": translated exactly from a position `deltas record` recorded before the disaster; the group may have consumed on since, and the worst-case duplicates count those records\n");
+                out.push_str(&self.item("\"exact when recorded\": translated exactly from a position `deltas record` recorded before the disaster; the group may have consumed on since, and the worst-case duplicates count those records", "note: ", "      "));
+                out.push('\n');
             }
             for g in fo.groups.iter().filter(|g| g.expired_skipped > 0) {
-                out.push_str(&format!(
-                    "WARNING: group `{}` will never see {} record(s): they expired on the backup before it resumed there\n",
+                out.push_str(&self.item(&format!(
+                    "WARNING: group `{}` will never see {} record(s): they expired on the backup before it resumed there",
                     g.group,
                     if g.expired_skipped_at_least >= g.expired_skipped {
                         g.expired_skipped.to_string()
                     } else {
                         format!("at most {} (at least {})", g.expired_skipped, g.expired_skipped_at_least)
                     }
-                ));
+                ), "", "  "));
+                out.push('\n');
                 for n in &g.expired_notes {
-                    out.push_str(&format!("  {n}\n"));
+                    out.push_str(&self.item(n, "  ", "    "));
+                    out.push('\n');
                 }
             }
         }
@@ -101,16 +107,16 @@ impl Reporter {
             "done"
         };
         out.push_str(&format!(
-            "failover run {} {verb}: RTO {}; RPO {}\n{}",
+            "failover run {} {verb}: RTO {}; RPO {}\n",
             fo.run_id,
             secs(fo.rto_ms),
             fo.rpo
                 .records
                 .map(|r| format!("{r} record(s) ({})", fo.rpo.source))
                 .unwrap_or_else(|| "unknown".into()),
-            fo.rpo.note
         ));
-        self.text(&out)
+        out.push_str(&self.item(&fo.rpo.note, "", ""));
+        out
     }
 
     /// A second `failover promote` after a successful one.

@@ -14,6 +14,7 @@ pub mod check;
 pub mod engine;
 pub mod failback;
 pub mod failover;
+pub mod progress;
 pub mod runs;
 pub mod status;
 pub mod switchover;
@@ -63,6 +64,15 @@ pub struct Reporter {
     pub verbosity: i8,
     /// True when stderr is a terminal (bars and prompts allowed).
     pub tty: bool,
+    /// The width tables are fitted to: the terminal's when stdout is one, else 0 for
+    /// `human::PIPED_WIDTH` (piped output and snapshots get a fixed width).
+    pub width: u16,
+    /// The warnings and notes already printed in this process: each distinct one is
+    /// said once (a dead cluster met by every step is reported once, not per step).
+    said: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// The live progress bars on stderr (`progress`); lines printed while one is drawn
+    /// go above it instead of through it.
+    bars: indicatif::MultiProgress,
 }
 
 impl Reporter {
@@ -71,7 +81,52 @@ impl Reporter {
             format,
             verbosity,
             tty: std::io::stderr().is_terminal() && std::io::stdin().is_terminal(),
+            width: if std::io::stdout().is_terminal() {
+                comfy_table::Table::new().width().unwrap_or(0)
+            } else {
+                0
+            },
+            said: Default::default(),
+            bars: indicatif::MultiProgress::new(),
         }
+    }
+
+    /// True the first time `text` is offered: a warning or note said before is not
+    /// printed again.
+    pub(crate) fn first_time(&self, text: &str) -> bool {
+        match self.said.lock() {
+            Ok(mut said) => said.insert(text.to_string()),
+            // A panic while holding the lock: say it again rather than lose it.
+            Err(_) => true,
+        }
+    }
+
+    /// The width tables are fitted to (see `width`).
+    pub fn table_width(&self) -> u16 {
+        match self.width {
+            0 => crate::human::PIPED_WIDTH,
+            w => w,
+        }
+    }
+
+    /// A list item under a table: `text` (secrets masked first, so that wrapping cannot
+    /// split one) wrapped to `table_width` after `first`, continued after `rest`.
+    pub(crate) fn item(&self, text: &str, first: &str, rest: &str) -> String {
+        crate::human::wrap(
+            &self.redact(text),
+            usize::from(self.table_width()),
+            first,
+            rest,
+        )
+    }
+
+    /// A table in the house style, fitted to `table_width`.
+    pub(crate) fn table(&self) -> comfy_table::Table {
+        let mut t = comfy_table::Table::new();
+        t.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+            .set_width(self.table_width());
+        t
     }
 
     /// Remember secret values so that nothing printed ever contains them.
@@ -106,16 +161,39 @@ impl Reporter {
         if self.verbosity < 0 {
             return;
         }
-        eprintln!(
-            "{:>12} {}",
-            verb,
-            crate::redact::one_line(&self.redact(object))
-        );
+        let object = crate::redact::one_line(&self.redact(object));
+        let line = if self.tty {
+            // On a terminal a long line is wrapped under its own text, not at column 0,
+            // so the right-aligned verbs stay a readable column. Piped output keeps one
+            // line per status (scripts grep it).
+            let indent = " ".repeat(13);
+            let lead = if object.starts_with("- ") {
+                format!("{indent}  ")
+            } else if object.starts_with("  note: ") {
+                format!("{indent}        ")
+            } else {
+                indent
+            };
+            let text = object.trim_start();
+            let leading = &object[..object.len() - text.len()];
+            crate::human::wrap(
+                text,
+                usize::from(self.table_width()),
+                &format!("{verb:>12} {leading}"),
+                &lead,
+            )
+        } else {
+            format!("{verb:>12} {object}")
+        };
+        self.bars.suspend(|| eprintln!("{line}"));
     }
 
-    /// A warning on stderr (always shown).
+    /// A warning on stderr (always shown, once per distinct text).
     pub fn warn(&self, text: &str) {
-        eprintln!("warning: {}", self.safe(text));
+        if self.first_time(text) {
+            let line = format!("warning: {}", self.safe(text));
+            self.bars.suspend(|| eprintln!("{line}"));
+        }
     }
 
     /// Print an error the way main reports failures: `error: ...` then any `help:` lines.
@@ -148,3 +226,6 @@ impl Reporter {
         self.raw(format!("{}\n", self.safe(text)).as_bytes())
     }
 }
+
+#[cfg(test)]
+mod snapshots;

@@ -2,8 +2,6 @@
 //! `runs show`, as tables or as one JSON document (the serialized structs; their shape
 //! is documented in README.md, "JSON output").
 
-use comfy_table::{presets::UTF8_FULL_CONDENSED, ContentArrangement, Table};
-
 use super::{cell, lines_cell, OutputFormat, Reporter};
 use crate::engine::RunReport;
 use crate::error::{Error, Result};
@@ -13,20 +11,8 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<serde_json::Value> {
     serde_json::to_value(value).map_err(|e| Error::Io(format!("cannot encode JSON output: {e}")))
 }
 
-pub(crate) fn table() -> Table {
-    let mut t = Table::new();
-    t.load_preset(UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic);
-    t
-}
-
-fn ms(ms: u64) -> String {
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else {
-        format!("{:.1} s", ms as f64 / 1000.0)
-    }
-}
+use crate::human::{duration_ms as ms, or_dash};
+use crate::redact::one_line;
 
 impl Reporter {
     /// The end-of-run report.
@@ -34,26 +20,65 @@ impl Reporter {
         if self.format == OutputFormat::Json {
             return self.json(&to_json(report)?);
         }
-        let mut t = table();
+        self.text(&self.render_run(report))
+    }
+
+    /// The human end-of-run report: one short row per step, then what each step
+    /// changed as a list under the table (sentences do not fit in cells). A failed
+    /// step's error is not repeated here: the command prints it once, with its help,
+    /// right after this report.
+    pub fn render_run(&self, report: &RunReport) -> String {
+        self.render_run_with(report, true)
+    }
+
+    /// `render_run`, listing the steps' changes under the table only when
+    /// `list_changes` (the failback summary has its own tables of what it did, and the
+    /// changes were on stderr as each step ran: it lists them with -v).
+    pub fn render_run_with(&self, report: &RunReport, list_changes: bool) -> String {
+        let mut t = self.table();
         t.set_header(vec![
             "step", "action", "outcome", "attempt", "duration", "changes",
         ]);
         for s in &report.steps {
-            let changes = if s.changes.is_empty() {
-                lines_cell(s.error.as_deref().unwrap_or_default().lines())
-            } else {
-                lines_cell(&s.changes)
-            };
             t.add_row(vec![
                 cell(&s.id),
                 cell(&s.action),
                 cell(s.outcome.as_str()),
-                cell(s.attempt.map(|a| a.to_string()).unwrap_or_default()),
+                cell(or_dash(s.attempt)),
                 cell(ms(s.duration_ms)),
-                changes,
+                cell(match s.changes.len() {
+                    0 => "-".to_string(),
+                    n => n.to_string(),
+                }),
             ]);
         }
-        let head = format!(
+        let mut out = format!("{t}\n");
+        let changed: Vec<_> = report
+            .steps
+            .iter()
+            .filter(|s| list_changes && !s.changes.is_empty())
+            .collect();
+        if !changed.is_empty() {
+            out.push_str(if report.dry_run {
+                "what each step would change:\n"
+            } else {
+                "what each step changed (or planned to, if it did not finish):\n"
+            });
+            for s in changed {
+                out.push_str(&format!("  `{}`:\n", one_line(&s.id)));
+                for c in &s.changes {
+                    out.push_str(&self.item(&one_line(c), "    - ", "      "));
+                    out.push('\n');
+                }
+            }
+        }
+        for s in report.steps.iter().filter(|s| s.error.is_some()) {
+            out.push_str(&format!(
+                "step `{}` failed: the error and what to do are below\n",
+                one_line(&s.id)
+            ));
+        }
+        out.push_str(&format!(
             "run {} of `{}` on `{}`: {}{} in {}",
             report.run_id,
             report.runbook,
@@ -65,8 +90,8 @@ impl Reporter {
                 ""
             },
             ms(report.wall_ms)
-        );
-        self.text(&format!("{t}\n{head}"))
+        ));
+        out
     }
 
     /// `runs list`.
@@ -77,7 +102,7 @@ impl Reporter {
         if runs.is_empty() {
             return self.text("no runs in this journal yet");
         }
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec![
             "run", "runbook", "state", "steps", "started", "finished", "by",
         ]);
@@ -104,6 +129,12 @@ impl Reporter {
         if self.format == OutputFormat::Json {
             return self.json(&to_json(d)?);
         }
+        self.text(&self.render_run_detail(d))
+    }
+
+    /// The human form of `runs show`: the run, one short row per step (its attempts in
+    /// order, `1: failed 2.1 s`), and the errors, in full, as a list under the table.
+    pub fn render_run_detail(&self, d: &RunDetail) -> String {
         let r = &d.run;
         let mut out = format!(
             "run {}: `{}` ({}) on topology `{}`\nstate: {}{}\nstarted: {}  finished: {}\nby: {} pid {}\nrunbook checksum: {}\n",
@@ -114,15 +145,12 @@ impl Reporter {
             r.state.as_str(),
             if r.dry_run { " (dry-run)" } else { "" },
             r.started_at,
-            r.finished_at.clone().unwrap_or_else(|| "-".into()),
+            or_dash(r.finished_at.as_deref()),
             r.host,
             r.pid,
             r.runbook_checksum
         );
-        if let Some(e) = &r.error {
-            out.push_str(&format!("error: {e}\n"));
-        }
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec![
             "#",
             "step",
@@ -131,20 +159,21 @@ impl Reporter {
             "attempts",
             "attempt log",
         ]);
+        let mut errors = Vec::new();
         for s in &d.steps {
             let log: Vec<String> = s
                 .attempt_log
                 .iter()
                 .map(|a| {
+                    if let Some(e) = &a.error {
+                        errors.push(format!("`{}` attempt {}: {e}", s.step_id, a.attempt));
+                    }
+                    let took = a.duration_ms.map(ms).map(|d| format!(" {d}"));
                     format!(
-                        "{}: {} {}{}",
+                        "{}: {}{}",
                         a.attempt,
                         a.outcome.map(|o| o.as_str()).unwrap_or("died or running"),
-                        a.duration_ms.map(ms).unwrap_or_default(),
-                        a.error
-                            .as_ref()
-                            .map(|e| format!(" ({e})"))
-                            .unwrap_or_default()
+                        took.unwrap_or_default(),
                     )
                 })
                 .collect();
@@ -154,10 +183,28 @@ impl Reporter {
                 cell(&s.action),
                 cell(s.state.as_str()),
                 cell(s.attempts),
-                lines_cell(&log),
+                if log.is_empty() {
+                    cell("-")
+                } else {
+                    lines_cell(&log)
+                },
             ]);
         }
         out.push_str(&t.to_string());
-        self.text(&out)
+        // The run's own error names the step that stopped it; the attempts' errors say
+        // each time what went wrong. Each distinct text once.
+        let mut listed = std::collections::BTreeSet::new();
+        let run_error = r.error.iter().map(|e| format!("run: {e}"));
+        let all: Vec<String> = run_error.chain(errors).collect();
+        if !all.is_empty() {
+            out.push_str("\nerrors:");
+            for e in all {
+                if listed.insert(e.clone()) {
+                    out.push('\n');
+                    out.push_str(&self.item(&e, "  - ", "    "));
+                }
+            }
+        }
+        out
     }
 }

@@ -1,6 +1,5 @@
 //! Printing `fence status` and `mirror status`.
 
-use super::runs::table;
 use super::{cell, lines_cell, OutputFormat, Reporter};
 use crate::actions::fence::FenceStatus;
 use crate::actions::mirror::FlowStatus;
@@ -18,7 +17,7 @@ impl Reporter {
         if fences.is_empty() {
             return self.text("no fences in this journal");
         }
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec![
             "id",
             "cluster",
@@ -76,7 +75,7 @@ impl Reporter {
         if let Some(u) = &s.unreachable {
             out.push_str(&format!("Connect unreachable: {u}\n"));
         }
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec!["role", "connector", "state", "failures"]);
         for c in &s.connectors {
             t.add_row(vec![
@@ -135,7 +134,7 @@ impl Reporter {
                     .unwrap_or_default()
             ));
         }
-        let mut t = table();
+        let mut t = self.table();
         t.set_header(vec!["flow", "into", "connector", "state"]);
         for f in s["flows"].as_array().into_iter().flatten() {
             if let Some(u) = f["unreachable"].as_str() {

@@ -4,14 +4,11 @@
 
 use serde_json::{json, Value};
 
-use super::runs::table;
 use super::{cell, OutputFormat, Reporter};
 use crate::engine::RunReport;
 use crate::error::Result;
 
-fn secs(ms: u64) -> String {
-    format!("{:.1} s", ms as f64 / 1000.0)
-}
+use crate::human::duration_ms as secs;
 
 fn opt(v: &Value) -> String {
     v.as_i64()
@@ -70,7 +67,7 @@ impl Reporter {
         let mut out = String::new();
         let partitions = so["partitions"].as_array().cloned().unwrap_or_default();
         if !partitions.is_empty() {
-            let mut t = table();
+            let mut t = self.table();
             t.set_header(vec![
                 "topic",
                 "partition",
@@ -93,7 +90,7 @@ impl Reporter {
         }
         let groups = so["groups"].as_array().cloned().unwrap_or_default();
         if !groups.is_empty() {
-            let mut t = table();
+            let mut t = self.table();
             t.set_header(vec!["group", "partitions", "exact", "lost", "duplicates"]);
             for g in &groups {
                 t.add_row(vec![
