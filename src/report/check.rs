@@ -74,6 +74,9 @@ impl Reporter {
                 ]);
             }
             out.push_str(&format!("{t}\n"));
+            if let Some(d) = &f.delivery {
+                out.push_str(&format!("{}: MM2 copies {}\n", f.flow, d.why));
+            }
         }
         if !r.lag.is_empty() {
             let lagging: Vec<_> = r.lag.iter().filter(|l| l.lag > 0).collect();
