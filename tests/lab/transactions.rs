@@ -390,7 +390,13 @@ fn a_group_is_never_committed_past_an_open_transaction_on_the_backup() {
     allow_mirror_transactions(lab, "dc2");
     let topic = sb.name("orders");
     create_topic(lab, "dc1", &topic, 1);
-    produce(lab, "dc1", Principal::App, &topic, &make_records(&topic, 10, 1));
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 10, 1),
+    );
     wait_for("10 records on dc2", Duration::from_secs(90), || {
         (crate::smoke::topic_exists(lab, "dc2", &topic)
             && read_committed(lab, "dc2", &topic).len() >= 10)
