@@ -92,6 +92,12 @@ impl Lab {
         self.env.get("KAFKA_LAB_PROFILE").map(String::as_str) == Some("secured")
     }
 
+    /// True when the lab's MM2 copies exactly-once (secured profile with
+    /// `KAFKA_LAB_EXACTLY_ONCE=1`).
+    pub fn exactly_once(&self) -> bool {
+        self.env.get("KAFKA_LAB_EXACTLY_ONCE").map(String::as_str) == Some("1")
+    }
+
     /// librdkafka settings for `dc` authenticated as `who`, written by hand from the lab's
     /// own files (not through kafka-dr's properties mapping, which is under test).
     pub fn rd_settings(&self, dc: &str, who: Principal) -> Vec<(String, String)> {

@@ -124,7 +124,7 @@ fn failback_quarantines_the_tail_removes_it_and_mirrors_back_exactly() {
             (*p, start.expect("50 tail records in each partition"))
         })
         .collect();
-    if !lab.secured() {
+    if !lab.exactly_once() {
         assert_eq!(
             dc1_cut, cut,
             "without exactly-once, offsets are the same on both sides"

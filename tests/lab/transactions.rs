@@ -273,20 +273,20 @@ fn check_says_whether_mm2_copies_exactly_once_and_warns_when_it_reads_uncommitte
     let out = sb.run(&["--output", "json", "check"]);
     let v = out.json();
     let problems = v["problems"].as_array().cloned().unwrap_or_default();
-    // `check` says whether MM2 copies exactly-once: the secured lab's MM2 does (its source
-    // connector requires it and reads read_committed), the default lab's does not.
+    // `check` says whether MM2 copies exactly-once: the secured lab's MM2 does with
+    // KAFKA_LAB_EXACTLY_ONCE=1 (its source connector requires it and reads read_committed).
     let delivery = &v["flows"][0]["delivery"];
     assert_eq!(
         delivery["exactly_once"].as_bool(),
-        Some(lab.secured()),
+        Some(lab.exactly_once()),
         "{delivery}\n{out}"
     );
     let table = sb.run(&["check"]);
     assert!(
-        table.stdout.contains("MM2 copies exactly-once") == lab.secured(),
+        table.stdout.contains("MM2 copies exactly-once") == lab.exactly_once(),
         "{table}"
     );
-    if lab.secured() {
+    if lab.exactly_once() {
         assert!(
             !problems.iter().any(|p| p["message"]
                 .as_str()
