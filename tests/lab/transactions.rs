@@ -403,8 +403,12 @@ fn a_group_is_never_committed_past_an_open_transaction_on_the_backup() {
             .then_some(())
     });
     block_on(connect_client(lab, "dc2").stop(FORWARD_CONNECTORS[0])).expect("stop source");
+    // The stop takes effect once the task has shut down: the tail must not be copied.
+    std::thread::sleep(Duration::from_secs(3));
     let tail = make_records(&format!("{topic}-tail"), 3, 1);
     produce(lab, "dc1", Principal::App, &topic, &tail);
+    std::thread::sleep(Duration::from_secs(2));
+    let copied = read_committed(lab, "dc2", &topic).len();
     let mm2 = TxnProducer::new(
         lab,
         "dc2",
@@ -424,6 +428,10 @@ fn a_group_is_never_committed_past_an_open_transaction_on_the_backup() {
         .expect("dc2 watermarks")
         .remove(0);
     assert!(wm.stable < wm.latest, "an open transaction on dc2: {wm:?}");
+    assert_eq!(
+        copied, 10,
+        "MM2 copied none of the tail: the scenario needs that"
+    );
 
     let (topology, journal) = (
         kafka_dr::topology::Topology::load(&sb.topology).expect("topology"),
