@@ -88,6 +88,16 @@ pub struct FlowCheck {
     pub reachable: bool,
     pub connect_version: Option<String>,
     pub connectors: Vec<ConnectorCheck>,
+    /// Whether MM2's source connector copies exactly-once, and why (from its config);
+    /// `None` when its config could not be read.
+    pub delivery: Option<FlowDelivery>,
+}
+
+/// How MM2's source connector delivers into the target.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowDelivery {
+    pub exactly_once: bool,
+    pub why: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -315,6 +325,14 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
 
     let (shape, shape_problem) = shape_of(r.policy, &r.primary, source_config.as_ref());
     problems.extend(shape_problem);
+    let mut flow = flow;
+    flow.delivery = source_config.as_ref().map(|config| {
+        let iso = crate::dr::transactions::mm2_source_isolation(config);
+        FlowDelivery {
+            exactly_once: iso.exactly_once(),
+            why: iso.delivery(),
+        }
+    });
     if let (Some(config), Some(primary)) = (&source_config, clients.get(&r.primary)) {
         check_mm2_isolation(topology, config, primary, timeout, &mut problems);
     }
@@ -555,6 +573,7 @@ fn check_flow(
         reachable: false,
         connect_version: None,
         connectors: Vec::new(),
+        delivery: None,
     };
     let mut next_to_copy = BTreeMap::new();
     let subject = format!("flow {flow_name}");

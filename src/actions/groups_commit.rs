@@ -179,7 +179,7 @@ impl Commit {
     }
 }
 
-/// A translated offset moved into the backup's `[log start, high watermark]` at commit
+/// A translated offset moved into the backup's `[log start, last stable offset]` at commit
 /// time (the log start moved since the translation: retention ran in between).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 struct Clamp {
@@ -205,14 +205,15 @@ impl Clamp {
             )
         } else {
             format!(
-                "group `{}` `{}`[{}]: the translated offset {} is past `{cluster}`'s high watermark {}: committed at the high watermark",
+                "group `{}` `{}`[{}]: the translated offset {} is past `{cluster}`'s last stable offset {} (its high watermark, or the start of a transaction still open there): committed there",
                 self.group, self.topic, self.partition, self.from, self.to
             )
         }
     }
 }
 
-/// Clamp every wanted offset to the backup's bounds as they are now (a fresh read).
+/// Clamp every wanted offset to the backup's bounds as they are now (a fresh read): its
+/// log start and its last stable offset (never past an open transaction's start).
 fn bound_now(
     client: &KafkaClient,
     wanted: &mut Wanted,
@@ -223,7 +224,7 @@ fn bound_now(
     let marks: HashMap<(String, i32), (i64, i64)> = client
         .watermarks(&parts, timeout)?
         .into_iter()
-        .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
+        .map(|w| ((w.topic, w.partition), (w.earliest, w.stable)))
         .collect();
     let mut clamps = Vec::new();
     for (group, offsets) in wanted.iter_mut() {

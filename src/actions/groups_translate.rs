@@ -102,7 +102,7 @@ pub struct TranslatedPosition {
     #[serde(default)]
     pub backup_log_start: i64,
     /// Where the translation pointed before it was clamped to the backup's
-    /// `[log start, high watermark]` (`None`: inside).
+    /// `[log start, last stable offset]` (`None`: inside).
     #[serde(default)]
     pub clamped_from: Option<i64>,
     /// Records the group had not consumed that expired on the backup (below its log
@@ -229,7 +229,7 @@ pub(super) const PREFETCH_MAX_RECORDS: i64 = 1_000_000;
 /// What every candidate's translation reads from.
 pub(super) struct Inputs<'i> {
     pub(super) backup: &'i KafkaClient,
-    /// (backup topic, partition) -> (log start, high watermark).
+    /// (backup topic, partition) -> (log start, last stable offset).
     pub(super) bounds: &'i HashMap<(String, i32), (i64, i64)>,
     /// (primary topic, partition) -> the syncs that still describe both logs (see
     /// `dr::sync_store`), sorted, and what was discarded.
@@ -363,7 +363,11 @@ impl Translator<'_, '_> {
             }
         }
 
-        // The backup partitions to translate into, and their bounds.
+        // The backup partitions to translate into, and their bounds: the log start and
+        // the last stable offset (the high watermark, or the first offset of the oldest
+        // transaction still open there). A group is never put past an open transaction's
+        // start: what lies there is not committed, may never be, and a twin found in it
+        // is no proof the group's records are on the backup.
         let policy = topology.replication.policy;
         let md = backup.metadata(timeout)?;
         let mut wanted: BTreeSet<(String, i32)> = BTreeSet::new();
@@ -383,7 +387,7 @@ impl Translator<'_, '_> {
             backup
                 .watermarks(&wanted, timeout)?
                 .into_iter()
-                .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
+                .map(|w| ((w.topic, w.partition), (w.earliest, w.stable)))
                 .collect()
         };
 
@@ -1175,7 +1179,7 @@ pub(super) fn describe_method(p: &TranslatedPosition) -> String {
                 ""
             }
         ),
-        Some(from) => format!("; clamped from {from} to the backup's high watermark"),
+        Some(from) => format!("; clamped from {from} to the backup's last stable offset"),
         None => String::new(),
     };
     format!("{method}, {dups}{clamp}{mm2}")

@@ -259,16 +259,42 @@ impl Action for Stop {
                 answer
             }
         })));
+        // A replication fence already in force on the flow's target (a failback after a
+        // failover) denies the mirror principal every transactional id there. A worker
+        // with exactly-once source support writes its config topic with one (the leader's
+        // `connect-cluster-<group.id>`) as that principal, so it cannot record a stop
+        // until the fence is lifted: the fence, not the stop, keeps that flow out.
+        let fenced = super::fence::active_fence(
+            ctx.journal,
+            &cluster,
+            super::fence::Fence::ReplicationIntoBackup,
+        )?
+        .is_some();
         let mut sent_to = Vec::new();
+        let mut done = Vec::new();
         for ((role, name, _), answer) in to_stop.into_iter().zip(answers) {
             match answer {
                 Some(Ok(())) | None => sent_to.push((role, name)),
                 // Deleted between the status and the stop: nothing left to stop.
                 Some(Err(e)) if e.is_not_found() => {}
+                Some(Err(e)) if fenced => {
+                    let st = ctx.block_on(client.status(&name)).map_err(Error::from)?;
+                    ctx.reporter.warn(&format!(
+                        "{role} connector `{name}` on `{cluster}` is {}: Connect did not take the {target} request ({}); the `replication-into-backup` fence in force on `{cluster}` denies the mirror principal every transactional id, which a worker with exactly-once source support needs to write its config topic: not confirmed {target}; the run goes on, and the fence keeps out whatever it still sends",
+                        st.summary(),
+                        common::first_line(&e.to_string())
+                    ));
+                    self.lingering.push(name.clone());
+                    done.push(json!({
+                        "role": role,
+                        "name": name,
+                        "state": st.summary(),
+                        "confirmed": false,
+                    }));
+                }
                 Some(Err(e)) => return Err(e.into()),
             }
         }
-        let mut done = Vec::new();
         for (role, name) in sent_to {
             let (st, confirmed) =
                 self.wait(ctx, &client, &cluster, role, &name, target, started)?;

@@ -135,10 +135,70 @@ pub fn mm2_source_isolation(config: &BTreeMap<String, String>) -> Mm2SourceIsola
     }
 }
 
+impl Mm2SourceIsolation {
+    /// True when MM2 is known to copy exactly-once: the connector has
+    /// `exactly.once.support=required` (Connect then refuses to start it unless every
+    /// worker runs `exactly.once.source.support=enabled`, and MirrorSourceConnector
+    /// declares the support only when its source consumer reads `read_committed`).
+    pub fn exactly_once(&self) -> bool {
+        self.read_committed && self.requires_exactly_once()
+    }
+
+    fn requires_exactly_once(&self) -> bool {
+        self.exactly_once_support
+            .as_deref()
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("required"))
+    }
+
+    /// One sentence for `check`: whether MM2 copies exactly-once, and why it says so.
+    pub fn delivery(&self) -> String {
+        if self.exactly_once() {
+            return "exactly-once: `exactly.once.support=required` (Connect runs the connector only on workers with `exactly.once.source.support=enabled`) and its source consumer reads read_committed".to_string();
+        }
+        if !self.read_committed {
+            let how = if self.requires_exactly_once() {
+                "; `exactly.once.support=required` with it: Connect refuses to start the connector"
+            } else {
+                ""
+            };
+            return format!("not exactly-once: its source consumer reads read_uncommitted, so MirrorSourceConnector declares no exactly-once support{how}");
+        }
+        let support = self.exactly_once_support.as_deref().unwrap_or("requested");
+        format!("not proven exactly-once: `exactly.once.support` is `{support}` (Connect's default `requested` runs the connector without it on a worker without `exactly.once.source.support=enabled`, and its REST API does not show the worker's setting); set `exactly.once.support=required` to have Connect refuse otherwise")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn exactly_once_only_when_required_and_read_committed() {
+        let iso = |rc: bool, eos: Option<&str>| Mm2SourceIsolation {
+            read_committed: rc,
+            decided_by: None,
+            exactly_once_support: eos.map(str::to_string),
+        };
+        assert!(iso(true, Some("required")).exactly_once());
+        assert!(iso(true, Some(" REQUIRED ")).exactly_once());
+        for (rc, eos) in [
+            (true, None),
+            (true, Some("requested")),
+            (false, Some("required")),
+            (false, None),
+        ] {
+            let i = iso(rc, eos);
+            assert!(!i.exactly_once(), "{i:?}");
+            assert!(i.delivery().starts_with("not "), "{}", i.delivery());
+        }
+        assert!(iso(true, Some("required"))
+            .delivery()
+            .starts_with("exactly-once"));
+        assert!(iso(false, Some("required"))
+            .delivery()
+            .contains("refuses to start"));
+    }
 
     fn view(runs: &[(i64, i64)], stable: i64) -> CommittedView {
         CommittedView {

@@ -106,6 +106,11 @@ impl Reporter {
                 ]);
             }
             out.push_str(&format!("{t}\n"));
+            if let Some(d) = &f.delivery {
+                let line = format!("{}: MM2 copies {}", f.flow, d.why);
+                out.push_str(&self.item(&line, "", "  "));
+                out.push('\n');
+            }
         }
         if !r.lag.is_empty() {
             let lagging: Vec<_> = r.lag.iter().filter(|l| l.lag > 0).collect();

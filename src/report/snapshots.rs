@@ -66,6 +66,14 @@ fn flow(connectors: Vec<ConnectorCheck>) -> FlowCheck {
         reachable: true,
         connect_version: Some("4.1.2".into()),
         connectors,
+        // The lab's forward source connector: no exactly-once setting, MM2's defaults.
+        delivery: {
+            let iso = crate::dr::transactions::mm2_source_isolation(&Default::default());
+            Some(crate::check::FlowDelivery {
+                exactly_once: iso.exactly_once(),
+                why: iso.delivery(),
+            })
+        },
     }
 }
 

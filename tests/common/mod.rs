@@ -108,6 +108,12 @@ impl Lab {
         self.env.get("KAFKA_LAB_PROFILE").map(String::as_str) == Some("secured")
     }
 
+    /// True when the lab's MM2 copies exactly-once (secured profile with
+    /// `KAFKA_LAB_EXACTLY_ONCE=1`).
+    pub fn exactly_once(&self) -> bool {
+        self.env.get("KAFKA_LAB_EXACTLY_ONCE").map(String::as_str) == Some("1")
+    }
+
     /// librdkafka settings for `dc` authenticated as `who`, written by hand from the lab's
     /// own files (not through kafka-dr's properties mapping, which is under test).
     pub fn rd_settings(&self, dc: &str, who: Principal) -> Vec<(String, String)> {
@@ -254,7 +260,7 @@ pub fn heal_lab() {
         let _ = run_lab(&["start", dc]);
     }
     for dc in ["dc1", "dc2"] {
-        allow_mirror_transactions(lab, dc);
+        lift_mirror_denies(lab, dc);
     }
     let c = connect_client(lab, "dc2");
     for name in FORWARD_CONNECTORS {
@@ -976,6 +982,44 @@ impl TxnProducer {
 /// transactions and non-transactional records), partition by partition.
 pub fn read_committed(lab: &Lab, dc: &str, topic: &str) -> Vec<Rec> {
     read_all_with(lab, dc, topic, "read_committed")
+}
+
+/// Remove every DENY binding of the mirror principal on `dc` (the fences tests left in
+/// force). Only while no other test runs (`heal_lab`, under the exclusive guard): an
+/// exactly-once MM2 (the secured lab) writes every partition of a poll in one
+/// transaction, so a single topic still fenced (a test's topic whose records come back
+/// on dc1) aborts them all and stops the whole flow.
+fn lift_mirror_denies(lab: &Lab, dc: &str) {
+    let (mirror, _) = lab.creds(Principal::Mirror);
+    let client = match kafka_dr::kafka::KafkaClient::connect(
+        dc,
+        lab.rd_settings(dc, Principal::Admin),
+        Duration::from_secs(10),
+    ) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("heal: cannot reach {dc} to lift the mirror's fences: {e}");
+            return;
+        }
+    };
+    let filter = kafka_dr::kafka::AclFilter {
+        principal: Some(format!("User:{mirror}")),
+        permission: Some(kafka_dr::kafka::AclPermission::Deny),
+        ..kafka_dr::kafka::AclFilter::default()
+    };
+    let lifted = client
+        .describe_acls(&filter, Duration::from_secs(10))
+        .and_then(|denies| {
+            if !denies.is_empty() {
+                client.delete_acls(&denies, Duration::from_secs(10))?;
+            }
+            Ok(denies.len())
+        });
+    match lifted {
+        Ok(0) => {}
+        Ok(n) => eprintln!("heal: lifted {n} DENY binding(s) of the mirror on {dc}"),
+        Err(e) => eprintln!("heal: cannot lift the mirror's fences on {dc}: {e}"),
+    }
 }
 
 /// Remove the replication fence's DENY WRITE on every transactional id (`*`) of the

@@ -162,3 +162,104 @@ fn identical_records_never_make_a_group_skip() {
         assert_eq!(p.backup_offset, 25, "{how}: {p:?}");
     }
 }
+
+/// Issue 9, case 1 on the tail side: the old primary's unreplicated tail starts with a
+/// producer retry's copies of the last 3 records the backup already has (same timestamps,
+/// keys, values, headers), then new records. The new primary's last record has two
+/// candidate twins on the old primary. The cut must be after the true twin (the earliest
+/// candidate whose run of preceding records matches): with the later one,
+/// the copies were neither kept nor quarantined, then deleted by the truncate. Every
+/// record of the old primary past the cut is in the quarantine; none is lost.
+#[test]
+fn a_tail_starting_with_copies_of_replicated_records_is_quarantined_whole() {
+    use kafka_dr::actions::quarantine_file::Manifest;
+    use kafka_dr::actions::tail_find::{CutMethod, TailReport};
+    use kafka_dr::engine::{Engine, RunOptions};
+
+    let _g = shared();
+    let sb = Sandbox::new("identical-tail");
+    let lab = sb.lab;
+    export_lab_env(lab);
+    let topic = sb.name("payments");
+    create_topic(lab, "dc1", &topic, 1);
+    let base = make_records(&topic, 10, 1);
+    produce(lab, "dc1", Principal::App, &topic, &base);
+    wait_for("10 records on dc2", Duration::from_secs(90), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic)
+            && read_committed(lab, "dc2", &topic).len() >= 10)
+            .then_some(())
+    });
+    let topology = Topology::load(&sb.topology).expect("topology");
+    crate::tail::simulate_promotion(&sb, &topology);
+    // The tail: copies of r7, r8, r9 (a retried batch), then 4 new records.
+    let mut tail: Vec<Rec> = base[7..10].to_vec();
+    tail.extend(make_records(&format!("{topic}-tail"), 4, 1));
+    produce(lab, "dc1", Principal::App, &topic, &tail);
+    let dc1 = read_all(lab, "dc1", &topic);
+    assert_eq!(dc1.len(), 17);
+    assert!(dc1[9].same_content(&dc1[12]) && dc1[7].same_content(&dc1[10]));
+    let past_cut: Vec<Rec> = dc1.iter().filter(|r| r.offset >= 10).cloned().collect();
+
+    let gate = sb.dir.path().join("gate");
+    std::fs::write(&gate, "").expect("open the gate: the run truncates");
+    let journal = Journal::open(&sb.journal).expect("journal");
+    let reporter = kafka_dr::report::Reporter::new(kafka_dr::report::OutputFormat::Table, 0);
+    let rt = runtime();
+    let engine = Engine::new(&topology, &journal, rt.handle().clone(), &reporter);
+    let run = engine
+        .run(
+            &crate::tail::runbook(&gate),
+            &RunOptions {
+                assume_yes: true,
+                ..RunOptions::default()
+            },
+        )
+        .expect("tail find, quarantine and truncate");
+    assert_eq!(run.state, RunState::Succeeded);
+    let found: TailReport =
+        serde_json::from_value(step_output(&journal, run.run_id, "tail-find")).expect("tail");
+    let p = found
+        .partitions
+        .iter()
+        .find(|p| p.topic == topic)
+        .expect("the partition's tail");
+    let q = step_output(&journal, run.run_id, "tail-quarantine");
+    let manifest: Manifest = serde_json::from_value(q["manifest"].clone()).expect("manifest");
+    let kept = crate::tail::quarantined(&manifest.file);
+    println!(
+        "IDENTICAL TAIL: cut {} ({:?}, {} twin(s) in range), {} quarantined of {} past the real cut",
+        p.cut,
+        p.method,
+        p.twins_in_range,
+        kept.len(),
+        past_cut.len()
+    );
+    // Nothing lost: every record dc1 held past the real cut is in the quarantine, at its
+    // offset, and the truncate removed only what is kept there or on dc2.
+    for r in &past_cut {
+        assert!(
+            kept.iter().any(|k| k.offset == r.offset && k.same_content(r)),
+            "LOST: dc1's record at offset {} ({:?}) is not in the quarantine, and the truncate deleted it (cut {}, method {:?})",
+            r.offset,
+            String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()),
+            p.cut,
+            p.method
+        );
+    }
+    // The run of records before the later copy (r7', r8', then r9 itself) differs from
+    // the backup's (r7, r8, r6): the run check picks the true twin; where it cannot, the
+    // earliest candidate is used and reported as ambiguous.
+    assert_eq!(
+        p.cut, 10,
+        "the cut is after dc2's last record's true twin: {p:?}"
+    );
+    assert!(
+        matches!(p.method, CutMethod::Fingerprint | CutMethod::Ambiguous),
+        "{p:?}"
+    );
+    assert!(p.twins_in_range >= 2, "both copies were candidates: {p:?}");
+    assert!(
+        crate::tail::marks(lab, "dc1", &topic, 1)[&0].0 >= 17,
+        "the truncate removed dc1's tail after quarantining it"
+    );
+}

@@ -42,7 +42,7 @@ pub fn marks(lab: &Lab, dc: &str, topic: &str, partitions: i32) -> BTreeMap<i32,
 
 /// A promotion as `failover promote` records it: a run with dc2's watermark snapshot
 /// (the cut) and the role change dc2 = primary, dc1 = backup.
-fn simulate_promotion(sb: &Sandbox, topology: &Topology) -> i64 {
+pub fn simulate_promotion(sb: &Sandbox, topology: &Topology) -> i64 {
     let journal = Journal::open(&sb.journal).expect("journal");
     let client = kdr_client(sb.lab, "dc2");
     let parts = common::in_scope_partitions(topology, &client, T).expect("dc2 partitions");
@@ -88,7 +88,7 @@ fn simulate_promotion(sb: &Sandbox, topology: &Topology) -> i64 {
     run
 }
 
-fn runbook(gate: &Path) -> kafka_dr::runbook::Runbook {
+pub fn runbook(gate: &Path) -> kafka_dr::runbook::Runbook {
     runbook_with(gate, "", "delete-records")
 }
 

@@ -254,7 +254,7 @@ fn the_replication_fence_keeps_an_open_mirror_transaction_from_committing() {
 }
 
 #[test]
-fn check_warns_when_mm2_reads_uncommitted_from_a_transactional_primary() {
+fn check_says_whether_mm2_copies_exactly_once_and_warns_when_it_reads_uncommitted() {
     let _g = shared();
     let lab = lab();
     let sb = Sandbox::new("txn-check");
@@ -273,6 +273,29 @@ fn check_warns_when_mm2_reads_uncommitted_from_a_transactional_primary() {
     let out = sb.run(&["--output", "json", "check"]);
     let v = out.json();
     let problems = v["problems"].as_array().cloned().unwrap_or_default();
+    // `check` says whether MM2 copies exactly-once: the secured lab's MM2 does with
+    // KAFKA_LAB_EXACTLY_ONCE=1 (its source connector requires it and reads read_committed).
+    let delivery = &v["flows"][0]["delivery"];
+    assert_eq!(
+        delivery["exactly_once"].as_bool(),
+        Some(lab.exactly_once()),
+        "{delivery}\n{out}"
+    );
+    let table = sb.run(&["check"]);
+    assert!(
+        table.stdout.contains("MM2 copies exactly-once") == lab.exactly_once(),
+        "{table}"
+    );
+    if lab.exactly_once() {
+        assert!(
+            !problems.iter().any(|p| p["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("read_uncommitted"))),
+            "an exactly-once MM2 reads read_committed: no warning\n{out}"
+        );
+        println!("CHECK DELIVERY: {delivery}");
+        return;
+    }
     let warning = problems
         .iter()
         .find(|p| {
@@ -345,5 +368,96 @@ fn snapshot_records_the_last_stable_offset_beside_the_high_watermark() {
     assert!(
         out.stderr.contains("open transaction") && out.stderr.contains("stable 4"),
         "{out}"
+    );
+}
+
+const TRANSLATE_AND_COMMIT: &str = "name: lso\nsteps:\n  - id: translate\n    action: groups.translate\n    params: { timeout_seconds: 5 }\n  - id: commit\n    action: groups.commit\n    params: { cluster: backup, translate_step: translate }\n";
+
+/// Issue 9: `groups.translate` and `groups.commit` clamp at the backup's last stable
+/// offset, not its high watermark. The mirror (an exactly-once MM2 task's transactional
+/// producer) has an open transaction on the backup holding copies of the 3 records the
+/// group consumed last on the primary. Before the fix the twin of the group's last record
+/// was found inside that open transaction and the group was committed past its start:
+/// a group must never be committed past an open transaction's start on the new primary
+/// (what lies there is not committed, and may never be).
+#[test]
+fn a_group_is_never_committed_past_an_open_transaction_on_the_backup() {
+    // Stops the forward flow's source connector for a moment.
+    let _g = exclusive();
+    let lab = lab();
+    export_lab_env(lab);
+    let sb = Sandbox::new("txn-lso");
+    allow_mirror_transactions(lab, "dc2");
+    let topic = sb.name("orders");
+    create_topic(lab, "dc1", &topic, 1);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 10, 1),
+    );
+    wait_for("10 records on dc2", Duration::from_secs(90), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic)
+            && read_committed(lab, "dc2", &topic).len() >= 10)
+            .then_some(())
+    });
+    block_on(connect_client(lab, "dc2").stop(FORWARD_CONNECTORS[0])).expect("stop source");
+    // The stop takes effect once the task has shut down: the tail must not be copied.
+    std::thread::sleep(Duration::from_secs(3));
+    let tail = make_records(&format!("{topic}-tail"), 3, 1);
+    produce(lab, "dc1", Principal::App, &topic, &tail);
+    std::thread::sleep(Duration::from_secs(2));
+    let copied = read_committed(lab, "dc2", &topic).len();
+    let mm2 = TxnProducer::new(
+        lab,
+        "dc2",
+        Principal::Mirror,
+        &format!("{}-mm2-eos", sb.prefix),
+        60_000,
+    )
+    .expect("a transactional producer as the mirror on dc2");
+    mm2.begin().expect("begin");
+    mm2.send(&topic, &with_partition(&tail, 0))
+        .expect("the mirror's open transaction");
+    let group = sb.name("billing");
+    crate::groups::commit(lab, "dc1", Principal::App, &group, &topic, &[13]);
+    let dc2 = kdr_client(lab, "dc2");
+    let wm = dc2
+        .watermarks(&[(topic.as_str(), 0)], Duration::from_secs(10))
+        .expect("dc2 watermarks")
+        .remove(0);
+    assert!(wm.stable < wm.latest, "an open transaction on dc2: {wm:?}");
+    assert_eq!(
+        copied, 10,
+        "MM2 copied none of the tail: the scenario needs that"
+    );
+
+    let (topology, journal) = (
+        kafka_dr::topology::Topology::load(&sb.topology).expect("topology"),
+        kafka_dr::journal::Journal::open(&sb.journal).expect("journal"),
+    );
+    let run = run_runbook(&topology, &journal, TRANSLATE_AND_COMMIT, false);
+    let committed = dc2
+        .committed_offsets(&group, Duration::from_secs(10))
+        .expect("committed offsets on dc2");
+    // Heal before asserting: no open transaction left, the flow running again.
+    let _ = mm2.abort();
+    let _ = block_on(connect_client(lab, "dc2").resume(FORWARD_CONNECTORS[0]));
+    let run = run.expect("translate and commit");
+    let translated = step_output(&journal, run.run_id, "translate");
+    let at: Vec<i64> = committed
+        .iter()
+        .filter(|(t, p, _, _)| *t == topic && *p == 0)
+        .map(|(_, _, o, _)| *o)
+        .collect();
+    println!("LSO CLAMP: dc2 {wm:?}, committed {at:?}");
+    assert_eq!(at.len(), 1, "the group is committed on dc2: {committed:?}");
+    assert!(
+        at[0] <= wm.stable,
+        "`{group}` was committed at {} on dc2, past the open transaction that starts at its last stable offset {} (high watermark {}):\n{translated:#}",
+        at[0],
+        wm.stable,
+        wm.latest
     );
 }
