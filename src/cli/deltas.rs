@@ -51,6 +51,9 @@ pub fn run(cmd: &DeltasCommand, global: &GlobalArgs, session: &Session) -> Resul
         .unwrap_or(0);
     let interval = Duration::from_secs(a.interval.max(1));
     let mut passes = 1u64;
+    // The first pass wrote the whole backup DC's copy; a pass whose copy failed makes
+    // the next one write it whole again.
+    let mut full_copy = false;
     loop {
         let next = crate::limits::deadline(Instant::now(), interval);
         while Instant::now() < next {
@@ -71,9 +74,11 @@ pub fn run(cmd: &DeltasCommand, global: &GlobalArgs, session: &Session) -> Resul
             &session.reporter,
             session.runtime.handle(),
             Duration::from_secs(a.timeout.max(1)),
+            full_copy,
         ) {
             Ok(s) => {
                 passes += 1;
+                full_copy = s.backup_copy.is_none();
                 session.reporter.status(
                     "Recorded",
                     &format!(
