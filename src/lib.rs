@@ -18,6 +18,7 @@ pub mod failover;
 pub mod journal;
 pub mod kafka;
 pub mod limits;
+pub mod recorder;
 pub mod redact;
 pub mod report;
 pub mod runbook;

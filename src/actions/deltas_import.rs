@@ -25,6 +25,7 @@ use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
 use crate::runbook::StepDef;
+use crate::topology::Replication;
 
 pub const NAME: &str = "deltas.import";
 
@@ -79,7 +80,7 @@ impl Import {
         let stored = deltas_topic::read_all(&client, topic, self.timeout)?;
         Ok(match stored {
             Some(s) => {
-                let diff = to_import(ctx.journal, &from, &to, s)?;
+                let diff = to_import(ctx.journal, &ctx.topology.replication, &from, &to, s)?;
                 (from, to, Some(diff))
             }
             None => (from, to, None),
@@ -88,7 +89,18 @@ impl Import {
 }
 
 /// What of `stored` (the flow `from -> to`) the journal lacks.
-fn to_import(journal: &Journal, from: &str, to: &str, stored: Stored) -> Result<ToImport, Error> {
+/// A sync as the journal tells syncs apart: both offsets and both topic ids.
+type SyncIdentity = (i64, i64, Option<String>, Option<String>);
+
+/// Only the topology's scope is imported: the copy may be shared with other
+/// topologies (other topics and groups mirrored between the same clusters).
+fn to_import(
+    journal: &Journal,
+    scope: &Replication,
+    from: &str,
+    to: &str,
+    stored: Stored,
+) -> Result<ToImport, Error> {
     let mut out = ToImport {
         skipped: stored.skipped,
         pass: stored
@@ -97,10 +109,9 @@ fn to_import(journal: &Journal, from: &str, to: &str, stored: Stored) -> Result<
             .map(|p| (p.recorded_at.clone(), p.total_lag)),
         ..Default::default()
     };
-    let mut held: HashMap<(String, i32), HashSet<(i64, i64, Option<String>, Option<String>)>> =
-        HashMap::new();
+    let mut held: HashMap<(String, i32), HashSet<SyncIdentity>> = HashMap::new();
     for s in stored.syncs {
-        if s.source_cluster != from || s.target_cluster != to {
+        if s.source_cluster != from || s.target_cluster != to || !scope.topics.matches(&s.topic) {
             continue;
         }
         let key = (s.topic.clone(), s.partition);
@@ -135,7 +146,7 @@ fn to_import(journal: &Journal, from: &str, to: &str, stored: Stored) -> Result<
         .map(|r| ((r.group, r.topic, r.partition), r.recorded_at))
         .collect();
     for p in stored.positions {
-        if p.cluster != from {
+        if p.cluster != from || !scope.topics.matches(&p.topic) || !scope.groups.matches(&p.group) {
             continue;
         }
         let newer = match latest.get(&(p.group.clone(), p.topic.clone(), p.partition)) {
@@ -226,7 +237,9 @@ impl Action for Import {
         let (from, to, diff) = self.diff(ctx)?;
         let Some(d) = diff else {
             self.imported = Some(ToImport::default());
-            return Ok(json!({ "topic": topic, "cluster": to, "exists": false, "positions": 0, "offset_syncs": 0 }));
+            return Ok(
+                json!({ "topic": topic, "cluster": to, "exists": false, "positions": 0, "offset_syncs": 0 }),
+            );
         };
         ctx.journal.record_offset_syncs(&d.syncs)?;
         ctx.journal.import_group_positions(&d.positions)?;
@@ -322,37 +335,42 @@ mod tests {
     fn only_what_the_journal_lacks_is_imported_and_twice_imports_nothing() {
         let f = Fixture::new();
         f.journal
-            .import_group_positions(&[pos("a", 5, "2026-01-01T00:00:05.000Z")])
+            .import_group_positions(&[pos("app.a", 5, "2026-01-01T00:00:05.000Z")])
             .unwrap();
         f.journal.record_offset_syncs(&[sync(10, 10)]).unwrap();
         let stored = || Stored {
             syncs: vec![sync(10, 10), sync(20, 19), sync(10, 10)],
             positions: vec![
                 // Older than the journal's: kept out.
-                pos("a", 4, "2026-01-01T00:00:01.000Z"),
-                pos("b", 7, "2026-01-01T00:00:07.000Z"),
+                pos("app.a", 4, "2026-01-01T00:00:01.000Z"),
+                pos("app.b", 7, "2026-01-01T00:00:07.000Z"),
                 GroupPositionRow {
                     cluster: "dc9".into(),
-                    ..pos("c", 1, "2026-01-01T00:00:09.000Z")
+                    ..pos("app.c", 1, "2026-01-01T00:00:09.000Z")
                 },
+                // Out of the topology's scope.
+                pos("other.d", 1, "2026-01-01T00:00:09.000Z"),
             ],
             ..Default::default()
         };
-        let d = to_import(&f.journal, "dc1", "dc2", stored()).unwrap();
+        let d = to_import(&f.journal, &f.topology.replication, "dc1", "dc2", stored()).unwrap();
         assert_eq!(d.syncs.len(), 1, "{:?}", d.syncs);
         assert_eq!(d.syncs[0].upstream_offset, 20);
         assert_eq!(d.positions.len(), 1);
-        assert_eq!(d.positions[0].group, "b");
+        assert_eq!(d.positions[0].group, "app.b");
         assert_eq!(d.newest.as_deref(), Some("2026-01-01T00:00:07.000Z"));
         f.journal.record_offset_syncs(&d.syncs).unwrap();
         f.journal.import_group_positions(&d.positions).unwrap();
-        let latest = f.journal.latest_group_positions("dc1", Some("b")).unwrap();
+        let latest = f
+            .journal
+            .latest_group_positions("dc1", Some("app.b"))
+            .unwrap();
         assert_eq!(
             latest[0].recorded_at.as_deref(),
             Some("2026-01-01T00:00:07.000Z"),
             "the recording time is kept"
         );
-        let again = to_import(&f.journal, "dc1", "dc2", stored()).unwrap();
+        let again = to_import(&f.journal, &f.topology.replication, "dc1", "dc2", stored()).unwrap();
         assert!(again.syncs.is_empty() && again.positions.is_empty());
     }
 }

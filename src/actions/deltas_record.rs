@@ -338,8 +338,12 @@ fn backup_copy(
     };
     let mut syncs = Vec::with_capacity(changed.len());
     for (topic, partition) in changed {
-        let history =
-            journal.offset_syncs_in_recording_order(pass.primary, pass.backup, &topic, partition)?;
+        let history = journal.offset_syncs_in_recording_order(
+            pass.primary,
+            pass.backup,
+            &topic,
+            partition,
+        )?;
         syncs.push((
             (
                 pass.primary.to_string(),

@@ -93,11 +93,14 @@ pub struct PassValue {
     pub lag_by_topic: BTreeMap<String, i64>,
 }
 
+/// A partition of a flow: (source cluster, target cluster, topic, partition).
+pub type SyncKey = (String, String, String, i32);
+
 /// What one pass writes: every piece the journal got new in this pass.
 #[derive(Debug, Default)]
 pub struct PassRecords {
     /// Per partition whose syncs changed: all its syncs in recording order.
-    pub syncs: Vec<((String, String, String, i32), Vec<OffsetSyncRow>)>,
+    pub syncs: Vec<(SyncKey, Vec<OffsetSyncRow>)>,
     /// The positions recorded in this pass, with `recorded_at` set.
     pub positions: Vec<GroupPositionRow>,
     /// Topic ids seen in this pass, per cluster.
@@ -228,17 +231,18 @@ fn decode_one(k: &[u8], v: &[u8], out: &mut Stored) -> Option<()> {
         "sync" if parts.len() == 5 => {
             let val: SyncValue = serde_json::from_slice(v).ok()?;
             let (source, target, topic, partition) = (s(1)?, s(2)?, s(3)?, n(4)?);
-            out.syncs.extend(val.syncs.into_iter().map(|e| OffsetSyncRow {
-                source_cluster: source.clone(),
-                target_cluster: target.clone(),
-                topic: topic.clone(),
-                partition,
-                upstream_offset: e.upstream,
-                downstream_offset: e.downstream,
-                recorded_at: None,
-                source_topic_id: e.source_topic_id,
-                target_topic_id: e.target_topic_id,
-            }));
+            out.syncs
+                .extend(val.syncs.into_iter().map(|e| OffsetSyncRow {
+                    source_cluster: source.clone(),
+                    target_cluster: target.clone(),
+                    topic: topic.clone(),
+                    partition,
+                    upstream_offset: e.upstream,
+                    downstream_offset: e.downstream,
+                    recorded_at: None,
+                    source_topic_id: e.source_topic_id,
+                    target_topic_id: e.target_topic_id,
+                }));
         }
         "position" if parts.len() == 5 => {
             let val: PositionValue = serde_json::from_slice(v).ok()?;
@@ -437,14 +441,20 @@ mod tests {
         let junk = b"not json".to_vec();
         let s = decode(vec![
             (k.as_slice(), good[0].value.as_deref()),
-            (b"[\"position\",\"dc1\",\"h\",\"t\",0]".as_slice(), Some(junk.as_slice())),
+            (
+                b"[\"position\",\"dc1\",\"h\",\"t\",0]".as_slice(),
+                Some(junk.as_slice()),
+            ),
             (b"[\"other\"]".as_slice(), Some(later.as_slice())),
         ]);
         assert_eq!(s.positions.len(), 1);
         assert_eq!(s.positions[0].committed_offset, 5);
         assert_eq!(s.skipped, 2);
         // A tombstone removes the entry.
-        let s = decode(vec![(k.as_slice(), good[0].value.as_deref()), (k.as_slice(), None)]);
+        let s = decode(vec![
+            (k.as_slice(), good[0].value.as_deref()),
+            (k.as_slice(), None),
+        ]);
         assert!(s.positions.is_empty());
     }
 }
