@@ -273,9 +273,17 @@ impl Action for Import {
 
     fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
         let Some(d) = &self.imported else {
-            return Ok(Verdict::NotDone(
-                "this attempt imported nothing yet (the step is applied again: it imports only what the journal lacks)".to_string(),
-            ));
+            // Not applied in this attempt (a plan with nothing to import, or a resume):
+            // done when the copy holds nothing the journal lacks.
+            let (_, _, diff) = self.diff(ctx)?;
+            return Ok(match diff {
+                Some(d) if !d.positions.is_empty() || !d.syncs.is_empty() => Verdict::NotDone(format!(
+                    "the journal lacks {} position(s) and {} offset sync(s) of the backup DC's copy (the step is applied again: it imports only what the journal lacks)",
+                    d.positions.len(),
+                    d.syncs.len()
+                )),
+                _ => Verdict::Done,
+            });
         };
         let from = common::resolve_cluster(ctx, &self.from)?;
         let latest: BTreeMap<(String, String, i32), Option<String>> = ctx
