@@ -57,6 +57,28 @@ fn committed(lab: &Lab, dc: &str, group: &str) -> BTreeMap<(String, i32), i64> {
         .collect()
 }
 
+/// The group's offsets on `dc` once nothing writes them any more: two reads a sync
+/// interval and more apart (MM2 syncs every 5 s) that agree while the group keeps
+/// consuming on the primary. Seen in CI: the checkpoint connector reported STOPPED and
+/// its task still synced once during the dry run, so a single read before it was not
+/// what "changed nothing" must be compared against.
+fn committed_settled(lab: &Lab, dc: &str, group: &str) -> BTreeMap<(String, i32), i64> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = committed(lab, dc, group);
+    loop {
+        std::thread::sleep(Duration::from_secs(6));
+        let now = committed(lab, dc, group);
+        if now == last {
+            return now;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the group's offsets on {dc} never settled: {last:?} then {now:?}"
+        );
+        last = now;
+    }
+}
+
 /// Lifts every fence the sandbox may have left and deletes its topic, before the
 /// connectors are deleted and the lab healed (a fenced topic would fail MM2's tasks).
 struct Cleanup<'a> {
@@ -538,13 +560,12 @@ fn switchover_with_traffic_loses_nothing_and_delivers_nothing_twice() {
         || {
             block_on(dc2_connect.status(FORWARD_CONNECTORS[1]))
                 .ok()
-                .filter(|s| s.connector_state.as_str() == "STOPPED")
+                .filter(|s| s.connector_state.as_str() == "STOPPED" && s.tasks.is_empty())
         },
     );
-    std::thread::sleep(Duration::from_secs(2));
     let (acl1, acl2) = (acls(lab, "dc1"), acls(lab, "dc2"));
     let dc2_ends = ends(lab, "dc2", &topic);
-    let dc2_group = committed(lab, "dc2", &group);
+    let dc2_group = committed_settled(lab, "dc2", &group);
     let dry = sb.run(&["--yes", "--dry-run", "switchover"]);
     assert_eq!(dry.code, Some(0), "{dry}");
     let text = format!("{}{}", dry.stdout, dry.stderr);
