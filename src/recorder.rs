@@ -29,7 +29,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::actions::common::{self, first_line};
-use crate::actions::deltas_record::DeltasSummary;
+use crate::actions::deltas_record::{DeltasSummary, LagSource};
+use crate::dr::gaps;
 use crate::error::Error;
 use crate::exit_code::ExitCode;
 use crate::journal::Journal;
@@ -155,7 +156,7 @@ impl Metrics {
         );
         r.register(
             "silent_gap_partitions",
-            "Partitions with a silent gap, per kind: expired-before-copied, topic-recreated, syncs-stalled, checkpoint-stale",
+            "Silent gaps per kind: expired-before-copied (partitions whose records the primary expired before MM2 copied them), checkpoint-stale (1 when the flow's newest checkpoint is older than 300 s)",
             m.gap.clone(),
         );
         r.register(
@@ -517,15 +518,47 @@ pub fn observe(
             .set(age(newest.as_deref()));
     }
     // (5) The newest checkpoint of the flow on the backup.
+    let mut checkpoint_age = None;
     if summary.is_some() {
         if let Ok(client) = common::kafka(topology, &backup, timeout) {
             let topic = format!("{primary}.checkpoints.internal");
             let newest = newest_record_time(&client, &topic, timeout);
+            checkpoint_age = newest.map(|ms| (now - ms).max(0) as f64 / 1000.0);
             metrics
                 .checkpoint_age
                 .get_or_create(&Metrics::flow_labels(&flow))
-                .set(newest.map_or(f64::NAN, |ms| (now - ms).max(0) as f64 / 1000.0));
+                .set(checkpoint_age.unwrap_or(f64::NAN));
         }
+    }
+    // (6) Silent gaps (`dr::gaps`), with what to do in `kafka-dr check`.
+    if let Some(s) = summary {
+        let expired = gaps::expired_before_copied(
+            s.partitions
+                .iter()
+                .filter(|p| p.lag_source == LagSource::Connect)
+                .map(|p| (p.topic.as_str(), p.partition, p.earliest, p.next_to_copy)),
+        );
+        for g in expired.iter().take(5) {
+            seen.gaps.push(format!(
+                "`{}`[{}]: {} record(s) expired on `{primary}` before MM2 copied them (MM2 next {}, log start {})",
+                g.topic, g.partition, g.records, g.next_to_copy, g.log_start
+            ));
+        }
+        let stale = gaps::checkpoint_stale(checkpoint_age, gaps::CHECKPOINT_STALE_SECONDS);
+        if stale {
+            seen.gaps.push(format!(
+                "the newest checkpoint of `{flow}` is {:.0}s old (over {:.0}s)",
+                checkpoint_age.unwrap_or(0.0),
+                gaps::CHECKPOINT_STALE_SECONDS
+            ));
+        }
+        metrics.set_gaps(
+            &flow,
+            &[
+                ("expired-before-copied", expired.len()),
+                ("checkpoint-stale", usize::from(stale)),
+            ],
+        );
     }
     seen
 }
@@ -660,6 +693,12 @@ pub fn pass_line_ok(
     if let Some(e) = &seen.connect_error {
         text.push_str(&format!("; Connect unreachable: {e}"));
     }
+    if !seen.gaps.is_empty() {
+        text.push_str(&format!(
+            "; SILENT GAPS (see `kafka-dr check`): {}",
+            seen.gaps.join("; ")
+        ));
+    }
     PassLine {
         text,
         json: json!({
@@ -679,6 +718,7 @@ pub fn pass_line_ok(
             "recovered_after_failed_passes": recovered_after,
             "connectors_not_running": seen.connectors_not_running,
             "connect_error": seen.connect_error,
+            "silent_gaps": seen.gaps,
             "notes": s.notes,
         }),
     }

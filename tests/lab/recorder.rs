@@ -321,3 +321,92 @@ fn commit_on_dc1(lab: &Lab, group: &str, topic: &str, positions: &[(i32, i64)]) 
         .commit(&tpl, CommitMode::Sync)
         .expect("commit on dc1");
 }
+
+/// Resumes the forward source connector however the test ends.
+struct ResumeSource(&'static Lab);
+
+impl Drop for ResumeSource {
+    fn drop(&mut self) {
+        let _ = block_on(connect_client(self.0, "dc2").resume("mm2-dc1-dc2-source"));
+    }
+}
+
+/// Issue 14, deliverable 3 and test 4: records the primary expired before MM2 copied
+/// them are an error of `kafka-dr check` (with what to do) and a recorder metric.
+#[test]
+fn records_expired_before_mm2_copied_them_are_reported() {
+    let _g = exclusive();
+    let started = Instant::now();
+    let sb = recorder_sandbox("rec-expired");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    create_topic(lab, "dc1", &topic, 1);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 10, 1),
+    );
+    wait_for("10 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 10)
+            .then_some(())
+    });
+    // Connect stores the source offsets every few seconds (and on stop).
+    std::thread::sleep(Duration::from_secs(6));
+    let _resume = ResumeSource(lab);
+    block_on(connect_client(lab, "dc2").stop("mm2-dc1-dc2-source")).expect("stop source connector");
+    std::thread::sleep(Duration::from_secs(3));
+    // Ten more records on dc1, gone before MM2 runs again.
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-late"), 10, 1),
+    );
+    kdr_client(lab, "dc1")
+        .delete_records(&[(topic.as_str(), 0, -1)], Duration::from_secs(10))
+        .expect("delete records on dc1");
+
+    let out = sb.run(&["--output", "json", "check"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    let v = out.json();
+    let subject = format!("topic {topic} partition 0");
+    let p = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["subject"] == subject.as_str())
+        .unwrap_or_else(|| panic!("no problem about {subject}: {v:#}"))
+        .clone();
+    assert_eq!(p["severity"], "error", "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("10 record(s) expired on `dc1` before MM2 copied them")),
+        "{p}"
+    );
+    assert!(
+        p["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("retention.ms")),
+        "{p}"
+    );
+
+    let mut f = Follower::start(&sb);
+    let pass = f.pass("a first pass", Duration::from_secs(60), |v| v["ok"] == true);
+    assert!(
+        pass["silent_gaps"].as_array().is_some_and(|g| g
+            .iter()
+            .any(|g| g.as_str().is_some_and(|g| g.contains(&topic)))),
+        "{pass}"
+    );
+    assert!(
+        f.value("kafka_dr_silent_gap_partitions{flow=\"dc1->dc2\",kind=\"expired-before-copied\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        f.scrape()
+    );
+    println!("RECORDER FIGURES: expired-gap test {:?}", started.elapsed());
+}
