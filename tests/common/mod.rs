@@ -641,6 +641,17 @@ impl Sandbox {
             replaced, 2,
             "lab/topology.yaml changed shape; update Sandbox::new"
         );
+        // Its own copy of the recorded deltas on the backup (issue 14): the fences deny
+        // WRITE on it by name, so sandboxes sharing one would lift each other's binding.
+        let text = text.replacen(
+            "replication:\n",
+            &format!("replication:\n  deltas_topic: kafka-dr.deltas.{prefix}.internal\n"),
+            1,
+        );
+        assert!(
+            text.contains("deltas_topic:"),
+            "lab/topology.yaml has no `replication:` line; update Sandbox::new"
+        );
         let topology = dir.path().join("topology.yaml");
         std::fs::write(&topology, text).expect("write topology");
         let journal = dir.path().join("journal.db");

@@ -2,27 +2,17 @@
 //! records are also kept in the backup DC (a compacted topic on dc2), so a fresh host
 //! with only the topology fails over as well as the recorder's host.
 //!
-//! Each sandbox names its own deltas topic (`kafka-dr.deltas.<prefix>.internal`), so
-//! tests never read each other's copies.
+//! Each sandbox names its own deltas topic (`kafka-dr.deltas.<prefix>.internal`, see
+//! `Sandbox::new`), so tests never read each other's copies.
 
 use std::time::{Duration, Instant};
 
 use crate::common::*;
 use crate::failover::scenario_in;
 
-/// A sandbox whose topology names its own deltas topic on the backup.
+/// A sandbox: `Sandbox::new` names its own deltas topic on the backup.
 pub fn recorder_sandbox(tag: &str) -> Sandbox {
-    let sb = Sandbox::new(tag);
-    let text = std::fs::read_to_string(&sb.topology).expect("read sandbox topology");
-    let topic = deltas_topic(&sb);
-    let text = text.replacen(
-        "replication:\n",
-        &format!("replication:\n  deltas_topic: {topic}\n"),
-        1,
-    );
-    assert!(text.contains("deltas_topic:"), "no `replication:` line");
-    std::fs::write(&sb.topology, text).expect("write sandbox topology");
-    sb
+    Sandbox::new(tag)
 }
 
 pub fn deltas_topic(sb: &Sandbox) -> String {
