@@ -9,7 +9,9 @@
 //! Only what the journal lacks is imported: syncs it does not hold (in the copy's
 //! recording order), and positions recorded later than the journal's newest of the same
 //! group and partition (with the time they were recorded, so their age is judged
-//! right); topic ids come along when a position does. Running it twice imports nothing
+//! right); topic ids come along when a position does; and the `app-writes` guard on the
+//! backup when this journal holds none (so `roles.promote` lifts what the recorder's
+//! host applied). Running it twice imports nothing
 //! the second time. It reads the backup and writes only journal rows; a missing topic is
 //! a note (nothing was ever copied there), not a failure.
 
@@ -47,6 +49,9 @@ struct ToImport {
     newest: Option<String>,
     /// The copy's last pass of the flow: when, and the lag it saw.
     pass: Option<(String, i64)>,
+    /// The `app-writes` guard on the backup, as the recorder's journal holds it, when
+    /// this journal holds none: so the promotion lifts it.
+    guard: Option<serde_json::Value>,
     skipped: usize,
 }
 
@@ -161,6 +166,13 @@ fn to_import(
             out.positions.push(p);
         }
     }
+    if journal
+        .active_fences(Some(to))?
+        .iter()
+        .all(|f| f.name != crate::actions::fence::Fence::AppWrites.name())
+    {
+        out.guard = stored.guards.get(to).cloned();
+    }
     if !out.positions.is_empty() {
         for cluster in [from, to] {
             if let Some(ids) = stored.ids.get(cluster) {
@@ -193,6 +205,11 @@ impl Action for Import {
             plan.detail = json!({ "topic": topic, "cluster": to, "exists": false });
             return Ok(plan);
         };
+        if d.guard.is_some() {
+            plan.changes.push(format!(
+                "journal: record the `app-writes` guard on `{to}` as the recorder's journal holds it (so the promotion lifts it)"
+            ));
+        }
         if !d.syncs.is_empty() || !d.positions.is_empty() {
             plan.changes.push(format!(
                 "journal: import {} group position(s) of `{from}` (newest recorded {}) and {} offset sync(s) of `{from}` -> `{to}` from `{topic}` on `{to}`",
@@ -246,6 +263,14 @@ impl Action for Import {
         for (cluster, ids) in &d.ids {
             ctx.journal.record_topic_ids(cluster, ids)?;
         }
+        if let Some(bindings) = &d.guard {
+            ctx.journal.record_fence(
+                ctx.run_id,
+                &to,
+                crate::actions::fence::Fence::AppWrites.name(),
+                bindings,
+            )?;
+        }
         if !d.positions.is_empty() || !d.syncs.is_empty() {
             ctx.reporter.status(
                 "Imported",
@@ -277,7 +302,7 @@ impl Action for Import {
             // done when the copy holds nothing the journal lacks.
             let (_, _, diff) = self.diff(ctx)?;
             return Ok(match diff {
-                Some(d) if !d.positions.is_empty() || !d.syncs.is_empty() => Verdict::NotDone(format!(
+                Some(d) if !d.positions.is_empty() || !d.syncs.is_empty() || d.guard.is_some() => Verdict::NotDone(format!(
                     "the journal lacks {} position(s) and {} offset sync(s) of the backup DC's copy (the step is applied again: it imports only what the journal lacks)",
                     d.positions.len(),
                     d.syncs.len()

@@ -374,7 +374,26 @@ fn backup_copy(
             (pass.backup.to_string(), c.backup_ids.clone()),
         ],
         pass: None,
+        guards: guards_in_journal(journal, &[pass.primary, pass.backup])?,
     })
+}
+
+/// The `app-writes` guard the journal holds in force on each cluster (`None`: none).
+fn guards_in_journal(
+    journal: &Journal,
+    clusters: &[&str],
+) -> Result<Vec<(String, Option<serde_json::Value>)>, Error> {
+    let active = journal.active_fences(None)?;
+    Ok(clusters
+        .iter()
+        .map(|c| {
+            let guard = active
+                .iter()
+                .find(|f| f.cluster == *c && f.name == super::fence::Fence::AppWrites.name())
+                .map(|f| f.bindings.clone());
+            (c.to_string(), guard)
+        })
+        .collect())
 }
 
 fn pass_value(s: &DeltasSummary) -> deltas_topic::PassValue {

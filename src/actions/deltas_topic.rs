@@ -11,7 +11,10 @@
 //! - `["position", cluster, group, topic, partition]`: a group's committed position with
 //!   the fingerprint of its last consumed record and when it was recorded;
 //! - `["ids", cluster]`: the topic ids seen last on a cluster;
-//! - `["pass", primary, backup]`: the last pass's time and lag (per topic and summed).
+//! - `["pass", primary, backup]`: the last pass's time and lag (per topic and summed);
+//! - `["guard", cluster]`: the `app-writes` guard the journal holds in force on a
+//!   cluster, with its exact bindings (a tombstone once lifted), so that a fresh host's
+//!   promotion lifts the guard the recorder's host applied.
 //!
 //! Values are JSON objects with a format version `v` (1); a record with another version,
 //! an unknown kind or an undecodable body is skipped with a note, never trusted. This
@@ -107,6 +110,8 @@ pub struct PassRecords {
     pub ids: Vec<(String, BTreeMap<String, String>)>,
     /// The pass itself: (primary, backup, value).
     pub pass: Option<(String, String, PassValue)>,
+    /// Per cluster: the `app-writes` guard's bindings in force (`None`: not in force).
+    pub guards: Vec<(String, Option<serde_json::Value>)>,
 }
 
 /// Everything read back from the topic (the newest value of each key).
@@ -118,6 +123,8 @@ pub struct Stored {
     pub ids: BTreeMap<String, BTreeMap<String, String>>,
     /// (primary, backup) -> the last pass.
     pub passes: BTreeMap<(String, String), PassValue>,
+    /// cluster -> the `app-writes` guard's bindings in force there.
+    pub guards: BTreeMap<String, serde_json::Value>,
     /// Records skipped (another format version, undecodable), said in notes.
     pub skipped: usize,
 }
@@ -186,6 +193,17 @@ pub fn encode(p: &PassRecords) -> Vec<ProduceRecord> {
                 ids: ids.clone(),
             }),
         ));
+    }
+    for (cluster, bindings) in &p.guards {
+        let k = key(json!(["guard", cluster]));
+        out.push(match bindings {
+            Some(b) => rec(k, value(&json!({ "v": FORMAT, "bindings": b }))),
+            // A tombstone: compaction removes the entry.
+            None => ProduceRecord {
+                value: None,
+                ..rec(k, Vec::new())
+            },
+        });
     }
     if let Some((primary, backup, pass)) = &p.pass {
         out.push(rec(key(json!(["pass", primary, backup])), value(pass)));
@@ -260,6 +278,10 @@ fn decode_one(k: &[u8], v: &[u8], out: &mut Stored) -> Option<()> {
         "ids" if parts.len() == 2 => {
             let val: IdsValue = serde_json::from_slice(v).ok()?;
             out.ids.insert(s(1)?, val.ids);
+        }
+        "guard" if parts.len() == 2 => {
+            let val: serde_json::Value = serde_json::from_slice(v).ok()?;
+            out.guards.insert(s(1)?, val.get("bindings")?.clone());
         }
         "pass" if parts.len() == 3 => {
             let val: PassValue = serde_json::from_slice(v).ok()?;
@@ -390,6 +412,7 @@ mod tests {
                     lag_by_topic: BTreeMap::from([("app.t".into(), 4)]),
                 },
             )),
+            guards: Vec::new(),
         };
         let s = round_trip(&[first, second]);
         let ups: Vec<i64> = s.syncs.iter().map(|r| r.upstream_offset).collect();
@@ -450,6 +473,25 @@ mod tests {
         assert_eq!(s.positions.len(), 1);
         assert_eq!(s.positions[0].committed_offset, 5);
         assert_eq!(s.skipped, 2);
+        // A guard, then its lifting (a tombstone).
+        let on = encode(&PassRecords {
+            guards: vec![("dc2".into(), Some(json!([{"name": "app.t"}])))],
+            ..Default::default()
+        });
+        let off = encode(&PassRecords {
+            guards: vec![("dc2".into(), None)],
+            ..Default::default()
+        });
+        let s = decode(vec![(
+            on[0].key.as_deref().unwrap(),
+            on[0].value.as_deref(),
+        )]);
+        assert_eq!(s.guards["dc2"], json!([{"name": "app.t"}]));
+        let s = decode(vec![
+            (on[0].key.as_deref().unwrap(), on[0].value.as_deref()),
+            (off[0].key.as_deref().unwrap(), off[0].value.as_deref()),
+        ]);
+        assert!(s.guards.is_empty());
         // A tombstone removes the entry.
         let s = decode(vec![
             (k.as_slice(), good[0].value.as_deref()),

@@ -73,6 +73,16 @@ fn failover_from_a_fresh_journal_uses_the_backup_dc_copy() {
         out.stdout.contains("imported from the backup DC's copy"),
         "the report does not say where the positions came from:\n{out}"
     );
+    // The guard the recorder's host applied on dc2 was lifted by the fresh host's
+    // promotion (its bindings came with the copy): applications write to dc2.
+    try_produce(
+        lab,
+        "dc2",
+        Principal::App,
+        &s.topic,
+        &make_records("app-after-fresh", 1, 6),
+    )
+    .unwrap_or_else(|e| panic!("app cannot write to dc2 after the fresh host's promotion: {e}"));
     let from_fresh = s.committed_on_dc2();
     let expected = s.expected_dc2_positions();
     assert_eq!(
