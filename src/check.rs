@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::connect::ConnectClient;
 use crate::kafka::{AclOperation, KafkaClient};
-use crate::topology::Topology;
+use crate::topology::{Policy, Topology};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -87,11 +87,104 @@ pub struct PartitionLag {
     pub method: String,
 }
 
+/// The MM2 shape `check` found, and what kafka-dr does with it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ShapeCheck {
+    /// The topology's `replication.policy`: `identity` or `prefix`.
+    pub policy: String,
+    /// How MM2 runs: `connect` (connectors on a Connect cluster, reached over REST).
+    pub mode: String,
+    /// The forward source connector's `replication.policy.class`, when Connect answered
+    /// (`None` there: MM2's default, DefaultReplicationPolicy).
+    pub mm2_policy_class: Option<String>,
+    /// What a primary topic `T` is called on the backup, e.g. `dc1.T`.
+    pub backup_name: String,
+    /// What `failover promote` and `failback reverse` do with this shape.
+    pub failover: String,
+    pub failback: String,
+}
+
+/// MM2's policy classes, by the short name kafka-dr's topology uses.
+const DEFAULT_POLICY_CLASS: &str = "org.apache.kafka.connect.mirror.DefaultReplicationPolicy";
+const IDENTITY_POLICY_CLASS: &str = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy";
+
+/// The shape of the forward flow from the topology and the source connector's config
+/// (when Connect answered), and the problem when the two disagree: translated offsets
+/// and seeds would name topics MM2 does not write.
+pub fn shape_of(
+    policy: Policy,
+    primary: &str,
+    source_config: Option<&BTreeMap<String, String>>,
+) -> (ShapeCheck, Option<Problem>) {
+    let class = source_config.and_then(|c| c.get("replication.policy.class").cloned());
+    let separator = source_config
+        .and_then(|c| c.get("replication.policy.separator").cloned())
+        .unwrap_or_else(|| ".".into());
+    let (failover, failback) = match policy {
+        Policy::Identity => (
+            format!("groups' positions on `{primary}`'s topics are translated to the same names on the backup"),
+            "the old primary's unreplicated tail is quarantined and removed; the reverse flow copies the same topic names back from the promotion cut, and never runs while a forward flow does (IdentityReplicationPolicy cannot stop a cycle)".to_string(),
+        ),
+        Policy::Prefix => (
+            format!("groups' positions on `{primary}`'s `T` are translated to `{primary}.T` on the backup; applications there write their local `T`"),
+            "the old primary's unreplicated tail is quarantined and removed, or with `--tail deliver` delivered late to its replica `<old>.T` on the new primary; the reverse flow copies the new primary's own topics back as `<new>.T` (no cycle: MM2 never copies a topic back to the cluster its prefix names)".to_string(),
+        ),
+    };
+    let shape = ShapeCheck {
+        policy: policy.as_str().to_string(),
+        mode: "connect".to_string(),
+        mm2_policy_class: class.clone(),
+        backup_name: policy.target_topic(primary, "T"),
+        failover,
+        failback,
+    };
+    let Some(config) = source_config else {
+        return (shape, None);
+    };
+    let effective = class.as_deref().unwrap_or(DEFAULT_POLICY_CLASS);
+    let subject = format!(
+        "connector {}",
+        config.get("name").map(String::as_str).unwrap_or("source")
+    );
+    let mismatch = match policy {
+        Policy::Identity => effective != IDENTITY_POLICY_CLASS,
+        Policy::Prefix => effective != DEFAULT_POLICY_CLASS,
+    };
+    let problem = if mismatch {
+        Some(Problem {
+            severity: Severity::Error,
+            subject,
+            message: format!(
+                "the topology says `policy: {}` but MM2 runs `{effective}`: kafka-dr would translate groups and seed the reverse flow on topic names MM2 does not write",
+                policy.as_str()
+            ),
+            help: Some(match policy {
+                Policy::Identity => "set `replication.policy: prefix` in the topology if MM2 runs DefaultReplicationPolicy, or configure the connectors with IdentityReplicationPolicy".to_string(),
+                Policy::Prefix => "set `replication.policy: identity` in the topology if MM2 runs IdentityReplicationPolicy; kafka-dr knows no other policy class".to_string(),
+            }),
+        })
+    } else if policy == Policy::Prefix && separator != "." {
+        Some(Problem {
+            severity: Severity::Error,
+            subject,
+            message: format!(
+                "MM2 uses `replication.policy.separator` `{separator}`, but kafka-dr's `policy: prefix` names replicas `<alias>.<topic>`"
+            ),
+            help: Some("use MM2's default separator `.`".to_string()),
+        })
+    } else {
+        None
+    };
+    (shape, problem)
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckReport {
     pub topology: String,
     pub primary: String,
     pub backup: String,
+    /// The MM2 shape found and what kafka-dr will do with it.
+    pub shape: ShapeCheck,
     pub clusters: Vec<ClusterCheck>,
     pub flows: Vec<FlowCheck>,
     pub lag: Vec<PartitionLag>,
@@ -174,6 +267,8 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         &mut problems,
     );
 
+    let (shape, shape_problem) = shape_of(r.policy, &r.primary, source_config.as_ref());
+    problems.extend(shape_problem);
     if let (Some(config), Some(primary)) = (&source_config, clients.get(&r.primary)) {
         check_mm2_isolation(topology, config, primary, timeout, &mut problems);
     }
@@ -188,6 +283,7 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         topology: topology.name.clone(),
         primary: r.primary.clone(),
         backup: r.backup.clone(),
+        shape,
         clusters,
         flows: vec![flow],
         lag,
@@ -691,4 +787,61 @@ fn measure_lag(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_shape_names_the_backup_topic_and_what_happens() {
+        let (s, p) = shape_of(Policy::Prefix, "dc1", None);
+        assert_eq!(s.backup_name, "dc1.T");
+        assert!(s.failback.contains("--tail deliver"), "{s:?}");
+        assert!(p.is_none());
+        let (s, _) = shape_of(Policy::Identity, "dc1", None);
+        assert_eq!(s.backup_name, "T");
+        assert!(!s.failback.contains("--tail deliver"));
+    }
+
+    #[test]
+    fn a_policy_that_disagrees_with_mm2_is_an_error() {
+        let identity = config(&[
+            ("name", "src"),
+            ("replication.policy.class", IDENTITY_POLICY_CLASS),
+        ]);
+        let default_implicit = config(&[("name", "src")]);
+        let default_explicit = config(&[("replication.policy.class", DEFAULT_POLICY_CLASS)]);
+        assert!(shape_of(Policy::Identity, "dc1", Some(&identity))
+            .1
+            .is_none());
+        assert!(shape_of(Policy::Prefix, "dc1", Some(&default_implicit))
+            .1
+            .is_none());
+        assert!(shape_of(Policy::Prefix, "dc1", Some(&default_explicit))
+            .1
+            .is_none());
+        for (policy, c) in [
+            (Policy::Identity, &default_implicit),
+            (Policy::Identity, &default_explicit),
+            (Policy::Prefix, &identity),
+        ] {
+            let p = shape_of(policy, "dc1", Some(c)).1.expect("a problem");
+            assert_eq!(p.severity, Severity::Error);
+            assert!(p.message.contains(policy.as_str()), "{}", p.message);
+            assert!(p.help.is_some());
+        }
+        let odd = config(&[("replication.policy.separator", "_")]);
+        let p = shape_of(Policy::Prefix, "dc1", Some(&odd))
+            .1
+            .expect("separator");
+        assert!(p.message.contains("separator"), "{}", p.message);
+    }
 }

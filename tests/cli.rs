@@ -208,3 +208,31 @@ fn journal_is_mode_0600() {
     let meta = std::fs::metadata(env.path("topology.journal.db")).unwrap();
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 }
+
+/// Issue 16: `failback reverse --tail deliver` needs the prefix policy; on an identity
+/// topology it is refused as bad input, naming the policy, before any journal or cluster
+/// is touched. With `--runbook` it is a usage error (the file decides).
+#[test]
+fn tail_deliver_is_refused_on_the_identity_policy() {
+    let env = Env::new();
+    let (code, _, err) = env.run(&["--yes", "failback", "reverse", "--tail", "deliver"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("policy: prefix"), "{err}");
+    assert!(err.contains("policy: identity"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(
+        !env.path("topology.journal.db").exists(),
+        "the refusal created a journal"
+    );
+    let rb = env.write("rb.yaml", "name: x\nsteps: []\n");
+    let (code, _, err) = env.run(&[
+        "failback",
+        "reverse",
+        "--tail",
+        "deliver",
+        "--runbook",
+        rb.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--runbook") && err.contains("--tail"), "{err}");
+}

@@ -241,7 +241,6 @@ fn look_all(
     let policy = ctx.topology.replication.policy;
     let parts = mirrored_partitions(ctx.topology, &source, REQUEST)?;
     let wms = source.watermarks(&parts, REQUEST)?;
-    let lsos = source.last_stable_offsets(&parts, REQUEST)?;
     let target_md = target.metadata(REQUEST)?;
     let targets: Vec<(String, i32)> = parts
         .iter()
@@ -258,11 +257,10 @@ fn look_all(
         .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
         .collect();
     let mut out = Vec::with_capacity(parts.len());
-    for (((topic, partition), wm), (lso, target_topic)) in parts
-        .iter()
-        .zip(wms)
-        .zip(lsos.into_iter().zip(targets.iter().map(|(t, _)| t)))
+    for (((topic, partition), wm), target_topic) in
+        parts.iter().zip(wms).zip(targets.iter().map(|(t, _)| t))
     {
+        let lso = wm.stable;
         if ctx.is_interrupted() {
             return Err(interrupted(from, to));
         }

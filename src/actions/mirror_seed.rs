@@ -56,16 +56,6 @@ impl Strategy {
             Strategy::Recreate => "recreate",
         }
     }
-
-    /// The seed strategy a truncate strategy needs (`keep` leaves the tail in place and
-    /// copies from the cut, like `delete-records`).
-    fn for_truncate(truncate: &str) -> Option<Strategy> {
-        match truncate {
-            "delete-records" | "keep" => Some(Strategy::DeleteRecords),
-            "recreate" => Some(Strategy::Recreate),
-            _ => None,
-        }
-    }
 }
 
 /// Why a partition starts where it does.
@@ -255,58 +245,8 @@ impl Seed {
         })
     }
 
-    /// Refuse a strategy that does not fit this run's `truncate` step (read from the run's
-    /// runbook text as YAML, so that this check does not depend on the whole runbook
-    /// loading; a `truncate` step without `strategy` uses its default, `delete-records`).
-    fn check_truncate_strategy(&self, ctx: &StepContext<'_>) -> Result<(), Error> {
-        let Ok(detail) = ctx.journal.run_detail(ctx.run_id) else {
-            return Ok(());
-        };
-        let Ok(doc) = serde_yaml::from_str::<serde_yaml::Value>(&detail.runbook_text) else {
-            return Ok(());
-        };
-        let steps = doc
-            .get("steps")
-            .and_then(serde_yaml::Value::as_sequence)
-            .cloned()
-            .unwrap_or_default();
-        for step in steps
-            .iter()
-            .filter(|s| s.get("action").and_then(serde_yaml::Value::as_str) == Some("truncate"))
-        {
-            let id = step
-                .get("id")
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or("truncate");
-            let t = step
-                .get("params")
-                .and_then(|p| p.get("strategy"))
-                .and_then(serde_yaml::Value::as_str)
-                .unwrap_or("delete-records");
-            if let Some(wanted) = Strategy::for_truncate(t) {
-                if wanted != self.strategy {
-                    return Err(Error::Usage(format!(
-                        "step `{}` ({SEED}) seeds with strategy `{}`, but step `{}` truncates with `{t}`: the reverse flow would {}\nhelp: set `strategy: {}` on step `{}`",
-                        ctx.step_id,
-                        self.strategy.name(),
-                        id,
-                        if wanted == Strategy::Recreate {
-                            "copy only what came after the promotion into recreated (empty) topics"
-                        } else {
-                            "copy the whole history again on top of what the old primary kept"
-                        },
-                        wanted.name(),
-                        ctx.step_id
-                    )));
-                }
-            }
-        }
-        Ok(())
-    }
-
     /// Read everything, change nothing.
     fn survey(&self, ctx: &StepContext<'_>) -> Result<Survey, Error> {
-        self.check_truncate_strategy(ctx)?;
         let p = placement(ctx)?;
         let topology = ctx.topology;
         let client = old_connect(topology, &p, self.timeout)?;
@@ -1109,7 +1049,7 @@ impl Action for Seed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actions::test_support::{failback_run, run_with_text, step, Fixture, FAILBACK};
+    use crate::actions::test_support::{failback_run, step, Fixture};
     use crate::topology::Connectors;
 
     #[test]
@@ -1124,20 +1064,6 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown strategy `keep`"), "{e}");
         assert!(e.contains("help:"), "{e}");
-    }
-
-    #[test]
-    fn truncate_strategies_pair_with_seed_strategies() {
-        assert_eq!(
-            Strategy::for_truncate("delete-records"),
-            Some(Strategy::DeleteRecords)
-        );
-        assert_eq!(
-            Strategy::for_truncate("keep"),
-            Some(Strategy::DeleteRecords)
-        );
-        assert_eq!(Strategy::for_truncate("recreate"), Some(Strategy::Recreate));
-        assert_eq!(Strategy::for_truncate("other"), None);
     }
 
     fn sp(topic: &str, partition: i32, next: Option<i64>) -> SeedPartition {
@@ -1236,35 +1162,6 @@ mod tests {
         assert_eq!(v["partitions"][0]["reason"], "promotion-cut");
         let back: SeedDetail = serde_json::from_value(v).unwrap();
         assert_eq!(back, d);
-    }
-
-    #[test]
-    fn the_seed_strategy_must_match_the_truncate_step() {
-        let f = Fixture::new();
-        let run = failback_run(&f);
-        let mut ctx = f.ctx("mirror-seed");
-        ctx.run_id = run;
-        let seed = Seed::new(&step("mirror-seed", SEED, serde_json::Value::Null)).unwrap();
-        let e = seed.check_truncate_strategy(&ctx).unwrap_err().to_string();
-        assert!(
-            e.contains("seeds with strategy `delete-records`, but step `truncate` truncates with `recreate`"),
-            "{e}"
-        );
-        assert!(e.contains("help: set `strategy: recreate`"), "{e}");
-        let seed = Seed::new(&step("mirror-seed", SEED, json!({"strategy": "recreate"}))).unwrap();
-        seed.check_truncate_strategy(&ctx).unwrap();
-
-        // Read as YAML: a truncate step without `strategy` means `delete-records`, and
-        // the check works even when the runbook would not load as a whole.
-        let text = FAILBACK
-            .replace("    params: { strategy: recreate }\n", "")
-            .replace(
-                "action: mirror.start\n",
-                "action: mirror.start\n    params: { max_lag: 0 }\n",
-            );
-        ctx.run_id = run_with_text(&f, &text);
-        let e = seed.check_truncate_strategy(&ctx).unwrap_err().to_string();
-        assert!(e.contains("truncates with `delete-records`"), "{e}");
     }
 
     #[test]

@@ -32,6 +32,7 @@ pub mod reverse_flow;
 pub mod roles_promote;
 pub mod switchover_preflight;
 pub mod switchover_support;
+pub mod tail_deliver;
 pub mod tail_find;
 pub mod tail_quarantine;
 pub mod translation;
@@ -91,6 +92,9 @@ const BUILDERS: &[(&str, Builder)] = &[
     (tail_find::FIND, |s| Ok(Box::new(tail_find::Find::new(s)?))),
     (tail_quarantine::QUARANTINE, |s| {
         Ok(Box::new(tail_quarantine::Quarantine::new(s)?))
+    }),
+    (tail_deliver::NAME, |s| {
+        Ok(Box::new(tail_deliver::Deliver::new(s)?))
     }),
     (truncate::NAME, |s| {
         Ok(Box::new(truncate::Truncate::new(s)?))

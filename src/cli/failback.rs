@@ -18,16 +18,23 @@ pub const RUNBOOK: &str = "failback-reverse";
 
 #[derive(Debug, Subcommand)]
 pub enum FailbackCommand {
-    /// Quarantine and remove the old primary's unreplicated tail, then mirror the new
-    /// primary back into it, starting exactly at the promotion cut.
+    /// Quarantine and remove the old primary's unreplicated tail (or, with `--tail
+    /// deliver` on the prefix policy, deliver it late to the new primary), then mirror the
+    /// new primary back into it, starting exactly at the promotion cut.
     Reverse(ReverseArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct ReverseArgs {
     /// Use this runbook file instead of the embedded failback-reverse runbook.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "tail")]
     pub runbook: Option<String>,
+    /// What to do with the old primary's unreplicated tail: `quarantine` (keep a verified
+    /// copy, then remove it: runbooks/failback-reverse.yaml) or, with `policy: prefix`
+    /// only, `deliver` (keep a verified copy, then append it late to its `<old>.<topic>`
+    /// replica on the new primary: runbooks/failback-reverse-deliver.yaml).
+    #[arg(long, value_enum, value_name = "CHOICE")]
+    pub tail: Option<TailChoice>,
     /// Take over the topology's lease from a holder that is gone (or on another host).
     #[arg(long)]
     pub take_over_lease: bool,
@@ -36,9 +43,44 @@ pub struct ReverseArgs {
     pub timeout: u64,
 }
 
+/// `--tail`: the failback's answer to the old primary's unreplicated tail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TailChoice {
+    /// Keep a verified copy, then remove the tail from the old primary.
+    Quarantine,
+    /// Keep a verified copy, then deliver it late to the new primary (prefix policy).
+    Deliver,
+}
+
+/// The embedded runbook for a `--tail` choice, refused where the topology's policy does
+/// not allow it (before anything is read from a cluster).
+pub fn runbook_for(
+    choice: TailChoice,
+    topology: &crate::topology::Topology,
+) -> Result<&'static str> {
+    match choice {
+        TailChoice::Quarantine => Ok(RUNBOOK),
+        TailChoice::Deliver if topology.replication.policy == crate::topology::Policy::Prefix => {
+            Ok(DELIVER_RUNBOOK)
+        }
+        TailChoice::Deliver => Err(Error::Usage(format!(
+            "`--tail deliver` needs `replication.policy: prefix` (MM2's DefaultReplicationPolicy), but topology `{}` has `policy: {}`: with identity names the reverse flow would copy a delivered tail back onto the old primary, which still holds it\nhelp: run `kafka-dr failback reverse` (the tail is quarantined and removed; `kafka-dr tail show` prints it)",
+            topology.name,
+            topology.replication.policy.as_str()
+        ))),
+    }
+}
+
+pub const DELIVER_RUNBOOK: &str = "failback-reverse-deliver";
+
 pub fn run(cmd: &FailbackCommand, global: &GlobalArgs, session: &Session) -> Result<()> {
     let FailbackCommand::Reverse(args) = cmd;
-    let runbook = session.runbook(args.runbook.as_deref().unwrap_or(RUNBOOK))?;
+    let name = match (args.runbook.as_deref(), args.tail) {
+        (Some(file), _) => file,
+        (None, Some(choice)) => runbook_for(choice, &session.topology)?,
+        (None, None) => RUNBOOK,
+    };
+    let runbook = session.runbook(name)?;
     let journal = session.journal_for_run(global.dry_run)?;
     let cut = crate::actions::common::promotion_cut(&session.topology, &journal)?;
     // The old primary must answer before anything is attempted.

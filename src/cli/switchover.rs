@@ -9,10 +9,11 @@
 
 use clap::Args;
 
-use crate::engine::{Engine, RunOptions};
+use crate::engine::RunReport;
 use crate::error::{Error, Result};
 use crate::journal::RunState;
 
+use super::run::Start;
 use super::session::Session;
 use super::GlobalArgs;
 
@@ -74,34 +75,20 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
             )));
         }
     }
-    let engine = Engine::new(
-        &session.topology,
-        &journal,
-        session.runtime.handle().clone(),
-        &session.reporter,
-    );
-    let opts = RunOptions {
-        dry_run: global.dry_run,
-        assume_yes: global.yes,
-        force: false,
-        take_over_lease: args.take_over_lease,
-        interrupted: session.interrupted.clone(),
-    };
-    let run_once = || -> Result<(crate::engine::RunReport, serde_json::Value)> {
-        match engine.run(&runbook, &opts) {
-            Ok(report) => {
-                let so = crate::switchover::SwitchoverReport::build(&report, &journal);
-                let so = serde_json::to_value(&so)
-                    .map_err(|e| Error::Io(format!("cannot encode the switchover report: {e}")))?;
-                Ok((report, so))
-            }
-            Err(err) => {
-                if let Some(report) = err.report() {
-                    let _ = session.reporter.run_report(report);
-                }
-                Err(err.into())
-            }
-        }
+    let mut opts = super::run::options(global, session, false);
+    opts.take_over_lease = args.take_over_lease;
+    // One run of the runbook (there, or back for a drill) and its switchover report.
+    let run_once = || -> Result<(RunReport, serde_json::Value)> {
+        let mut finished = None;
+        super::run::drive(session, &journal, &runbook, Start::New, &opts, |report| {
+            let so = crate::switchover::SwitchoverReport::build(report, &journal);
+            let so = serde_json::to_value(&so)
+                .map_err(|e| Error::Io(format!("cannot encode the switchover report: {e}")))?;
+            finished = Some((report.clone(), so));
+            Ok(())
+        })?;
+        // `drive` calls `on_done` whenever it returns Ok.
+        finished.ok_or_else(|| Error::Io("the switchover run ended without a report".into()))
     };
     let there = run_once()?;
     if !args.drill || global.dry_run {

@@ -804,47 +804,6 @@ impl KafkaClient {
             .collect()
     }
 
-    /// The last stable offset (LSO) of each partition, in input order: the first offset
-    /// a `read_committed` consumer cannot read yet, which trails the high watermark while
-    /// a transaction on the partition is open. Fails (naming the topic and partition) if
-    /// any partition fails.
-    pub fn last_stable_offsets<S: AsRef<str>>(
-        &self,
-        partitions: &[(S, i32)],
-        timeout: Duration,
-    ) -> Result<Vec<i64>, KafkaError> {
-        const OP: &str = "ListOffsets (last stable offset)";
-        if partitions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let deadline = crate::limits::deadline(Instant::now(), timeout);
-        let queries: Vec<(&str, i32, i64)> = partitions
-            .iter()
-            .map(|(t, p)| (t.as_ref(), *p, -1))
-            .collect();
-        let found: HashMap<(String, i32), i64> = self
-            .list_offsets_checked(OP, &queries, true, deadline, timeout)?
-            .into_iter()
-            .map(|a| ((a.topic, a.partition), a.offset))
-            .collect();
-        partitions
-            .iter()
-            .map(|(t, p)| {
-                let t = t.as_ref();
-                found
-                    .get(&(t.to_string(), *p))
-                    .copied()
-                    .ok_or_else(|| KafkaError::Broker {
-                        cluster: self.cluster.clone(),
-                        operation: OP.to_string(),
-                        code: -1,
-                        code_name: "NO_ANSWER".to_string(),
-                        message: format!("no offset returned for `{t}` partition {p}"),
-                    })
-            })
-            .collect()
-    }
-
     /// ListOffsets with per-partition errors turned into `KafkaError`s.
     ///
     /// librdkafka finds partition leaders in its metadata cache, where a topic it once saw

@@ -50,6 +50,20 @@ impl Reporter {
             ]);
         }
         out.push_str(&format!("{t}\n"));
+        out.push_str(&format!(
+            "MM2 shape: policy `{}` ({}), MM2 on {}: `{}`'s topic `T` is `{}` on `{}`\n  failover: {}\n  failback: {}\n\n",
+            r.shape.policy,
+            r.shape
+                .mm2_policy_class
+                .as_deref()
+                .unwrap_or("MM2's default DefaultReplicationPolicy, or not read"),
+            r.shape.mode,
+            r.primary,
+            r.shape.backup_name,
+            r.backup,
+            r.shape.failover,
+            r.shape.failback
+        ));
         for f in &r.flows {
             let mut t = table();
             t.set_header(vec!["flow", "connector", "state", "tasks"]);

@@ -27,6 +27,7 @@ impl Reporter {
             "tail": output(run, "tail.find"),
             "quarantine": output(run, "tail.quarantine"),
             "truncate": output(run, "truncate"),
+            "delivered": output(run, "tail.deliver"),
             "seed": output(run, "mirror.seed"),
             "reverse": output(run, "mirror.start"),
         });
@@ -74,6 +75,17 @@ impl Reporter {
                 failback["truncate"]["cluster"].as_str().unwrap_or("-"),
                 failback["truncate"]["strategy"].as_str().unwrap_or("-"),
                 deleted.len()
+            ));
+        }
+        if let Some(parts) = failback["delivered"]["partitions"].as_array() {
+            out.push_str(&format!(
+                "delivered late to `{}`: {} tail record(s) in {} partition(s) of `{}`'s replicas ({} produced by this attempt); `{}` keeps its topics whole\n",
+                failback["delivered"]["new_primary"].as_str().unwrap_or("-"),
+                failback["delivered"]["records"],
+                parts.len(),
+                failback["delivered"]["old_primary"].as_str().unwrap_or("-"),
+                failback["delivered"]["produced"],
+                failback["delivered"]["old_primary"].as_str().unwrap_or("-"),
             ));
         }
         if let Some(parts) = failback["seed"]["partitions"].as_array() {

@@ -503,6 +503,30 @@ pub static ACTIONS: &[ActionSpec] = &[
         ],
     ),
     ActionSpec::new(
+        "tail.deliver",
+        "prefix policy only: deliver the quarantined tail late, appending it to its replica topic on the new primary (`<old>.<topic>`) after the promotion cut",
+        &[
+            with_default(
+                "find_step",
+                K::Step("tail.find"),
+                Presence::DefaultStr("tail-find"),
+                "the id of the `tail.find` step of the same run",
+            ),
+            with_default(
+                "quarantine_step",
+                K::Step("tail.quarantine"),
+                Presence::DefaultStr("tail-quarantine"),
+                "the id of the `tail.quarantine` step whose verified quarantine holds the records to deliver",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(30),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
         "truncate",
         "remove the quarantined tail from the old primary: `delete-records`, `recreate` or `keep`",
         &[

@@ -172,6 +172,7 @@ pub(super) fn build(text: &str, source: &str) -> R<Runbook> {
         });
     }
     check_step_refs(&doc, &steps)?;
+    check_seed_strategy(&doc, &steps)?;
 
     Ok(Runbook {
         name,
@@ -246,6 +247,71 @@ fn check_step_refs(doc: &Doc<'_>, steps: &[StepDef]) -> R<()> {
             };
             return Err(RunbookError::Invalid(
                 doc.at_value(&at, problem).with_help(help),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A string parameter as the step will see it: given, or the catalog's default.
+fn str_param<'a>(step: &'a StepDef, name: &str) -> Option<&'a str> {
+    if let Some(v) = step.params.get(name) {
+        return v.as_str();
+    }
+    match catalog::action(&step.action)?.param(name)?.presence {
+        catalog::Presence::DefaultStr(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// The seed strategy `mirror.seed` needs after a `truncate` step: `keep` leaves the tail
+/// in place and, like `delete-records`, the reverse flow copies from the promotion cut;
+/// `recreate` leaves empty topics that must get the whole history back.
+pub(super) fn seed_strategy_for(truncate_strategy: &str) -> Option<&'static str> {
+    match truncate_strategy {
+        "delete-records" | "keep" => Some("delete-records"),
+        "recreate" => Some("recreate"),
+        _ => None,
+    }
+}
+
+/// `mirror.seed`'s `strategy` agrees with every `truncate` step of the runbook: a seed
+/// from the cut into recreated (empty) topics would lose the history before the cut, and
+/// a seed from the earliest offset on top of a kept history would copy it all twice. Found
+/// here, at load, before any step has changed a cluster.
+fn check_seed_strategy(doc: &Doc<'_>, steps: &[StepDef]) -> R<()> {
+    for (i, seed) in steps.iter().enumerate() {
+        if seed.action != "mirror.seed" {
+            continue;
+        }
+        let Some(seeds) = str_param(seed, "strategy") else {
+            continue;
+        };
+        for truncate in steps.iter().filter(|s| s.action == "truncate") {
+            let Some(t) = str_param(truncate, "strategy") else {
+                continue;
+            };
+            let Some(wanted) = seed_strategy_for(t) else {
+                continue;
+            };
+            if wanted == seeds {
+                continue;
+            }
+            let consequence = if wanted == "recreate" {
+                "copy only what came after the promotion into recreated (empty) topics"
+            } else {
+                "copy the whole history again on top of what the old primary kept"
+            };
+            let at = crate::ypath!["steps", i, "params", "strategy"];
+            return Err(RunbookError::Invalid(
+                doc.at_value(
+                    &at,
+                    format!(
+                        "step `{}` (mirror.seed) seeds with strategy `{seeds}`, but step `{}` truncates with `{t}`: the reverse flow would {consequence}",
+                        seed.id, truncate.id
+                    ),
+                )
+                .with_help(format!("set `strategy: {wanted}` on step `{}`", seed.id)),
             ));
         }
     }

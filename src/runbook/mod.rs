@@ -77,6 +77,10 @@ const EMBEDDED: &[(&str, &str)] = &[
         "failback-reverse",
         include_str!("../../runbooks/failback-reverse.yaml"),
     ),
+    (
+        "failback-reverse-deliver",
+        include_str!("../../runbooks/failback-reverse-deliver.yaml"),
+    ),
     ("switchover", include_str!("../../runbooks/switchover.yaml")),
 ];
 

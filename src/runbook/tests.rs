@@ -219,3 +219,77 @@ fn durations_are_bounded() {
     )
     .is_ok());
 }
+
+/// The seed strategy and the truncate strategy are one decision made in two steps: a
+/// runbook where they disagree is refused at load, at the seed's `strategy`, before any
+/// step has run (issue 11: this check used to parse the run's YAML inside `mirror.seed`).
+#[test]
+fn the_seed_strategy_must_match_the_truncate_step() {
+    let failback = embedded_text("failback-reverse").unwrap();
+    let recreate = failback.replacen(
+        "params: { strategy: delete-records, cluster: backup",
+        "params: { strategy: recreate, cluster: backup",
+        1,
+    );
+    assert_ne!(recreate, failback, "the failback runbook changed shape");
+    let e = load_str(&recreate, "failback.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "seeds with strategy `delete-records`, but step `truncate` truncates with `recreate`"
+        ),
+        "{e}"
+    );
+    assert!(
+        e.contains("help: set `strategy: recreate` on step `mirror-seed`"),
+        "{e}"
+    );
+    let line = failback
+        .lines()
+        .position(|l| l.contains("params: { strategy: delete-records }"))
+        .unwrap()
+        + 1;
+    assert!(e.contains(&format!("failback.yaml:{line}:")), "{e}");
+
+    // Both `recreate`: loads.
+    let both = recreate.replace(
+        "params: { strategy: delete-records }",
+        "params: { strategy: recreate }",
+    );
+    load_str(&both, "failback.yaml").unwrap();
+
+    // `keep` copies from the cut like `delete-records`; a truncate step without
+    // `strategy` means its default, `delete-records`.
+    let keep = failback.replacen(
+        "strategy: delete-records, cluster",
+        "strategy: keep, cluster",
+        1,
+    );
+    load_str(&keep, "failback.yaml").unwrap();
+    let default = failback.replacen("strategy: delete-records, cluster", "cluster", 1);
+    let seed_recreate = default.replace(
+        "params: { strategy: delete-records }",
+        "params: { strategy: recreate }",
+    );
+    let e = load_str(&seed_recreate, "failback.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("truncates with `delete-records`"), "{e}");
+    assert_eq!(
+        seed_strategy_pairs(),
+        [
+            ("delete-records", Some("delete-records")),
+            ("keep", Some("delete-records")),
+            ("recreate", Some("recreate")),
+            ("other", None)
+        ]
+    );
+}
+
+fn seed_strategy_pairs() -> Vec<(&'static str, Option<&'static str>)> {
+    ["delete-records", "keep", "recreate", "other"]
+        .into_iter()
+        .map(|t| (t, super::load::seed_strategy_for(t)))
+        .collect()
+}

@@ -87,6 +87,22 @@ impl Lab {
         v.extend(self.env.get("KAFKA_LAB_KEYSTORE_PASSWORD").cloned());
         v
     }
+    /// The lab's MM2 shape (`KAFKA_LAB_SHAPE`): `identity` or `prefix`.
+    pub fn shape(&self) -> &str {
+        self.env
+            .get("KAFKA_LAB_SHAPE")
+            .map(String::as_str)
+            .unwrap_or("identity")
+    }
+    /// The name MM2 gives `topic` of cluster `source` on the other cluster: the same name,
+    /// or `<source>.<topic>` on the prefix shape (DefaultReplicationPolicy).
+    pub fn replica(&self, source: &str, topic: &str) -> String {
+        if self.shape() == "prefix" {
+            format!("{source}.{topic}")
+        } else {
+            topic.to_string()
+        }
+    }
     /// True on the lab's secured profile (dc1 SASL_SSL + SCRAM-SHA-512, dc2 mTLS).
     pub fn secured(&self) -> bool {
         self.env.get("KAFKA_LAB_PROFILE").map(String::as_str) == Some("secured")
@@ -206,7 +222,10 @@ impl Drop for Exclusive {
     fn drop(&mut self) {
         // On a thread of its own: this may run while the test unwinds, where a second
         // panic (a lab call that fails) would abort the whole test binary.
-        if std::thread::spawn(heal_lab).join().is_err() {
+        let started = std::time::Instant::now();
+        let healed = std::thread::spawn(heal_lab).join();
+        record_test_time(" (heal)", started);
+        if healed.is_err() {
             eprintln!("heal: failed (see the panic above); later tests may fail");
         }
     }
@@ -265,7 +284,7 @@ pub fn heal_lab() {
             }
             next_restart = Instant::now() + Duration::from_secs(10);
         }
-        let arrived = read_all(lab, "dc2", topic)
+        let arrived = read_all(lab, "dc2", &lab.replica("dc1", topic))
             .iter()
             .any(|r| r.same_content(&mark[0]));
         if arrived {
@@ -609,6 +628,36 @@ pub struct Sandbox {
     pub prefix: String,
     pub topology: PathBuf,
     pub journal: PathBuf,
+    /// When the test made its sandbox: [`Drop`] records the test's wall time.
+    started: std::time::Instant,
+}
+
+/// Appends `<seconds> <test name>` to `$KAFKA_DR_TEST_TIMES` (scripts/test sets it and
+/// prints the slowest tests at the end): the suite has a 45-minute budget, and this is
+/// how a run says where its time went.
+fn record_test_time(what: &str, started: std::time::Instant) {
+    let Some(path) = std::env::var_os("KAFKA_DR_TEST_TIMES") else {
+        return;
+    };
+    let name = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_string();
+    let line = format!("{:.1} {name}{what}\n", started.elapsed().as_secs_f64());
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = f.write_all(line.as_bytes());
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        record_test_time("", self.started);
+    }
 }
 
 impl Sandbox {
@@ -661,6 +710,22 @@ impl Sandbox {
             prefix,
             topology,
             journal,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The same topology and scope with a journal of its own in a new temp dir: a
+    /// second host (e.g. a fresh host in the backup DC that never recorded anything).
+    pub fn second_host(&self) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = dir.path().join("second-host.journal.db");
+        Sandbox {
+            lab: self.lab,
+            dir,
+            prefix: self.prefix.clone(),
+            topology: self.topology.clone(),
+            journal,
+            started: std::time::Instant::now(),
         }
     }
 

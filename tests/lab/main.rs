@@ -20,6 +20,7 @@ mod recorder;
 mod reverse;
 mod scale;
 mod secured;
+mod shapes;
 mod smoke;
 mod stale;
 mod switchover;

@@ -35,15 +35,7 @@ impl Drop for FreshHost {
 }
 
 fn fresh_host(sb: &Sandbox) -> FreshHost {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let journal = dir.path().join("fresh.journal.db");
-    FreshHost(Sandbox {
-        lab: sb.lab,
-        dir,
-        prefix: sb.prefix.clone(),
-        topology: sb.topology.clone(),
-        journal,
-    })
+    FreshHost(sb.second_host())
 }
 
 /// Issue 14, deliverable 1: `failover promote` from a second journal that never recorded
