@@ -6,7 +6,8 @@
 //! MM2 connectors and their tasks from Connect REST. Then the replication lag per
 //! partition right now: the RPO you would have if the primary died this second. A
 //! warning when MM2 reads the primary read_uncommitted while it has transactional
-//! producers (aborted records would reach the backup as ordinary ones). Every
+//! producers (aborted records would reach the backup as ordinary ones). An error for
+//! records the primary expired before MM2 copied them (`dr::gaps`). Every
 //! finding becomes a `Problem` with a severity (`Severity`: error, warning, info, by
 //! what the operator must do) and, when there is a next step, a `help` line; the exit
 //! code follows the worst severity (an error exits 3, warnings and info exit 0).
@@ -811,6 +812,29 @@ fn measure_lag(
                 .collect()
         })
         .unwrap_or_default();
+    // Records the primary expired before MM2 copied them: a silent loss (issue 14).
+    for g in crate::dr::gaps::expired_before_copied(primary_wm.iter().map(|w| {
+        (
+            w.topic.as_str(),
+            w.partition,
+            w.earliest,
+            next_to_copy.get(&(w.topic.clone(), w.partition)).copied(),
+        )
+    })) {
+        problem(
+            problems,
+            Severity::Error,
+            format!("topic {} partition {}", g.topic, g.partition),
+            format!(
+                "{} record(s) expired on `{}` before MM2 copied them: its next offset to copy is {}, the log starts at {}; offsets {}..{} will never reach `{}`",
+                g.records, r.primary, g.next_to_copy, g.log_start, g.next_to_copy, g.log_start, r.backup
+            ),
+            Some(&format!(
+                "they are gone from the primary: raise `retention.ms`/`retention.bytes` of `{}` on `{}` above MM2's worst lag, find why MM2 fell behind (`kafka-dr mirror status`), and tell the consumers of `{}` that these offsets are missing",
+                g.topic, r.primary, r.backup
+            )),
+        );
+    }
     let mut out = Vec::new();
     for w in primary_wm {
         let (next, method) = match next_to_copy.get(&(w.topic.clone(), w.partition)) {

@@ -69,6 +69,10 @@ pub struct FailoverReport {
     pub steps: Vec<StepTiming>,
     pub groups: Vec<GroupSummary>,
     pub rpo: Rpo,
+    /// Where recorded positions came from when this host's journal lacked them: the
+    /// `deltas.import` step's output (`{topic, cluster, positions, offset_syncs,
+    /// newest_recorded_at, last_pass_at}`); `None` when nothing was imported.
+    pub imported_deltas: Option<Value>,
 }
 
 fn output_of<'a>(report: &'a RunReport, action: &str) -> Option<&'a Value> {
@@ -112,6 +116,12 @@ impl FailoverReport {
             steps,
             groups,
             rpo,
+            imported_deltas: output_of(report, "deltas.import")
+                .filter(|o| {
+                    o["positions"].as_u64().unwrap_or(0) + o["offset_syncs"].as_u64().unwrap_or(0)
+                        > 0
+                })
+                .cloned(),
         }
     }
 }

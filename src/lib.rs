@@ -19,6 +19,7 @@ pub mod human;
 pub mod journal;
 pub mod kafka;
 pub mod limits;
+pub mod recorder;
 pub mod redact;
 pub mod report;
 pub mod runbook;

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::common::{self, first_line};
+use super::deltas_topic;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
@@ -97,6 +98,18 @@ pub struct DeltasSummary {
     pub lag_unknown: usize,
     pub partitions: Vec<PartitionLag>,
     pub notes: Vec<String>,
+    /// Where the backup DC's copy was written (`cluster`, topic) and how many records;
+    /// `None`: not written in this pass (the notes say why).
+    #[serde(default)]
+    pub backup_copy: Option<BackupCopy>,
+}
+
+/// The backup DC's copy of one pass (`actions::deltas_topic`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupCopy {
+    pub cluster: String,
+    pub topic: String,
+    pub records: usize,
 }
 
 /// One committed position read from the primary.
@@ -140,8 +153,12 @@ struct Pass<'a> {
 /// only) into the journal; watermarks and lag into the returned summary (the caller
 /// stores it, e.g. as a step output). `step_id` names the caller in progress lines.
 ///
+/// `full_copy` writes everything the journal holds of the flow to the backup DC's copy,
+/// not only what changed (after a pass whose copy could not be written).
+///
 /// Must not be called from inside a tokio runtime thread (`runtime.block_on` is used
 /// for the Connect REST call).
+#[allow(clippy::too_many_arguments)]
 pub fn record_once(
     topology: &Topology,
     journal: &Journal,
@@ -150,6 +167,7 @@ pub fn record_once(
     reporter: &Reporter,
     runtime: &tokio::runtime::Handle,
     timeout: Duration,
+    full_copy: bool,
 ) -> Result<DeltasSummary, Error> {
     let roles = common::roles_before(topology, journal, Some(run_id))?;
     let pass = Pass {
@@ -159,7 +177,7 @@ pub fn record_once(
         backup: &roles.backup,
         timeout,
     };
-    Ok(record(&pass, journal, step_id, reporter)?.0)
+    Ok(record(&pass, journal, step_id, reporter, full_copy)?.0)
 }
 
 fn record(
@@ -167,6 +185,7 @@ fn record(
     journal: &Journal,
     step_id: &str,
     reporter: &Reporter,
+    full_copy: bool,
 ) -> Result<(DeltasSummary, Recorded), Error> {
     let now_ms = now_ms();
     let (client, collected) = collect(pass)?;
@@ -230,6 +249,9 @@ fn record(
     let new_syncs = journal.record_offset_syncs(&fresh)?;
     journal.record_group_positions(&rows)?;
     record_ids(journal, pass, &collected)?;
+    // The journal is the record; the backup DC's copy follows it. Built before
+    // `collected` is consumed by the summary.
+    let mut copy = backup_copy(journal, pass, &collected, &fresh, &rows, now_ms, full_copy)?;
     let recorded = Recorded {
         primary: pass.primary.to_string(),
         backup: pass.backup.to_string(),
@@ -237,7 +259,13 @@ fn record(
         syncs: collected.syncs.clone(),
         positions: collected.positions.clone(),
     };
-    let summary = summarize(pass, collected, now_ms, new_syncs, rows.len());
+    let mut summary = summarize(pass, collected, now_ms, new_syncs, rows.len());
+    copy.pass = Some((
+        summary.primary.clone(),
+        summary.backup.clone(),
+        pass_value(&summary),
+    ));
+    write_backup_copy(pass, &copy, &mut summary, reporter);
     reporter.status(
         "Recorded",
         &format!(
@@ -278,6 +306,143 @@ fn summarize(
         lag_unknown: c.partitions.iter().filter(|p| p.lag.is_none()).count(),
         partitions: c.partitions,
         notes: c.notes,
+        backup_copy: None,
+    }
+}
+
+/// What this pass recorded, for the backup DC's copy: every partition with a new sync
+/// (its whole history in recording order: the copy keeps the newest), the positions
+/// recorded now (stamped with the pass's time), and both sides' topic ids. With `full`,
+/// everything the journal holds of the flow instead (the first pass of a process, and
+/// the pass after a copy that could not be written), so the copy never stays behind.
+fn backup_copy(
+    journal: &Journal,
+    pass: &Pass<'_>,
+    c: &Collected,
+    fresh: &[OffsetSyncRow],
+    rows: &[GroupPositionRow],
+    now_ms: i64,
+    full: bool,
+) -> Result<deltas_topic::PassRecords, Error> {
+    let changed: BTreeSet<(String, i32)> = if full {
+        journal
+            .latest_offset_syncs(pass.primary, pass.backup)?
+            .into_iter()
+            .map(|s| (s.topic, s.partition))
+            .collect()
+    } else {
+        fresh
+            .iter()
+            .map(|s| (s.topic.clone(), s.partition))
+            .collect()
+    };
+    let mut syncs = Vec::with_capacity(changed.len());
+    for (topic, partition) in changed {
+        let history = journal.offset_syncs_in_recording_order(
+            pass.primary,
+            pass.backup,
+            &topic,
+            partition,
+        )?;
+        syncs.push((
+            (
+                pass.primary.to_string(),
+                pass.backup.to_string(),
+                topic,
+                partition,
+            ),
+            history,
+        ));
+    }
+    let at = rfc3339(now_ms);
+    let positions = if full {
+        // As the journal holds them, with the time each was first recorded.
+        journal.latest_group_positions(pass.primary, None)?
+    } else {
+        rows.iter()
+            .map(|r| GroupPositionRow {
+                recorded_at: Some(at.clone()),
+                ..r.clone()
+            })
+            .collect()
+    };
+    Ok(deltas_topic::PassRecords {
+        syncs,
+        positions,
+        ids: vec![
+            (pass.primary.to_string(), c.primary_ids.clone()),
+            (pass.backup.to_string(), c.backup_ids.clone()),
+        ],
+        pass: None,
+        guards: guards_in_journal(journal, &[pass.primary, pass.backup])?,
+    })
+}
+
+/// The `app-writes` guard the journal holds in force on each cluster (`None`: none).
+fn guards_in_journal(
+    journal: &Journal,
+    clusters: &[&str],
+) -> Result<Vec<(String, Option<serde_json::Value>)>, Error> {
+    let active = journal.active_fences(None)?;
+    Ok(clusters
+        .iter()
+        .map(|c| {
+            let guard = active
+                .iter()
+                .find(|f| f.cluster == *c && f.name == super::fence::Fence::AppWrites.name())
+                .map(|f| f.bindings.clone());
+            (c.to_string(), guard)
+        })
+        .collect())
+}
+
+fn pass_value(s: &DeltasSummary) -> deltas_topic::PassValue {
+    let mut lag_by_topic: BTreeMap<String, i64> = BTreeMap::new();
+    for p in &s.partitions {
+        *lag_by_topic.entry(p.topic.clone()).or_default() += p.lag.unwrap_or(0);
+    }
+    deltas_topic::PassValue {
+        v: deltas_topic::FORMAT,
+        recorded_at: s.recorded_at.clone(),
+        recorded_at_ms: s.recorded_at_ms,
+        offset_syncs: s.offset_syncs,
+        group_positions: s.group_positions,
+        total_lag: s.total_lag,
+        lag_unknown: s.lag_unknown,
+        lag_by_topic,
+    }
+}
+
+/// Write the pass to the backup DC's copy. A backup that does not answer does not fail
+/// the pass (the journal holds it): the summary says the copy was not written, and the
+/// next pass writes what changed then. Positions not written now are written again only
+/// when they change, so the copy can lag the journal until then (said in the note).
+fn write_backup_copy(
+    pass: &Pass<'_>,
+    copy: &deltas_topic::PassRecords,
+    summary: &mut DeltasSummary,
+    reporter: &Reporter,
+) {
+    let topic = &pass.topology.replication.deltas_topic;
+    let written = common::kafka(pass.topology, pass.backup, pass.timeout)
+        .and_then(|c| Ok(deltas_topic::write_pass(&c, topic, copy, pass.timeout)?));
+    match written {
+        Ok(records) => {
+            summary.backup_copy = Some(BackupCopy {
+                cluster: pass.backup.to_string(),
+                topic: topic.clone(),
+                records,
+            })
+        }
+        Err(e) => {
+            let note = format!(
+                "the backup DC's copy (`{topic}` on `{}`) was not written in this pass: {}; the journal holds the pass, and the next pass writes the whole copy again",
+                pass.backup,
+                first_line(&e.to_string())
+            );
+            reporter.warn(&note);
+            summary.notes.push(note);
+        }
     }
 }
 
@@ -838,7 +1003,8 @@ impl Action for RecordDeltas {
             backup: &backup,
             timeout: self.timeout,
         };
-        let (summary, recorded) = record(&pass, ctx.journal, ctx.step_id, ctx.reporter)?;
+        // A one-shot pass (or a `--follow` loop's first) writes the whole backup DC's copy.
+        let (summary, recorded) = record(&pass, ctx.journal, ctx.step_id, ctx.reporter, true)?;
         // Kept for verify: what this attempt read and wrote.
         self.recorded = Some(recorded);
         serde_json::to_value(&summary).map_err(|e| {

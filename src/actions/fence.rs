@@ -14,6 +14,9 @@
 //!   the fence, a transaction it opened before it; EndTxn needs no topic permission).
 //! - `app-writes`: the application principals may no longer WRITE any in-scope topic.
 //!
+//! Both also deny WRITE on the deltas topic (`replication.deltas_topic`, the backup DC's
+//! copy of what `deltas record` records): only kafka-dr writes it.
+//!
 //! Bindings are LITERAL for every in-scope name known (on the cluster, on the other
 //! clusters when they answer quickly, and in the journal), plus PREFIXED where a topics or
 //! groups `include` regex is a literal prefix followed by `.*` (so names created later are
@@ -572,6 +575,14 @@ pub fn compute_bindings(
                 add(ResourceType::Topic, p, PatternType::Prefixed, op);
             }
         }
+        // The backup DC's copy of the recorded deltas (`actions::deltas_topic`) is
+        // written by kafka-dr alone; neither the mirror nor an application may write it.
+        add(
+            ResourceType::Topic,
+            &topology.replication.deltas_topic,
+            PatternType::Literal,
+            AclOperation::Write,
+        );
         if fence == Fence::ReplicationIntoBackup {
             // Kafka authorizes CreateTopics on the cluster resource first: a principal
             // allowed CREATE there creates any topic whatever the topic bindings say.

@@ -11,7 +11,9 @@
 
 pub mod common;
 pub mod confirm;
+pub mod deltas_import;
 pub mod deltas_record;
+pub mod deltas_topic;
 pub mod exec;
 pub mod fence;
 pub mod fence_apply;
@@ -53,6 +55,9 @@ type Builder = fn(&StepDef) -> Result<Box<dyn Action>, Error>;
 /// only); a test checks that the two lists name the same actions.
 const BUILDERS: &[(&str, Builder)] = &[
     (confirm::NAME, |s| Ok(Box::new(confirm::Confirm::new(s)?))),
+    (deltas_import::NAME, |s| {
+        Ok(Box::new(deltas_import::Import::new(s)?))
+    }),
     (deltas_record::NAME, |s| {
         Ok(Box::new(deltas_record::RecordDeltas::new(s)?))
     }),

@@ -123,6 +123,28 @@ pub fn load_runbook(name_or_path: &str) -> Result<Runbook> {
     })
 }
 
+impl Session {
+    /// SIGTERM (systemd's and Kubernetes' stop) sets the same flag as a first Ctrl-C:
+    /// a long-running command stops after its current pass, never half-way through it.
+    pub fn stop_on_sigterm(&self) {
+        let flag = self.interrupted.clone();
+        let reporter = self.reporter.clone();
+        let _guard = self.runtime.enter();
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            reporter.warn("cannot handle SIGTERM: it stops the recorder at once (the journal stays consistent)");
+            return;
+        };
+        self.runtime.spawn(async move {
+            if term.recv().await.is_some() {
+                flag.store(true, Ordering::SeqCst);
+                reporter.status("Stopping", "SIGTERM: after the current pass");
+            }
+        });
+    }
+}
+
 /// First Ctrl-C: stop after the current step (the journal stays consistent).
 /// Second Ctrl-C: stop now (a step left `started` is verified on resume).
 fn install_ctrl_c(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>, reporter: Reporter) {

@@ -3,6 +3,7 @@
 //! out, unit- and property-tested here. It imports nothing of ours but other `dr`
 //! modules, and never touches a cluster, the journal or the terminal.
 
+pub mod gaps;
 pub mod sync_store;
 pub mod transactions;
 

@@ -386,6 +386,34 @@ impl Journal {
         })
     }
 
+    /// Record positions read back from the backup DC's copy (`deltas.import`), keeping
+    /// the time each was first recorded (`recorded_at`, required): a failover judges a
+    /// position by its age. A row without `recorded_at` gets the time of now.
+    pub fn import_group_positions(&self, rows: &[GroupPositionRow]) -> Result<(), JournalError> {
+        self.write("import group positions", |tx| {
+            let mut insert = tx.prepare(
+                "INSERT INTO group_positions (cluster, group_id, topic, partition,
+                                              committed_offset, fingerprint, topic_id,
+                                              recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,
+                         ifnull(?8, strftime('%Y-%m-%dT%H:%M:%fZ', 'now')))",
+            )?;
+            for r in rows {
+                insert.execute(params![
+                    r.cluster,
+                    r.group,
+                    r.topic,
+                    r.partition,
+                    r.committed_offset,
+                    r.fingerprint.as_ref().map(to_json),
+                    r.topic_id,
+                    r.recorded_at
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
     /// The newest recorded position of each (group, topic, partition) on `cluster`, for
     /// one group or all. Sorted by group, topic, partition.
     pub fn latest_group_positions(

@@ -101,6 +101,17 @@ impl Reporter {
                 }
             }
         }
+        if let Some(i) = &fo.imported_deltas {
+            out.push_str(&format!(
+                "positions: {} recorded position(s) and {} offset sync(s) imported from the backup DC's copy `{}` on `{}` (newest recorded {}, the recorder's last pass {})\n",
+                i["positions"],
+                i["offset_syncs"],
+                i["topic"].as_str().unwrap_or("?"),
+                i["cluster"].as_str().unwrap_or("?"),
+                i["newest_recorded_at"].as_str().unwrap_or("-"),
+                i["last_pass_at"].as_str().unwrap_or("-"),
+            ));
+        }
         let verb = if fo.dry_run {
             "planned (dry-run, nothing changed)"
         } else {

@@ -221,6 +221,18 @@ impl Reporter {
         self.raw(format!("{}\n", crate::redact::json_safe(&self.redact(&text))).as_bytes())
     }
 
+    /// One line per pass of a long-running command: the text, or with `--output json`
+    /// its JSON form on one line (JSON lines), flushed at once for log collectors.
+    pub fn pass_line(&self, text: &str, json: &serde_json::Value) -> Result<()> {
+        if self.format == OutputFormat::Json {
+            let line = serde_json::to_string(json)
+                .map_err(|e| Error::Io(format!("cannot encode JSON output: {e}")))?;
+            return self
+                .raw(format!("{}\n", crate::redact::json_safe(&self.redact(&line))).as_bytes());
+        }
+        self.raw(format!("{}\n", crate::redact::one_line(&self.safe(text))).as_bytes())
+    }
+
     /// Print human text on stdout.
     pub fn text(&self, text: &str) -> Result<()> {
         self.raw(format!("{}\n", self.safe(text)).as_bytes())

@@ -221,6 +221,8 @@ fn failover_promote_summary() {
         ("promote", "roles.promote", 47),
     ];
     let fo = FailoverReport {
+        // This host's journal recorded the positions itself: nothing imported.
+        imported_deltas: None,
         run_id: 3,
         dry_run: false,
         rto_ms: 8_800,

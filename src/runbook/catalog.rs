@@ -368,6 +368,30 @@ pub static ACTIONS: &[ActionSpec] = &[
         ],
     ),
     ActionSpec::new(
+        "deltas.import",
+        "read the backup DC's copy of the recorded deltas (`replication.deltas_topic`) into the journal: what it lacks",
+        &[
+            with_default(
+                "from",
+                K::Cluster,
+                Presence::DefaultStr("primary"),
+                "the cluster the positions were recorded on (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "to",
+                K::Cluster,
+                Presence::DefaultStr("backup"),
+                "the cluster holding the copy (a name, or `primary`/`backup`)",
+            ),
+            with_default(
+                "timeout_seconds",
+                K::PositiveInt,
+                Presence::DefaultInt(10),
+                "timeout of each Kafka request",
+            ),
+        ],
+    ),
+    ActionSpec::new(
         "groups.translate",
         "translate the groups' positions from the primary to the backup (read-only; kept as the step output)",
         &[

@@ -37,6 +37,7 @@ const REPLICATION_KEYS: &[&str] = &[
     "mirror_principal",
     "app_principals",
     "offset_syncs_location",
+    "deltas_topic",
     "forward_connectors",
     "reverse_connectors",
     "topics",
@@ -44,6 +45,28 @@ const REPLICATION_KEYS: &[&str] = &[
 ];
 const CONNECTOR_KEYS: &[&str] = &["source", "checkpoint", "heartbeat"];
 const FILTER_KEYS: &[&str] = &["include", "exclude"];
+
+/// Where `deltas record` keeps a copy of what it records, on the backup cluster. The
+/// `.internal` suffix keeps it out of MM2's default `topics.exclude`, so it is never mirrored.
+pub const DEFAULT_DELTAS_TOPIC: &str = "kafka-dr.deltas.internal";
+
+/// Why `name` cannot be a Kafka topic name (Kafka's `Topic.validate`), if it cannot.
+fn invalid_topic_name(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        Some("it is empty")
+    } else if name == "." || name == ".." {
+        Some("`.` and `..` are reserved")
+    } else if name.len() > 249 {
+        Some("it is longer than 249 characters")
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
+        Some("it holds a character other than letters, digits, `.`, `_` and `-`")
+    } else {
+        None
+    }
+}
 
 /// MM2's own defaults for `groups.exclude` (DefaultGroupFilter), used when `groups` is omitted.
 const DEFAULT_GROUP_EXCLUDES: &[&str] = &["console-consumer-.*", "connect-.*", "__.*"];
@@ -150,6 +173,20 @@ pub(super) fn build(text: &str, path: &Path) -> R<Topology> {
             }
         }
     };
+    let deltas_topic = match rep.get("deltas_topic") {
+        None => DEFAULT_DELTAS_TOPIC.to_string(),
+        Some(val) => {
+            let p = child(&rep_path, "deltas_topic");
+            let name = v.str_value(&p, val)?;
+            if let Some(why) = invalid_topic_name(name) {
+                return Err(invalid(
+                    doc.at_value(&p, format!("`{name}` is not a valid topic name: {why}"))
+                        .with_help("use at most 249 characters among letters, digits, `.`, `_` and `-`, e.g. `kafka-dr.deltas.internal`"),
+                ));
+            }
+            name.to_string()
+        }
+    };
     let forward_connectors = v.connectors(&rep_path, rep, "forward_connectors", primary, backup)?;
     let reverse_connectors = v.connectors(&rep_path, rep, "reverse_connectors", backup, primary)?;
     let topics = match rep.get("topics") {
@@ -178,6 +215,13 @@ pub(super) fn build(text: &str, path: &Path) -> R<Topology> {
         })?,
     };
 
+    if topics.matches(&deltas_topic) {
+        return Err(invalid(
+            doc.at_key(&rep_path, format!("the deltas topic `{deltas_topic}` is in scope of `replication.topics`: it would be mirrored and fenced like an application topic"))
+                .with_help("exclude it in `replication.topics.exclude`, or name another one in `replication.deltas_topic`"),
+        ));
+    }
+
     Ok(Topology {
         name: name.to_string(),
         path: path.to_path_buf(),
@@ -188,6 +232,7 @@ pub(super) fn build(text: &str, path: &Path) -> R<Topology> {
             mirror_principal,
             app_principals,
             offset_syncs_location,
+            deltas_topic,
             forward_connectors,
             reverse_connectors,
             topics,

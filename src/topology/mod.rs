@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use config::{is_secret_key, ClientConfig, REDACTED};
+pub use load::DEFAULT_DELTAS_TOPIC;
 
 pub use filter::NameFilter;
 
@@ -308,6 +309,9 @@ pub struct Replication {
     /// The principals applications write with: fenced on the old primary.
     pub app_principals: Vec<String>,
     pub offset_syncs_location: SyncsLocation,
+    /// The compacted topic on the backup cluster where `deltas record` keeps a copy of
+    /// what it records (`replication.deltas_topic`, default `kafka-dr.deltas.internal`).
+    pub deltas_topic: String,
     /// primary -> backup.
     pub forward_connectors: Connectors,
     /// backup -> primary (used after failover).

@@ -696,6 +696,17 @@ impl Sandbox {
             replaced, 2,
             "lab/topology.yaml changed shape; update Sandbox::new"
         );
+        // Its own copy of the recorded deltas on the backup (issue 14): the fences deny
+        // WRITE on it by name, so sandboxes sharing one would lift each other's binding.
+        let text = text.replacen(
+            "replication:\n",
+            &format!("replication:\n  deltas_topic: kafka-dr.deltas.{prefix}.internal\n"),
+            1,
+        );
+        assert!(
+            text.contains("deltas_topic:"),
+            "lab/topology.yaml has no `replication:` line; update Sandbox::new"
+        );
         let topology = dir.path().join("topology.yaml");
         std::fs::write(&topology, text).expect("write topology");
         let journal = dir.path().join("journal.db");
@@ -704,6 +715,21 @@ impl Sandbox {
             dir,
             prefix,
             topology,
+            journal,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// The same topology and scope with a journal of its own in a new temp dir: a
+    /// second host (e.g. a fresh host in the backup DC that never recorded anything).
+    pub fn second_host(&self) -> Sandbox {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let journal = dir.path().join("second-host.journal.db");
+        Sandbox {
+            lab: self.lab,
+            dir,
+            prefix: self.prefix.clone(),
+            topology: self.topology.clone(),
             journal,
             started: std::time::Instant::now(),
         }

@@ -207,7 +207,7 @@ impl Scenario {
     }
 
     /// For each partition: the dc2 offset right after the twin of dc1's record C-1.
-    fn expected_dc2_positions(&self) -> BTreeMap<i32, i64> {
+    pub fn expected_dc2_positions(&self) -> BTreeMap<i32, i64> {
         let dc2 = read_all(self.sb.lab, "dc2", &self.topic);
         let mut out = BTreeMap::new();
         for (p, pos) in POSITIONS.iter().enumerate() {

@@ -195,10 +195,14 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
     let dc2 = admin_client(&topology, "dc2");
     let present = deny_acls_on(&dc2, &mirror);
     for b in &bindings {
-        // The two bindings outside the sandbox: CREATE on the cluster resource, and
-        // WRITE on every transactional id (an exactly-once MM2's transactions).
+        // The bindings outside the sandbox's prefix: CREATE on the cluster resource,
+        // WRITE on every transactional id (an exactly-once MM2's transactions), and
+        // WRITE on the sandbox's deltas topic.
         assert!(
             b.name.starts_with(&sb.prefix)
+                // The sandbox's own copy of the recorded deltas (issue 14).
+                || (b.name == format!("kafka-dr.deltas.{}.internal", sb.prefix)
+                    && b.operation == kafka_dr::kafka::AclOperation::Write)
                 || (b.resource_type == kafka_dr::kafka::ResourceType::Cluster
                     && b.operation == kafka_dr::kafka::AclOperation::Create)
                 || (b.resource_type == kafka_dr::kafka::ResourceType::TransactionalId

@@ -16,6 +16,7 @@ mod identical;
 mod kafka;
 mod mirror;
 mod preflight;
+mod recorder;
 mod reverse;
 mod scale;
 mod secured;

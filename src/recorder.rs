@@ -1,0 +1,827 @@
+//! The recorder as a service (issue 14): what `kafka-dr deltas record --follow` knows
+//! between passes, as Prometheus metrics, and the small HTTP server of
+//! `--metrics-addr HOST:PORT` that serves them (`GET /metrics`; anything else is 404).
+//!
+//! Metrics are kept with `prometheus-client` (the Prometheus project's own Rust client:
+//! OpenMetrics text, typed label sets, no global registry). Each pass replaces the label
+//! sets it owns (topics, groups, connectors), so a topic or group that went away does not
+//! stay as a stale series, and memory is bounded by what one pass sees. The server is a
+//! plain tokio listener answering one request per connection with a read timeout: it
+//! needs no routing, TLS or keep-alive, and a scraper that stalls cannot hold it.
+//!
+//! The follow loop (cli/deltas.rs) hands it each pass's summary; `observe` reads what
+//! the summary does not hold (connector states, fences, position and sync ages, the
+//! newest checkpoint) and `pass_line_*` make the one line per pass. It writes to no
+//! cluster and to no journal.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::actions::common::{self, first_line};
+use crate::actions::deltas_record::{DeltasSummary, LagSource};
+use crate::dr::gaps;
+use crate::error::Error;
+use crate::exit_code::ExitCode;
+use crate::journal::Journal;
+use crate::kafka::KafkaClient;
+use crate::topology::Topology;
+
+type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+/// A connector's name, its state, and its tasks' (id, state).
+pub type ConnectorStates = (String, String, Vec<(u32, String)>);
+
+fn labels(pairs: &[(&str, &str)]) -> Labels {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Every metric the recorder exports. Cheap to clone (the metrics are shared handles).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub lag: Family<Labels, Gauge>,
+    pub rpo: Family<Labels, Gauge>,
+    pub lag_unknown: Family<Labels, Gauge>,
+    pub sync_age: Family<Labels, FloatGauge>,
+    pub checkpoint_age: Family<Labels, FloatGauge>,
+    pub connector_state: Family<Labels, Gauge>,
+    pub task_state: Family<Labels, Gauge>,
+    pub positions: Family<Labels, Gauge>,
+    pub position_age: Family<Labels, FloatGauge>,
+    pub fence_in_place: Family<Labels, Gauge>,
+    pub cluster_up: Family<Labels, Gauge>,
+    pub gap: Family<Labels, Gauge>,
+    pub pass_duration: FloatGauge,
+    pub last_success: FloatGauge,
+    pub passes: Family<Labels, Counter>,
+    pub errors: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut r = Registry::with_prefix("kafka_dr");
+        let m = Metrics {
+            registry: Arc::new(Registry::default()),
+            lag: Family::default(),
+            rpo: Family::default(),
+            lag_unknown: Family::default(),
+            sync_age: Family::default(),
+            checkpoint_age: Family::default(),
+            connector_state: Family::default(),
+            task_state: Family::default(),
+            positions: Family::default(),
+            position_age: Family::default(),
+            fence_in_place: Family::default(),
+            cluster_up: Family::default(),
+            gap: Family::default(),
+            pass_duration: FloatGauge::default(),
+            last_success: FloatGauge::default(),
+            passes: Family::default(),
+            errors: Family::default(),
+        };
+        r.register(
+            "replication_lag_records",
+            "Records on the primary not yet copied by MM2, per topic (last pass)",
+            m.lag.clone(),
+        );
+        r.register(
+            "rpo_records",
+            "The replication lag summed over every in-scope partition of the flow: the records a failover now would lose",
+            m.rpo.clone(),
+        );
+        r.register(
+            "lag_unknown_partitions",
+            "In-scope partitions whose lag could not be measured in the last pass",
+            m.lag_unknown.clone(),
+        );
+        r.register(
+            "offset_sync_age_seconds",
+            "Age of the newest MM2 offset sync recorded for the flow (since kafka-dr first saw it)",
+            m.sync_age.clone(),
+        );
+        r.register(
+            "checkpoint_age_seconds",
+            "Age of the newest MM2 checkpoint of the flow on the backup (its record timestamp)",
+            m.checkpoint_age.clone(),
+        );
+        r.register(
+            "connector_state",
+            "1 for the state each MM2 connector of the flow is in",
+            m.connector_state.clone(),
+        );
+        r.register(
+            "connector_task_state",
+            "1 for the state each task of each MM2 connector of the flow is in",
+            m.task_state.clone(),
+        );
+        r.register(
+            "group_positions_recorded",
+            "Partitions with a recorded committed position, per consumer group",
+            m.positions.clone(),
+        );
+        r.register(
+            "group_position_age_seconds",
+            "Age of the newest recorded position of the group",
+            m.position_age.clone(),
+        );
+        r.register(
+            "fence_in_place",
+            "1 when the journal holds the fence (ACL DENY bindings) as in force on the cluster: app-writes on the backup is the application guard",
+            m.fence_in_place.clone(),
+        );
+        r.register(
+            "cluster_up",
+            "1 when the cluster answered in the last pass",
+            m.cluster_up.clone(),
+        );
+        r.register(
+            "silent_gap_partitions",
+            "Silent gaps per kind: expired-before-copied (partitions whose records the primary expired before MM2 copied them), checkpoint-stale (1 when the flow's newest checkpoint is older than 300 s)",
+            m.gap.clone(),
+        );
+        r.register(
+            "last_pass_duration_seconds",
+            "Wall time of the last recording pass",
+            m.pass_duration.clone(),
+        );
+        r.register(
+            "last_success_timestamp_seconds",
+            "Unix time of the last pass that recorded into the journal",
+            m.last_success.clone(),
+        );
+        r.register(
+            "passes",
+            "Recording passes, by outcome (ok, failed)",
+            m.passes.clone(),
+        );
+        r.register(
+            "errors",
+            "Errors by kind: primary-unreachable, backup-copy-failed, connect-unreachable, journal, kafka, other",
+            m.errors.clone(),
+        );
+        Metrics {
+            registry: Arc::new(r),
+            ..m
+        }
+    }
+
+    /// The OpenMetrics text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Count an error of `kind`.
+    pub fn error(&self, kind: &str) {
+        self.errors.get_or_create(&labels(&[("kind", kind)])).inc();
+    }
+
+    pub fn flow_labels(flow: &str) -> Labels {
+        labels(&[("flow", flow)])
+    }
+
+    pub fn set_cluster_up(&self, cluster: &str, up: bool) {
+        self.cluster_up
+            .get_or_create(&labels(&[("cluster", cluster)]))
+            .set(i64::from(up));
+    }
+
+    /// Replace the per-topic lags with this pass's.
+    pub fn set_lags(&self, flow: &str, by_topic: &[(String, i64)], total: i64, unknown: usize) {
+        self.lag.clear();
+        for (topic, lag) in by_topic {
+            self.lag
+                .get_or_create(&labels(&[("flow", flow), ("topic", topic)]))
+                .set(*lag);
+        }
+        self.rpo.get_or_create(&Self::flow_labels(flow)).set(total);
+        self.lag_unknown
+            .get_or_create(&Self::flow_labels(flow))
+            .set(i64::try_from(unknown).unwrap_or(i64::MAX));
+    }
+
+    /// Replace the connector and task states with this pass's: `(connector, state,
+    /// tasks as (id, state))`.
+    pub fn set_connectors(&self, flow: &str, states: &[ConnectorStates]) {
+        self.connector_state.clear();
+        self.task_state.clear();
+        for (connector, state, tasks) in states {
+            self.connector_state
+                .get_or_create(&labels(&[
+                    ("flow", flow),
+                    ("connector", connector),
+                    ("state", state),
+                ]))
+                .set(1);
+            for (id, t) in tasks {
+                self.task_state
+                    .get_or_create(&labels(&[
+                        ("flow", flow),
+                        ("connector", connector),
+                        ("task", &id.to_string()),
+                        ("state", t),
+                    ]))
+                    .set(1);
+            }
+        }
+    }
+
+    /// Replace the per-group figures: `(group, partitions, age in seconds)`.
+    pub fn set_groups(&self, groups: &[(String, usize, f64)]) {
+        self.positions.clear();
+        self.position_age.clear();
+        for (group, n, age) in groups {
+            let l = labels(&[("group", group)]);
+            self.positions
+                .get_or_create(&l)
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+            self.position_age.get_or_create(&l).set(*age);
+        }
+    }
+
+    /// Replace the fences in place: `(cluster, fence)`.
+    pub fn set_fences(&self, all: &[(String, String)], active: &[(String, String)]) {
+        self.fence_in_place.clear();
+        for (cluster, fence) in all {
+            let on = active.iter().any(|(c, f)| c == cluster && f == fence);
+            self.fence_in_place
+                .get_or_create(&labels(&[("cluster", cluster), ("fence", fence)]))
+                .set(i64::from(on));
+        }
+    }
+
+    /// Replace the silent-gap counts: `(kind, partitions)`, every kind always present.
+    pub fn set_gaps(&self, flow: &str, counts: &[(&str, usize)]) {
+        for (kind, n) in counts {
+            self.gap
+                .get_or_create(&labels(&[("flow", flow), ("kind", kind)]))
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+}
+
+/// Bind `addr` now (so a taken port fails the command at once, with the address), then
+/// serve `/metrics` on `runtime` until the process ends.
+pub fn serve(
+    runtime: &tokio::runtime::Runtime,
+    addr: &str,
+    metrics: Metrics,
+) -> Result<SocketAddr, Error> {
+    let bind_err = |e: std::io::Error| {
+        Error::Usage(format!(
+            "cannot serve metrics on `{addr}`: {e}\nhelp: give `--metrics-addr HOST:PORT` with a free port (e.g. `127.0.0.1:9464`), or leave it out"
+        ))
+    };
+    let std_listener = std::net::TcpListener::bind(addr).map_err(bind_err)?;
+    std_listener.set_nonblocking(true).map_err(bind_err)?;
+    let local = std_listener.local_addr().map_err(bind_err)?;
+    let listener = {
+        let _guard = runtime.enter();
+        tokio::net::TcpListener::from_std(std_listener).map_err(bind_err)?
+    };
+    runtime.spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let metrics = metrics.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                // A scraper that sends nothing within 5 s is dropped.
+                let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+                    .await
+                {
+                    Ok(Ok(n)) => n,
+                    _ => return,
+                };
+                let request = String::from_utf8_lossy(&buf[..n]);
+                let path = request.split_whitespace().nth(1).unwrap_or("");
+                let response = if request.starts_with("GET ")
+                    && (path == "/metrics" || path.starts_with("/metrics?"))
+                {
+                    let body = metrics.encode();
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/openmetrics-text; version=1.0.0; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    let body = "not found: metrics are at /metrics\n";
+                    format!(
+                        "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    stream.write_all(response.as_bytes()),
+                )
+                .await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    Ok(local)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (the journal's format) as milliseconds since the epoch.
+pub fn parse_utc_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !s.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match s.get(19..s.len() - 1) {
+        Some("") => 0,
+        Some(frac) if frac.starts_with('.') && frac.len() >= 2 => {
+            let digits: String = frac[1..].chars().chain("000".chars()).take(3).collect();
+            digits.parse::<i64>().ok()?
+        }
+        _ => return None,
+    };
+    // Howard Hinnant's days_from_civil.
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + h * 3600 + mi * 60 + sec) * 1000) + ms)
+}
+
+// ---------------------------------------------------------------------------------------
+// What the follow loop observes around each pass, and its one line per pass
+// ---------------------------------------------------------------------------------------
+
+/// What `observe` saw beside the pass itself, for the pass line.
+#[derive(Debug, Default)]
+pub struct Observed {
+    pub flow: String,
+    /// Connectors of the flow that are not RUNNING (or whose tasks are not), as
+    /// `name: STATE`.
+    pub connectors_not_running: Vec<String>,
+    /// Why the Connect worker could not be asked, if it could not.
+    pub connect_error: Option<String>,
+    /// Silent gaps found in this pass (`check` explains each).
+    pub gaps: Vec<String>,
+}
+
+/// Refresh the metrics that do not come from the pass's summary: the flow's connector
+/// and task states (Connect REST of the backup), the fences the journal holds in force,
+/// the recorded positions per group and their age, the age of the newest offset sync
+/// (journal) and of the newest checkpoint (the backup's checkpoints topic). Nothing here
+/// fails the pass: what cannot be read is counted as an error of its kind.
+pub fn observe(
+    topology: &Topology,
+    journal: &Journal,
+    run_id: i64,
+    runtime: &tokio::runtime::Handle,
+    metrics: &Metrics,
+    summary: Option<&DeltasSummary>,
+    timeout: Duration,
+) -> Observed {
+    let r = &topology.replication;
+    let (primary, backup) = match common::roles_before(topology, journal, Some(run_id)) {
+        Ok(roles) => (roles.primary, roles.backup),
+        Err(_) => (r.primary.clone(), r.backup.clone()),
+    };
+    let flow = format!("{primary}->{backup}");
+    let mut seen = Observed {
+        flow: flow.clone(),
+        ..Default::default()
+    };
+    let connectors = if primary == r.backup && backup == r.primary {
+        &r.reverse_connectors
+    } else {
+        &r.forward_connectors
+    };
+    // (1) Connector and task states.
+    let names = [
+        &connectors.source,
+        &connectors.checkpoint,
+        &connectors.heartbeat,
+    ];
+    match common::connect(topology, &backup, timeout) {
+        Ok(Some(client)) => {
+            let mut states = Vec::new();
+            for name in names {
+                match runtime.block_on(client.status_if_exists(name)) {
+                    Ok(Some(s)) => {
+                        let tasks: Vec<(u32, String)> = s
+                            .tasks
+                            .iter()
+                            .map(|t| (t.id, t.state.as_str().to_string()))
+                            .collect();
+                        let running = s.connector_state.as_str() == "RUNNING"
+                            && !tasks.is_empty()
+                            && tasks.iter().all(|(_, t)| t == "RUNNING");
+                        if !running {
+                            let worst = tasks
+                                .iter()
+                                .find(|(_, t)| t != "RUNNING")
+                                .map(|(id, t)| format!(", task {id} {t}"))
+                                .unwrap_or_default();
+                            seen.connectors_not_running
+                                .push(format!("{name}: {}{worst}", s.connector_state.as_str()));
+                        }
+                        states.push((name.clone(), s.connector_state.as_str().to_string(), tasks));
+                    }
+                    Ok(None) => {
+                        seen.connectors_not_running.push(format!("{name}: MISSING"));
+                        states.push((name.clone(), "MISSING".to_string(), Vec::new()));
+                    }
+                    Err(e) => {
+                        seen.connect_error = Some(first_line(&e.to_string()).to_string());
+                        break;
+                    }
+                }
+            }
+            metrics.set_connectors(&flow, &states);
+        }
+        Ok(None) => {}
+        Err(e) => seen.connect_error = Some(first_line(&e.to_string()).to_string()),
+    }
+    if seen.connect_error.is_some() {
+        metrics.error("connect-unreachable");
+        metrics.set_connectors(&flow, &[]);
+    }
+    // (2) Fences in force, as journaled.
+    if let Ok(active) = journal.active_fences(None) {
+        let active: Vec<(String, String)> =
+            active.into_iter().map(|f| (f.cluster, f.name)).collect();
+        let mut all: Vec<(String, String)> = vec![
+            (backup.clone(), "app-writes".to_string()),
+            (backup.clone(), "replication-into-backup".to_string()),
+            (primary.clone(), "app-writes".to_string()),
+        ];
+        for a in &active {
+            if !all.contains(a) {
+                all.push(a.clone());
+            }
+        }
+        metrics.set_fences(&all, &active);
+    }
+    let now = now_ms();
+    let age = |at: Option<&str>| {
+        at.and_then(parse_utc_ms)
+            .map_or(f64::NAN, |ms| (now - ms).max(0) as f64 / 1000.0)
+    };
+    // (3) Recorded positions per group, and their age.
+    if let Ok(rows) = journal.latest_group_positions(&primary, None) {
+        let mut by_group: BTreeMap<String, (usize, Option<String>)> = BTreeMap::new();
+        for row in rows {
+            let e = by_group.entry(row.group).or_default();
+            e.0 += 1;
+            if row.recorded_at > e.1 {
+                e.1 = row.recorded_at;
+            }
+        }
+        let groups: Vec<(String, usize, f64)> = by_group
+            .into_iter()
+            .map(|(g, (n, at))| {
+                let a = age(at.as_deref());
+                (g, n, a)
+            })
+            .collect();
+        metrics.set_groups(&groups);
+    }
+    // (4) The newest offset sync recorded for the flow.
+    if let Ok(syncs) = journal.latest_offset_syncs(&primary, &backup) {
+        let newest = syncs.into_iter().filter_map(|s| s.recorded_at).max();
+        metrics
+            .sync_age
+            .get_or_create(&Metrics::flow_labels(&flow))
+            .set(age(newest.as_deref()));
+    }
+    // (5) The newest checkpoint of the flow on the backup.
+    let mut checkpoint_age = None;
+    if summary.is_some() {
+        if let Ok(client) = common::kafka(topology, &backup, timeout) {
+            let topic = format!("{primary}.checkpoints.internal");
+            let newest = newest_record_time(&client, &topic, timeout);
+            checkpoint_age = newest.map(|ms| (now - ms).max(0) as f64 / 1000.0);
+            metrics
+                .checkpoint_age
+                .get_or_create(&Metrics::flow_labels(&flow))
+                .set(checkpoint_age.unwrap_or(f64::NAN));
+        }
+    }
+    // (6) Silent gaps (`dr::gaps`), with what to do in `kafka-dr check`.
+    if let Some(s) = summary {
+        let expired = gaps::expired_before_copied(
+            s.partitions
+                .iter()
+                .filter(|p| p.lag_source == LagSource::Connect)
+                .map(|p| (p.topic.as_str(), p.partition, p.earliest, p.next_to_copy)),
+        );
+        for g in expired.iter().take(5) {
+            seen.gaps.push(format!(
+                "`{}`[{}]: {} record(s) expired on `{primary}` before MM2 copied them (MM2 next {}, log start {})",
+                g.topic, g.partition, g.records, g.next_to_copy, g.log_start
+            ));
+        }
+        let stale = gaps::checkpoint_stale(checkpoint_age, gaps::CHECKPOINT_STALE_SECONDS);
+        if stale {
+            seen.gaps.push(format!(
+                "the newest checkpoint of `{flow}` is {:.0}s old (over {:.0}s)",
+                checkpoint_age.unwrap_or(0.0),
+                gaps::CHECKPOINT_STALE_SECONDS
+            ));
+        }
+        metrics.set_gaps(
+            &flow,
+            &[
+                ("expired-before-copied", expired.len()),
+                ("checkpoint-stale", usize::from(stale)),
+            ],
+        );
+    }
+    seen
+}
+
+/// The timestamp of the last record of partition 0 of `topic` (MM2's checkpoints topic
+/// has one partition), if it has any.
+fn newest_record_time(client: &KafkaClient, topic: &str, timeout: Duration) -> Option<i64> {
+    let wm = client.watermarks(&[(topic, 0)], timeout).ok()?;
+    let w = wm.first()?;
+    if w.latest <= w.earliest {
+        return None;
+    }
+    let records = client
+        .read_records(topic, 0, w.latest - 1, w.latest, timeout)
+        .ok()?;
+    records.last().map(|r| r.timestamp_ms).filter(|t| *t >= 0)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// The metrics a successful pass sets from its summary.
+pub fn record_ok(metrics: &Metrics, s: &DeltasSummary) {
+    let flow = format!("{}->{}", s.primary, s.backup);
+    let mut by_topic: BTreeMap<String, i64> = BTreeMap::new();
+    for p in &s.partitions {
+        *by_topic.entry(p.topic.clone()).or_default() += p.lag.unwrap_or(0);
+    }
+    let by_topic: Vec<(String, i64)> = by_topic.into_iter().collect();
+    metrics.set_lags(&flow, &by_topic, s.total_lag, s.lag_unknown);
+    metrics.set_cluster_up(&s.primary, true);
+    metrics.set_cluster_up(&s.backup, s.backup_copy.is_some());
+    if s.backup_copy.is_none() {
+        metrics.error("backup-copy-failed");
+    }
+    metrics.last_success.set(now_ms() as f64 / 1000.0);
+    metrics
+        .passes
+        .get_or_create(&labels(&[("outcome", "ok")]))
+        .inc();
+}
+
+/// The kind a failed pass is counted under (`errors` metric), and marks the primary down
+/// when it is the primary that did not answer.
+pub fn error_kind(
+    topology: &Topology,
+    journal: &Journal,
+    run_id: i64,
+    metrics: &Metrics,
+    e: &Error,
+) -> &'static str {
+    let primary = common::roles_before(topology, journal, Some(run_id))
+        .map(|r| r.primary)
+        .unwrap_or_else(|_| topology.replication.primary.clone());
+    metrics
+        .passes
+        .get_or_create(&labels(&[("outcome", "failed")]))
+        .inc();
+    match e {
+        Error::Kafka(k) if k.exit_code() == ExitCode::Unreachable => {
+            let cluster = k.cluster().unwrap_or(&primary).to_string();
+            metrics.set_cluster_up(&cluster, false);
+            if cluster == primary {
+                "primary-unreachable"
+            } else {
+                "backup-unreachable"
+            }
+        }
+        Error::Unreachable(_) => {
+            metrics.set_cluster_up(&primary, false);
+            "primary-unreachable"
+        }
+        Error::Kafka(_) => "kafka",
+        Error::Connect(_) => "connect-unreachable",
+        Error::Journal(_) => "journal",
+        _ => "other",
+    }
+}
+
+/// One pass's line: human text and its JSON form.
+pub struct PassLine {
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+pub fn pass_line_ok(
+    pass: u64,
+    took: Duration,
+    s: &DeltasSummary,
+    recovered_after: u64,
+    seen: &Observed,
+) -> PassLine {
+    let copy = match &s.backup_copy {
+        Some(c) => format!(
+            "backup copy {} record(s) to `{}` on `{}`",
+            c.records, c.topic, c.cluster
+        ),
+        None => format!("backup copy NOT written (`{}` does not answer)", s.backup),
+    };
+    let mut text = format!(
+        "pass {pass} ok in {:.1}s: {} -> {}: {} offset sync(s) ({} new), {} position(s) of {} group(s) ({} changed), lag {} record(s){}; {copy}",
+        took.as_secs_f64(),
+        s.primary,
+        s.backup,
+        s.offset_syncs,
+        s.offset_syncs_new,
+        s.group_positions,
+        s.groups,
+        s.group_positions_changed,
+        s.total_lag,
+        if s.lag_unknown > 0 {
+            format!(" ({} partition(s) unknown)", s.lag_unknown)
+        } else {
+            String::new()
+        }
+    );
+    if recovered_after > 0 {
+        text.push_str(&format!(
+            "; recording again after {recovered_after} failed pass(es)"
+        ));
+    }
+    if !seen.connectors_not_running.is_empty() {
+        text.push_str(&format!(
+            "; not running: {}",
+            seen.connectors_not_running.join(", ")
+        ));
+    }
+    if let Some(e) = &seen.connect_error {
+        text.push_str(&format!("; Connect unreachable: {e}"));
+    }
+    if !seen.gaps.is_empty() {
+        text.push_str(&format!(
+            "; SILENT GAPS (see `kafka-dr check`): {}",
+            seen.gaps.join("; ")
+        ));
+    }
+    PassLine {
+        text,
+        json: json!({
+            "pass": pass,
+            "ok": true,
+            "duration_ms": took.as_millis() as u64,
+            "flow": seen.flow,
+            "recorded_at": s.recorded_at,
+            "offset_syncs": s.offset_syncs,
+            "offset_syncs_new": s.offset_syncs_new,
+            "group_positions": s.group_positions,
+            "group_positions_changed": s.group_positions_changed,
+            "groups": s.groups,
+            "total_lag": s.total_lag,
+            "lag_unknown": s.lag_unknown,
+            "backup_copy": s.backup_copy,
+            "recovered_after_failed_passes": recovered_after,
+            "connectors_not_running": seen.connectors_not_running,
+            "connect_error": seen.connect_error,
+            "silent_gaps": seen.gaps,
+            "notes": s.notes,
+        }),
+    }
+}
+
+pub fn pass_line_failed(
+    pass: u64,
+    took: Duration,
+    e: &Error,
+    kind: &str,
+    failed_in_a_row: u64,
+    seen: &Observed,
+) -> PassLine {
+    let why = first_line(&e.to_string()).to_string();
+    PassLine {
+        text: format!(
+            "pass {pass} FAILED in {:.1}s ({kind}): {why}; the journal keeps every earlier pass; still running, next pass at the next interval ({failed_in_a_row} failed in a row)",
+            took.as_secs_f64()
+        ),
+        json: json!({
+            "pass": pass,
+            "ok": false,
+            "duration_ms": took.as_millis() as u64,
+            "flow": seen.flow,
+            "error_kind": kind,
+            "error": why,
+            "failed_in_a_row": failed_in_a_row,
+            "connectors_not_running": seen.connectors_not_running,
+            "connect_error": seen.connect_error,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utc_times_round_trip_with_the_journal_format() {
+        for ms in [0, 951_782_400_000, 1_700_000_000_123, 4_102_444_799_999] {
+            let s = crate::actions::deltas_record::rfc3339(ms);
+            assert_eq!(parse_utc_ms(&s), Some(ms), "{s}");
+        }
+        assert_eq!(
+            parse_utc_ms("2026-01-01T00:00:00Z"),
+            Some(1_767_225_600_000)
+        );
+        assert_eq!(parse_utc_ms("yesterday"), None);
+        assert_eq!(
+            parse_utc_ms("2026-01-01T00:00:00.5Z"),
+            Some(1_767_225_600_500)
+        );
+    }
+
+    #[test]
+    fn a_topic_gone_from_a_pass_leaves_no_stale_series() {
+        let m = Metrics::new();
+        m.set_lags("dc1->dc2", &[("a".into(), 3), ("b".into(), 4)], 7, 0);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"kafka_dr_replication_lag_records{flow="dc1->dc2",topic="b"} 4"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"kafka_dr_rpo_records{flow="dc1->dc2"} 7"#),
+            "{text}"
+        );
+        m.set_lags("dc1->dc2", &[("a".into(), 1)], 1, 0);
+        let text = m.encode();
+        assert!(!text.contains(r#"topic="b""#), "{text}");
+        m.error("primary-unreachable");
+        assert!(m
+            .encode()
+            .contains(r#"kafka_dr_errors_total{kind="primary-unreachable"} 1"#));
+    }
+
+    #[test]
+    fn metrics_are_served_over_http() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let m = Metrics::new();
+        m.set_cluster_up("dc1", true);
+        let addr = serve(&rt, "127.0.0.1:0", m).unwrap();
+        let get = |path: &str| {
+            use std::io::{Read, Write};
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).unwrap();
+            out
+        };
+        let ok = get("/metrics");
+        assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+        assert!(
+            ok.contains(r#"kafka_dr_cluster_up{cluster="dc1"} 1"#),
+            "{ok}"
+        );
+        assert!(get("/").starts_with("HTTP/1.1 404"));
+        // A taken port is refused with the address.
+        let e = serve(&rt, &addr.to_string(), Metrics::new()).unwrap_err();
+        assert!(e.to_string().contains(&addr.to_string()), "{e}");
+    }
+}

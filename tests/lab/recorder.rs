@@ -1,0 +1,404 @@
+//! Issue 14 on the real lab: the recorder as a service. The deltas `deltas record`
+//! records are also kept in the backup DC (a compacted topic on dc2), so a fresh host
+//! with only the topology fails over as well as the recorder's host.
+//!
+//! Each sandbox names its own deltas topic (`kafka-dr.deltas.<prefix>.internal`, see
+//! `Sandbox::new`), so tests never read each other's copies.
+
+use std::time::{Duration, Instant};
+
+use crate::common::*;
+use crate::failover::scenario_in;
+
+/// A sandbox: `Sandbox::new` names its own deltas topic on the backup.
+pub fn recorder_sandbox(tag: &str) -> Sandbox {
+    Sandbox::new(tag)
+}
+
+pub fn deltas_topic(sb: &Sandbox) -> String {
+    format!("kafka-dr.deltas.{}.internal", sb.prefix)
+}
+
+/// The same topology with a journal of its own that never recorded anything: a fresh
+/// host in the backup DC. Its fences are journaled in its own journal, so it lifts them
+/// itself when dropped (before the scenario's own guard heals MM2).
+struct FreshHost(Sandbox);
+
+impl Drop for FreshHost {
+    fn drop(&mut self) {
+        for fence in ["replication-into-backup", "app-writes"] {
+            let _ = self
+                .0
+                .run(&["--yes", "fence", "lift", fence, "--cluster", "dc2"]);
+        }
+    }
+}
+
+fn fresh_host(sb: &Sandbox) -> FreshHost {
+    FreshHost(sb.second_host())
+}
+
+/// Issue 14, deliverable 1: `failover promote` from a second journal that never recorded
+/// anything reads the recorder's copy on dc2 and commits the same positions as from the
+/// recorder's journal: the record after the last one the group consumed on dc1.
+#[test]
+fn failover_from_a_fresh_journal_uses_the_backup_dc_copy() {
+    let _g = exclusive();
+    let started = Instant::now();
+    let s = scenario_in(recorder_sandbox("rec-fresh"), false);
+    let lab = s.sb.lab;
+    // The recorder's pass wrote its copy to dc2 (scenario: `deltas record` before dc1 died).
+    let copy = read_all(lab, "dc2", &deltas_topic(&s.sb));
+    assert!(
+        copy.iter().any(|r| r
+            .key
+            .as_deref()
+            .is_some_and(|k| k.starts_with(b"[\"position\""))),
+        "no position in the backup DC's copy: {} record(s)",
+        copy.len()
+    );
+
+    let fresh = fresh_host(&s.sb);
+    let out = fresh.0.run(&["--yes", "failover", "promote"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert!(
+        out.stdout.contains("imported from the backup DC's copy"),
+        "the report does not say where the positions came from:\n{out}"
+    );
+    // The guard the recorder's host applied on dc2 was lifted by the fresh host's
+    // promotion (its bindings came with the copy): applications write to dc2.
+    try_produce(
+        lab,
+        "dc2",
+        Principal::App,
+        &s.topic,
+        &make_records("app-after-fresh", 1, 6),
+    )
+    .unwrap_or_else(|e| panic!("app cannot write to dc2 after the fresh host's promotion: {e}"));
+    let from_fresh = s.committed_on_dc2();
+    let expected = s.expected_dc2_positions();
+    assert_eq!(
+        from_fresh, expected,
+        "committed on dc2 from the fresh journal vs the record after G's last consumed one (lower = duplicates, higher = skipped)"
+    );
+
+    // The recorder's own journal translates to the same positions.
+    let out = s.sb.run(&["--yes", "failover", "promote"]);
+    assert_eq!(out.code, Some(0), "{out}");
+    assert_eq!(
+        s.committed_on_dc2(),
+        from_fresh,
+        "recorder's journal vs fresh journal"
+    );
+    println!(
+        "RECORDER FIGURES: fresh-journal failover test {:?}",
+        started.elapsed()
+    );
+}
+
+/// `deltas record --follow` as a service, read through its stdout (JSON lines) and its
+/// metrics endpoint.
+struct Follower {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<serde_json::Value>,
+    metrics: String,
+}
+
+impl Follower {
+    fn start(sb: &Sandbox) -> Follower {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let metrics = format!("127.0.0.1:{port}");
+        let mut child = sb
+            .command(&[
+                "--output",
+                "json",
+                "deltas",
+                "record",
+                "--follow",
+                "--interval",
+                "1",
+                "--timeout",
+                "3",
+                "--metrics-addr",
+                &metrics,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start deltas record --follow");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let v: serde_json::Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+        Follower {
+            child,
+            lines,
+            metrics,
+        }
+    }
+
+    /// The next pass line that satisfies `f`, within `timeout`.
+    fn pass(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        f: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            assert!(
+                self.child.try_wait().expect("child status").is_none(),
+                "the recorder exited while waiting for {what}"
+            );
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "timed out waiting for {what}");
+            if let Ok(v) = self.lines.recv_timeout(left.min(Duration::from_secs(1))) {
+                if f(&v) {
+                    return v;
+                }
+            }
+        }
+    }
+
+    fn scrape(&self) -> String {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&self.metrics).expect("connect to metrics");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).expect("read metrics");
+        assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+        out
+    }
+
+    /// The value of the metric line starting with `series` (name and labels).
+    fn value(&self, series: &str) -> Option<f64> {
+        self.scrape()
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 14, deliverable 2 and test 1: the primary, then the backup, is killed and
+/// started again while `--follow` runs: it keeps running, says so in its pass lines and
+/// metrics, records again once each is back, and stops on SIGTERM with exit 0.
+#[test]
+fn follow_survives_the_primary_and_the_backup_going_away() {
+    let _g = exclusive();
+    let started = Instant::now();
+    let sb = recorder_sandbox("rec-follow");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    let group = sb.name("g");
+    create_topic(lab, "dc1", &topic, 2);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 40, 2),
+    );
+    commit_on_dc1(lab, &group, &topic, &[(0, 5), (1, 7)]);
+
+    let mut f = Follower::start(&sb);
+    let ok = |v: &serde_json::Value| v["ok"] == true;
+    f.pass("a first pass", Duration::from_secs(60), ok);
+    let up = |c: &str| format!("kafka_dr_cluster_up{{cluster=\"{c}\"}}");
+    assert_eq!(f.value(&up("dc1")), Some(1.0));
+    assert_eq!(
+        f.value(&format!(
+            "kafka_dr_group_positions_recorded{{group=\"{group}\"}}"
+        )),
+        Some(2.0)
+    );
+    assert!(f
+        .scrape()
+        .contains("kafka_dr_rpo_records{flow=\"dc1->dc2\"}"));
+
+    // The primary dies: passes fail, the recorder keeps running and says why.
+    lab_cmd(&["kill", "dc1"]);
+    let failed = f.pass("a failed pass", Duration::from_secs(60), |v| {
+        v["ok"] == false
+    });
+    assert_eq!(failed["error_kind"], "primary-unreachable", "{failed}");
+    assert_eq!(f.value(&up("dc1")), Some(0.0));
+    assert!(
+        f.value("kafka_dr_errors_total{kind=\"primary-unreachable\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        f.scrape()
+    );
+    lab_cmd(&["start", "dc1"]);
+    let back = f.pass("a pass after dc1 returned", Duration::from_secs(120), ok);
+    assert!(
+        back["recovered_after_failed_passes"].as_u64().unwrap_or(0) >= 1,
+        "{back}"
+    );
+    assert_eq!(f.value(&up("dc1")), Some(1.0));
+
+    // The backup dies: passes still record into the journal, without the copy.
+    lab_cmd(&["kill", "dc2"]);
+    let no_copy = f.pass("a pass without the backup", Duration::from_secs(60), |v| {
+        v["ok"] == true && v["backup_copy"].is_null()
+    });
+    assert!(no_copy["connect_error"].is_string(), "{no_copy}");
+    assert_eq!(f.value(&up("dc2")), Some(0.0));
+    assert!(f
+        .value("kafka_dr_errors_total{kind=\"backup-copy-failed\"}")
+        .is_some_and(|n| n >= 1.0));
+    lab_cmd(&["start", "dc2"]);
+    f.pass(
+        "a pass writing the copy again",
+        Duration::from_secs(120),
+        |v| v["ok"] == true && v["backup_copy"].is_object(),
+    );
+    assert_eq!(f.value(&up("dc2")), Some(1.0));
+
+    // SIGTERM: stops after the current pass, exit 0.
+    let pid = i32::try_from(f.child.id()).expect("pid");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = f.child.try_wait().expect("child status") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the recorder ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status.code(), Some(0), "exit after SIGTERM");
+    println!(
+        "RECORDER FIGURES: follow kill/restart test {:?}",
+        started.elapsed()
+    );
+}
+
+fn commit_on_dc1(lab: &Lab, group: &str, topic: &str, positions: &[(i32, i64)]) {
+    use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    let consumer: BaseConsumer = lab
+        .client_config("dc1", Principal::App)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (p, o) in positions {
+        tpl.add_partition_offset(topic, *p, rdkafka::Offset::Offset(*o))
+            .unwrap();
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .expect("commit on dc1");
+}
+
+/// Resumes the forward source connector however the test ends.
+struct ResumeSource(&'static Lab);
+
+impl Drop for ResumeSource {
+    fn drop(&mut self) {
+        let _ = block_on(connect_client(self.0, "dc2").resume("mm2-dc1-dc2-source"));
+    }
+}
+
+/// Issue 14, deliverable 3 and test 4: records the primary expired before MM2 copied
+/// them are an error of `kafka-dr check` (with what to do) and a recorder metric.
+#[test]
+fn records_expired_before_mm2_copied_them_are_reported() {
+    let _g = exclusive();
+    let started = Instant::now();
+    let sb = recorder_sandbox("rec-expired");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    create_topic(lab, "dc1", &topic, 1);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 10, 1),
+    );
+    wait_for("10 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 10)
+            .then_some(())
+    });
+    // Connect stores the source offsets every few seconds (and on stop).
+    std::thread::sleep(Duration::from_secs(6));
+    let _resume = ResumeSource(lab);
+    block_on(connect_client(lab, "dc2").stop("mm2-dc1-dc2-source")).expect("stop source connector");
+    std::thread::sleep(Duration::from_secs(3));
+    // Ten more records on dc1, gone before MM2 runs again.
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&format!("{topic}-late"), 10, 1),
+    );
+    kdr_client(lab, "dc1")
+        .delete_records(&[(topic.as_str(), 0, -1)], Duration::from_secs(10))
+        .expect("delete records on dc1");
+
+    let out = sb.run(&["--output", "json", "check"]);
+    assert_ne!(out.code, Some(0), "{out}");
+    let v = out.json();
+    let subject = format!("topic {topic} partition 0");
+    let p = v["problems"]
+        .as_array()
+        .expect("problems")
+        .iter()
+        .find(|p| p["subject"] == subject.as_str())
+        .unwrap_or_else(|| panic!("no problem about {subject}: {v:#}"))
+        .clone();
+    assert_eq!(p["severity"], "error", "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("10 record(s) expired on `dc1` before MM2 copied them")),
+        "{p}"
+    );
+    assert!(
+        p["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("retention.ms")),
+        "{p}"
+    );
+
+    let mut f = Follower::start(&sb);
+    let pass = f.pass("a first pass", Duration::from_secs(60), |v| v["ok"] == true);
+    assert!(
+        pass["silent_gaps"].as_array().is_some_and(|g| g
+            .iter()
+            .any(|g| g.as_str().is_some_and(|g| g.contains(&topic)))),
+        "{pass}"
+    );
+    assert!(
+        f.value("kafka_dr_silent_gap_partitions{flow=\"dc1->dc2\",kind=\"expired-before-copied\"}")
+            .is_some_and(|n| n >= 1.0),
+        "{}",
+        f.scrape()
+    );
+    println!("RECORDER FIGURES: expired-gap test {:?}", started.elapsed());
+}
