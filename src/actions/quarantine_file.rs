@@ -482,6 +482,35 @@ pub(super) fn tail_deleted(p: &PartitionTail, cluster: &str, earliest: i64, when
     ))
 }
 
+/// The verified quarantine step `quarantine_step` recorded in `run_id`, the one a step
+/// that removes or delivers the tail relies on (`truncate`, `tail.deliver`). `refuse`
+/// words the step's own refusal around the reason (what it will not do, and the help).
+pub(crate) fn verified_quarantine(
+    journal: &Journal,
+    run_id: i64,
+    quarantine_step: &str,
+    tail: &TailReport,
+    refuse: impl Fn(String) -> Error,
+) -> Result<Manifest, Error> {
+    let found = journal
+        .quarantines(Some(run_id))?
+        .into_iter()
+        .rev()
+        .find_map(|r| {
+            serde_json::from_value::<Manifest>(r.manifest)
+                .ok()
+                .filter(|m| m.step_id == quarantine_step && m.run_id == run_id)
+        });
+    let Some(manifest) = found else {
+        return Err(refuse(format!(
+            "step `{quarantine_step}` recorded no verified quarantine in run {run_id}"
+        )));
+    };
+    verify_quarantine(&manifest, tail)
+        .map_err(|why| refuse(format!("the quarantine does not verify: {why}")))?;
+    Ok(manifest)
+}
+
 /// Check a quarantine: the manifest against the tail, and the file against the manifest.
 /// `Err(reason)` when it does not verify.
 pub(crate) fn verify_quarantine(manifest: &Manifest, tail: &TailReport) -> Result<(), String> {

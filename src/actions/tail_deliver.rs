@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::quarantine_file::{io_err, parse_line, verify_quarantine, Manifest};
+use super::quarantine_file::{self, io_err, parse_line, Manifest};
 use super::tail_find::{load_tail, PartitionTail, TailReport};
 use super::{common, tail_quarantine};
 use crate::engine::{Action, Plan, StepContext, Verdict};
@@ -131,25 +131,13 @@ impl Deliver {
                 tail_quarantine::QUARANTINE
             ))
         };
-        let found = ctx
-            .journal
-            .quarantines(Some(ctx.run_id))?
-            .into_iter()
-            .rev()
-            .find_map(|r| {
-                serde_json::from_value::<Manifest>(r.manifest)
-                    .ok()
-                    .filter(|m| m.step_id == self.quarantine_step && m.run_id == ctx.run_id)
-            });
-        let Some(manifest) = found else {
-            return Err(refuse(format!(
-                "step `{}` recorded no verified quarantine in run {}",
-                self.quarantine_step, ctx.run_id
-            )));
-        };
-        verify_quarantine(&manifest, tail)
-            .map_err(|why| refuse(format!("the quarantine does not verify: {why}")))?;
-        Ok(manifest)
+        quarantine_file::verified_quarantine(
+            ctx.journal,
+            ctx.run_id,
+            &self.quarantine_step,
+            tail,
+            refuse,
+        )
     }
 
     fn survey(&self, ctx: &StepContext<'_>) -> Result<Survey, Error> {

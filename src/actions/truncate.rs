@@ -384,21 +384,13 @@ impl Truncate {
                 ctx.step_id, tail.old_primary, tail_quarantine::QUARANTINE
             ))
         };
-        let rows = ctx.journal.quarantines(Some(ctx.run_id))?;
-        let found = rows.into_iter().rev().find_map(|r| {
-            serde_json::from_value::<Manifest>(r.manifest)
-                .ok()
-                .filter(|m| m.step_id == self.quarantine_step && m.run_id == ctx.run_id)
-        });
-        let Some(manifest) = found else {
-            return Err(refuse(format!(
-                "step `{}` recorded no verified quarantine in run {}",
-                self.quarantine_step, ctx.run_id
-            )));
-        };
-        quarantine_file::verify_quarantine(&manifest, tail)
-            .map_err(|why| refuse(format!("the quarantine does not verify: {why}")))?;
-        Ok(manifest)
+        quarantine_file::verified_quarantine(
+            ctx.journal,
+            ctx.run_id,
+            &self.quarantine_step,
+            tail,
+            refuse,
+        )
     }
 
     /// What to do, from the tail and the cluster as it is now. Reads only.
