@@ -150,6 +150,84 @@ fn second_concurrent_run_refuses_and_names_the_holder() {
     );
 }
 
+/// The process that holds a POSIX lock of `len` bytes at `start` in `file`, if any
+/// (F_GETLK: asks the kernel, from this process, who would block a write lock).
+fn posix_lock_holder(file: &std::path::Path, start: i64, len: i64) -> Option<i32> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(file)
+        .unwrap();
+    // SAFETY: a zeroed flock is a valid value; F_GETLK only fills it in.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    lock.l_start = start;
+    lock.l_len = len;
+    // SAFETY: a valid open descriptor and a pointer to a live flock.
+    let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_GETLK, &mut lock) };
+    assert_eq!(rc, 0, "F_GETLK on {}", file.display());
+    (lock.l_type != libc::F_UNLCK as libc::c_short).then_some(lock.l_pid)
+}
+
+/// A running step keeps its hold on the journal while other commands read it: SQLite
+/// marks a WAL journal in use with POSIX locks (a read lock on the database file and on
+/// the -shm "DMS" byte), and a process loses every such lock on a file when it closes
+/// ANY descriptor of that file. Had kafka-dr opened and closed the -wal/-shm itself after
+/// SQLite connected (to narrow their mode), the next reader would take the journal for
+/// unused, truncate the -shm under the run's mapping (the run dies of SIGBUS) or
+/// checkpoint and delete the WAL it is still writing (journal records lost).
+#[test]
+fn a_running_step_keeps_its_hold_on_the_journal_while_others_read_it() {
+    let env = Env::new();
+    let rb = env.write(
+        "slow.yaml",
+        "name: slow\nsteps:\n  - id: wait\n    action: exec\n    params: { argv: [sleep, \"3\"] }\n",
+    );
+    let rb = rb.to_str().unwrap();
+    let first = env.cmd(&["run", rb]).spawn().unwrap();
+    let pid = first.id() as i32;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, out, _) = env.run(&["--output", "json", "runs", "list"]);
+        if out.contains("\"running\"") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "first run never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Readers and a refused writer come and go while the step runs.
+    let (code, _, err) = env.run(&["run", rb]);
+    assert_eq!(code, Some(4), "{err}");
+    let (code, _, _) = env.run(&["runs", "show", "1"]);
+    assert_eq!(code, Some(0));
+    // The run still holds both locks SQLite relies on (unix VFS: the -shm DMS byte is
+    // at offset 128; the database file's SHARED range starts at 0x40000002, 510 bytes).
+    let journal = env.path("topology.journal.db");
+    let shm = env.path("topology.journal.db-shm");
+    assert_eq!(
+        posix_lock_holder(&shm, 128, 1),
+        Some(pid),
+        "the run lost its lock on the journal's -shm: another process may truncate it"
+    );
+    assert_eq!(
+        posix_lock_holder(&journal, 0x4000_0002, 510),
+        Some(pid),
+        "the run lost its lock on the journal: another process may delete its WAL"
+    );
+    let out = first.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the first run failed ({:?}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, out, _) = env.run(&["--output", "json", "runs", "show", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("\"succeeded\""), "{out}");
+}
+
 /// Without a terminal, a `confirm` step refuses unless `--yes`.
 #[test]
 fn confirm_without_tty_refuses_unless_yes() {

@@ -128,6 +128,15 @@ impl Journal {
         let path = path.as_ref().to_path_buf();
         check_path(&path)?;
         create_private_file(&path)?;
+        // Before SQLite connects, never after: SQLite marks the journal in use with POSIX
+        // locks, and a process loses all its locks on a file when it closes any descriptor
+        // of that file. Opening the -shm here after connecting would let the next reader
+        // take the journal for unused and truncate the -shm under this run (SIGBUS), or
+        // let a closing writer checkpoint and delete the WAL this run still writes. SQLite
+        // creates missing side files with the database file's mode (0600).
+        for suffix in ["-wal", "-shm"] {
+            narrow_mode(&side_file(&path, suffix))?;
+        }
         Journal::open_connection(&path.clone(), path, None)
     }
 
@@ -180,8 +189,13 @@ impl Journal {
                 supported: SCHEMA_VERSION,
             }),
             // An older schema (to migrate), or a WAL journal whose -shm this user cannot
-            // create: read a private copy instead.
-            _ => Journal::scratch_copy(path),
+            // create: read a private copy instead. The connection is closed first: copying
+            // opens the journal's files, which would drop its locks (see `open`).
+            Ok((conn, _)) => {
+                drop(conn);
+                Journal::scratch_copy(path)
+            }
+            Err(_) => Journal::scratch_copy(path),
         }
     }
 
@@ -252,13 +266,6 @@ impl Journal {
         let journal = self;
         journal.configure()?;
         journal.migrate()?;
-        // The -wal and -shm files exist now (WAL mode, open connection); SQLite gives them
-        // the database file's mode, but a pre-existing pair may be wider.
-        if journal.scratch.is_none() {
-            for suffix in ["-wal", "-shm"] {
-                narrow_mode(&side_file(&journal.path, suffix))?;
-            }
-        }
         Ok(journal)
     }
 
