@@ -308,15 +308,14 @@ pub fn serve(
             };
             let metrics = metrics.clone();
             tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                // A scraper that sends nothing within 5 s is dropped.
-                let n = match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
-                    .await
-                {
-                    Ok(Ok(n)) => n,
-                    _ => return,
+                // A scraper whose request head is not in within 5 s is dropped.
+                let Ok(Some(head)) =
+                    tokio::time::timeout(Duration::from_secs(5), read_request_head(&mut stream))
+                        .await
+                else {
+                    return;
                 };
-                let request = String::from_utf8_lossy(&buf[..n]);
+                let request = String::from_utf8_lossy(&head);
                 let path = request.split_whitespace().nth(1).unwrap_or("");
                 let response = if request.starts_with("GET ")
                     && (path == "/metrics" || path.starts_with("/metrics?"))
@@ -343,6 +342,22 @@ pub fn serve(
         }
     });
     Ok(local)
+}
+
+/// The request line and headers (up to the blank line), however many reads they take: a
+/// client may send them in pieces, and answering the first piece alone would answer a
+/// request it did not make. At most 4 KiB is read; `None` if the client closes first.
+async fn read_request_head(stream: &mut tokio::net::TcpStream) -> Option<Vec<u8>> {
+    const MAX_HEAD: usize = 4096;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HEAD {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(head)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS[.fff]Z` (the journal's format) as milliseconds since the epoch.
@@ -805,10 +820,18 @@ mod tests {
         let m = Metrics::new();
         m.set_cluster_up("dc1", true);
         let addr = serve(&rt, "127.0.0.1:0", m).unwrap();
+        // The request is sent in two pieces, split inside the path, as a client (or the
+        // network) may: the answer must be to the whole request.
         let get = |path: &str| {
             use std::io::{Read, Write};
+            let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+            let (first, rest) = request.split_at(7);
             let mut s = std::net::TcpStream::connect(addr).unwrap();
-            write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            s.set_nodelay(true).unwrap();
+            s.write_all(first.as_bytes()).unwrap();
+            s.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+            s.write_all(rest.as_bytes()).unwrap();
             let mut out = String::new();
             s.read_to_string(&mut out).unwrap();
             out
