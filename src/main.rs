@@ -15,7 +15,7 @@ fn main() {
         Err(err) => {
             // The reporter masks every secret the command resolved (crate::redact is
             // process-wide), so this last line is as safe as the rest of the output.
-            reporter.error(&err);
+            reporter.error(&err, err.exit_code());
             err.exit_code() as i32
         }
     };

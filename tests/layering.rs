@@ -2,17 +2,19 @@
 //! build of anything): only src/kafka names rdkafka, only src/journal names rusqlite, only
 //! src/report (and main.rs, for the last-resort panic line) prints, and the top-level
 //! modules of src/ depend on each other without cycles, except for the one group of
-//! modules listed in `KNOWN_CYCLE` (issue 11 left it to break: the engine and the actions
-//! share `crate::error::Error`, and the reports render the actions' and the engine's
-//! outputs while both print through `report::Reporter`). A module that joins a cycle fails
-//! this test; breaking part of the known one fails it too, so the list only shrinks.
+//! modules listed in `KNOWN_CYCLE` (issue 11 left it to break: the reports render the
+//! actions' and the engine's outputs while both print through `report::Reporter`; errors
+//! no longer take part: `crate::error` depends on none of them, and only `cli` sees the
+//! engine's run errors beside it). A module that joins a cycle fails this test; breaking
+//! part of the known one fails it too, so the list only shrinks. Test code is not looked
+//! at: items after `#[cfg(test)]`, and a module's `tests.rs` file.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The modules still on one import cycle.
-const KNOWN_CYCLE: &[&str] = &["actions", "check", "engine", "error", "failover", "report"];
+const KNOWN_CYCLE: &[&str] = &["actions", "check", "engine", "failover", "report"];
 
 struct Source {
     /// Path under src/, e.g. `actions/fence.rs`.
@@ -32,7 +34,9 @@ fn sources() -> Vec<Source> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
+            } else if path.extension().is_some_and(|e| e == "rs")
+                && path.file_name().is_some_and(|n| n != "tests.rs")
+            {
                 files.push(path);
             }
         }

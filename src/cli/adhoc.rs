@@ -4,7 +4,8 @@
 //! like the same step inside a runbook. The run's source is `command:<name>`; resume
 //! reads such a runbook back from the journal's copy.
 
-use crate::error::{Error, Result};
+use super::error::Result;
+use crate::error::Error;
 use crate::runbook::{self, Runbook};
 
 use super::session::Session;
@@ -47,6 +48,6 @@ pub fn run(
         &rb,
         super::run::Start::New,
         &opts,
-        |report| session.reporter.run_report(report),
+        |report| Ok(session.reporter.run_report(report)?),
     )
 }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::error::Result;
 use crate::check::Severity;
-use crate::error::{Error, Result};
+use crate::error::Error;
 
 use super::session::Session;
 
@@ -29,7 +30,8 @@ pub fn run(args: &CheckArgs, session: &Session) -> Result<()> {
         Some(Severity::Error) => Err(Error::CheckFailed(format!(
             "check found {} error(s) to fix before a failover (listed above)",
             report.count(Severity::Error)
-        ))),
+        ))
+        .into()),
         Some(Severity::Warning | Severity::Info) | None => Ok(()),
     }
 }

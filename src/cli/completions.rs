@@ -4,7 +4,7 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 
-use crate::error::Result;
+use super::error::Result;
 use crate::report::Reporter;
 
 #[derive(Debug, Args)]
@@ -18,5 +18,5 @@ pub fn run(args: &CompletionsArgs, reporter: &Reporter) -> Result<()> {
     let mut cmd = super::Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(args.shell, &mut cmd, "kafka-dr", &mut out);
-    reporter.raw(&out)
+    Ok(reporter.raw(&out)?)
 }

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
+use super::error::Result;
 use crate::actions::deltas_record::DeltasSummary;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::recorder::{self, Metrics};
 
 use super::session::Session;
@@ -113,7 +114,7 @@ fn follow(
     let result = match (outcome, first) {
         (Ok(()), Some(s)) => Ok(s),
         (Ok(()), None) => Err(Error::Io("the first pass recorded no summary".to_string())),
-        (Err(e), _) => Err(e),
+        (Err(e), _) => Err(e.into_cause()),
     };
     let mut passes = 1u64;
     pass_done(
@@ -208,10 +209,10 @@ fn pass_done(
             if matches!(e, Error::Journal(j) if j.is_not_writable()) {
                 return Err(Error::Io(format!(
                     "pass {pass}: cannot write the journal ({e}); stopping, as no later pass could record"
-                )));
+                )).into());
             }
             recorder::pass_line_failed(pass, took, e, kind, streak.failed, &observed)
         }
     };
-    session.reporter.pass_line(&line.text, &line.json)
+    Ok(session.reporter.pass_line(&line.text, &line.json)?)
 }

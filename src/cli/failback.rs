@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 
-use crate::error::{Error, Result};
+use super::error::Result;
+use crate::error::Error;
 
 use super::session::Session;
 use super::GlobalArgs;
@@ -67,7 +68,7 @@ pub fn runbook_for(
             "`--tail deliver` needs `replication.policy: prefix` (MM2's DefaultReplicationPolicy), but topology `{}` has `policy: {}`: with identity names the reverse flow would copy a delivered tail back onto the old primary, which still holds it\nhelp: run `kafka-dr failback reverse` (the tail is quarantined and removed; `kafka-dr tail show` prints it)",
             topology.name,
             topology.replication.policy.as_str()
-        ))),
+        )).into()),
     }
 }
 
@@ -94,7 +95,7 @@ pub fn run(cmd: &FailbackCommand, global: &GlobalArgs, session: &Session) -> Res
             cut.old_primary,
             e.to_string().lines().next().unwrap_or_default(),
             cut.old_primary
-        )));
+        )).into());
     }
     let mut opts = super::run::options(global, session, false);
     opts.take_over_lease = args.take_over_lease;
@@ -104,6 +105,6 @@ pub fn run(cmd: &FailbackCommand, global: &GlobalArgs, session: &Session) -> Res
         &runbook,
         super::run::Start::New,
         &opts,
-        |report| session.reporter.failback_report(report),
+        |report| Ok(session.reporter.failback_report(report)?),
     )
 }

@@ -8,7 +8,8 @@
 
 use clap::{Args, Subcommand};
 
-use crate::error::{Error, Result};
+use super::error::Result;
+use crate::error::Error;
 use crate::journal::RunState;
 
 use super::session::Session;
@@ -59,7 +60,7 @@ fn promote(args: &PromoteArgs, global: &GlobalArgs, session: &Session) -> Result
                 runbook.name,
                 open.state.as_str(),
                 open.id
-            )));
+            )).into());
         }
     }
     if let Some(done) = runs
@@ -70,7 +71,7 @@ fn promote(args: &PromoteArgs, global: &GlobalArgs, session: &Session) -> Result
         let history = journal.role_history()?;
         let last_change = history.last().and_then(|c| c.run_id);
         if last_change == Some(done.id) {
-            return session.reporter.already_promoted(done, &roles);
+            return Ok(session.reporter.already_promoted(done, &roles)?);
         }
     }
     let mut opts = super::run::options(global, session, false);
@@ -89,7 +90,7 @@ fn promote(args: &PromoteArgs, global: &GlobalArgs, session: &Session) -> Result
                 &roles.primary,
                 session.runtime.handle(),
             );
-            session.reporter.failover_report(report, &fo)
+            Ok(session.reporter.failover_report(report, &fo)?)
         },
     )
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
-use crate::error::Result;
+use super::error::Result;
 
 use super::session::Session;
 use super::{adhoc, GlobalArgs};
@@ -86,7 +86,7 @@ pub fn run(cmd: &FenceCommand, global: &GlobalArgs, session: &Session) -> Result
                 a.cluster.as_deref(),
                 Duration::from_secs(a.timeout.max(1)),
             )?;
-            session.reporter.fence_status(&status)
+            Ok(session.reporter.fence_status(&status)?)
         }
     }
 }

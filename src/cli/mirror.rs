@@ -5,8 +5,8 @@ use std::time::Duration;
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 
+use super::error::Result;
 use crate::actions::mirror::Flow;
-use crate::error::Result;
 
 use super::session::Session;
 use super::{adhoc, GlobalArgs};
@@ -76,7 +76,7 @@ pub fn run(cmd: &MirrorCommand, global: &GlobalArgs, session: &Session) -> Resul
                 Some(why) => Err(crate::error::Error::Unreachable(format!(
                     "the Connect cluster writing into `{}` did not answer: {why}\nhelp: check that its workers are up and that the topology's `connect` URL for `{}` is right",
                     status.cluster, status.cluster
-                ))),
+                )).into()),
                 None => Ok(()),
             }
         }

@@ -9,6 +9,7 @@ pub mod adhoc;
 pub mod check;
 pub mod completions;
 pub mod deltas;
+pub mod error;
 pub mod examples;
 pub mod failback;
 pub mod failover;
@@ -28,8 +29,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::error::Result;
 use crate::report::{OutputFormat, Reporter};
+use error::Result;
 
 /// The exit-code table printed at the end of `--help` and in the man page.
 pub const EXIT_CODES_HELP: &str = "\

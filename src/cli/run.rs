@@ -5,8 +5,9 @@
 
 use clap::Args;
 
+use super::error::Result;
 use crate::engine::{Engine, RunOptions, RunReport};
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::journal::Journal;
 use crate::runbook::Runbook;
 
@@ -67,6 +68,7 @@ pub fn drive(
         journal,
         session.runtime.handle().clone(),
         &session.reporter,
+        crate::actions::build,
     );
     let result = match start {
         Start::New => engine.run(runbook, opts),
@@ -105,7 +107,7 @@ pub fn run_runbook(
     opts.dry_run |= global.dry_run;
     let journal = session.journal_for_run(opts.dry_run)?;
     drive(session, &journal, &runbook, Start::New, &opts, |report| {
-        session.reporter.run_report(report)
+        Ok(session.reporter.run_report(report)?)
     })
 }
 
@@ -164,6 +166,6 @@ pub fn resume(args: &ResumeArgs, global: &GlobalArgs, session: &Session) -> Resu
         &runbook,
         Start::Resume(run.id),
         &opts,
-        |report| session.reporter.run_report(report),
+        |report| Ok(session.reporter.run_report(report)?),
     )
 }

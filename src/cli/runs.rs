@@ -2,7 +2,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::error::Result;
+use super::error::Result;
 
 use super::session::Session;
 use super::GlobalArgs;
@@ -28,11 +28,11 @@ pub fn run(cmd: &RunsCommand, global: &GlobalArgs, session: &Session) -> Result<
     match cmd {
         RunsCommand::List => {
             let runs = journal.runs_list()?;
-            session.reporter.runs_list(&runs)
+            Ok(session.reporter.runs_list(&runs)?)
         }
         RunsCommand::Show(args) => {
             let detail = journal.run_detail(args.run)?;
-            session.reporter.run_detail(&detail)
+            Ok(session.reporter.run_detail(&detail)?)
         }
     }
 }

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::error::{Error, Result};
+use super::error::Result;
+use crate::error::Error;
 use crate::journal::Journal;
 use crate::report::Reporter;
 use crate::runbook::{self, Runbook};
@@ -115,12 +116,12 @@ pub fn load_runbook(name_or_path: &str) -> Result<Runbook> {
     if looks_like_path {
         return Ok(runbook::load_file(Path::new(name_or_path))?);
     }
-    runbook::embedded(name_or_path).ok_or_else(|| {
+    Ok(runbook::embedded(name_or_path).ok_or_else(|| {
         Error::Usage(format!(
             "no runbook named `{name_or_path}`\nhelp: the embedded runbooks are: {}; or give a path to a runbook file",
             runbook::embedded_names().join(", ")
         ))
-    })
+    })?)
 }
 
 impl Session {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::error::Result;
+use super::error::Result;
 
 use super::session::Session;
 
@@ -26,5 +26,5 @@ pub fn run(args: &StatusArgs, session: &Session) -> Result<()> {
     )?;
     let status = serde_json::to_value(&status)
         .map_err(|e| crate::error::Error::Io(format!("cannot encode the status: {e}")))?;
-    session.reporter.dr_status(&status)
+    Ok(session.reporter.dr_status(&status)?)
 }

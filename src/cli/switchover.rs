@@ -9,8 +9,9 @@
 
 use clap::Args;
 
+use super::error::Result;
 use crate::engine::RunReport;
-use crate::error::{Error, Result};
+use crate::error::Error;
 use crate::journal::RunState;
 
 use super::run::Start;
@@ -72,24 +73,26 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
                 open.state.as_str(),
                 open.id,
                 open.id
-            )));
+            )).into());
         }
     }
     let mut opts = super::run::options(global, session, false);
     opts.take_over_lease = args.take_over_lease;
     // One run of the runbook (there, or back for a drill) and its switchover report.
-    let run_once = || -> Result<(RunReport, serde_json::Value)> {
-        let mut finished = None;
-        super::run::drive(session, &journal, &runbook, Start::New, &opts, |report| {
-            let so = crate::switchover::SwitchoverReport::build(report, &journal);
-            let so = serde_json::to_value(&so)
-                .map_err(|e| Error::Io(format!("cannot encode the switchover report: {e}")))?;
-            finished = Some((report.clone(), so));
-            Ok(())
-        })?;
-        // `drive` calls `on_done` whenever it returns Ok.
-        finished.ok_or_else(|| Error::Io("the switchover run ended without a report".into()))
-    };
+    let run_once =
+        || -> Result<(RunReport, serde_json::Value)> {
+            let mut finished = None;
+            super::run::drive(session, &journal, &runbook, Start::New, &opts, |report| {
+                let so = crate::switchover::SwitchoverReport::build(report, &journal);
+                let so = serde_json::to_value(&so)
+                    .map_err(|e| Error::Io(format!("cannot encode the switchover report: {e}")))?;
+                finished = Some((report.clone(), so));
+                Ok(())
+            })?;
+            // `drive` calls `on_done` whenever it returns Ok.
+            Ok(finished
+                .ok_or_else(|| Error::Io("the switchover run ended without a report".into()))?)
+        };
     let there = run_once()?;
     if !args.drill || global.dry_run {
         if args.drill {
@@ -97,7 +100,7 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
                 "--drill with --dry-run plans the way there only: the way back is planned from the roles the first run would leave",
             );
         }
-        return session.reporter.switchover_report(&there.0, &there.1);
+        return Ok(session.reporter.switchover_report(&there.0, &there.1)?);
     }
     let back = match run_once() {
         Ok(back) => back,
@@ -106,7 +109,7 @@ pub fn run(args: &SwitchoverArgs, global: &GlobalArgs, session: &Session) -> Res
             return Err(e);
         }
     };
-    session
+    Ok(session
         .reporter
-        .drill_report((&there.0, &there.1), (&back.0, &back.1))
+        .drill_report((&there.0, &there.1), (&back.0, &back.1))?)
 }

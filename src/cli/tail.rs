@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use crate::error::Result;
+use super::error::Result;
 
 use super::session::Session;
 
@@ -27,7 +27,7 @@ pub fn run(cmd: &TailCommand, session: &Session) -> Result<()> {
     if session.reporter.format == crate::report::OutputFormat::Json {
         let v = serde_json::to_value(&shown)
             .map_err(|e| crate::error::Error::Io(format!("cannot encode JSON output: {e}")))?;
-        return session.reporter.json(&v);
+        return Ok(session.reporter.json(&v)?);
     }
-    session.reporter.text(&shown.lines().join("\n"))
+    Ok(session.reporter.text(&shown.lines().join("\n"))?)
 }

@@ -4,7 +4,7 @@
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use crate::error::Result;
+use super::error::Result;
 
 use super::session::Session;
 use super::{adhoc, GlobalArgs};

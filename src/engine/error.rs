@@ -19,10 +19,6 @@ pub enum EngineError {
     #[error(transparent)]
     Journal(#[from] JournalError),
 
-    /// An action failed in a way no other module's error describes (a hook, a prompt).
-    #[error(transparent)]
-    Action(#[from] crate::actions::ActionError),
-
     /// A step of the runbook could not be turned into an action (bad parameters).
     #[error("runbook `{runbook}`, step `{step}` (action `{action}`, line {line}): {cause}")]
     Build {
@@ -138,7 +134,6 @@ impl EngineError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             EngineError::Journal(e) => e.exit_code(),
-            EngineError::Action(e) => e.exit_code(),
             EngineError::Build { cause, .. } | EngineError::StepFailed { cause, .. } => {
                 match cause.exit_code() {
                     // An action succeeding is never a failed step's exit code.

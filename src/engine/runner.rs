@@ -124,14 +124,17 @@ impl From<JournalError> for Stop {
 }
 
 impl<'a> Engine<'a> {
-    /// An engine for `topology` recording into `journal`. Actions run async I/O on
-    /// `runtime`; the engine must be called from outside that runtime's worker threads
-    /// (`block_on`).
+    /// An engine for `topology` recording into `journal`, turning steps into actions with
+    /// `build` (`actions::build`; tests pass fakes). The engine does not name the actions
+    /// itself, so the actions depend on the engine and never the other way round. Actions
+    /// run async I/O on `runtime`; the engine must be called from outside that runtime's
+    /// worker threads (`block_on`).
     pub fn new(
         topology: &'a Topology,
         journal: &'a Journal,
         runtime: tokio::runtime::Handle,
         reporter: &'a Reporter,
+        build: impl Fn(&StepDef) -> Result<Box<dyn Action>, Error> + 'a,
     ) -> Engine<'a> {
         Engine {
             topology,
@@ -142,18 +145,8 @@ impl<'a> Engine<'a> {
             journal,
             runtime,
             reporter,
-            build: Box::new(crate::actions::build),
+            build: Box::new(build),
         }
-    }
-
-    /// Build actions with `build` instead of `actions::build` (tests drive the engine with
-    /// fake actions this way).
-    pub fn with_builder(
-        mut self,
-        build: impl Fn(&StepDef) -> Result<Box<dyn Action>, Error> + 'a,
-    ) -> Engine<'a> {
-        self.build = Box::new(build);
-        self
     }
 
     /// Start a new run of `runbook`. Under `options.dry_run`, plan every step and apply

@@ -213,13 +213,13 @@ impl Rig {
             &self.journal,
             self.runtime.handle().clone(),
             &self.reporter,
+            move |def| {
+                Ok(Box::new(Fake {
+                    id: def.id.clone(),
+                    world: Arc::clone(&world),
+                }))
+            },
         )
-        .with_builder(move |def| {
-            Ok(Box::new(Fake {
-                id: def.id.clone(),
-                world: Arc::clone(&world),
-            }))
-        })
     }
 
     /// An engine with the real action registry.
@@ -229,6 +229,7 @@ impl Rig {
             &self.journal,
             self.runtime.handle().clone(),
             &self.reporter,
+            crate::actions::build,
         )
     }
 

@@ -200,14 +200,14 @@ impl Reporter {
     ///
     /// With `--output json` the error is also the command's one JSON document on stdout
     /// (`{"error": {"message", "exit_code"}}`) when nothing else was printed there.
-    pub fn error(&self, err: &Error) {
+    pub fn error(&self, err: &dyn std::fmt::Display, exit_code: crate::exit_code::ExitCode) {
         let text = self.safe(&err.to_string());
         eprintln!("error: {text}");
         if self.format == OutputFormat::Json && !STDOUT_USED.load(Ordering::SeqCst) {
             let doc = serde_json::json!({
                 "error": {
                     "message": self.redact(&err.to_string()),
-                    "exit_code": err.exit_code() as i32,
+                    "exit_code": exit_code as i32,
                 }
             });
             let _ = self.json(&doc);

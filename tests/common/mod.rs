@@ -843,7 +843,13 @@ pub fn run_runbook(
     let rt = runtime();
     let reporter = kafka_dr::report::Reporter::new(kafka_dr::report::OutputFormat::Table, 0);
     reporter.add_secrets(topology.secret_values());
-    let engine = kafka_dr::engine::Engine::new(topology, journal, rt.handle().clone(), &reporter);
+    let engine = kafka_dr::engine::Engine::new(
+        topology,
+        journal,
+        rt.handle().clone(),
+        &reporter,
+        kafka_dr::actions::build,
+    );
     let options = kafka_dr::engine::RunOptions {
         dry_run,
         assume_yes: true,

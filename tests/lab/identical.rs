@@ -205,7 +205,13 @@ fn a_tail_starting_with_copies_of_replicated_records_is_quarantined_whole() {
     let journal = Journal::open(&sb.journal).expect("journal");
     let reporter = kafka_dr::report::Reporter::new(kafka_dr::report::OutputFormat::Table, 0);
     let rt = runtime();
-    let engine = Engine::new(&topology, &journal, rt.handle().clone(), &reporter);
+    let engine = Engine::new(
+        &topology,
+        &journal,
+        rt.handle().clone(),
+        &reporter,
+        kafka_dr::actions::build,
+    );
     let run = engine
         .run(
             &crate::tail::runbook(&gate),

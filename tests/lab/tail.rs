@@ -291,7 +291,13 @@ fn tail_is_found_quarantined_and_removed() {
     let journal = Journal::open(&sb.journal).expect("journal");
     let reporter = Reporter::new(OutputFormat::Table, 0);
     let rt = runtime();
-    let engine = Engine::new(&topology, &journal, rt.handle().clone(), &reporter);
+    let engine = Engine::new(
+        &topology,
+        &journal,
+        rt.handle().clone(),
+        &reporter,
+        kafka_dr::actions::build,
+    );
     let gate = sb.dir.path().join("gate");
     let rb = runbook(&gate);
     let quarantine_dir = sb.dir.path().join("quarantine");
@@ -544,7 +550,13 @@ fn quarantine_throughput_on_a_large_tail() {
     let journal = Journal::open(&sb.journal).expect("journal");
     let reporter = Reporter::new(OutputFormat::Table, 0);
     let rt = runtime();
-    let engine = Engine::new(&topology, &journal, rt.handle().clone(), &reporter);
+    let engine = Engine::new(
+        &topology,
+        &journal,
+        rt.handle().clone(),
+        &reporter,
+        kafka_dr::actions::build,
+    );
     let gate = sb.dir.path().join("gate");
     std::fs::write(&gate, b"").unwrap();
     let started = Instant::now();
@@ -633,7 +645,13 @@ fn recreate_strategy_and_quarantine_topic() {
     let journal = Journal::open(&sb.journal).expect("journal");
     let reporter = Reporter::new(OutputFormat::Table, 0);
     let rt = runtime();
-    let engine = Engine::new(&topology, &journal, rt.handle().clone(), &reporter);
+    let engine = Engine::new(
+        &topology,
+        &journal,
+        rt.handle().clone(),
+        &reporter,
+        kafka_dr::actions::build,
+    );
     let gate = sb.dir.path().join("gate");
     std::fs::write(&gate, b"").unwrap();
     let rb = runbook_with(&gate, &format!(", topic: {qtopic}"), "recreate");

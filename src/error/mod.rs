@@ -1,12 +1,20 @@
-//! The error type every command returns, and the exit-code contract.
+//! The error a step, a probe or a report returns, with its exit code.
 //!
-//! Each module has its own typed error (thiserror); this enum wraps them so that `main`
-//! can map any failure to one documented exit code. The table in `ExitCode` is the
-//! contract documented in README.md and the man page: change both together.
+//! Each module has its own typed error (thiserror); this enum wraps them, and the actions'
+//! own failures (`ActionError`, `SwitchoverError`), so that any failure maps to one
+//! documented exit code (`ExitCode`, the contract in README.md and the man page). It
+//! depends on no engine, action or report: the engine wraps a failed step's error in
+//! `EngineError`, and `cli::error::Error` is where the two meet (docs/architecture.md,
+//! "How errors flow").
+
+mod action;
+mod switchover;
 
 use thiserror::Error;
 
 pub use crate::exit_code::ExitCode;
+pub use action::ActionError;
+pub use switchover::SwitchoverError;
 
 #[derive(Debug, Error)]
 pub enum Error {
@@ -16,8 +24,9 @@ pub enum Error {
     Runbook(#[from] crate::runbook::RunbookError),
     #[error(transparent)]
     Journal(#[from] crate::journal::JournalError),
+    /// An action's own failure (a hook, a prompt, its parameters).
     #[error(transparent)]
-    Engine(#[from] crate::engine::EngineError),
+    Action(#[from] ActionError),
     /// Kafka's and Connect's errors are one line by design (`; help:` inline), and quote
     /// what the cluster said and named (groups, connectors, traces): written on one line
     /// (`redact::OneLine`), so none of that can forge a line of its own.
@@ -26,7 +35,7 @@ pub enum Error {
     #[error("{}", crate::redact::OneLine(.0))]
     Connect(#[from] crate::connect::ConnectError),
     #[error(transparent)]
-    Switchover(#[from] crate::actions::switchover_support::SwitchoverError),
+    Switchover(#[from] SwitchoverError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]
@@ -43,7 +52,7 @@ impl Error {
         match self {
             Error::Topology(_) | Error::Runbook(_) | Error::Usage(_) => ExitCode::Usage,
             Error::Journal(e) => e.exit_code(),
-            Error::Engine(e) => e.exit_code(),
+            Error::Action(e) => e.exit_code(),
             Error::Kafka(e) => e.exit_code(),
             Error::Connect(e) => e.exit_code(),
             Error::Switchover(e) => e.exit_code(),
