@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::ActionError;
+use crate::engine::PromptError;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
-use crate::report::engine::PromptError;
 use crate::runbook::StepDef;
 
 pub const NAME: &str = "confirm";
@@ -72,7 +72,7 @@ impl Action for Confirm {
     ) -> Result<serde_json::Value, Error> {
         let how = if ctx.assume_yes {
             "--yes"
-        } else if !ctx.reporter.tty {
+        } else if !ctx.reporter.is_tty() {
             return Err(ActionError::NeedsConfirmation {
                 step: ctx.step_id.to_string(),
             }

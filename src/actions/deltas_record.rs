@@ -24,11 +24,11 @@ use serde_json::json;
 
 use super::common::{self, first_line};
 use super::deltas_topic;
+use crate::engine::Console;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
 use crate::kafka::{KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
-use crate::report::Reporter;
 use crate::runbook::StepDef;
 use crate::topology::Topology;
 
@@ -164,7 +164,7 @@ pub fn record_once(
     journal: &Journal,
     run_id: i64,
     step_id: &str,
-    reporter: &Reporter,
+    reporter: &dyn Console,
     runtime: &tokio::runtime::Handle,
     timeout: Duration,
     full_copy: bool,
@@ -184,7 +184,7 @@ fn record(
     pass: &Pass<'_>,
     journal: &Journal,
     step_id: &str,
-    reporter: &Reporter,
+    reporter: &dyn Console,
     full_copy: bool,
 ) -> Result<(DeltasSummary, Recorded), Error> {
     let now_ms = now_ms();
@@ -421,7 +421,7 @@ fn write_backup_copy(
     pass: &Pass<'_>,
     copy: &deltas_topic::PassRecords,
     summary: &mut DeltasSummary,
-    reporter: &Reporter,
+    reporter: &dyn Console,
 ) {
     let topic = &pass.topology.replication.deltas_topic;
     let written = common::kafka(pass.topology, pass.backup, pass.timeout)

@@ -278,7 +278,7 @@ impl Seed {
                 None
             };
             if let Some(c) = &cfg {
-                ctx.reporter.add_secrets(secret_values(c));
+                crate::redact::register(secret_values(c));
             }
             existing.push((st, cfg));
         }
@@ -561,10 +561,10 @@ impl Seed {
                     "the forward {} connector `{fwd}` on Connect `{}` cannot be read: {}",
                     role.name(),
                     client.url(),
-                    first_line(&ctx.reporter.redact(&e.to_string()))
+                    first_line(&crate::redact::redact(&e.to_string()))
                 )
             })?;
-            ctx.reporter.add_secrets(secret_values(&config));
+            crate::redact::register(secret_values(&config));
             out.push(derive_config(
                 &config,
                 fwd,
@@ -943,7 +943,7 @@ impl Action for Seed {
                     );
                     match ctx.block_on(s.client.create(name, config, Some(TargetState::Stopped))) {
                         Ok(()) | Err(ConnectError::AlreadyExists { .. }) => {}
-                        Err(e) => return Err(scrub(ctx, e)),
+                        Err(e) => return Err(scrub(e)),
                     }
                     crate::engine::crash::crash_point("mirror.seed:connector-created");
                 }
@@ -956,7 +956,7 @@ impl Action for Seed {
                         ),
                     );
                     ctx.block_on(s.client.put_config(name, config))
-                        .map_err(|e| scrub(ctx, e))?;
+                        .map_err(scrub)?;
                 }
                 ConnectorAction::Keep => {}
             }
@@ -986,7 +986,7 @@ impl Action for Seed {
                 s.client
                     .patch_offsets(&s.detail.connectors.source, &s.patch),
             )
-            .map_err(|e| scrub(ctx, e))?;
+            .map_err(scrub)?;
         }
         let mut out = serde_json::to_value(&s.detail).map_err(|e| {
             Error::Io(format!(

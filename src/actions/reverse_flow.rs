@@ -561,7 +561,7 @@ pub(super) fn check_no_forward_running(
             Err(e) if e.is_not_found() => continue,
             Err(e) => return Err(e.into()),
         };
-        ctx.reporter.add_secrets(secret_values(&config));
+        crate::redact::register(secret_values(&config));
         let is_source = config
             .get("connector.class")
             .is_some_and(|c| c.ends_with("MirrorSourceConnector"));
@@ -638,10 +638,10 @@ pub(super) fn check_no_forward_running(
 }
 
 // ---------------------------------------------------------------------------------------
-/// A Connect error with every secret the reporter knows scrubbed (Connect may quote a
+/// A Connect error with every known secret scrubbed (Connect may quote a
 /// config value in a validation error).
-pub(super) fn scrub(ctx: &StepContext<'_>, e: ConnectError) -> Error {
-    let text = ctx.reporter.redact(&e.to_string());
+pub(super) fn scrub(e: ConnectError) -> Error {
+    let text = crate::redact::redact(&e.to_string());
     if text == e.to_string() {
         e.into()
     } else {

@@ -9,6 +9,7 @@
 //! nor touch SQL (the journal does), nor write to the terminal except through `Reporter`.
 
 pub mod action;
+pub mod console;
 pub mod crash;
 mod error;
 mod run_report;
@@ -17,6 +18,7 @@ mod runner;
 mod tests;
 
 pub use action::{Action, Plan, Verdict};
+pub use console::{Console, PromptError, RunMode, StepProgress};
 pub use error::EngineError;
 pub use run_report::{RunReport, StepReport};
 pub use runner::Engine;
@@ -65,7 +67,7 @@ pub struct StepContext<'a> {
     /// The tokio runtime async I/O runs on (`block_on`).
     pub runtime: &'a tokio::runtime::Handle,
     /// Where progress and prompts go.
-    pub reporter: &'a crate::report::Reporter,
+    pub reporter: &'a dyn Console,
     /// One Kafka client per cluster for the whole run, and which clusters did not answer
     /// (not waited on again: see `kafka::ClusterPool`).
     pub clusters: &'a crate::kafka::ClusterPool,

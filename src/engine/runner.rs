@@ -15,15 +15,16 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::{Action, EngineError, Plan, RunOptions, RunReport, StepContext, StepReport, Verdict};
+use super::{
+    Action, Console, EngineError, Plan, RunMode, RunOptions, RunReport, StepContext, StepReport,
+    Verdict,
+};
 use crate::error::Error;
 use crate::exit_code::ExitCode;
 use crate::journal::{
     Journal, JournalError, LeaseGuard, NewRun, NewStep, RunState, RunSummary, StepOutcome,
     StepRecord, StepState,
 };
-use crate::report::engine::RunMode;
-use crate::report::Reporter;
 use crate::runbook::{Runbook, StepDef};
 use crate::topology::Topology;
 
@@ -36,7 +37,7 @@ pub struct Engine<'a> {
     topology_path: PathBuf,
     journal: &'a Journal,
     runtime: tokio::runtime::Handle,
-    reporter: &'a Reporter,
+    reporter: &'a dyn Console,
     build: Builder<'a>,
 }
 
@@ -133,7 +134,7 @@ impl<'a> Engine<'a> {
         topology: &'a Topology,
         journal: &'a Journal,
         runtime: tokio::runtime::Handle,
-        reporter: &'a Reporter,
+        reporter: &'a dyn Console,
         build: impl Fn(&StepDef) -> Result<Box<dyn Action>, Error> + 'a,
     ) -> Engine<'a> {
         Engine {
@@ -155,7 +156,7 @@ impl<'a> Engine<'a> {
         let started = Instant::now();
         // Every step must build before anything is recorded or changed.
         let mut actions = self.build_actions(runbook)?;
-        let text = self.reporter.redact(&crate::runbook::journal_text(runbook));
+        let text = crate::redact::redact(&crate::runbook::journal_text(runbook));
         let new = NewRun {
             topology: &self.topology_name,
             runbook: &runbook.name,
@@ -596,7 +597,7 @@ impl<'a> Engine<'a> {
                 attempt,
                 plan,
             } => (
-                self.reporter.redact(&cause.to_string()),
+                crate::redact::redact(&cause.to_string()),
                 *attempt,
                 plan.as_ref(),
             ),
@@ -607,7 +608,7 @@ impl<'a> Engine<'a> {
             } => (
                 format!(
                     "verify says the step did not take effect: {}",
-                    self.reporter.redact(reason)
+                    crate::redact::redact(reason)
                 ),
                 Some(*attempt),
                 Some(plan),
@@ -663,7 +664,7 @@ impl<'a> Engine<'a> {
                 run_id,
                 step: id,
                 action,
-                reason: self.reporter.redact(&reason),
+                reason: crate::redact::redact(&reason),
                 report,
             },
         }
@@ -728,7 +729,7 @@ impl<'a> Engine<'a> {
                     ctl.report.steps.push(report);
                 }
                 Err(cause) => {
-                    let text = self.reporter.redact(&cause.to_string());
+                    let text = crate::redact::redact(&cause.to_string());
                     self.journal.fail_step(ctl.run_id, idx, None, &text, ms)?;
                     self.reporter.step_end(&def.id, StepOutcome::Failed, ms);
                     let mut report = StepReport::new(def, StepOutcome::Failed);
@@ -770,8 +771,8 @@ impl<'a> Engine<'a> {
             Ok(v) => self.redact_json(v),
             // Only a non-string map key could fail here; keep the readable part.
             Err(e) => serde_json::json!({
-                "changes": plan.changes.iter().map(|c| self.reporter.redact(c)).collect::<Vec<_>>(),
-                "notes": plan.notes.iter().map(|n| self.reporter.redact(n)).collect::<Vec<_>>(),
+                "changes": plan.changes.iter().map(|c| crate::redact::redact(c)).collect::<Vec<_>>(),
+                "notes": plan.notes.iter().map(|n| crate::redact::redact(n)).collect::<Vec<_>>(),
                 "detail_error": e.to_string(),
             }),
         }
@@ -782,7 +783,7 @@ impl<'a> Engine<'a> {
     fn redact_json(&self, value: serde_json::Value) -> serde_json::Value {
         use serde_json::Value;
         match value {
-            Value::String(s) => Value::String(self.reporter.redact(&s)),
+            Value::String(s) => Value::String(crate::redact::redact(&s)),
             Value::Array(items) => {
                 Value::Array(items.into_iter().map(|v| self.redact_json(v)).collect())
             }

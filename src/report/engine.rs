@@ -8,17 +8,8 @@
 use std::time::Duration;
 
 use super::Reporter;
-use crate::engine::{Plan, RunReport};
+use crate::engine::{Console, Plan, PromptError, RunMode, RunReport, StepProgress};
 use crate::journal::{RunState, StepOutcome};
-
-/// Why a prompt could not give an answer.
-#[derive(Debug)]
-pub enum PromptError {
-    /// Ctrl-C at the prompt.
-    Interrupted,
-    /// The terminal failed (closed, not a terminal after all...).
-    Terminal(String),
-}
 
 impl Reporter {
     /// "     Running runbook `failover` on topology `lab` (run 12)".
@@ -170,10 +161,61 @@ impl Reporter {
     }
 }
 
-/// Which kind of run `run_begin` announces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunMode {
-    Run,
-    Resume,
-    DryRun,
+/// The engine's and the actions' view of the terminal (`engine::Console`): each method is
+/// the one above of the same name.
+impl Console for Reporter {
+    fn status(&self, verb: &str, object: &str) {
+        Reporter::status(self, verb, object);
+    }
+    fn warn(&self, text: &str) {
+        Reporter::warn(self, text);
+    }
+    fn is_tty(&self) -> bool {
+        self.tty
+    }
+    fn confirm(&self, question: &str) -> Result<bool, PromptError> {
+        Reporter::confirm(self, question)
+    }
+    fn progress(
+        &self,
+        verb: &str,
+        what: &str,
+        total: Option<u64>,
+        unit: &str,
+    ) -> Box<dyn StepProgress + '_> {
+        Box::new(Reporter::progress(self, verb, what, total, unit))
+    }
+    fn run_begin(&self, run_id: i64, runbook: &str, topology: &str, mode: RunMode) {
+        Reporter::run_begin(self, run_id, runbook, topology, mode);
+    }
+    fn step_begin(&self, position: usize, total: usize, step_id: &str, action: &str, attempt: u32) {
+        Reporter::step_begin(self, position, total, step_id, action, attempt);
+    }
+    fn step_plan(&self, plan: &Plan) {
+        Reporter::step_plan(self, plan);
+    }
+    fn step_nothing_to_do(&self, step_id: &str) {
+        Reporter::step_nothing_to_do(self, step_id);
+    }
+    fn step_reverify(&self, step_id: &str, attempt: u32) {
+        Reporter::step_reverify(self, step_id, attempt);
+    }
+    fn step_reapply(&self, step_id: &str, attempt: u32, reason: &str) {
+        Reporter::step_reapply(self, step_id, attempt, reason);
+    }
+    fn step_end(&self, step_id: &str, outcome: StepOutcome, duration_ms: u64) {
+        Reporter::step_end(self, step_id, outcome, duration_ms);
+    }
+    fn run_end(&self, report: &RunReport) {
+        Reporter::run_end(self, report);
+    }
+}
+
+impl StepProgress for super::progress::Progress {
+    fn set(&self, done: u64, detail: Option<&str>) {
+        super::progress::Progress::set(self, done, detail);
+    }
+    fn set_total(&self, n: u64) {
+        super::progress::Progress::set_total(self, n);
+    }
 }
