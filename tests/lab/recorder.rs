@@ -402,3 +402,169 @@ fn records_expired_before_mm2_copied_them_are_reported() {
     );
     println!("RECORDER FIGURES: expired-gap test {:?}", started.elapsed());
 }
+
+/// A real Prometheus server (Debian's package: `lab/fetch-prometheus`, which scripts/test
+/// runs; or `$KAFKA_DR_PROMETHEUS`) scraping one target every second, on 127.0.0.1 only,
+/// with its storage in the sandbox. Killed when dropped, and when the test thread dies.
+struct Prometheus {
+    child: std::process::Child,
+    api: String,
+}
+
+impl Prometheus {
+    fn start(sb: &Sandbox, target: &str) -> Prometheus {
+        use std::os::unix::process::CommandExt;
+        let binary = std::env::var("KAFKA_DR_PROMETHEUS").unwrap_or_else(|_| {
+            let out = std::process::Command::new(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("lab/fetch-prometheus"),
+            )
+            .output()
+            .expect("run lab/fetch-prometheus");
+            assert!(
+                out.status.success(),
+                "no Prometheus to test with: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        });
+        let dir = sb.dir.path().join("prometheus");
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: kafka-dr\n    static_configs:\n      - targets: [\"{target}\"]\n"
+            ),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut cmd = std::process::Command::new(&binary);
+        cmd.arg(format!("--config.file={}", config.display()))
+            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.join("prometheus.log")).unwrap());
+        // SAFETY: prctl in the child before exec, async-signal-safe.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("start prometheus");
+        Prometheus {
+            child,
+            api: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    /// The value of instant query `query`, once it has one (the first scrapes take a few
+    /// seconds), as Prometheus's HTTP API returns it.
+    fn value(&mut self, query: &str, timeout: Duration) -> f64 {
+        let encoded: String = query
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b == b'_' {
+                    (b as char).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        let deadline = Instant::now() + timeout;
+        let mut last = String::new();
+        loop {
+            assert!(
+                self.child.try_wait().expect("prometheus status").is_none(),
+                "prometheus exited: see its log in the sandbox"
+            );
+            if let Some(body) = http_get(&self.api, &format!("/api/v1/query?query={encoded}")) {
+                let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+                if let Some(n) = v["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .and_then(|s| s.parse().ok())
+                {
+                    return n;
+                }
+                last = body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus has no value for `{query}` after {timeout:?}; last answer: {last}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The body of `GET path` on `addr`, or `None` if it does not answer 200 (yet).
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// Issue 14, test 2: a real Prometheus server scrapes `deltas record --follow
+/// --metrics-addr` and answers, through its HTTP API, what the recorder measured: the
+/// scrape succeeds (`up` is 1, so Prometheus parses the exposition), the group's recorded
+/// positions, the clusters up, and the replication lag of the topic and as a sum (the
+/// RPO), equal to what the recorder's own endpoint says.
+#[test]
+fn a_real_prometheus_scrapes_the_recorder_and_answers_its_queries() {
+    let sb = recorder_sandbox("rec-prom");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    let group = sb.name("g");
+    create_topic(lab, "dc1", &topic, 2);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 20, 2),
+    );
+    commit_on_dc1(lab, &group, &topic, &[(0, 3), (1, 4)]);
+    wait_for("20 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic) && read_all(lab, "dc2", &topic).len() >= 20)
+            .then_some(())
+    });
+
+    let mut f = Follower::start(&sb);
+    f.pass("a first pass", Duration::from_secs(60), |v| v["ok"] == true);
+    let mut prom = Prometheus::start(&sb, &f.metrics);
+    let wait = Duration::from_secs(60);
+    assert_eq!(prom.value("up{job=\"kafka-dr\"}", wait), 1.0, "the scrape failed");
+    assert_eq!(
+        prom.value(
+            &format!("kafka_dr_group_positions_recorded{{group=\"{group}\"}}"),
+            wait
+        ),
+        2.0
+    );
+    assert_eq!(prom.value("kafka_dr_cluster_up{cluster=\"dc1\"}", wait), 1.0);
+    assert_eq!(prom.value("kafka_dr_cluster_up{cluster=\"dc2\"}", wait), 1.0);
+    // Everything was copied before the recorder started: no lag, for the topic or summed.
+    let lag = format!("kafka_dr_replication_lag_records{{flow=\"dc1->dc2\",topic=\"{topic}\"}}");
+    assert_eq!(prom.value(&lag, wait), 0.0);
+    assert_eq!(f.value(&lag), Some(0.0), "the recorder's own endpoint");
+    assert_eq!(
+        prom.value("kafka_dr_rpo_records{flow=\"dc1->dc2\"}", wait),
+        f.value("kafka_dr_rpo_records{flow=\"dc1->dc2\"}").expect("rpo on the endpoint")
+    );
+}
