@@ -105,6 +105,8 @@ pub struct FlowDelivery {
 pub struct PartitionLag {
     pub topic: String,
     pub partition: i32,
+    /// Log start offset on the primary.
+    pub primary_start: i64,
     /// Log end offset on the primary.
     pub primary_end: i64,
     /// Next upstream offset MM2 will copy (from its source offsets), if known.
@@ -339,7 +341,23 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
     }
 
     let lag = match (clients.get(&r.primary), clients.get(&r.backup)) {
-        (Some(p), Some(b)) => measure_lag(topology, p, b, &next_to_copy, timeout, &mut problems),
+        (Some(p), Some(b)) => {
+            let offset_lag_max = source_config
+                .as_ref()
+                .and_then(|c| c.get("offset.lag.max"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(DEFAULT_OFFSET_LAG_MAX);
+            let lag = measure_lag(topology, p, b, &next_to_copy, timeout, &mut problems);
+            check_offset_syncs(
+                topology,
+                (p, b),
+                &lag,
+                offset_lag_max,
+                timeout,
+                &mut problems,
+            );
+            lag
+        }
         _ => Vec::new(),
     };
     let rpo_records = (!lag.is_empty()).then(|| lag.iter().map(|l| l.lag).sum());
@@ -765,6 +783,74 @@ fn primary_transactions(
     }))
 }
 
+/// MM2's `offset.lag.max` when the source connector's config does not set it.
+const DEFAULT_OFFSET_LAG_MAX: i64 = 100;
+
+/// Offset syncs that stopped advancing while MM2 kept copying (`dr::gaps::syncs_stalled`):
+/// a warning per partition, since a failover would translate from the old sync and start
+/// the groups that far back (duplicates, not loss). Read from the flow's offset-syncs
+/// topic; where it cannot be read, nothing is concluded (the lag check says why).
+fn check_offset_syncs(
+    topology: &Topology,
+    (primary, backup): (&KafkaClient, &KafkaClient),
+    lag: &[PartitionLag],
+    offset_lag_max: i64,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) {
+    let r = &topology.replication;
+    if lag.iter().all(|l| l.next_to_copy.is_none()) {
+        return;
+    }
+    let (cluster, topic) = r.offset_syncs_topic(&r.primary, &r.backup);
+    let client = if cluster == r.primary {
+        primary
+    } else {
+        backup
+    };
+    let Ok(syncs) = client.read_offset_syncs(&topic, timeout) else {
+        return;
+    };
+    let mut newest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for s in &syncs {
+        let e = newest
+            .entry((s.topic.as_str(), s.partition))
+            .or_insert(s.upstream);
+        *e = (*e).max(s.upstream);
+    }
+    let stalled = crate::dr::gaps::syncs_stalled(
+        lag.iter().map(|l| {
+            (
+                l.topic.as_str(),
+                l.partition,
+                l.primary_start,
+                l.next_to_copy,
+                newest.get(&(l.topic.as_str(), l.partition)).copied(),
+            )
+        }),
+        offset_lag_max,
+    );
+    for g in stalled {
+        let since = match g.newest_sync {
+            Some(u) => format!("its newest offset sync is for offset {u}"),
+            None => "it has no offset sync at all".to_string(),
+        };
+        problem(
+            problems,
+            Severity::Warning,
+            format!("topic {} partition {}", g.topic, g.partition),
+            format!(
+                "MM2's offset syncs stopped: it copied {} record(s) of this partition since, up to offset {}, but {since} in `{topic}` on `{cluster}` (MM2 writes one at least every `offset.lag.max` = {offset_lag_max} records)",
+                g.copied_since, g.next_to_copy
+            ),
+            Some(&format!(
+                "a failover now would translate this partition's groups from that old sync and start them up to {} record(s) back: check the source connector's task log, that the mirror principal may WRITE `{topic}` on `{cluster}`, and that `emit.offset-syncs.enabled` is not false",
+                g.copied_since
+            )),
+        );
+    }
+}
+
 fn measure_lag(
     topology: &Topology,
     primary: &KafkaClient,
@@ -852,6 +938,7 @@ fn measure_lag(
         out.push(PartitionLag {
             topic: w.topic,
             partition: w.partition,
+            primary_start: w.earliest,
             primary_end: w.latest,
             next_to_copy: next,
             lag,

@@ -156,7 +156,7 @@ impl Metrics {
         );
         r.register(
             "silent_gap_partitions",
-            "Silent gaps per kind: expired-before-copied (partitions whose records the primary expired before MM2 copied them), checkpoint-stale (1 when the flow's newest checkpoint is older than 300 s)",
+            "Silent gaps per kind: expired-before-copied (partitions whose records the primary expired before MM2 copied them), checkpoint-stale (1 when the flow's newest checkpoint is older than 300 s), offset-syncs-stalled (partitions MM2 copied more than 10 x offset.lag.max records of since their newest offset sync)",
             m.gap.clone(),
         );
         r.register(
@@ -403,7 +403,12 @@ pub struct Observed {
     pub connect_error: Option<String>,
     /// Silent gaps found in this pass (`check` explains each).
     pub gaps: Vec<String>,
+    /// The source connector's `offset.lag.max`, when Connect answered.
+    pub offset_lag_max: Option<i64>,
 }
+
+/// MM2's `offset.lag.max` when the source connector's config does not say.
+const DEFAULT_OFFSET_LAG_MAX: i64 = 100;
 
 /// Refresh the metrics that do not come from the pass's summary: the flow's connector
 /// and task states (Connect REST of the backup), the fences the journal holds in force,
@@ -476,6 +481,10 @@ pub fn observe(
                 }
             }
             metrics.set_connectors(&flow, &states);
+            seen.offset_lag_max = runtime
+                .block_on(client.config(&connectors.source))
+                .ok()
+                .and_then(|c| c.get("offset.lag.max").and_then(|v| v.trim().parse().ok()));
         }
         Ok(None) => {}
         Err(e) => seen.connect_error = Some(first_line(&e.to_string()).to_string()),
@@ -524,8 +533,15 @@ pub fn observe(
             .collect();
         metrics.set_groups(&groups);
     }
-    // (4) The newest offset sync recorded for the flow.
+    // (4) The newest offset sync recorded for the flow, and per partition (for (6)).
+    let mut newest_sync: BTreeMap<(String, i32), i64> = BTreeMap::new();
     if let Ok(syncs) = journal.latest_offset_syncs(&primary, &backup) {
+        for s in &syncs {
+            let e = newest_sync
+                .entry((s.topic.clone(), s.partition))
+                .or_insert(s.upstream_offset);
+            *e = (*e).max(s.upstream_offset);
+        }
         let newest = syncs.into_iter().filter_map(|s| s.recorded_at).max();
         metrics
             .sync_age
@@ -567,11 +583,39 @@ pub fn observe(
                 gaps::CHECKPOINT_STALE_SECONDS
             ));
         }
+        // Only partitions with a recorded sync: one the journal lacks (its topic id was
+        // not known to the pass) says nothing about MM2.
+        let stalled = gaps::syncs_stalled(
+            s.partitions
+                .iter()
+                .filter(|p| p.lag_source == LagSource::Connect)
+                .filter_map(|p| {
+                    let sync = newest_sync.get(&(p.topic.clone(), p.partition)).copied()?;
+                    Some((
+                        p.topic.as_str(),
+                        p.partition,
+                        p.earliest,
+                        p.next_to_copy,
+                        Some(sync),
+                    ))
+                }),
+            seen.offset_lag_max.unwrap_or(DEFAULT_OFFSET_LAG_MAX),
+        );
+        for g in stalled.iter().take(5) {
+            seen.gaps.push(format!(
+                "`{}`[{}]: MM2's offset syncs stopped: {} record(s) copied since the newest sync (offset {})",
+                g.topic,
+                g.partition,
+                g.copied_since,
+                g.newest_sync.unwrap_or(0)
+            ));
+        }
         metrics.set_gaps(
             &flow,
             &[
                 ("expired-before-copied", expired.len()),
                 ("checkpoint-stale", usize::from(stale)),
+                ("offset-syncs-stalled", stalled.len()),
             ],
         );
     }

@@ -48,6 +48,52 @@ pub fn checkpoint_stale(age_seconds: Option<f64>, threshold: f64) -> bool {
     age_seconds.is_some_and(|a| a.is_finite() && a > threshold)
 }
 
+/// MM2 writes an offset sync for a partition at least every `offset.lag.max` records it
+/// copies (100 by default; Kafka 3.5+). MM2 having copied more than this many times that
+/// past a partition's newest sync means its syncs stopped (the offset-syncs topic cannot
+/// be written, `emit.offset-syncs.enabled=false`, a huge `offset.lag.max`): a failover
+/// then translates from that old sync, and the groups start that far back.
+pub const SYNC_STALL_FACTOR: i64 = 10;
+
+/// A partition whose offset syncs stopped advancing while MM2 kept copying it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncsStalled {
+    pub topic: String,
+    pub partition: i32,
+    /// MM2's next offset to copy on the primary.
+    pub next_to_copy: i64,
+    /// The upstream offset of the partition's newest sync; `None`: it has none.
+    pub newest_sync: Option<i64>,
+    /// Records copied since that sync (since offset 0 without one).
+    pub copied_since: i64,
+}
+
+/// The partitions whose MM2 position (`Some(next)`, from the source connector's offsets;
+/// `None`: unknown, nothing is concluded) is more than `SYNC_STALL_FACTOR` x
+/// `offset_lag_max` records past their newest offset sync (`None`: no sync; then past
+/// their `log_start`, since MM2 copies from there).
+pub fn syncs_stalled<'a>(
+    partitions: impl IntoIterator<Item = (&'a str, i32, i64, Option<i64>, Option<i64>)>,
+    offset_lag_max: i64,
+) -> Vec<SyncsStalled> {
+    let allowed = SYNC_STALL_FACTOR.saturating_mul(offset_lag_max.max(1));
+    partitions
+        .into_iter()
+        .filter_map(|(topic, partition, log_start, next, newest_sync)| {
+            let next = next?;
+            let from = newest_sync.unwrap_or(log_start);
+            let copied_since = next.saturating_sub(from);
+            (copied_since > allowed).then(|| SyncsStalled {
+                topic: topic.to_string(),
+                partition,
+                next_to_copy: next,
+                newest_sync,
+                copied_since,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -81,7 +127,52 @@ mod tests {
         assert!(!checkpoint_stale(Some(f64::NAN), CHECKPOINT_STALE_SECONDS));
     }
 
+    #[test]
+    fn syncs_that_stopped_while_mm2_copies_are_a_gap() {
+        let found = syncs_stalled(
+            [
+                // Synced 50 records ago: fine.
+                ("t", 0, 0, Some(1050), Some(1000)),
+                // 1001 records past the newest sync, over 10 x 100.
+                ("t", 1, 0, Some(2001), Some(1000)),
+                // No sync at all, 5000 copied since the log start 0.
+                ("t", 2, 0, Some(5000), None),
+                // No sync, but only 10 copied since the log start.
+                ("t", 3, 4990, Some(5000), None),
+                // MM2's position unknown: nothing concluded.
+                ("t", 4, 0, None, Some(1)),
+            ],
+            100,
+        );
+        let found: Vec<(i32, i64)> = found
+            .iter()
+            .map(|g| (g.partition, g.copied_since))
+            .collect();
+        assert_eq!(found, vec![(1, 1001), (2, 5000)]);
+        // A larger `offset.lag.max` allows proportionally more.
+        assert!(syncs_stalled([("t", 1, 0, Some(2001), Some(1000))], 1000).is_empty());
+    }
+
     proptest! {
+        /// A stall is reported exactly when MM2 copied more than the allowance past the
+        /// newest sync (or the log start without one), and says how many.
+        #[test]
+        fn a_stall_is_exactly_too_many_copied_since_the_sync(
+            log_start in 0i64..10_000,
+            next in proptest::option::of(0i64..20_000),
+            sync in proptest::option::of(0i64..20_000),
+            lag_max in 1i64..500,
+        ) {
+            let found = syncs_stalled([("t", 0, log_start, next, sync)], lag_max);
+            match next {
+                Some(n) if n - sync.unwrap_or(log_start) > SYNC_STALL_FACTOR * lag_max => {
+                    prop_assert_eq!(found.len(), 1);
+                    prop_assert_eq!(found[0].copied_since, n - sync.unwrap_or(log_start));
+                }
+                _ => prop_assert!(found.is_empty()),
+            }
+        }
+
         /// A gap is reported exactly when MM2's position is known and below the log
         /// start, and its size is what lies between them.
         #[test]

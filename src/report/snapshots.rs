@@ -126,6 +126,7 @@ fn check_on_a_healthy_lab() {
             .map(|p| PartitionLag {
                 topic: "app.orders".into(),
                 partition: p,
+                primary_start: 0,
                 primary_end: 1700 + i64::from(p),
                 next_to_copy: Some(1700 + i64::from(p)),
                 lag: 0,

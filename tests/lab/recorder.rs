@@ -443,7 +443,10 @@ impl Prometheus {
             .port();
         let mut cmd = std::process::Command::new(&binary);
         cmd.arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -513,7 +516,11 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     let (head, body) = out.split_once("\r\n\r\n")?;
@@ -549,7 +556,11 @@ fn a_real_prometheus_scrapes_the_recorder_and_answers_its_queries() {
     f.pass("a first pass", Duration::from_secs(60), |v| v["ok"] == true);
     let mut prom = Prometheus::start(&sb, &f.metrics);
     let wait = Duration::from_secs(60);
-    assert_eq!(prom.value("up{job=\"kafka-dr\"}", wait), 1.0, "the scrape failed");
+    assert_eq!(
+        prom.value("up{job=\"kafka-dr\"}", wait),
+        1.0,
+        "the scrape failed"
+    );
     assert_eq!(
         prom.value(
             &format!("kafka_dr_group_positions_recorded{{group=\"{group}\"}}"),
@@ -557,14 +568,87 @@ fn a_real_prometheus_scrapes_the_recorder_and_answers_its_queries() {
         ),
         2.0
     );
-    assert_eq!(prom.value("kafka_dr_cluster_up{cluster=\"dc1\"}", wait), 1.0);
-    assert_eq!(prom.value("kafka_dr_cluster_up{cluster=\"dc2\"}", wait), 1.0);
+    assert_eq!(
+        prom.value("kafka_dr_cluster_up{cluster=\"dc1\"}", wait),
+        1.0
+    );
+    assert_eq!(
+        prom.value("kafka_dr_cluster_up{cluster=\"dc2\"}", wait),
+        1.0
+    );
     // Everything was copied before the recorder started: no lag, for the topic or summed.
     let lag = format!("kafka_dr_replication_lag_records{{flow=\"dc1->dc2\",topic=\"{topic}\"}}");
     assert_eq!(prom.value(&lag, wait), 0.0);
     assert_eq!(f.value(&lag), Some(0.0), "the recorder's own endpoint");
     assert_eq!(
         prom.value("kafka_dr_rpo_records{flow=\"dc1->dc2\"}", wait),
-        f.value("kafka_dr_rpo_records{flow=\"dc1->dc2\"}").expect("rpo on the endpoint")
+        f.value("kafka_dr_rpo_records{flow=\"dc1->dc2\"}")
+            .expect("rpo on the endpoint")
+    );
+}
+
+/// Puts the forward source connector's config back as it was.
+struct RestoreSourceConfig(&'static Lab, std::collections::BTreeMap<String, String>);
+
+impl Drop for RestoreSourceConfig {
+    fn drop(&mut self) {
+        let _ = block_on(connect_client(self.0, "dc2").put_config("mm2-dc1-dc2-source", &self.1));
+    }
+}
+
+/// Issue 14, deliverable 3: offset syncs that stopped while MM2 keeps copying are a
+/// `kafka-dr check` warning naming the partition, how far MM2 copied past the newest sync,
+/// and what to look at. MM2 is made to stop writing syncs the way an operator's config
+/// would (`emit.offset-syncs.enabled=false`), then copies 1,200 records of a new topic.
+#[test]
+fn offset_syncs_that_stopped_while_mm2_copies_are_reported() {
+    let _g = exclusive();
+    let sb = recorder_sandbox("rec-syncs");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    let connect = connect_client(lab, "dc2");
+    let config = block_on(connect.config("mm2-dc1-dc2-source")).expect("source config");
+    let _restore = RestoreSourceConfig(lab, config.clone());
+    // Connect refuses the switch while any other offset-syncs setting is present.
+    let mut silenced = config;
+    silenced.retain(|k, _| !k.starts_with("offset-syncs."));
+    silenced.insert("emit.offset-syncs.enabled".into(), "false".into());
+    block_on(connect.put_config("mm2-dc1-dc2-source", &silenced)).expect("silence the syncs");
+    create_topic(lab, "dc1", &topic, 1);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 1200, 1),
+    );
+    wait_for("1200 records on dc2", Duration::from_secs(120), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic)
+            && read_all(lab, "dc2", &topic).len() >= 1200)
+            .then_some(())
+    });
+    // MM2's source offsets reach Connect's offsets topic every few seconds.
+    let subject = format!("topic {topic} partition 0");
+    let p = wait_for(
+        "the stalled syncs in check",
+        Duration::from_secs(60),
+        || {
+            let v = sb.run(&["--output", "json", "check"]).json();
+            v["problems"]
+                .as_array()?
+                .iter()
+                .find(|p| p["subject"] == subject.as_str())
+                .cloned()
+        },
+    );
+    assert_eq!(p["severity"], "warning", "{p}");
+    let message = p["message"].as_str().unwrap_or_default();
+    assert!(message.contains("MM2's offset syncs stopped"), "{p}");
+    assert!(message.contains("no offset sync at all"), "{p}");
+    assert!(
+        p["help"]
+            .as_str()
+            .is_some_and(|h| h.contains("emit.offset-syncs.enabled")),
+        "{p}"
     );
 }
