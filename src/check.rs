@@ -356,6 +356,17 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
                 timeout,
                 &mut problems,
             );
+            let groups = primary_check.map_or(&[][..], |c| c.groups_in_scope.as_slice());
+            let interval = checkpoint_interval_seconds(topology, rt, timeout);
+            let stale_after = crate::dr::gaps::checkpoint_stale_after(interval);
+            check_checkpoints(
+                topology,
+                (p, b),
+                groups,
+                (offset_lag_max, stale_after),
+                timeout,
+                &mut problems,
+            );
             lag
         }
         _ => Vec::new(),
@@ -781,6 +792,89 @@ fn primary_transactions(
             w.partition
         )
     }))
+}
+
+/// In-scope groups whose newest MM2 checkpoint is old while they moved on
+/// (`dr::gaps::checkpoints_behind`): the checkpoint connector stopped emitting for them.
+/// A warning: kafka-dr fails over from its own recorded deltas, but a failover that has to
+/// fall back on checkpoints starts these groups from that far back. Nothing is concluded
+/// on what cannot be read.
+fn check_checkpoints(
+    topology: &Topology,
+    (primary, backup): (&KafkaClient, &KafkaClient),
+    groups: &[String],
+    (offset_lag_max, stale_after): (i64, f64),
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) {
+    if groups.is_empty() {
+        return;
+    }
+    let r = &topology.replication;
+    let topic = format!("{}.checkpoints.internal", r.primary);
+    let checkpoints = crate::actions::common::newest_checkpoints(backup, &topic, timeout);
+    if checkpoints.is_empty() {
+        return;
+    }
+    let mut positions = Vec::new();
+    for g in groups {
+        for (t, p, offset, _) in primary.committed_offsets(g, timeout).unwrap_or_default() {
+            if r.topics.matches(&t) {
+                positions.push((g.clone(), t, p, offset));
+            }
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    let behind = crate::dr::gaps::checkpoints_behind(
+        positions
+            .iter()
+            .map(|(g, t, p, o)| (g.as_str(), t.as_str(), *p, *o)),
+        |g, t, p| {
+            checkpoints
+                .get(&(g.to_string(), r.policy.target_topic(&r.primary, t), p))
+                .copied()
+        },
+        now,
+        stale_after,
+        offset_lag_max,
+    );
+    for b in behind {
+        problem(
+            problems,
+            Severity::Warning,
+            format!("group {} topic {} partition {}", b.group, b.topic, b.partition),
+            format!(
+                "MM2's newest checkpoint of this group is {} old and says {}, but the group has committed {} on `{}` since: MM2's checkpoint connector stopped emitting for it (it writes one every `emit.checkpoints.interval.seconds`, 60 s by default, when a group moves)",
+                crate::human::duration(Duration::from_secs_f64(b.age_seconds)),
+                b.checkpointed,
+                b.committed,
+                r.primary
+            ),
+            Some(&format!(
+                "check the tasks and log of `{}` (`kafka-dr mirror status`) and its `groups` filter; keep `kafka-dr deltas record --follow` running, so a failover does not have to start this group from a checkpoint this old",
+                r.forward_connectors.checkpoint
+            )),
+        );
+    }
+}
+
+/// The forward checkpoint connector's `emit.checkpoints.interval.seconds`, when Connect
+/// says.
+fn checkpoint_interval_seconds(
+    topology: &Topology,
+    rt: &tokio::runtime::Handle,
+    timeout: Duration,
+) -> Option<f64> {
+    let r = &topology.replication;
+    let client = crate::actions::common::connect(topology, &r.backup, timeout).ok()??;
+    let config = rt
+        .block_on(client.config(&r.forward_connectors.checkpoint))
+        .ok()?;
+    config
+        .get("emit.checkpoints.interval.seconds")
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// MM2's `offset.lag.max` when the source connector's config does not set it.

@@ -34,7 +34,6 @@ use crate::dr::gaps;
 use crate::error::Error;
 use crate::exit_code::ExitCode;
 use crate::journal::Journal;
-use crate::kafka::KafkaClient;
 use crate::topology::Topology;
 
 type Labels = Vec<(String, String)>;
@@ -156,7 +155,7 @@ impl Metrics {
         );
         r.register(
             "silent_gap_partitions",
-            "Silent gaps per kind: expired-before-copied (partitions whose records the primary expired before MM2 copied them), checkpoint-stale (1 when the flow's newest checkpoint is older than 300 s), offset-syncs-stalled (partitions MM2 copied more than 10 x offset.lag.max records of since their newest offset sync)",
+            "Silent gaps per kind: expired-before-copied (partitions whose records the primary expired before MM2 copied them), checkpoint-stale (group-partitions whose newest checkpoint is over 5 emit intervals (at least 30 s) old while the group committed more than 2 x offset.lag.max past it), offset-syncs-stalled (partitions MM2 copied more than 10 x offset.lag.max records of since their newest offset sync)",
             m.gap.clone(),
         );
         r.register(
@@ -405,6 +404,8 @@ pub struct Observed {
     pub gaps: Vec<String>,
     /// The source connector's `offset.lag.max`, when Connect answered.
     pub offset_lag_max: Option<i64>,
+    /// The checkpoint connector's `emit.checkpoints.interval.seconds`, when Connect answered.
+    pub checkpoint_interval: Option<f64>,
 }
 
 /// MM2's `offset.lag.max` when the source connector's config does not say.
@@ -485,6 +486,13 @@ pub fn observe(
                 .block_on(client.config(&connectors.source))
                 .ok()
                 .and_then(|c| c.get("offset.lag.max").and_then(|v| v.trim().parse().ok()));
+            seen.checkpoint_interval = runtime
+                .block_on(client.config(&connectors.checkpoint))
+                .ok()
+                .and_then(|c| {
+                    c.get("emit.checkpoints.interval.seconds")
+                        .and_then(|v| v.trim().parse().ok())
+                });
         }
         Ok(None) => {}
         Err(e) => seen.connect_error = Some(first_line(&e.to_string()).to_string()),
@@ -515,9 +523,16 @@ pub fn observe(
             .map_or(f64::NAN, |ms| (now - ms).max(0) as f64 / 1000.0)
     };
     // (3) Recorded positions per group, and their age.
+    let mut positions = Vec::new();
     if let Ok(rows) = journal.latest_group_positions(&primary, None) {
         let mut by_group: BTreeMap<String, (usize, Option<String>)> = BTreeMap::new();
         for row in rows {
+            positions.push((
+                row.group.clone(),
+                row.topic.clone(),
+                row.partition,
+                row.committed_offset,
+            ));
             let e = by_group.entry(row.group).or_default();
             e.0 += 1;
             if row.recorded_at > e.1 {
@@ -548,17 +563,21 @@ pub fn observe(
             .get_or_create(&Metrics::flow_labels(&flow))
             .set(age(newest.as_deref()));
     }
-    // (5) The newest checkpoint of the flow on the backup.
-    let mut checkpoint_age = None;
+    // (5) The newest checkpoint of the flow on the backup, and each group-partition's.
+    let mut checkpoints = BTreeMap::new();
     if summary.is_some() {
         if let Ok(client) = common::kafka(topology, &backup, timeout) {
             let topic = format!("{primary}.checkpoints.internal");
-            let newest = newest_record_time(&client, &topic, timeout);
-            checkpoint_age = newest.map(|ms| (now - ms).max(0) as f64 / 1000.0);
+            checkpoints = common::newest_checkpoints(&client, &topic, timeout);
+            let newest = checkpoints
+                .values()
+                .map(|(_, at)| *at)
+                .filter(|t| *t >= 0)
+                .max();
             metrics
                 .checkpoint_age
                 .get_or_create(&Metrics::flow_labels(&flow))
-                .set(checkpoint_age.unwrap_or(f64::NAN));
+                .set(newest.map_or(f64::NAN, |ms| (now - ms).max(0) as f64 / 1000.0));
         }
     }
     // (6) Silent gaps (`dr::gaps`), with what to do in `kafka-dr check`.
@@ -575,12 +594,24 @@ pub fn observe(
                 g.topic, g.partition, g.records, g.next_to_copy, g.log_start
             ));
         }
-        let stale = gaps::checkpoint_stale(checkpoint_age, gaps::CHECKPOINT_STALE_SECONDS);
-        if stale {
+        let policy = topology.replication.policy;
+        let stale = gaps::checkpoints_behind(
+            positions
+                .iter()
+                .map(|(g, t, p, c)| (g.as_str(), t.as_str(), *p, *c)),
+            |g, t, p| {
+                checkpoints
+                    .get(&(g.to_string(), policy.target_topic(&primary, t), p))
+                    .copied()
+            },
+            now,
+            gaps::checkpoint_stale_after(seen.checkpoint_interval),
+            seen.offset_lag_max.unwrap_or(DEFAULT_OFFSET_LAG_MAX),
+        );
+        for g in stale.iter().take(5) {
             seen.gaps.push(format!(
-                "the newest checkpoint of `{flow}` is {:.0}s old (over {:.0}s)",
-                checkpoint_age.unwrap_or(0.0),
-                gaps::CHECKPOINT_STALE_SECONDS
+                "group `{}` `{}`[{}]: its newest checkpoint is {:.0}s old (upstream {}) while it committed {} on `{primary}`",
+                g.group, g.topic, g.partition, g.age_seconds, g.checkpointed, g.committed
             ));
         }
         // Only partitions with a recorded sync: one the journal lacks (its topic id was
@@ -614,26 +645,12 @@ pub fn observe(
             &flow,
             &[
                 ("expired-before-copied", expired.len()),
-                ("checkpoint-stale", usize::from(stale)),
+                ("checkpoint-stale", stale.len()),
                 ("offset-syncs-stalled", stalled.len()),
             ],
         );
     }
     seen
-}
-
-/// The timestamp of the last record of partition 0 of `topic` (MM2's checkpoints topic
-/// has one partition), if it has any.
-fn newest_record_time(client: &KafkaClient, topic: &str, timeout: Duration) -> Option<i64> {
-    let wm = client.watermarks(&[(topic, 0)], timeout).ok()?;
-    let w = wm.first()?;
-    if w.latest <= w.earliest {
-        return None;
-    }
-    let records = client
-        .read_records(topic, 0, w.latest - 1, w.latest, timeout)
-        .ok()?;
-    records.last().map(|r| r.timestamp_ms).filter(|t| *t >= 0)
 }
 
 fn now_ms() -> i64 {

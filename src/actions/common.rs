@@ -260,3 +260,22 @@ pub fn promotion_cut(topology: &Topology, journal: &Journal) -> Result<Promotion
 pub(crate) fn first_line(s: &str) -> &str {
     s.lines().next().unwrap_or(s)
 }
+
+/// The newest checkpoint per `(group, target-side topic, partition)` in MM2's checkpoints
+/// topic `topic`: `(upstream offset, timestamp ms)`. Empty when it cannot be read (the
+/// callers conclude nothing then).
+pub fn newest_checkpoints(
+    client: &KafkaClient,
+    topic: &str,
+    timeout: Duration,
+) -> BTreeMap<(String, String, i32), (i64, i64)> {
+    let mut out = BTreeMap::new();
+    for c in client.read_checkpoints(topic, timeout).unwrap_or_default() {
+        // In log order: a later record of the same key replaces the earlier one.
+        out.insert(
+            (c.group, c.topic, c.partition),
+            (c.upstream, c.timestamp_ms),
+        );
+    }
+    out
+}

@@ -36,16 +36,68 @@ pub fn expired_before_copied<'a>(
         .collect()
 }
 
-/// MM2 emits checkpoints every `emit.checkpoints.interval.seconds` (60 by default): a
-/// newest checkpoint older than this many seconds means the checkpoint connector
-/// stopped emitting, and a failover from checkpoints would start groups that far back.
+/// MM2 emits checkpoints every `emit.checkpoints.interval.seconds` (60 by default), but
+/// only for a group whose translated position moved ("Skipping ... (repeated
+/// checkpoint)" in MirrorCheckpointTask): an idle group's newest checkpoint grows old on
+/// a healthy flow. A checkpoint is stale when it is older than this many seconds AND the
+/// group has moved on since by more than the translation can hide (see
+/// `checkpoints_behind`).
 pub const CHECKPOINT_STALE_SECONDS: f64 = 300.0;
 
-/// True when the newest checkpoint of a flow is older than `threshold` seconds. An
-/// unknown age (no checkpoint at all) is not called stale here: a flow without groups
-/// has none.
-pub fn checkpoint_stale(age_seconds: Option<f64>, threshold: f64) -> bool {
-    age_seconds.is_some_and(|a| a.is_finite() && a > threshold)
+/// How old a moving group's newest checkpoint may get, for a checkpoint connector that
+/// emits every `interval_seconds` (`None`: MM2's default, 60): five intervals, and never
+/// under 30 s (a checkpoint is written after the interval, and read back a little later).
+pub fn checkpoint_stale_after(interval_seconds: Option<f64>) -> f64 {
+    match interval_seconds {
+        Some(i) if i.is_finite() && i > 0.0 => (5.0 * i).max(30.0),
+        _ => CHECKPOINT_STALE_SECONDS,
+    }
+}
+
+/// One group-partition whose newest checkpoint is old while the group moved on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointBehind {
+    pub group: String,
+    pub topic: String,
+    pub partition: i32,
+    /// The group's committed offset on the primary now.
+    pub committed: i64,
+    /// The upstream offset of its newest checkpoint.
+    pub checkpointed: i64,
+    pub age_seconds: f64,
+}
+
+/// The group-partitions (`(group, topic, partition, committed)` on the primary) whose
+/// newest checkpoint (`newest(group, topic, partition)` -> `(upstream offset, timestamp
+/// ms)`) is older than `threshold_seconds` at `now_ms` while the group committed more than
+/// 2 x `offset_lag_max` past it. MM2 translates a position through the newest offset sync
+/// at or below it, and writes a sync at least every `offset.lag.max` records: a group that
+/// moved further than that has a new translation, which MM2 would have checkpointed
+/// within its interval. A group-partition without any checkpoint is not concluded on.
+pub fn checkpoints_behind<'a>(
+    positions: impl IntoIterator<Item = (&'a str, &'a str, i32, i64)>,
+    newest: impl Fn(&str, &str, i32) -> Option<(i64, i64)>,
+    now_ms: i64,
+    threshold_seconds: f64,
+    offset_lag_max: i64,
+) -> Vec<CheckpointBehind> {
+    let allowed = offset_lag_max.max(1).saturating_mul(2);
+    positions
+        .into_iter()
+        .filter_map(|(group, topic, partition, committed)| {
+            let (checkpointed, at_ms) = newest(group, topic, partition)?;
+            let age_seconds = (now_ms.saturating_sub(at_ms)).max(0) as f64 / 1000.0;
+            (age_seconds > threshold_seconds && committed.saturating_sub(checkpointed) > allowed)
+                .then(|| CheckpointBehind {
+                    group: group.to_string(),
+                    topic: topic.to_string(),
+                    partition,
+                    committed,
+                    checkpointed,
+                    age_seconds,
+                })
+        })
+        .collect()
 }
 
 /// MM2 writes an offset sync for a partition at least every `offset.lag.max` records it
@@ -120,11 +172,47 @@ mod tests {
     }
 
     #[test]
-    fn stale_checkpoints() {
-        assert!(checkpoint_stale(Some(301.0), CHECKPOINT_STALE_SECONDS));
-        assert!(!checkpoint_stale(Some(30.0), CHECKPOINT_STALE_SECONDS));
-        assert!(!checkpoint_stale(None, CHECKPOINT_STALE_SECONDS));
-        assert!(!checkpoint_stale(Some(f64::NAN), CHECKPOINT_STALE_SECONDS));
+    fn an_old_checkpoint_is_stale_only_when_the_group_moved_on() {
+        let now = 1_000_000_000;
+        let old = now - 400_000; // 400 s ago
+        let newest = |g: &str, _: &str, p: i32| match (g, p) {
+            ("idle", _) => Some((500, old)),
+            ("moved", 0) => Some((500, old)),
+            ("moved", 1) => Some((500, now - 10_000)), // fresh
+            _ => None,
+        };
+        let found = checkpoints_behind(
+            [
+                // Idle since its checkpoint: MM2 rightly emits nothing new.
+                ("idle", "t", 0, 500),
+                // Moved 150 past it: within what one sync step hides (2 x 100).
+                ("idle", "t", 1, 650),
+                // Moved 1000 past a 400 s old checkpoint: stale.
+                ("moved", "t", 0, 1500),
+                // Moved as far, but the checkpoint is fresh.
+                ("moved", "t", 1, 1500),
+                // No checkpoint at all: not concluded.
+                ("new", "t", 0, 9000),
+            ],
+            newest,
+            now,
+            CHECKPOINT_STALE_SECONDS,
+            100,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].group.as_str(), found[0].partition), ("moved", 0));
+        assert_eq!(found[0].checkpointed, 500);
+        assert!((found[0].age_seconds - 400.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_staleness_threshold_follows_the_emit_interval() {
+        assert_eq!(checkpoint_stale_after(None), 300.0);
+        assert_eq!(checkpoint_stale_after(Some(60.0)), 300.0);
+        assert_eq!(checkpoint_stale_after(Some(600.0)), 3000.0);
+        assert_eq!(checkpoint_stale_after(Some(1.0)), 30.0);
+        assert_eq!(checkpoint_stale_after(Some(0.0)), 300.0);
+        assert_eq!(checkpoint_stale_after(Some(f64::NAN)), 300.0);
     }
 
     #[test]

@@ -652,3 +652,100 @@ fn offset_syncs_that_stopped_while_mm2_copies_are_reported() {
         "{p}"
     );
 }
+
+/// Resumes the forward checkpoint connector.
+struct ResumeCheckpoints(&'static Lab);
+
+impl Drop for ResumeCheckpoints {
+    fn drop(&mut self) {
+        let _ = block_on(connect_client(self.0, "dc2").resume("mm2-dc1-dc2-checkpoint"));
+    }
+}
+
+/// Issue 14, deliverable 3: a group whose newest MM2 checkpoint grows old while the group
+/// moves on is a `kafka-dr check` warning naming the group-partition; an idle group's old
+/// checkpoint is not (MM2 4.x writes a checkpoint only when a group moved). The lab's
+/// checkpoint connector emits every 5 s, so "old" is 30 s here (five intervals, at least
+/// 30 s).
+#[test]
+fn a_checkpoint_left_behind_by_a_moving_group_is_reported() {
+    let _g = exclusive();
+    let sb = recorder_sandbox("rec-ckpt");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    let moving = sb.name("moving");
+    let idle = sb.name("idle");
+    create_topic(lab, "dc1", &topic, 1);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 600, 1),
+    );
+    commit_on_dc1(lab, &moving, &topic, &[(0, 50)]);
+    commit_on_dc1(lab, &idle, &topic, &[(0, 50)]);
+    // Both groups have a checkpoint on dc2.
+    let dc2 = kdr_client(lab, "dc2");
+    wait_for(
+        "checkpoints of both groups",
+        Duration::from_secs(120),
+        || {
+            let c = dc2
+                .read_checkpoints("dc1.checkpoints.internal", Duration::from_secs(10))
+                .ok()?;
+            [&moving, &idle]
+                .iter()
+                .all(|g| c.iter().any(|c| &c.group == *g && c.topic == topic))
+                .then_some(())
+        },
+    );
+    let _resume = ResumeCheckpoints(lab);
+    let connect = connect_client(lab, "dc2");
+    block_on(connect.stop("mm2-dc1-dc2-checkpoint")).expect("stop checkpoints");
+    // STOPPED is reported before its task has stopped emitting: wait until it has none.
+    wait_for("the checkpoint task gone", Duration::from_secs(60), || {
+        block_on(connect.status("mm2-dc1-dc2-checkpoint"))
+            .ok()
+            .filter(|s| s.connector_state.as_str() == "STOPPED" && s.tasks.is_empty())
+    });
+    commit_on_dc1(lab, &moving, &topic, &[(0, 550)]);
+
+    let subject = format!("group {moving} topic {topic} partition 0");
+    let started = Instant::now();
+    let v = wait_for(
+        "the stale checkpoint in check",
+        Duration::from_secs(120),
+        || {
+            let v = sb.run(&["--output", "json", "check"]).json();
+            v["problems"]
+                .as_array()?
+                .iter()
+                .any(|p| p["subject"] == subject.as_str())
+                .then_some(v)
+        },
+    );
+    assert!(
+        started.elapsed() > Duration::from_secs(20),
+        "reported after {:?}, before the checkpoint could be 30 s old",
+        started.elapsed()
+    );
+    let problems = v["problems"].as_array().expect("problems");
+    let p = problems
+        .iter()
+        .find(|p| p["subject"] == subject.as_str())
+        .expect("the moving group's problem");
+    assert_eq!(p["severity"], "warning", "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("says 50") && m.contains("committed 550")),
+        "{p}"
+    );
+    assert!(
+        !problems.iter().any(|p| p["subject"]
+            .as_str()
+            .is_some_and(|s| s.contains(idle.as_str()))),
+        "the idle group's checkpoint is old too, but not stale: {v:#}"
+    );
+}
