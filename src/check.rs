@@ -243,7 +243,12 @@ impl CheckReport {
 }
 
 /// Run every check. `timeout` bounds each network call.
-pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) -> CheckReport {
+pub fn run(
+    topology: &Topology,
+    rt: &tokio::runtime::Handle,
+    timeout: Duration,
+    recorded_ids: &RecordedTopicIds,
+) -> CheckReport {
     let r = &topology.replication;
     let mut problems = Vec::new();
     let mut clusters = Vec::new();
@@ -371,6 +376,11 @@ pub fn run(topology: &Topology, rt: &tokio::runtime::Handle, timeout: Duration) 
         }
         _ => Vec::new(),
     };
+    for (name, client) in &clients {
+        if let Some(before) = recorded_ids.get(name) {
+            check_recreated_topics(topology, name, client, before, timeout, &mut problems);
+        }
+    }
     let rpo_records = (!lag.is_empty()).then(|| lag.iter().map(|l| l.lag).sum());
     // The errors first, then the warnings, then the information, each in the order found.
     // The same finding reached twice (one dead cluster seen by several checks) is
@@ -875,6 +885,56 @@ fn checkpoint_interval_seconds(
     config
         .get("emit.checkpoints.interval.seconds")
         .and_then(|v| v.trim().parse().ok())
+}
+
+/// Per cluster, the id `deltas record` last saw each topic with (the journal's).
+pub type RecordedTopicIds = BTreeMap<String, BTreeMap<String, String>>;
+
+/// In-scope topics of `cluster` whose id differs from the one `deltas record` last saw
+/// (`dr::gaps::topics_recreated`): deleted and created again since. A warning: MM2's
+/// source offsets and offset syncs, and kafka-dr's recorded positions, belong to the old
+/// topic (a failover uses only the new one's, and says so).
+fn check_recreated_topics(
+    topology: &Topology,
+    cluster: &str,
+    client: &KafkaClient,
+    before: &BTreeMap<String, String>,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) {
+    // The journal holds ids only of the topics `deltas record` recorded: in scope (or
+    // their copies on the backup) when it ran; on the primary, those still in scope.
+    let r = &topology.replication;
+    let names: Vec<String> = before
+        .keys()
+        .filter(|t| cluster != r.primary || r.topics.matches(t))
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return;
+    }
+    let Ok(ids) = client.topic_ids(&names, timeout) else {
+        return;
+    };
+    let now: BTreeMap<String, String> = ids
+        .into_iter()
+        .filter_map(|(t, id)| id.map(|id| (t, id)))
+        .collect();
+    for g in crate::dr::gaps::topics_recreated(before, &now) {
+        problem(
+            problems,
+            Severity::Warning,
+            format!("topic {} on {cluster}", g.topic),
+            format!(
+                "`{}` was deleted and created again on `{cluster}` since kafka-dr last recorded it (topic id {} -> {}): MM2's source offsets and offset syncs, and the positions kafka-dr recorded, belong to the old topic",
+                g.topic, g.old_id, g.new_id
+            ),
+            Some(&format!(
+                "check that the mirror copied the new `{}` from its first offset (MM2 may have resumed at the old topic's offset; reset the source connector's offsets for it if not), then run `kafka-dr deltas record` so the recorded positions follow the new topic",
+                g.topic
+            )),
+        );
+    }
 }
 
 /// MM2's `offset.lag.max` when the source connector's config does not set it.

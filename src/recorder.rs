@@ -68,6 +68,7 @@ pub struct Metrics {
     pub last_success: FloatGauge,
     pub passes: Family<Labels, Counter>,
     pub errors: Family<Labels, Counter>,
+    pub recreated: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -97,6 +98,7 @@ impl Metrics {
             last_success: FloatGauge::default(),
             passes: Family::default(),
             errors: Family::default(),
+            recreated: Family::default(),
         };
         r.register(
             "replication_lag_records",
@@ -177,6 +179,11 @@ impl Metrics {
             "errors",
             "Errors by kind: primary-unreachable, backup-copy-failed, connect-unreachable, journal, kafka, other",
             m.errors.clone(),
+        );
+        r.register(
+            "topics_recreated",
+            "Topics found recreated (their id changed since the previous pass), by cluster: a pass sees each recreation once, so this counts them",
+            m.recreated.clone(),
         );
         Metrics {
             registry: Arc::new(r),
@@ -639,6 +646,18 @@ pub fn observe(
                 g.partition,
                 g.copied_since,
                 g.newest_sync.unwrap_or(0)
+            ));
+        }
+        for r in &s.recreated {
+            metrics
+                .recreated
+                .get_or_create(&labels(&[("cluster", &r.cluster)]))
+                .inc();
+        }
+        for r in s.recreated.iter().take(5) {
+            seen.gaps.push(format!(
+                "`{}` on `{}` was recreated (topic id {} -> {}): MM2's offsets and syncs for it belong to the old topic",
+                r.topic, r.cluster, r.old_id, r.new_id
             ));
         }
         metrics.set_gaps(

@@ -102,6 +102,19 @@ pub struct DeltasSummary {
     /// `None`: not written in this pass (the notes say why).
     #[serde(default)]
     pub backup_copy: Option<BackupCopy>,
+    /// Topics whose id changed since the journal last saw them: deleted and created again
+    /// on that cluster (a silent gap: MM2's offsets belong to the old topic).
+    #[serde(default)]
+    pub recreated: Vec<RecreatedTopic>,
+}
+
+/// A topic `deltas record` found recreated on one cluster (its id changed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecreatedTopic {
+    pub cluster: String,
+    pub topic: String,
+    pub old_id: String,
+    pub new_id: String,
 }
 
 /// The backup DC's copy of one pass (`actions::deltas_topic`).
@@ -248,7 +261,13 @@ fn record(
     let fresh = unrecorded_syncs(journal, &collected.syncs)?;
     let new_syncs = journal.record_offset_syncs(&fresh)?;
     journal.record_group_positions(&rows)?;
-    record_ids(journal, pass, &collected)?;
+    let recreated = record_ids(journal, pass, &collected)?;
+    for r in &recreated {
+        reporter.warn(&format!(
+            "`{}` on `{}` was deleted and created again since the last recording (topic id {} -> {}): its earlier syncs and positions belong to the old topic and are not used for the new one",
+            r.topic, r.cluster, r.old_id, r.new_id
+        ));
+    }
     // The journal is the record; the backup DC's copy follows it. Built before
     // `collected` is consumed by the summary.
     let mut copy = backup_copy(journal, pass, &collected, &fresh, &rows, now_ms, full_copy)?;
@@ -260,6 +279,7 @@ fn record(
         positions: collected.positions.clone(),
     };
     let mut summary = summarize(pass, collected, now_ms, new_syncs, rows.len());
+    summary.recreated = recreated;
     copy.pass = Some((
         summary.primary.clone(),
         summary.backup.clone(),
@@ -307,6 +327,7 @@ fn summarize(
         partitions: c.partitions,
         notes: c.notes,
         backup_copy: None,
+        recreated: Vec::new(),
     }
 }
 
@@ -527,13 +548,31 @@ fn unrecorded_syncs(
 
 /// Journal the topic ids this pass saw on both clusters (the current incarnations, read
 /// back when a cluster is down).
-fn record_ids(journal: &Journal, pass: &Pass<'_>, c: &Collected) -> Result<(), Error> {
+/// Returns the topics whose id changed since the journal last saw them (recreated).
+fn record_ids(
+    journal: &Journal,
+    pass: &Pass<'_>,
+    c: &Collected,
+) -> Result<Vec<RecreatedTopic>, Error> {
     let pairs = |ids: &BTreeMap<String, String>| -> Vec<(String, String)> {
         ids.iter().map(|(t, i)| (t.clone(), i.clone())).collect()
     };
-    journal.record_topic_ids(pass.primary, &pairs(&c.primary_ids))?;
-    journal.record_topic_ids(pass.backup, &pairs(&c.backup_ids))?;
-    Ok(())
+    let mut recreated = Vec::new();
+    for (cluster, ids) in [(pass.primary, &c.primary_ids), (pass.backup, &c.backup_ids)] {
+        let before = journal.latest_topic_ids(cluster)?;
+        recreated.extend(
+            crate::dr::gaps::topics_recreated(&before, ids)
+                .into_iter()
+                .map(|g| RecreatedTopic {
+                    cluster: cluster.to_string(),
+                    topic: g.topic,
+                    old_id: g.old_id,
+                    new_id: g.new_id,
+                }),
+        );
+        journal.record_topic_ids(cluster, &pairs(ids))?;
+    }
+    Ok(recreated)
 }
 
 /// The topic ids of `topics` on `client`, without the topics that have none; an error

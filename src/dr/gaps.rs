@@ -146,6 +146,34 @@ pub fn syncs_stalled<'a>(
         .collect()
 }
 
+/// A topic whose id changed since kafka-dr last saw it: it was deleted and created again.
+/// MM2's source offsets and offset syncs, and the positions kafka-dr recorded, belong to
+/// the old topic; MM2 may have resumed the new one at the old one's offset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRecreated {
+    pub topic: String,
+    pub old_id: String,
+    pub new_id: String,
+}
+
+/// The topics of `now` (topic -> id) whose id differs from the one in `before` (the last
+/// id seen per topic). A topic new to `before` is not a recreation.
+pub fn topics_recreated(
+    before: &std::collections::BTreeMap<String, String>,
+    now: &std::collections::BTreeMap<String, String>,
+) -> Vec<TopicRecreated> {
+    now.iter()
+        .filter_map(|(topic, id)| {
+            let old = before.get(topic)?;
+            (old != id).then(|| TopicRecreated {
+                topic: topic.clone(),
+                old_id: old.clone(),
+                new_id: id.clone(),
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +241,27 @@ mod tests {
         assert_eq!(checkpoint_stale_after(Some(1.0)), 30.0);
         assert_eq!(checkpoint_stale_after(Some(0.0)), 300.0);
         assert_eq!(checkpoint_stale_after(Some(f64::NAN)), 300.0);
+    }
+
+    #[test]
+    fn a_changed_topic_id_is_a_recreation_and_a_new_topic_is_not() {
+        let ids = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(t, i)| (t.to_string(), i.to_string()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let found = topics_recreated(
+            &ids(&[("a", "A1"), ("b", "B1"), ("gone", "G1")]),
+            &ids(&[("a", "A1"), ("b", "B2"), ("new", "N1")]),
+        );
+        assert_eq!(
+            found,
+            vec![TopicRecreated {
+                topic: "b".into(),
+                old_id: "B1".into(),
+                new_id: "B2".into()
+            }]
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@
 //! _GROUPS, _TOPICS_PER_GROUP, _RECORDS per partition) and prints each figure on a
 //! `BENCH` line: `deltas record`, the promotion with its steps, and the manual runbook
 //! (one `kafka-consumer-groups --reset-offsets` JVM per group, timed on a sample, plus
-//! one `kafka-acls` JVM). No speed is asserted; correctness is.
+//! one `kafka-acls` JVM). `scripts/bench follow` adds `deltas record --follow`'s CPU and
+//! memory over a while (KAFKA_DR_BENCH_FOLLOW_SECONDS). No speed is asserted; correctness
+//! is.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -41,6 +43,64 @@ impl Drop for Heal<'_> {
 /// spread so that few land on one of MM2's sync points (translation by fingerprint).
 fn position(g: usize, t: usize, p: usize, records: usize) -> i64 {
     (1 + (g * 31 + t * 7 + p * 13) % records) as i64
+}
+
+/// `deltas record --follow --interval 10` for `how_long` (`scripts/bench follow`): its
+/// CPU (utime + stime from /proc, as a share of one core over the whole run, and over the
+/// passes after the first) and its resident memory (VmHWM: the peak), on `BENCH` lines.
+/// Stopped with SIGTERM, which must end it with exit 0.
+fn measure_follow(sb: &Sandbox, how_long: Duration) {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let cpu_seconds = |pid: u32| -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name (which is in parentheses): utime is the 12th
+        // and stime the 13th of them.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<f64> = rest
+            .split_whitespace()
+            .map(|x| x.parse().unwrap_or(0.0))
+            .collect();
+        (f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0)) / ticks
+    };
+    let status_kb = |pid: u32, key: &str| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let mut child = sb
+        .command(&["deltas", "record", "--follow", "--interval", "10"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start deltas record --follow");
+    let pid = child.id();
+    let started = Instant::now();
+    // The first pass reads everything; after it only changes cost anything.
+    std::thread::sleep(Duration::from_secs(12));
+    let (cpu_after_first, at_first) = (cpu_seconds(pid), started.elapsed());
+    let rss_after_first = status_kb(pid, "VmRSS:");
+    std::thread::sleep(how_long.saturating_sub(Duration::from_secs(12)));
+    let (cpu_total, wall) = (cpu_seconds(pid), started.elapsed());
+    let (rss, peak) = (status_kb(pid, "VmRSS:"), status_kb(pid, "VmHWM:"));
+    // SAFETY: a signal to our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let status = child.wait().expect("wait for the recorder");
+    let steady = (cpu_total - cpu_after_first) / (wall - at_first).as_secs_f64().max(0.001);
+    eprintln!(
+        "BENCH deltas record --follow --interval 10 for {} s: {:.1}% of one core on average ({:.1}% after the first pass), RSS {} MB after the first pass, {} MB at the end, peak {} MB; exit {:?} on SIGTERM",
+        s(wall),
+        100.0 * cpu_total / wall.as_secs_f64().max(0.001),
+        100.0 * steady,
+        rss_after_first / 1024,
+        rss / 1024,
+        peak / 1024,
+        status.code()
+    );
 }
 
 /// Seconds with one decimal.
@@ -137,6 +197,12 @@ fn failover_at_scale_lands_every_group_partition() {
     let started = Instant::now();
     sb.ok(&["deltas", "record"]);
     eprintln!("BENCH deltas record (one pass): {} s", s(started.elapsed()));
+    if let Some(seconds) = std::env::var("KAFKA_DR_BENCH_FOLLOW_SECONDS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        measure_follow(&sb, Duration::from_secs(seconds));
+    }
 
     lab_cmd(&["kill", "dc1"]);
     let started = Instant::now();

@@ -202,7 +202,27 @@ fn a_topic_recreated_on_the_primary_uses_only_the_new_incarnations_syncs() {
     assert_eq!(dc1.len(), 300, "the new incarnation on dc1");
     commit_on_dc1(lab, &g, &topic, 50);
     std::thread::sleep(Duration::from_secs(8));
+    // Issue 14: `check` finds the recreation against the ids the journal recorded.
+    let checked = sb.run(&["--output", "json", "check"]).json();
+    let subject = format!("topic {topic} on dc1");
+    let p = checked["problems"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["subject"] == subject.as_str()))
+        .unwrap_or_else(|| panic!("check says nothing of the recreated {topic}: {checked:#}"));
+    assert_eq!(p["severity"], "warning", "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("deleted and created again")),
+        "{p}"
+    );
     let rec = sb.ok(&["deltas", "record"]);
+    assert!(
+        rec.stderr
+            .contains("was deleted and created again since the last recording"),
+        "deltas record must say the topic was recreated: {}",
+        rec.stderr
+    );
 
     let (v, out) = failover(&sb);
     // G consumed records 0..50 of the new incarnation: it resumes right after the copy
