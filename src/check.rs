@@ -347,11 +347,7 @@ pub fn run(
 
     let lag = match (clients.get(&r.primary), clients.get(&r.backup)) {
         (Some(p), Some(b)) => {
-            let offset_lag_max = source_config
-                .as_ref()
-                .and_then(|c| c.get("offset.lag.max"))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(DEFAULT_OFFSET_LAG_MAX);
+            let offset_lag_max = crate::dr::gaps::offset_lag_max(source_config.as_ref());
             let lag = measure_lag(topology, p, b, &next_to_copy, timeout, &mut problems);
             check_offset_syncs(
                 topology,
@@ -828,7 +824,11 @@ fn check_checkpoints(
     }
     let mut positions = Vec::new();
     for g in groups {
-        for (t, p, offset, _) in primary.committed_offsets(g, timeout).unwrap_or_default() {
+        // A primary that stops answering is not waited on again for every other group.
+        let Ok(offsets) = primary.committed_offsets(g, timeout) else {
+            return;
+        };
+        for (t, p, offset, _) in offsets {
             if r.topics.matches(&t) {
                 positions.push((g.clone(), t, p, offset));
             }
@@ -882,9 +882,7 @@ fn checkpoint_interval_seconds(
     let config = rt
         .block_on(client.config(&r.forward_connectors.checkpoint))
         .ok()?;
-    config
-        .get("emit.checkpoints.interval.seconds")
-        .and_then(|v| v.trim().parse().ok())
+    crate::dr::gaps::checkpoint_interval(&config)
 }
 
 /// Per cluster, the id `deltas record` last saw each topic with (the journal's).
@@ -936,9 +934,6 @@ fn check_recreated_topics(
         );
     }
 }
-
-/// MM2's `offset.lag.max` when the source connector's config does not set it.
-const DEFAULT_OFFSET_LAG_MAX: i64 = 100;
 
 /// Offset syncs that stopped advancing while MM2 kept copying (`dr::gaps::syncs_stalled`):
 /// a warning per partition, since a failover would translate from the old sync and start

@@ -415,9 +415,6 @@ pub struct Observed {
     pub checkpoint_interval: Option<f64>,
 }
 
-/// MM2's `offset.lag.max` when the source connector's config does not say.
-const DEFAULT_OFFSET_LAG_MAX: i64 = 100;
-
 /// Refresh the metrics that do not come from the pass's summary: the flow's connector
 /// and task states (Connect REST of the backup), the fences the journal holds in force,
 /// the recorded positions per group and their age, the age of the newest offset sync
@@ -492,14 +489,11 @@ pub fn observe(
             seen.offset_lag_max = runtime
                 .block_on(client.config(&connectors.source))
                 .ok()
-                .and_then(|c| c.get("offset.lag.max").and_then(|v| v.trim().parse().ok()));
+                .map(|c| gaps::offset_lag_max(Some(&c)));
             seen.checkpoint_interval = runtime
                 .block_on(client.config(&connectors.checkpoint))
                 .ok()
-                .and_then(|c| {
-                    c.get("emit.checkpoints.interval.seconds")
-                        .and_then(|v| v.trim().parse().ok())
-                });
+                .and_then(|c| gaps::checkpoint_interval(&c));
         }
         Ok(None) => {}
         Err(e) => seen.connect_error = Some(first_line(&e.to_string()).to_string()),
@@ -613,7 +607,7 @@ pub fn observe(
             },
             now,
             gaps::checkpoint_stale_after(seen.checkpoint_interval),
-            seen.offset_lag_max.unwrap_or(DEFAULT_OFFSET_LAG_MAX),
+            seen.offset_lag_max.unwrap_or(gaps::DEFAULT_OFFSET_LAG_MAX),
         );
         for g in stale.iter().take(5) {
             seen.gaps.push(format!(
@@ -637,7 +631,7 @@ pub fn observe(
                         Some(sync),
                     ))
                 }),
-            seen.offset_lag_max.unwrap_or(DEFAULT_OFFSET_LAG_MAX),
+            seen.offset_lag_max.unwrap_or(gaps::DEFAULT_OFFSET_LAG_MAX),
         );
         for g in stalled.iter().take(5) {
             seen.gaps.push(format!(

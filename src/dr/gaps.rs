@@ -107,6 +107,24 @@ pub fn checkpoints_behind<'a>(
 /// then translates from that old sync, and the groups start that far back.
 pub const SYNC_STALL_FACTOR: i64 = 10;
 
+/// MM2's `offset.lag.max` when the source connector's config does not set it.
+pub const DEFAULT_OFFSET_LAG_MAX: i64 = 100;
+
+/// The source connector's `offset.lag.max` from its config, or MM2's default.
+pub fn offset_lag_max(source_config: Option<&std::collections::BTreeMap<String, String>>) -> i64 {
+    source_config
+        .and_then(|c| c.get("offset.lag.max"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_OFFSET_LAG_MAX)
+}
+
+/// The checkpoint connector's `emit.checkpoints.interval.seconds` from its config, if set.
+pub fn checkpoint_interval(config: &std::collections::BTreeMap<String, String>) -> Option<f64> {
+    config
+        .get("emit.checkpoints.interval.seconds")
+        .and_then(|v| v.trim().parse().ok())
+}
+
 /// A partition whose offset syncs stopped advancing while MM2 kept copying it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncsStalled {
