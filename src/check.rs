@@ -320,18 +320,45 @@ pub fn run(
             None,
         );
     }
-    let (flow, next_to_copy, source_config) = check_flow(
-        topology,
-        &flow_name,
-        &r.backup,
-        &connectors,
-        expects_tasks,
-        rt,
-        timeout,
-        &mut problems,
-    );
+    let (flow, next_to_copy, source_config) = match &r.mirror_maker {
+        crate::topology::MirrorMaker::Dedicated(d) => check_dedicated_flow(
+            &flow_name,
+            &r.primary,
+            &r.backup,
+            d,
+            clients.get(&r.backup),
+            timeout,
+            &mut problems,
+        ),
+        crate::topology::MirrorMaker::Connect => check_flow(
+            topology,
+            &flow_name,
+            &r.backup,
+            &connectors,
+            expects_tasks,
+            rt,
+            timeout,
+            &mut problems,
+        ),
+    };
 
-    let (shape, shape_problem) = shape_of(r.policy, &r.primary, source_config.as_ref());
+    let (mut shape, shape_problem) = shape_of(r.policy, &r.primary, source_config.as_ref());
+    if let crate::topology::MirrorMaker::Dedicated(d) = &r.mirror_maker {
+        shape.mode = "dedicated".into();
+        shape.failover = format!(
+            "{}; MM2 runs in dedicated mode (no Connect REST): the forward flow is stopped by its stop hook `{}` (a failing hook is reported, the fence keeps MM2 out)",
+            shape.failover,
+            d.forward.stop.argv.join(" ")
+        );
+        shape.failback = format!(
+            "{}; in dedicated mode the reverse flow is stopped (`{}`), seeded by writing its positions into `{}` on `{}` in Connect's own format, then started (`{}`)",
+            shape.failback,
+            d.reverse.stop.argv.join(" "),
+            d.reverse.offsets_topic(&r.backup),
+            r.primary,
+            d.reverse.start.argv.join(" ")
+        );
+    }
     problems.extend(shape_problem);
     let mut flow = flow;
     flow.delivery = source_config.as_ref().map(|config| {
@@ -591,6 +618,85 @@ type FlowFindings = (
     BTreeMap<(String, i32), i64>,
     Option<BTreeMap<String, String>>,
 );
+
+/// The forward flow of a dedicated-mode MM2: no REST to ask, so its positions are read
+/// from its offsets topic on the backup (the lag is then exact, as with Connect).
+fn check_dedicated_flow(
+    flow_name: &str,
+    primary: &str,
+    backup: &str,
+    d: &crate::topology::DedicatedFlows,
+    backup_client: Option<&KafkaClient>,
+    timeout: Duration,
+    problems: &mut Vec<Problem>,
+) -> FlowFindings {
+    use crate::kafka::connect_offsets::{SourceOffsetEntry, DEDICATED_SOURCE_CONNECTOR};
+    let topic = d.forward.offsets_topic(primary);
+    let flow = FlowCheck {
+        flow: flow_name.to_string(),
+        connect_url: None,
+        reachable: backup_client.is_some(),
+        connect_version: None,
+        connectors: Vec::new(),
+        delivery: None,
+    };
+    let subject = format!("flow {flow_name}");
+    problem(
+        problems,
+        Severity::Info,
+        subject.clone(),
+        format!(
+            "MM2 runs in dedicated mode: kafka-dr cannot see its connectors or tasks; it reads the flow's positions from `{topic}` on `{backup}`, and stops and starts flows with the topology's hooks"
+        ),
+        None,
+    );
+    let mut next_to_copy = BTreeMap::new();
+    let Some(client) = backup_client else {
+        return (flow, next_to_copy, None);
+    };
+    let records = match client.metadata(timeout) {
+        Ok(md) if md.topic(&topic).is_none() => {
+            problem(
+                problems,
+                Severity::Warning,
+                subject,
+                format!("MM2's offsets topic `{topic}` does not exist on `{backup}`: the forward flow has never run there (or `offsets_topic` names another topic)"),
+                Some("start the forward MM2 (its start hook), or set `replication.mirror_maker.forward.offsets_topic`"),
+            );
+            return (flow, next_to_copy, None);
+        }
+        Ok(_) => client.read_topic(&topic, timeout),
+        Err(e) => Err(e),
+    };
+    match records {
+        Ok(records) => {
+            for r in records {
+                let Some(e) = r
+                    .key
+                    .as_deref()
+                    .and_then(|k| SourceOffsetEntry::decode(k, r.value.as_deref()))
+                else {
+                    continue;
+                };
+                if e.connector != DEDICATED_SOURCE_CONNECTOR || e.cluster != primary {
+                    continue;
+                }
+                match e.last_copied {
+                    Some(last) => next_to_copy.insert((e.topic, e.partition), last + 1),
+                    None => next_to_copy.remove(&(e.topic, e.partition)),
+                };
+            }
+        }
+        Err(e) => problem(
+            problems,
+            Severity::Warning,
+            subject,
+            format!("cannot read MM2's offsets topic `{topic}` on `{backup}`: {e}"),
+            None,
+        ),
+    }
+    (flow, next_to_copy, None)
+}
 
 #[allow(clippy::too_many_arguments)]
 fn check_flow(

@@ -104,6 +104,22 @@ impl Exec {
         })
     }
 
+    /// A topology hook (`replication.mirror_maker`): validated when the topology loaded.
+    pub fn from_hook(hook: &crate::topology::Hook) -> Exec {
+        Exec {
+            argv: hook.argv.clone(),
+            timeout_seconds: hook.timeout_seconds.max(1),
+            env: BTreeMap::new(),
+            verify_argv: hook.verify_argv.clone(),
+            applied: false,
+        }
+    }
+
+    /// `argv` as the operator reads it.
+    pub fn command(&self) -> String {
+        display_command(&self.argv)
+    }
+
     /// Run `argv` as a hook: context env, own process group, timeout, captured output.
     fn run(&self, ctx: &StepContext<'_>, argv: &[String]) -> Result<HookRun, ActionError> {
         let command = display_command(argv);

@@ -9,6 +9,12 @@
 //! Cluster-state refusals exit 1, parameter and journal problems exit 2. It writes only to
 //! the old primary's Connect (create, config of its own STOPPED connectors, offsets); it
 //! never touches the forward flow's connectors.
+//!
+//! MM2 dedicated mode (`replication.mirror_maker`): there are no connectors to create. The
+//! step runs the reverse flow's stop hook (MM2 must not run while its offsets are written,
+//! or its own commits would overwrite them), then writes the same seed as records into the
+//! reverse flow's offsets topic on the old primary (`mirror_dedicated`), creating the topic
+//! as Connect would if MM2 never ran that flow, and reads them back.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -194,6 +200,40 @@ pub struct SeedDetail {
     pub stale_offsets: Vec<StaleOffset>,
     /// In-scope partitions the reverse flow does not copy, and why.
     pub skipped: Vec<String>,
+    /// Dedicated mode: the reverse flow's offsets topic on the old primary (`None`: the
+    /// flow runs on Connect, `connect_url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsets_topic: Option<String>,
+}
+
+impl SeedDetail {
+    /// Whether the reverse flow runs in MM2 dedicated mode.
+    pub fn dedicated(&self) -> bool {
+        self.offsets_topic.is_some()
+    }
+
+    /// Where the flow runs, for messages: the Connect URL or the offsets topic.
+    pub fn runner(&self) -> String {
+        match &self.offsets_topic {
+            Some(t) => format!(
+                "MM2 dedicated mode (offsets topic `{t}` on `{}`)",
+                self.old_primary
+            ),
+            None => format!("Connect `{}`", self.connect_url),
+        }
+    }
+}
+
+/// What the seed found in dedicated mode: the detail it stores, the records to write.
+struct DedicatedSurvey {
+    detail: SeedDetail,
+    topic: String,
+    /// The positions to write (seeds that differ, tombstones for stale ones).
+    write: Vec<crate::kafka::connect_offsets::SourceOffsetEntry>,
+    mismatched: Vec<String>,
+    topic_exists: bool,
+    changes: Vec<String>,
+    notes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -528,6 +568,7 @@ impl Seed {
             configs,
             stale_offsets: stale,
             skipped,
+            offsets_topic: None,
         };
         Ok(Survey {
             detail,
@@ -538,6 +579,211 @@ impl Seed {
             changes,
             notes,
         })
+    }
+
+    /// Dedicated mode: read everything, change nothing. `flow` is the topology flow that
+    /// copies into the old primary.
+    fn survey_dedicated(
+        &self,
+        ctx: &StepContext<'_>,
+        d: &crate::topology::DedicatedFlow,
+    ) -> Result<DedicatedSurvey, Error> {
+        use super::mirror_dedicated as dm;
+        let p = placement(ctx)?;
+        let topology = ctx.topology;
+        // MM2 dedicated mode's aliases are the cluster names of its `clusters` list, which
+        // the topology's names are taken to be.
+        let source_alias = p.new.clone();
+        let target_alias = p.old.clone();
+        let topic = d.offsets_topic(&source_alias);
+        let mut notes = vec![format!(
+            "the reverse flow's MM2 runs in dedicated mode: kafka-dr cannot see its config; it seeds every in-scope topic (`replication.topics`), and the reverse MM2 must copy them (its mm2.properties `topics`)"
+        )];
+        let mut changes = vec![format!(
+            "stop the reverse flow's MM2 first (it must not run while its offsets are written): run its {}",
+            dm::describe("stop", &d.stop)
+        )];
+        let filter = Mm2TopicFilter::of(&BTreeMap::new()).map_err(refused)?;
+        let (partitions, skipped) =
+            self.seed_partitions(ctx, &p, &filter, &source_alias, &target_alias, &mut notes)?;
+        if partitions.is_empty() {
+            notes.push(format!(
+                "no in-scope partition on `{}` for the reverse flow to copy",
+                p.new
+            ));
+        }
+        let old = common::kafka(topology, &p.old, self.timeout)?;
+        let stored = dm::read_positions(&old, &topic, &source_alias, self.timeout)?;
+        let topic_exists = stored.is_some();
+        let (patch, mismatched, stale) =
+            offsets_to_write(&partitions, stored.as_ref(), &source_alias)?;
+        let mut write = Vec::new();
+        for e in &patch {
+            let o = MirrorSourceOffset::from_connector_offset(e).map_err(Error::from)?;
+            write.push(dm::entry(
+                &o.source_alias,
+                &o.topic,
+                o.partition,
+                o.last_copied,
+            ));
+        }
+        if !topic_exists && !write.is_empty() {
+            changes.push(format!(
+                "create MM2's offsets topic `{topic}` on `{}` (compacted, {} partitions, as Connect would): the reverse flow never ran there",
+                p.old,
+                crate::kafka::connect_offsets::DEFAULT_OFFSETS_PARTITIONS
+            ));
+        }
+        let to_write = patched_partitions(&patch);
+        for sp in &partitions {
+            if to_write.contains(&(sp.topic.clone(), sp.partition)) {
+                changes.push(format!("{} (offsets topic `{topic}`)", sp.describe()));
+            } else {
+                notes.push(format!("already seeded: {}", sp.describe()));
+            }
+        }
+        for s in &stale {
+            changes.push(format!(
+                "erase the position of `{}`-{} (last copied {}) that an earlier reverse MM2 left in `{topic}`: that topic is not seeded",
+                s.topic, s.partition, s.last_copied
+            ));
+        }
+        let names = ConnectorNames {
+            source: crate::kafka::connect_offsets::DEDICATED_SOURCE_CONNECTOR.into(),
+            checkpoint: "MirrorCheckpointConnector".into(),
+            heartbeat: "MirrorHeartbeatConnector".into(),
+        };
+        let detail = SeedDetail {
+            strategy: self.strategy,
+            new_primary: p.new.clone(),
+            old_primary: p.old.clone(),
+            promotion_run: p.cut.run_id,
+            promotion_taken_at: p.cut.taken_at.clone(),
+            connect_url: String::new(),
+            connectors: names,
+            source_alias,
+            target_alias,
+            target_bootstrap: None,
+            partitions,
+            configs: Vec::new(),
+            stale_offsets: stale,
+            skipped,
+            offsets_topic: Some(topic.clone()),
+        };
+        Ok(DedicatedSurvey {
+            detail,
+            topic,
+            write,
+            mismatched,
+            topic_exists,
+            changes,
+            notes,
+        })
+    }
+
+    fn dedicated_flow<'t>(
+        &self,
+        ctx: &StepContext<'t>,
+    ) -> Result<Option<&'t crate::topology::DedicatedFlow>, Error> {
+        let p = placement(ctx)?;
+        let flow = super::mirror_dedicated::flow_into(ctx.topology, &p.old);
+        Ok(super::mirror_dedicated::flow_of(ctx.topology, flow))
+    }
+
+    fn plan_dedicated(
+        &self,
+        ctx: &StepContext<'_>,
+        d: &crate::topology::DedicatedFlow,
+    ) -> Result<Plan, Error> {
+        let s = self.survey_dedicated(ctx, d)?;
+        let mut notes = s.notes;
+        notes.insert(
+            0,
+            format!(
+                "reverse flow `{}` -> `{}` in MM2 dedicated mode (offsets topic `{}` on `{}`), strategy {}, promotion cut of run {} taken at {}",
+                s.detail.new_primary,
+                s.detail.old_primary,
+                s.topic,
+                s.detail.old_primary,
+                s.detail.strategy.name(),
+                s.detail.promotion_run,
+                s.detail.promotion_taken_at
+            ),
+        );
+        Ok(Plan {
+            changes: s.changes,
+            notes,
+            detail: encode_detail(ctx, &s.detail)?,
+        })
+    }
+
+    fn apply_dedicated(
+        &self,
+        ctx: &mut StepContext<'_>,
+        d: &crate::topology::DedicatedFlow,
+    ) -> Result<serde_json::Value, Error> {
+        use super::mirror_dedicated as dm;
+        let stop = d.stop.clone();
+        ctx.reporter.status(
+            "Stopping",
+            "the reverse flow's MM2 (dedicated mode) before seeding it",
+        );
+        let hook = dm::run_hook(ctx, &stop)?;
+        let s = self.survey_dedicated(ctx, d)?;
+        crate::engine::crash::crash_point("mirror.seed:before-offsets");
+        let old = common::kafka(ctx.topology, &s.detail.old_primary, self.timeout)?;
+        let mut created = false;
+        if !s.write.is_empty() {
+            ctx.reporter.status(
+                "Seeding",
+                &format!(
+                    "`{}` on `{}`: {} partition positions",
+                    s.topic,
+                    s.detail.old_primary,
+                    s.write.len()
+                ),
+            );
+            created = dm::write_positions(&old, &s.topic, &s.write, self.timeout)?;
+        }
+        let mut out = encode_detail(ctx, &s.detail)?;
+        out["offsets_written"] = json!(s.write.len());
+        out["offsets_topic_created"] = json!(created || (!s.topic_exists && !s.write.is_empty()));
+        out["stop_hook"] = hook;
+        Ok(out)
+    }
+
+    fn verify_dedicated(
+        &self,
+        ctx: &StepContext<'_>,
+        d: &crate::topology::DedicatedFlow,
+    ) -> Result<Verdict, Error> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let s = self.survey_dedicated(ctx, d)?;
+            if s.write.is_empty() {
+                return Ok(Verdict::Done);
+            }
+            if tries >= READ_BACK_TRIES {
+                let mut what = s.mismatched.clone();
+                what.extend(s.detail.stale_offsets.iter().map(|o| {
+                    format!(
+                        "`{}`-{}: stale position {}",
+                        o.topic, o.partition, o.last_copied
+                    )
+                }));
+                if what.is_empty() {
+                    what.push(format!("{} partitions without their seed", s.write.len()));
+                }
+                return Ok(Verdict::NotDone(format!(
+                    "the positions in MM2's offsets topic `{}` on `{}` do not equal the seed:\n  {}\nhelp: make sure the reverse flow's MM2 is stopped (its stop hook), then re-run the step",
+                    s.topic,
+                    s.detail.old_primary,
+                    what.join("\n  ")
+                )));
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
     }
 
     /// The reverse configs derived from the forward connectors (ROLES order), or why not.
@@ -876,6 +1122,16 @@ fn offsets_to_write(
     Ok((patch, mismatched, stale))
 }
 
+/// The seed as the step's plan detail and output.
+fn encode_detail(ctx: &StepContext<'_>, detail: &SeedDetail) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(detail).map_err(|e| {
+        Error::Io(format!(
+            "cannot encode the seed of step `{}`: {e}",
+            ctx.step_id
+        ))
+    })
+}
+
 /// The (topic, partition) of each PATCH entry.
 fn patched_partitions(patch: &[ConnectorOffset]) -> BTreeSet<(String, i32)> {
     patch
@@ -891,6 +1147,9 @@ impl Action for Seed {
     }
 
     fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        if let Some(d) = self.dedicated_flow(ctx)? {
+            return self.plan_dedicated(ctx, d);
+        }
         let s = self.survey(ctx)?;
         let mut notes = s.notes;
         notes.insert(
@@ -924,6 +1183,9 @@ impl Action for Seed {
         ctx: &mut StepContext<'_>,
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
+        if let Some(d) = self.dedicated_flow(ctx)? {
+            return self.apply_dedicated(ctx, d);
+        }
         let s = self.survey(ctx)?;
         let old = s.detail.old_primary.clone();
         let url = s.detail.connect_url.clone();
@@ -1000,6 +1262,9 @@ impl Action for Seed {
     }
 
     fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        if let Some(d) = self.dedicated_flow(ctx)? {
+            return self.verify_dedicated(ctx, d);
+        }
         let mut tries = 0;
         loop {
             tries += 1;
@@ -1156,6 +1421,7 @@ mod tests {
             configs: Vec::new(),
             stale_offsets: Vec::new(),
             skipped: Vec::new(),
+            offsets_topic: None,
         };
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["strategy"], "delete-records");

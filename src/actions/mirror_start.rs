@@ -6,6 +6,10 @@
 //! It refuses, as `mirror.seed` does, while a forward MirrorSourceConnector runs on the
 //! same topics. It writes only to the old primary's Connect (resume of its own
 //! connectors) and to the journal's offset syncs.
+//!
+//! In MM2 dedicated mode (the seed says so) it runs the reverse flow's start hook instead
+//! of resuming connectors, and reads the flow's positions from its offsets topic; the
+//! catch-up wait and the fingerprint check of the first copies are the same.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
@@ -94,6 +98,29 @@ pub enum FirstCopy {
     },
 }
 
+/// What runs the reverse flow: connectors on Connect, or a dedicated-mode MM2 (its start
+/// hook, and its offsets topic on the old primary).
+enum Runner {
+    Connect(Box<ConnectClient>),
+    Dedicated {
+        start: crate::topology::Hook,
+        topic: String,
+    },
+}
+
+impl Runner {
+    /// Where to look when something is wrong, for help texts.
+    fn where_to_look(&self, seed: &SeedDetail) -> String {
+        match self {
+            Runner::Connect(c) => format!("check the connectors with GET {}/connectors/<name>/status", c.url()),
+            Runner::Dedicated { topic, .. } => format!(
+                "check the reverse MM2's log (dedicated mode) and its positions in `{topic}` on `{}`",
+                seed.old_primary
+            ),
+        }
+    }
+}
+
 /// The reverse flow as one look saw it.
 struct Look {
     states: Vec<(String, Option<ConnectorStatus>)>,
@@ -176,6 +203,24 @@ impl Start {
         })
     }
 
+    /// The reverse flow's runner, as the seed recorded it.
+    fn runner(&self, ctx: &StepContext<'_>, seed: &SeedDetail) -> Result<Runner, Error> {
+        let Some(topic) = &seed.offsets_topic else {
+            return Ok(Runner::Connect(Box::new(self.client(ctx, seed)?)));
+        };
+        let flow = super::mirror_dedicated::flow_into(ctx.topology, &seed.old_primary);
+        let d = super::mirror_dedicated::flow_of(ctx.topology, flow).ok_or_else(|| {
+            Error::Usage(format!(
+                "the reverse flow `{}` -> `{}` was seeded in MM2 dedicated mode (offsets topic `{topic}`), but the topology no longer says `replication.mirror_maker.mode: dedicated`\nhelp: put the `mirror_maker` section back into the topology, or seed again (a new run)",
+                seed.new_primary, seed.old_primary
+            ))
+        })?;
+        Ok(Runner::Dedicated {
+            start: d.start.clone(),
+            topic: topic.clone(),
+        })
+    }
+
     fn client(&self, ctx: &StepContext<'_>, seed: &SeedDetail) -> Result<ConnectClient, Error> {
         connect_client(ctx.topology, &seed.old_primary, self.timeout)?.ok_or_else(|| {
             Error::Usage(format!(
@@ -191,6 +236,12 @@ impl Start {
         ctx: &StepContext<'_>,
         seed: &SeedDetail,
     ) -> Result<Vec<String>, Error> {
+        if seed.dedicated() {
+            return Ok(vec![format!(
+                "the forward flow runs in MM2 dedicated mode: kafka-dr cannot ask whether it runs; step `stop-forward` ran its stop hook, and the fence keeps it out of `{}`",
+                seed.new_primary
+            )]);
+        }
         let p = placement(ctx)?;
         let new_connect = connect_client(ctx.topology, &seed.new_primary, self.timeout)?;
         let topics: BTreeSet<String> = seed
@@ -214,20 +265,31 @@ impl Start {
         &self,
         ctx: &StepContext<'_>,
         seed: &SeedDetail,
-        client: &ConnectClient,
+        runner: &Runner,
         new: &KafkaClient,
         old: &KafkaClient,
     ) -> Result<Look, Error> {
         let mut states = Vec::new();
-        for role in ROLES {
-            let name = role.of(&seed.connectors).to_string();
-            let st = ctx.block_on(client.status_if_exists(&name))?;
-            states.push((name, st));
-        }
-        let stored = if states[0].1.is_some() {
-            read_offsets(ctx, client, &seed.connectors.source, &seed.source_alias)?
-        } else {
-            BTreeMap::new()
+        let stored = match runner {
+            Runner::Connect(client) => {
+                for role in ROLES {
+                    let name = role.of(&seed.connectors).to_string();
+                    let st = ctx.block_on(client.status_if_exists(&name))?;
+                    states.push((name, st));
+                }
+                if states[0].1.is_some() {
+                    read_offsets(ctx, client, &seed.connectors.source, &seed.source_alias)?
+                } else {
+                    BTreeMap::new()
+                }
+            }
+            Runner::Dedicated { topic, .. } => super::mirror_dedicated::read_positions(
+                old,
+                topic,
+                &seed.source_alias,
+                self.timeout,
+            )?
+            .unwrap_or_default(),
         };
         let new_wm = new.watermarks(
             &seed
@@ -377,14 +439,20 @@ impl Start {
             return None;
         }
         Some(refused(format!(
-            "the reverse flow `{}` -> `{}` did not start where the seed said; its connectors are left running:\n{}\nhelp: check that nothing else writes into `{}` (the `app-writes` fence), that the target topics use CreateTime timestamps (LogAppendTime rewrites them), and what `{}` holds after each seeded log end; stop the flow with PUT {}/connectors/{}/stop if the copies are wrong",
+            "the reverse flow `{}` -> `{}` did not start where the seed said; it is left running:\n{}\nhelp: check that nothing else writes into `{}` (the `app-writes` fence), that the target topics use CreateTime timestamps (LogAppendTime rewrites them), and what `{}` holds after each seeded log end; {} if the copies are wrong",
             seed.new_primary,
             seed.old_primary,
             bad.join("\n"),
             seed.old_primary,
             seed.old_primary,
-            seed.connect_url,
-            seed.connectors.source
+            if seed.dedicated() {
+                "stop the reverse MM2 (its stop hook)".to_string()
+            } else {
+                format!(
+                    "stop the flow with PUT {}/connectors/{}/stop",
+                    seed.connect_url, seed.connectors.source
+                )
+            }
         )))
     }
 
@@ -393,6 +461,7 @@ impl Start {
             "new_primary": seed.new_primary,
             "old_primary": seed.old_primary,
             "connect_url": seed.connect_url,
+            "offsets_topic": seed.offsets_topic,
             "connectors": look.states.iter().map(|(n, s)| json!({
                 "name": n,
                 "state": s.as_ref().map(ConnectorStatus::summary),
@@ -516,7 +585,21 @@ impl Action for Start {
         let seed = self.seed(ctx)?;
         let mut plan = Plan::default();
         plan.notes.extend(self.check_forward(ctx, &seed)?);
-        let client = self.client(ctx, &seed)?;
+        let runner = self.runner(ctx, &seed)?;
+        let new = common::kafka(ctx.topology, &seed.new_primary, self.timeout)?;
+        let old = common::kafka(ctx.topology, &seed.old_primary, self.timeout)?;
+        let client = match &runner {
+            Runner::Connect(c) => c,
+            Runner::Dedicated { start, .. } => {
+                plan.changes.push(format!(
+                    "start the reverse flow's MM2 ({} -> {}, dedicated mode): run its {}",
+                    seed.new_primary,
+                    seed.old_primary,
+                    super::mirror_dedicated::describe("start", start)
+                ));
+                return self.plan_wait(ctx, plan, &seed, &runner, &new, &old);
+            }
+        };
         let url = client.url().to_string();
         let mut missing = Vec::new();
         for role in ROLES {
@@ -555,25 +638,7 @@ impl Action for Start {
                 ));
             }
         }
-        let new = common::kafka(ctx.topology, &seed.new_primary, self.timeout)?;
-        let old = common::kafka(ctx.topology, &seed.old_primary, self.timeout)?;
-        let look = self.look(ctx, &seed, &client, &new, &old)?;
-        for p in &look.partitions {
-            plan.notes.push(format!(
-                "`{}`-{}: next offset to copy {}, log end {} on `{}`: lag {} records, {} copied so far",
-                p.topic, p.partition, p.next_offset, p.new_log_end, seed.new_primary, p.lag, p.copied
-            ));
-        }
-        if !self.settled(&look) || !plan.changes.is_empty() {
-            plan.changes.push(format!(
-                "wait (up to {}s) until the reverse lag is at most {} records on each of the {} partitions, then check by fingerprint that the first copies landed where the seed said",
-                self.timeout.as_secs(),
-                self.max_lag,
-                look.partitions.len()
-            ));
-        }
-        plan.detail = self.output(&seed, &look, Duration::ZERO);
-        Ok(plan)
+        self.plan_wait(ctx, plan, &seed, &runner, &new, &old)
     }
 
     fn apply(
@@ -583,147 +648,35 @@ impl Action for Start {
     ) -> Result<serde_json::Value, Error> {
         let seed = self.seed(ctx)?;
         self.check_forward(ctx, &seed)?;
-        let client = self.client(ctx, &seed)?;
-        let cluster = seed.old_primary.clone();
-        // The source first: copying starts as early as possible, checkpoints follow it.
-        for role in ROLES {
-            let name = role.of(&seed.connectors);
-            match ctx.block_on(client.status_if_exists(name))? {
-                None => {
-                    return Err(refused(format!(
-                        "reverse {} connector `{name}` does not exist on Connect `{}` (cluster `{cluster}`)\nhelp: run step `{}` ({SEED}) first",
-                        role.name(),
-                        client.url(),
-                        self.seed_step
-                    )))
-                }
-                Some(s) if s.is_in(TargetState::Running) => {}
-                Some(_) => {
-                    ctx.reporter.status(
-                        "Resuming",
-                        &format!("reverse {} connector `{name}` on `{cluster}`", role.name()),
-                    );
-                    ctx.block_on(client.resume(name))?;
-                    crate::engine::crash::crash_point("mirror.start:connector-resumed");
-                }
+        let runner = self.runner(ctx, &seed)?;
+        let mut hook_out = None;
+        match &runner {
+            Runner::Connect(client) => self.resume_all(ctx, &seed, client)?,
+            Runner::Dedicated { start, .. } => {
+                ctx.reporter.status(
+                    "Starting",
+                    &format!(
+                        "the reverse flow's MM2 ({} -> {}, dedicated mode)",
+                        seed.new_primary, seed.old_primary
+                    ),
+                );
+                hook_out = Some(super::mirror_dedicated::run_hook(ctx, start)?);
+                crate::engine::crash::crash_point("mirror.start:connector-resumed");
             }
         }
-        let new = common::kafka(ctx.topology, &seed.new_primary, self.timeout)?;
-        let old = common::kafka(ctx.topology, &seed.old_primary, self.timeout)?;
-        let started = Instant::now();
-        let progress = ctx.reporter.progress(
-            "Mirroring",
-            &format!("{} -> {}: catching up", seed.new_primary, seed.old_primary),
-            None,
-            "",
-        );
-        let look = loop {
-            let look = match self.look(ctx, &seed, &client, &new, &old) {
-                Ok(look) => look,
-                // A topic MM2 has just created on the old primary may have no leader for
-                // a moment (NOT_LEADER_FOR_PARTITION was seen on the lab): look again.
-                Err(Error::Kafka(e)) if started.elapsed() < self.timeout => {
-                    progress.set(
-                        0,
-                        Some(&format!(
-                            "{} -> {}: waiting: {}",
-                            seed.new_primary,
-                            seed.old_primary,
-                            first_line(&e.to_string()),
-                        )),
-                    );
-                    if ctx.is_interrupted() {
-                        return Err(catch_up_interrupted(&seed));
-                    }
-                    std::thread::sleep(POLL);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let failures = look.failures();
-            if !failures.is_empty() {
-                return Err(refused(format!(
-                    "the reverse flow `{}` -> `{}` failed on Connect `{}`:\n  {}\nhelp: read the traces with GET {}/connectors/<name>/status, fix the cause, restart the connector, then resume the run",
-                    seed.new_primary,
-                    seed.old_primary,
-                    client.url(),
-                    failures.join("\n  "),
-                    client.url()
-                )));
-            }
-            if let Some(e) = self.mismatch_error(&seed, &look) {
-                return Err(e);
-            }
-            if self.settled(&look) {
-                break look;
-            }
-            progress.set(0, Some(&self.progress_line(&seed, &look)));
-            if started.elapsed() >= self.timeout {
-                let behind: Vec<String> = look
-                    .partitions
-                    .iter()
-                    .filter(|p| {
-                        p.lag > self.max_lag || matches!(p.first_copy, FirstCopy::Pending { .. })
-                    })
-                    .take(10)
-                    .map(|p| {
-                        format!(
-                            "`{}`-{}: lag {} (next {}, log end {}), {} copied",
-                            p.topic, p.partition, p.lag, p.next_offset, p.new_log_end, p.copied
-                        )
-                    })
-                    .collect();
-                return Err(refused(format!(
-                    "the reverse flow `{}` -> `{}` did not catch up within {}s (max lag {}); it keeps running:\n  {}{}\nhelp: raise `timeout_seconds` (MM2 stores its offsets every offset.flush.interval.ms, 60 s by default) or `max_lag`, check the connectors with GET {}/connectors/<name>/status, then resume the run",
-                    seed.new_primary,
-                    seed.old_primary,
-                    self.timeout.as_secs(),
-                    self.max_lag,
-                    behind.join("\n  "),
-                    if look.all_running() {
-                        String::new()
-                    } else {
-                        format!(
-                            "\n  connectors: {}",
-                            look.states
-                                .iter()
-                                .map(|(n, s)| format!(
-                                    "`{n}` {}",
-                                    s.as_ref().map(ConnectorStatus::summary).unwrap_or_else(|| "missing".into())
-                                ))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        )
-                    },
-                    client.url()
-                )));
-            }
-            if ctx.is_interrupted() {
-                return Err(catch_up_interrupted(&seed));
-            }
-            std::thread::sleep(POLL);
-        };
-        drop(progress);
-        ctx.reporter.status(
-            "Mirrored",
-            &format!(
-                "{} in {}",
-                self.progress_line(&seed, &look),
-                crate::human::duration(started.elapsed())
-            ),
-        );
-        let recorded = self.record_deltas(ctx, &seed, &look)?;
-        let mut out = self.output(&seed, &look, started.elapsed());
-        out["deltas_recorded"] = json!(recorded);
+        let mut out = self.catch_up(ctx, &seed, &runner)?;
+        if let Some(h) = hook_out {
+            out["start_hook"] = h;
+        }
         Ok(out)
     }
 
     fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
         let seed = self.seed(ctx)?;
-        let client = self.client(ctx, &seed)?;
+        let runner = self.runner(ctx, &seed)?;
         let new = common::kafka(ctx.topology, &seed.new_primary, self.timeout)?;
         let old = common::kafka(ctx.topology, &seed.old_primary, self.timeout)?;
-        let look = self.look(ctx, &seed, &client, &new, &old)?;
+        let look = self.look(ctx, &seed, &runner, &new, &old)?;
         if let Some(e) = self.mismatch_error(&seed, &look) {
             return Err(e);
         }
@@ -760,6 +713,190 @@ impl Action for Start {
             )));
         }
         Ok(Verdict::Done)
+    }
+}
+
+impl Start {
+    /// The plan's wait: where each partition stands, and the wait if it is not settled.
+    fn plan_wait(
+        &self,
+        ctx: &StepContext<'_>,
+        mut plan: Plan,
+        seed: &SeedDetail,
+        runner: &Runner,
+        new: &KafkaClient,
+        old: &KafkaClient,
+    ) -> Result<Plan, Error> {
+        let look = self.look(ctx, seed, runner, new, old)?;
+        for p in &look.partitions {
+            plan.notes.push(format!(
+                "`{}`-{}: next offset to copy {}, log end {} on `{}`: lag {} records, {} copied so far",
+                p.topic, p.partition, p.next_offset, p.new_log_end, seed.new_primary, p.lag, p.copied
+            ));
+        }
+        if !self.settled(&look) || !plan.changes.is_empty() {
+            plan.changes.push(format!(
+                "wait (up to {}s) until the reverse lag is at most {} records on each of the {} partitions, then check by fingerprint that the first copies landed where the seed said",
+                self.timeout.as_secs(),
+                self.max_lag,
+                look.partitions.len()
+            ));
+        }
+        plan.detail = self.output(seed, &look, Duration::ZERO);
+        Ok(plan)
+    }
+
+    /// Connect: resume the reverse connectors, the source first.
+    fn resume_all(
+        &self,
+        ctx: &StepContext<'_>,
+        seed: &SeedDetail,
+        client: &ConnectClient,
+    ) -> Result<(), Error> {
+        let cluster = seed.old_primary.clone();
+        // The source first: copying starts as early as possible, checkpoints follow it.
+        for role in ROLES {
+            let name = role.of(&seed.connectors);
+            match ctx.block_on(client.status_if_exists(name))? {
+                None => {
+                    return Err(refused(format!(
+                        "reverse {} connector `{name}` does not exist on Connect `{}` (cluster `{cluster}`)\nhelp: run step `{}` ({SEED}) first",
+                        role.name(),
+                        client.url(),
+                        self.seed_step
+                    )))
+                }
+                Some(s) if s.is_in(TargetState::Running) => {}
+                Some(_) => {
+                    ctx.reporter.status(
+                        "Resuming",
+                        &format!("reverse {} connector `{name}` on `{cluster}`", role.name()),
+                    );
+                    ctx.block_on(client.resume(name))?;
+                    crate::engine::crash::crash_point("mirror.start:connector-resumed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Wait until the reverse flow caught up and its first copies are checked; the
+    /// step's output.
+    fn catch_up(
+        &self,
+        ctx: &StepContext<'_>,
+        seed: &SeedDetail,
+        runner: &Runner,
+    ) -> Result<serde_json::Value, Error> {
+        let seed = seed.clone();
+        let new = common::kafka(ctx.topology, &seed.new_primary, self.timeout)?;
+        let old = common::kafka(ctx.topology, &seed.old_primary, self.timeout)?;
+        let started = Instant::now();
+        let progress = ctx.reporter.progress(
+            "Mirroring",
+            &format!("{} -> {}: catching up", seed.new_primary, seed.old_primary),
+            None,
+            "",
+        );
+        let look = loop {
+            let look = match self.look(ctx, &seed, runner, &new, &old) {
+                Ok(look) => look,
+                // A topic MM2 has just created on the old primary may have no leader for
+                // a moment (NOT_LEADER_FOR_PARTITION was seen on the lab): look again.
+                Err(Error::Kafka(e)) if started.elapsed() < self.timeout => {
+                    progress.set(
+                        0,
+                        Some(&format!(
+                            "{} -> {}: waiting: {}",
+                            seed.new_primary,
+                            seed.old_primary,
+                            first_line(&e.to_string()),
+                        )),
+                    );
+                    if ctx.is_interrupted() {
+                        return Err(catch_up_interrupted(&seed));
+                    }
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let failures = look.failures();
+            if let (false, Runner::Connect(client)) = (failures.is_empty(), runner) {
+                return Err(refused(format!(
+                    "the reverse flow `{}` -> `{}` failed on Connect `{}`:\n  {}\nhelp: read the traces with GET {}/connectors/<name>/status, fix the cause, restart the connector, then resume the run",
+                    seed.new_primary,
+                    seed.old_primary,
+                    client.url(),
+                    failures.join("\n  "),
+                    client.url()
+                )));
+            }
+            if let Some(e) = self.mismatch_error(&seed, &look) {
+                return Err(e);
+            }
+            if self.settled(&look) {
+                break look;
+            }
+            progress.set(0, Some(&self.progress_line(&seed, &look)));
+            if started.elapsed() >= self.timeout {
+                let behind: Vec<String> = look
+                    .partitions
+                    .iter()
+                    .filter(|p| {
+                        p.lag > self.max_lag || matches!(p.first_copy, FirstCopy::Pending { .. })
+                    })
+                    .take(10)
+                    .map(|p| {
+                        format!(
+                            "`{}`-{}: lag {} (next {}, log end {}), {} copied",
+                            p.topic, p.partition, p.lag, p.next_offset, p.new_log_end, p.copied
+                        )
+                    })
+                    .collect();
+                return Err(refused(format!(
+                    "the reverse flow `{}` -> `{}` did not catch up within {}s (max lag {}); it keeps running:\n  {}{}\nhelp: raise `timeout_seconds` (MM2 stores its offsets every offset.flush.interval.ms, 60 s by default) or `max_lag`, {}, then resume the run",
+                    seed.new_primary,
+                    seed.old_primary,
+                    self.timeout.as_secs(),
+                    self.max_lag,
+                    behind.join("\n  "),
+                    if look.all_running() {
+                        String::new()
+                    } else {
+                        format!(
+                            "\n  connectors: {}",
+                            look.states
+                                .iter()
+                                .map(|(n, s)| format!(
+                                    "`{n}` {}",
+                                    s.as_ref().map(ConnectorStatus::summary).unwrap_or_else(|| "missing".into())
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                    runner.where_to_look(&seed)
+                )));
+            }
+            if ctx.is_interrupted() {
+                return Err(catch_up_interrupted(&seed));
+            }
+            std::thread::sleep(POLL);
+        };
+        drop(progress);
+        ctx.reporter.status(
+            "Mirrored",
+            &format!(
+                "{} in {}",
+                self.progress_line(&seed, &look),
+                crate::human::duration(started.elapsed())
+            ),
+        );
+        let recorded = self.record_deltas(ctx, &seed, &look)?;
+        let mut out = self.output(&seed, &look, started.elapsed());
+        out["deltas_recorded"] = json!(recorded);
+        Ok(out)
     }
 }
 

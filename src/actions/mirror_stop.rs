@@ -5,6 +5,11 @@
 //! and succeeds (the `replication-into-backup` fence is what keeps replication out). It
 //! uses `PUT /connectors/{c}/stop` (Kafka 3.5+), falling back to pause on older workers,
 //! and writes nothing else: no connector is created, reconfigured or deleted here.
+//!
+//! In MM2 dedicated mode (`replication.mirror_maker`) it runs the flow's `stop` hook
+//! instead. A hook that fails or times out (the MM2 host may be in the dead DC) is
+//! reported as not confirmed, like an unreachable Connect, and the run goes on: the fence
+//! keeps the flow out.
 
 use std::time::{Duration, Instant};
 
@@ -44,6 +49,8 @@ pub struct Stop {
     lingering: Vec<String>,
     /// Set by apply when the flow's source did not answer: waits are `task_wait` long.
     bounded: bool,
+    /// Dedicated mode: the stop hook ran to success in this process.
+    hook_done: bool,
 }
 
 /// One connector as the plan found it.
@@ -75,6 +82,7 @@ impl Stop {
             unreachable: None,
             lingering: Vec::new(),
             bounded: false,
+            hook_done: false,
         })
     }
 
@@ -109,6 +117,20 @@ impl Action for Stop {
     }
 
     fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
+        if let Some(d) = super::mirror_dedicated::flow_of(ctx.topology, self.flow) {
+            let (_, into) = self.flow.placement(ctx.topology);
+            let mut plan = super::mirror_dedicated::hook_plan(
+                self.flow,
+                "stop",
+                &d.stop,
+                self.flow.source(ctx.topology),
+                into,
+            );
+            plan.notes.push(
+                "if the hook fails or times out, the flow is reported as not confirmed stopped and the run goes on: the fence keeps it out".into(),
+            );
+            return Ok(plan);
+        }
         let (connectors, cluster) = self.placement(ctx)?;
         let mut plan = Plan::default();
         let client = match client_for(ctx.topology, &cluster, self.timeout)? {
@@ -199,6 +221,10 @@ impl Action for Stop {
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         self.unreachable = None;
+        if let Some(d) = super::mirror_dedicated::flow_of(ctx.topology, self.flow) {
+            let hook = d.stop.clone();
+            return self.apply_dedicated(ctx, &hook);
+        }
         let (connectors, cluster) = self.placement(ctx)?;
         let client = match client_for(ctx.topology, &cluster, self.timeout)? {
             Ok(c) => c,
@@ -340,6 +366,15 @@ impl Action for Stop {
     }
 
     fn verify(&mut self, ctx: &mut StepContext<'_>, _plan: &Plan) -> Result<Verdict, Error> {
+        if super::mirror_dedicated::flow_of(ctx.topology, self.flow).is_some() {
+            // The hook ran in apply (and its verify_argv with it); on a resume without
+            // apply it is run again, as hooks must be idempotent.
+            return Ok(if self.unreachable.is_some() || self.hook_done {
+                Verdict::Done
+            } else {
+                Verdict::NotDone("the stop hook has not run in this process".into())
+            });
+        }
         let (connectors, cluster) = self.placement(ctx)?;
         let client = match client_for(ctx.topology, &cluster, self.timeout)? {
             Ok(c) => c,
@@ -385,6 +420,48 @@ impl Action for Stop {
 }
 
 impl Stop {
+    /// Dedicated mode: run the stop hook; a failure is reported, not fatal.
+    fn apply_dedicated(
+        &mut self,
+        ctx: &mut StepContext<'_>,
+        hook: &crate::topology::Hook,
+    ) -> Result<serde_json::Value, Error> {
+        let (_, into) = self.flow.placement(ctx.topology);
+        let into = into.to_string();
+        let command = super::exec::Exec::from_hook(hook).command();
+        match super::mirror_dedicated::run_hook(ctx, hook) {
+            Ok(out) => {
+                self.hook_done = true;
+                Ok(json!({
+                    "flow": self.flow,
+                    "mode": "dedicated",
+                    "cluster": into,
+                    "confirmed": true,
+                    "hook": out,
+                }))
+            }
+            Err(Error::Action(ActionError::Interrupted { during })) => {
+                Err(ActionError::Interrupted { during }.into())
+            }
+            Err(e) => {
+                let note = format!(
+                    "the {} flow's MM2 (dedicated mode, writing into `{into}`) is not confirmed stopped: its stop hook `{command}` failed: {}; the run goes on, and the fence keeps out whatever it still sends",
+                    self.flow,
+                    common::first_line(&e.to_string())
+                );
+                ctx.reporter.warn(&note);
+                self.unreachable = Some(note.clone());
+                Ok(json!({
+                    "flow": self.flow,
+                    "mode": "dedicated",
+                    "cluster": into,
+                    "confirmed": false,
+                    "note": note,
+                }))
+            }
+        }
+    }
+
     /// Connect does not answer: say so and succeed.
     fn gone(
         &mut self,

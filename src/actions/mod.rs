@@ -23,6 +23,7 @@ pub mod groups_exact;
 pub mod groups_idle;
 pub mod groups_translate;
 pub mod mirror;
+pub mod mirror_dedicated;
 pub mod mirror_drain;
 pub mod mirror_seed;
 pub mod mirror_start;

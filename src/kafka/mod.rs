@@ -15,6 +15,7 @@
 
 mod batch;
 mod config_check;
+pub mod connect_offsets;
 mod error;
 mod ffi;
 mod fingerprint;

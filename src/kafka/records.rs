@@ -479,6 +479,17 @@ impl KafkaClient {
             .collect())
     }
 
+    /// Every record of a whole (small) topic, partition by partition in log order, from
+    /// the earliest offset to the high watermark at the start.
+    pub fn read_topic(&self, topic: &str, timeout: Duration) -> Result<Vec<Record>, KafkaError> {
+        let mut out = Vec::new();
+        self.read_whole_topic(topic, timeout, &mut |r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Reads a whole topic (every partition, earliest to the high watermark at the start)
     /// and hands each record to `f` with its location for error messages.
     fn read_whole_topic(

@@ -13,8 +13,8 @@ use serde_yaml::{Mapping, Value};
 
 use super::reference::{self, base_dir};
 use super::{
-    is_secret_key, properties, ClusterDef, ConnectDef, Connectors, NameFilter, Policy, Replication,
-    SyncsLocation, Topology, TopologyError,
+    is_secret_key, properties, ClusterDef, ConnectDef, Connectors, DedicatedFlow, DedicatedFlows,
+    Hook, MirrorMaker, NameFilter, Policy, Replication, SyncsLocation, Topology, TopologyError,
 };
 use crate::yamlpos::{describe, list, suggest, Diagnostic, Doc, Seg};
 
@@ -42,7 +42,13 @@ const REPLICATION_KEYS: &[&str] = &[
     "reverse_connectors",
     "topics",
     "groups",
+    "mirror_maker",
 ];
+const MIRROR_MAKER_KEYS: &[&str] = &["mode", "forward", "reverse"];
+const DEDICATED_FLOW_KEYS: &[&str] = &["stop", "start", "offsets_topic"];
+const HOOK_KEYS: &[&str] = &["argv", "timeout_seconds", "verify_argv"];
+/// A hook's timeout when the topology gives none.
+const DEFAULT_HOOK_TIMEOUT_SECONDS: u64 = 120;
 const CONNECTOR_KEYS: &[&str] = &["source", "checkpoint", "heartbeat"];
 const FILTER_KEYS: &[&str] = &["include", "exclude"];
 
@@ -187,6 +193,7 @@ pub(super) fn build(text: &str, path: &Path) -> R<Topology> {
             name.to_string()
         }
     };
+    let mirror_maker = v.mirror_maker(&rep_path, rep, path)?;
     let forward_connectors = v.connectors(&rep_path, rep, "forward_connectors", primary, backup)?;
     let reverse_connectors = v.connectors(&rep_path, rep, "reverse_connectors", backup, primary)?;
     let topics = match rep.get("topics") {
@@ -237,6 +244,7 @@ pub(super) fn build(text: &str, path: &Path) -> R<Topology> {
             reverse_connectors,
             topics,
             groups,
+            mirror_maker,
         },
         clusters,
         text: text.to_string(),
@@ -706,6 +714,186 @@ impl Walker<'_> {
             }
         }
         Ok(out)
+    }
+
+    /// `replication.mirror_maker`: `mode: connect` (the default) or `mode: dedicated` with
+    /// the stop and start hooks of both flows.
+    fn mirror_maker(&self, path: &[Seg], map: &Mapping, topology_path: &Path) -> R<MirrorMaker> {
+        let Some(val) = map.get("mirror_maker") else {
+            return Ok(MirrorMaker::Connect);
+        };
+        let mpath = child(path, "mirror_maker");
+        let mmap = self.map_value(&mpath, val)?;
+        self.doc
+            .check_keys(&mpath, mmap, MIRROR_MAKER_KEYS)
+            .map_err(TopologyError::Invalid)?;
+        let mode = match mmap.get("mode") {
+            None => "connect",
+            Some(m) => self.str_value(&child(&mpath, "mode"), m)?,
+        };
+        match mode {
+            "connect" => {
+                for key in ["forward", "reverse"] {
+                    if mmap.contains_key(key) {
+                        return Err(self.invalid(
+                            self.doc
+                                .at_key(&child(&mpath, key), format!("`{key}` hooks are for `mode: dedicated`; with `mode: connect` kafka-dr drives the connectors over Connect's REST API"))
+                                .with_help("remove it, or set `mode: dedicated` if MM2 runs as `connect-mirror-maker`"),
+                        ));
+                    }
+                }
+                Ok(MirrorMaker::Connect)
+            }
+            "dedicated" => Ok(MirrorMaker::Dedicated(Box::new(DedicatedFlows {
+                forward: self.dedicated_flow(&mpath, mmap, "forward", topology_path)?,
+                reverse: self.dedicated_flow(&mpath, mmap, "reverse", topology_path)?,
+            }))),
+            other => Err(self.invalid(
+                self.doc
+                    .at_value(&child(&mpath, "mode"), format!("unknown MirrorMaker mode `{other}`"))
+                    .with_help("use `connect` (MM2 connectors on a Kafka Connect cluster) or `dedicated` (`connect-mirror-maker` with an mm2.properties file)"),
+            )),
+        }
+    }
+
+    fn dedicated_flow(
+        &self,
+        path: &[Seg],
+        map: &Mapping,
+        key: &str,
+        topology_path: &Path,
+    ) -> R<DedicatedFlow> {
+        let fpath = child(path, key);
+        let Some(val) = map.get(key) else {
+            let which = if key == "forward" {
+                "primary -> backup"
+            } else {
+                "backup -> primary"
+            };
+            return Err(self.invalid(
+                self.doc
+                    .at_key(path, format!("missing required key `{key}`: how the {which} MM2 is stopped and started"))
+                    .with_help(format!("e.g. `{key}: {{ stop: {{ argv: [systemctl, stop, mm2-{key}] }}, start: {{ argv: [systemctl, start, mm2-{key}] }} }}`")),
+            ));
+        };
+        let fmap = self.map_value(&fpath, val)?;
+        self.doc
+            .check_keys(&fpath, fmap, DEDICATED_FLOW_KEYS)
+            .map_err(TopologyError::Invalid)?;
+        let offsets_topic = match fmap.get("offsets_topic") {
+            None => None,
+            Some(v) => {
+                let p = child(&fpath, "offsets_topic");
+                let name = self.str_value(&p, v)?;
+                if let Some(why) = invalid_topic_name(name) {
+                    return Err(self.invalid(
+                        self.doc
+                            .at_value(&p, format!("`{name}` is not a valid topic name: {why}"))
+                            .with_help("MM2's own name is `mm2-offsets.<source alias>.internal` (its `offset.storage.topic`)"),
+                    ));
+                }
+                Some(name.to_string())
+            }
+        };
+        Ok(DedicatedFlow {
+            stop: self.hook(&fpath, fmap, "stop", topology_path)?,
+            start: self.hook(&fpath, fmap, "start", topology_path)?,
+            offsets_topic,
+        })
+    }
+
+    /// A hook: `argv` (a list, no shell; a relative program path with a `/` is taken
+    /// from the topology file's directory), `timeout_seconds`, `verify_argv`.
+    fn hook(&self, path: &[Seg], map: &Mapping, key: &str, topology_path: &Path) -> R<Hook> {
+        let hpath = child(path, key);
+        let hmap = self.req_map(path, map, key)?;
+        self.doc
+            .check_keys(&hpath, hmap, HOOK_KEYS)
+            .map_err(TopologyError::Invalid)?;
+        let argv = self
+            .argv(&hpath, hmap, "argv", topology_path)?
+            .ok_or_else(|| {
+                self.invalid(
+                    self.doc
+                        .at_key(&hpath, "missing required key `argv`")
+                        .with_help(
+                            "the program and its arguments, e.g. `argv: [systemctl, stop, mm2]`",
+                        ),
+                )
+            })?;
+        let verify_argv = self.argv(&hpath, hmap, "verify_argv", topology_path)?;
+        let timeout_seconds = match hmap.get("timeout_seconds") {
+            None => DEFAULT_HOOK_TIMEOUT_SECONDS,
+            Some(Value::Number(n)) if n.as_u64().is_some_and(|t| (1..=86_400).contains(&t)) => {
+                n.as_u64().unwrap_or(DEFAULT_HOOK_TIMEOUT_SECONDS)
+            }
+            Some(other) => {
+                return Err(self.invalid(
+                    self.doc
+                        .at_value(
+                            &child(&hpath, "timeout_seconds"),
+                            format!(
+                                "expected whole seconds from 1 to 86400, found {}",
+                                describe(other)
+                            ),
+                        )
+                        .with_help("the hook is killed (its whole process group) after this long"),
+                ))
+            }
+        };
+        Ok(Hook {
+            argv,
+            timeout_seconds,
+            verify_argv,
+        })
+    }
+
+    fn argv(
+        &self,
+        path: &[Seg],
+        map: &Mapping,
+        key: &str,
+        topology_path: &Path,
+    ) -> R<Option<Vec<String>>> {
+        let Some(val) = map.get(key) else {
+            return Ok(None);
+        };
+        let apath = child(path, key);
+        let items = self.seq_value(&apath, val)?;
+        if items.is_empty() {
+            return Err(self.invalid(
+                self.doc
+                    .at_key(&apath, format!("`{key}` is empty"))
+                    .with_help("give the program and its arguments, e.g. `[systemctl, stop, mm2]`"),
+            ));
+        }
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let p = child(&apath, i);
+            let arg = match item {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(self.invalid(
+                        self.doc
+                            .at_value(&p, format!("expected a string, found {}", describe(other))),
+                    ))
+                }
+            };
+            if arg.contains('\0') || (i == 0 && arg.trim().is_empty()) {
+                return Err(self.invalid(
+                    self.doc
+                        .at_value(&p, "the program name is empty or holds a NUL byte"),
+                ));
+            }
+            out.push(arg);
+        }
+        // A relative program path is the topology's own (like client_properties): the
+        // hook runs from wherever kafka-dr was started.
+        if out[0].contains('/') && !out[0].starts_with('/') {
+            out[0] = resolve_path(topology_path, &out[0]).display().to_string();
+        }
+        Ok(Some(out))
     }
 
     fn filter(&self, path: &[Seg], map: &Mapping, key: &str) -> R<NameFilter> {

@@ -318,6 +318,67 @@ pub struct Replication {
     pub reverse_connectors: Connectors,
     pub topics: NameFilter,
     pub groups: NameFilter,
+    /// How MM2 runs its flows (`replication.mirror_maker`, default Connect).
+    pub mirror_maker: MirrorMaker,
+}
+
+/// How MM2 runs the topology's two flows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MirrorMaker {
+    /// Connectors on Kafka Connect clusters (`clusters.<c>.connect`), driven over REST.
+    #[default]
+    Connect,
+    /// MM2 dedicated mode (`connect-mirror-maker mm2.properties`): no REST. Whatever runs
+    /// it (systemd, Kubernetes) stops and starts each flow through the hooks; kafka-dr
+    /// seeds the reverse flow by writing its source offsets into its offsets topic.
+    Dedicated(Box<DedicatedFlows>),
+}
+
+impl MirrorMaker {
+    /// `connect` or `dedicated`, as the topology spells it.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            MirrorMaker::Connect => "connect",
+            MirrorMaker::Dedicated(_) => "dedicated",
+        }
+    }
+}
+
+/// The hooks of both flows of a dedicated-mode MM2, named like the connectors: `forward`
+/// copies the topology's primary into its backup, `reverse` the other way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedicatedFlows {
+    pub forward: DedicatedFlow,
+    pub reverse: DedicatedFlow,
+}
+
+/// One dedicated-mode flow: how to stop and start the MM2 that runs it, and where its
+/// source offsets live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedicatedFlow {
+    pub stop: Hook,
+    pub start: Hook,
+    /// The Connect offsets topic on the flow's target; `None`: MM2's own name,
+    /// `mm2-offsets.<source alias>.internal`.
+    pub offsets_topic: Option<String>,
+}
+
+impl DedicatedFlow {
+    /// The flow's offsets topic on its target cluster, for source alias `source`.
+    pub fn offsets_topic(&self, source: &str) -> String {
+        self.offsets_topic
+            .clone()
+            .unwrap_or_else(|| format!("mm2-offsets.{source}.internal"))
+    }
+}
+
+/// A command kafka-dr runs (no shell): `argv`, killed after `timeout_seconds`; done when
+/// it exits 0, or, with `verify_argv`, when that exits 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub argv: Vec<String>,
+    pub timeout_seconds: u64,
+    pub verify_argv: Option<Vec<String>>,
 }
 
 impl Replication {

@@ -440,3 +440,78 @@ fn file_references_refuse_fifos_devices_and_huge_files() {
     std::fs::write(&ok, "secret\n").unwrap();
     assert_eq!(reference::read_small_file(&ok).unwrap(), b"secret\n");
 }
+
+const DEDICATED_BASE: &str = "name: x\nclusters:\n  dc1:\n    bootstrap: h:1\n  dc2:\n    bootstrap: h:2\nreplication:\n  primary: dc1\n  backup: dc2\n  policy: identity\n  mirror_principal: 'User:m'\n  app_principals: ['User:a']\n  topics: {include: [x]}\n";
+
+fn dedicated(dir: &Path, section: &str) -> Result<Topology, TopologyError> {
+    let path = dir.join("topology.yaml");
+    std::fs::write(&path, format!("{DEDICATED_BASE}{section}")).unwrap();
+    Topology::load(&path)
+}
+
+#[test]
+fn dedicated_mode_reads_both_flows_hooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dedicated(
+        dir.path(),
+        "  mirror_maker:\n    mode: dedicated\n    forward:\n      stop: {argv: [./bin/mm2, stop], timeout_seconds: 30, verify_argv: [systemctl, is-active, mm2]}\n      start: {argv: [systemctl, start, mm2]}\n    reverse:\n      stop: {argv: [/usr/bin/true]}\n      start: {argv: [/usr/bin/true]}\n      offsets_topic: mm2-offsets.b.internal\n",
+    )
+    .unwrap();
+    let MirrorMaker::Dedicated(d) = &t.replication.mirror_maker else {
+        panic!("not dedicated: {:?}", t.replication.mirror_maker);
+    };
+    // A relative program is the topology's own; a bare name is found on PATH.
+    assert_eq!(
+        d.forward.stop.argv[0],
+        dir.path().join("./bin/mm2").display().to_string()
+    );
+    assert_eq!(d.forward.start.argv, ["systemctl", "start", "mm2"]);
+    assert_eq!(d.forward.stop.timeout_seconds, 30);
+    assert_eq!(d.forward.start.timeout_seconds, 120);
+    assert_eq!(
+        d.forward.stop.verify_argv.as_deref(),
+        Some(&["systemctl".to_string(), "is-active".into(), "mm2".into()][..])
+    );
+    assert_eq!(d.forward.offsets_topic("dc1"), "mm2-offsets.dc1.internal");
+    assert_eq!(d.reverse.offsets_topic("dc2"), "mm2-offsets.b.internal");
+    assert_eq!(t.replication.mirror_maker.mode(), "dedicated");
+    // Without the section, MM2 runs on Connect.
+    let t = dedicated(dir.path(), "").unwrap();
+    assert_eq!(t.replication.mirror_maker, MirrorMaker::Connect);
+}
+
+#[test]
+fn dedicated_mode_errors_name_the_line_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    for (section, want) in [
+        (
+            "  mirror_maker: {mode: dedicated, forward: {stop: {argv: [a]}, start: {argv: [b]}}}\n",
+            "missing required key `reverse`",
+        ),
+        (
+            "  mirror_maker: {mode: dedicated, forward: {stop: {argv: []}, start: {argv: [b]}}, reverse: {stop: {argv: [a]}, start: {argv: [b]}}}\n",
+            "`argv` is empty",
+        ),
+        (
+            "  mirror_maker: {mode: dedicated, forward: {stop: {argv: [a], timeout_seconds: 0}, start: {argv: [b]}}, reverse: {stop: {argv: [a]}, start: {argv: [b]}}}\n",
+            "expected whole seconds",
+        ),
+        (
+            "  mirror_maker: {mode: dedicated, forward: {stop: {argv: [a]}, start: {argv: [b]}, offset_topic: x}, reverse: {stop: {argv: [a]}, start: {argv: [b]}}}\n",
+            "offset_topic",
+        ),
+        (
+            "  mirror_maker: {mode: connect, forward: {stop: {argv: [a]}}}\n",
+            "for `mode: dedicated`",
+        ),
+        ("  mirror_maker: {mode: standalone}\n", "unknown MirrorMaker mode `standalone`"),
+        (
+            "  mirror_maker: {mode: dedicated, forward: {stop: {argv: [a]}, start: {argv: [b]}}, reverse: {stop: {argv: [a]}, start: {argv: [b]}, offsets_topic: 'a b'}}\n",
+            "not a valid topic name",
+        ),
+    ] {
+        let e = dedicated(dir.path(), section).unwrap_err().to_string();
+        assert!(e.contains(want), "{want} in: {e}");
+        assert!(e.contains("topology.yaml:14"), "names the file and line: {e}");
+    }
+}

@@ -707,6 +707,11 @@ impl Sandbox {
             text.contains("deltas_topic:"),
             "lab/topology.yaml has no `replication:` line; update Sandbox::new"
         );
+        // The dedicated shape's hooks run `./kafka-lab`, beside the lab's topology file.
+        let text = text.replace(
+            "[./kafka-lab,",
+            &format!("[\"{}\",", path_str(&kafka_lab())),
+        );
         let topology = dir.path().join("topology.yaml");
         std::fs::write(&topology, text).expect("write topology");
         let journal = dir.path().join("journal.db");
