@@ -882,6 +882,39 @@ fn backup_log_ends(
     Ok((ends, has))
 }
 
+/// `connect_positions` for a dedicated-mode MM2: its offsets topic on the backup.
+fn dedicated_positions(
+    pass: &Pass<'_>,
+    d: &crate::topology::DedicatedFlow,
+    notes: &mut Vec<String>,
+) -> HashMap<(String, i32), Option<i64>> {
+    let topic = d.offsets_topic(pass.primary);
+    let read = common::kafka(pass.topology, pass.backup, pass.timeout).and_then(|c| {
+        super::mirror_dedicated::read_positions(&c, &topic, pass.primary, pass.timeout)
+    });
+    match read {
+        Ok(Some(positions)) => positions
+            .into_iter()
+            .map(|(k, last)| (k, last.map(|l| l + 1)))
+            .collect(),
+        Ok(None) => {
+            notes.push(format!(
+                "MM2's offsets topic `{topic}` does not exist on `{}` (dedicated mode): lag is measured against the backup's log end",
+                pass.backup
+            ));
+            HashMap::new()
+        }
+        Err(e) => {
+            notes.push(format!(
+                "cannot read MM2's offsets topic `{topic}` on `{}` ({}): lag is measured against the backup's log end",
+                pass.backup,
+                first_line(&e.to_string())
+            ));
+            HashMap::new()
+        }
+    }
+}
+
 /// The next offset the flow's MM2 source connector will copy, per primary partition
 /// (`None` inside: the connector has no position there and starts at the log start),
 /// from Connect REST; empty (with a note) when Connect does not answer.
@@ -890,6 +923,10 @@ fn connect_positions(
     notes: &mut Vec<String>,
 ) -> HashMap<(String, i32), Option<i64>> {
     let r = &pass.topology.replication;
+    let flow = super::mirror_dedicated::flow_into(pass.topology, pass.backup);
+    if let Some(d) = super::mirror_dedicated::flow_of(pass.topology, flow) {
+        return dedicated_positions(pass, d, notes);
+    }
     let connector = if pass.primary == r.backup && pass.backup == r.primary {
         &r.reverse_connectors.source
     } else {

@@ -135,6 +135,20 @@ pub struct FlowStatus {
     /// Why Connect could not be asked (no URL, or no answer).
     pub unreachable: Option<String>,
     pub connectors: Vec<ConnectorReport>,
+    /// `connect`, or `dedicated` (MM2 dedicated mode: no connectors to ask).
+    pub mode: &'static str,
+    /// Dedicated mode: the hooks that stop and start the flow, as the operator reads them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<FlowHooks>,
+}
+
+/// A dedicated-mode flow's hooks and offsets topic.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowHooks {
+    pub stop: Vec<String>,
+    pub start: Vec<String>,
+    /// Where MM2 keeps the flow's positions, on the cluster it writes into.
+    pub offsets_topic: String,
 }
 
 /// The connectors of `flow` (roles as the journal has them now) and their states. Async
@@ -161,7 +175,17 @@ pub fn status(
         url: None,
         unreachable: None,
         connectors: Vec::new(),
+        mode: topology.replication.mirror_maker.mode(),
+        hooks: None,
     };
+    if let Some(d) = super::mirror_dedicated::flow_of(topology, flow) {
+        out.hooks = Some(FlowHooks {
+            stop: d.stop.argv.clone(),
+            start: d.start.argv.clone(),
+            offsets_topic: d.offsets_topic(flow.source(topology)),
+        });
+        return Ok(out);
+    }
     let client = match client_for(topology, &cluster, timeout)? {
         Ok(c) => c,
         Err(why) => {

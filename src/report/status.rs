@@ -66,6 +66,17 @@ impl Reporter {
         if self.format == OutputFormat::Json {
             return self.json(&to_json(s)?);
         }
+        if let Some(h) = &s.hooks {
+            return self.text(&format!(
+                "{} flow, writing into `{}` (MM2 dedicated mode: no Connect REST, so kafka-dr cannot see whether it runs)\n  stopped by: {}\n  started by: {}\n  positions in: `{}` on `{}`\n",
+                s.flow.name(),
+                s.cluster,
+                h.stop.join(" "),
+                h.start.join(" "),
+                h.offsets_topic,
+                s.cluster
+            ));
+        }
         let mut out = format!(
             "{} flow, writing into `{}` (Connect {})\n",
             s.flow.name(),
@@ -112,11 +123,16 @@ impl Reporter {
                 " (swapped: a failover or switchover is in force)"
             }
         );
+        let dedicated = s["flows"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|f| f["mode"] == "dedicated"));
         out.push_str(&format!(
             "mirror: {}\n",
-            s["running_flow"]
-                .as_str()
-                .unwrap_or("no flow's source connector is RUNNING")
+            s["running_flow"].as_str().unwrap_or(if dedicated {
+                "MM2 dedicated mode: kafka-dr cannot see which flow runs (`kafka-dr mirror status` shows each flow's hooks)"
+            } else {
+                "no flow's source connector is RUNNING"
+            })
         ));
         let r = &s["last_run"];
         if r.is_null() {
@@ -137,6 +153,21 @@ impl Reporter {
         let mut t = self.table();
         t.set_header(vec!["flow", "into", "connector", "state"]);
         for f in s["flows"].as_array().into_iter().flatten() {
+            if f["mode"] == "dedicated" {
+                t.add_row(vec![
+                    cell(name(&f["flow"])),
+                    cell(name(&f["cluster"])),
+                    cell("-"),
+                    cell(format!(
+                        "MM2 dedicated mode; started by `{}`",
+                        f["hooks"]["start"]
+                            .as_array()
+                            .map(|a| a.iter().map(&name).collect::<Vec<_>>().join(" "))
+                            .unwrap_or_default()
+                    )),
+                ]);
+                continue;
+            }
             if let Some(u) = f["unreachable"].as_str() {
                 t.add_row(vec![
                     cell(name(&f["flow"])),

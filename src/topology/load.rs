@@ -891,7 +891,8 @@ impl Walker<'_> {
         // A relative program path is the topology's own (like client_properties): the
         // hook runs from wherever kafka-dr was started.
         if out[0].contains('/') && !out[0].starts_with('/') {
-            out[0] = resolve_path(topology_path, &out[0]).display().to_string();
+            let relative = out[0].trim_start_matches("./").to_string();
+            out[0] = resolve_path(topology_path, &relative).display().to_string();
         }
         Ok(Some(out))
     }

@@ -463,7 +463,7 @@ fn dedicated_mode_reads_both_flows_hooks() {
     // A relative program is the topology's own; a bare name is found on PATH.
     assert_eq!(
         d.forward.stop.argv[0],
-        dir.path().join("./bin/mm2").display().to_string()
+        dir.path().join("bin/mm2").display().to_string()
     );
     assert_eq!(d.forward.start.argv, ["systemctl", "start", "mm2"]);
     assert_eq!(d.forward.stop.timeout_seconds, 30);
