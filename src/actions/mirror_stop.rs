@@ -582,6 +582,7 @@ mod tests {
     use super::*;
     use crate::actions::test_support::{step, Fixture};
     use crate::topology::Topology;
+    use std::path::Path;
 
     #[test]
     fn params() {
@@ -668,5 +669,65 @@ mod tests {
             "{plan:?}"
         );
         assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
+    }
+
+    /// A Fixture whose topology runs MM2 in dedicated mode, the forward flow stopped by
+    /// `stop` (a shell script).
+    fn dedicated_fixture(stop: &str) -> Fixture {
+        let mut f = Fixture::new();
+        let text = crate::topology::LAB_EXAMPLE.replace(
+            "  topics:",
+            &format!(
+                "  mirror_maker:\n    mode: dedicated\n    forward:\n      stop: {{argv: [sh, -c, {}], timeout_seconds: 5}}\n      start: {{argv: [\"true\"]}}\n    reverse:\n      stop: {{argv: [\"true\"]}}\n      start: {{argv: [\"true\"]}}\n  topics:",
+                serde_json::Value::String(stop.into())
+            ),
+        );
+        f.topology = Topology::from_str(&text, Path::new("t.yaml")).unwrap();
+        f
+    }
+
+    #[test]
+    fn dedicated_mode_runs_the_stop_hook() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("stopped");
+        let f = dedicated_fixture(&format!("echo \"$KAFKA_DR_STEP_ID\" > {}", mark.display()));
+        let mut ctx = f.ctx("stop-forward");
+        let mut s = Stop::new(&step("stop-forward", STOP, json!({"flow": "forward"}))).unwrap();
+        let plan = s.plan(&mut ctx).unwrap();
+        assert!(
+            plan.changes[0].contains("stop the forward flow's MM2 (dc1 -> dc2, dedicated mode)")
+                && plan.changes[0].contains("killed after 5s"),
+            "{plan:?}"
+        );
+        assert!(!mark.exists(), "the plan ran the hook");
+        let out = s.apply(&mut ctx, &plan).unwrap();
+        assert_eq!(out["confirmed"], true, "{out}");
+        assert_eq!(std::fs::read_to_string(&mark).unwrap(), "stop-forward\n");
+        assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
+    }
+
+    #[test]
+    fn a_failing_stop_hook_is_reported_and_the_run_goes_on() {
+        let f = dedicated_fixture("echo 'mm2 host unreachable' >&2; exit 3");
+        let mut ctx = f.ctx("stop-forward");
+        let mut s = Stop::new(&step("stop-forward", STOP, json!({"flow": "forward"}))).unwrap();
+        let plan = s.plan(&mut ctx).unwrap();
+        let out = s.apply(&mut ctx, &plan).unwrap();
+        assert_eq!(out["confirmed"], false, "{out}");
+        let note = out["note"].as_str().unwrap();
+        assert!(
+            note.contains("not confirmed stopped")
+                && note.contains("exit")
+                && note.contains("fence"),
+            "{note}"
+        );
+        // Nothing to wait for: the fence is what keeps the flow out now.
+        assert_eq!(s.verify(&mut ctx, &plan).unwrap(), Verdict::Done);
+        // A resumed run that did not apply runs the hook again.
+        let mut fresh = Stop::new(&step("stop-forward", STOP, json!({"flow": "forward"}))).unwrap();
+        assert!(matches!(
+            fresh.verify(&mut ctx, &plan).unwrap(),
+            Verdict::NotDone(_)
+        ));
     }
 }
