@@ -14,10 +14,10 @@
 //! newest checkpoint) and `pass_line_*` make the one line per pass. It writes to no
 //! cluster and to no journal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -69,6 +69,62 @@ pub struct Metrics {
     pub passes: Family<Labels, Counter>,
     pub errors: Family<Labels, Counter>,
     pub recreated: Family<Labels, Counter>,
+    /// Not a metric: MM2's checkpoints as read so far, kept between passes.
+    pub checkpoints: Arc<Mutex<CheckpointCache>>,
+}
+
+/// MM2's newest checkpoint per (group, target-side topic, partition): (upstream offset,
+/// timestamp ms), kept from pass to pass. Each pass reads only what was appended to the
+/// checkpoints topic since the last one: at 1,000 groups it holds hundreds of thousands
+/// of records, and reading it whole every 10 s would be most of the recorder's work.
+#[derive(Debug, Default)]
+pub struct CheckpointCache {
+    /// The (cluster, topic) it holds; another one (the roles swapped) starts afresh.
+    of: Option<(String, String)>,
+    next: HashMap<i32, i64>,
+    newest: NewestCheckpoints,
+}
+
+/// (group, target-side topic, partition) -> (upstream offset, timestamp ms).
+pub type NewestCheckpoints = BTreeMap<(String, String, i32), (i64, i64)>;
+
+impl CheckpointCache {
+    /// Read what was appended since the last refresh and return the newest checkpoints.
+    /// A topic recreated or truncated since is read whole again.
+    pub fn refresh(
+        &mut self,
+        client: &crate::kafka::KafkaClient,
+        cluster: &str,
+        topic: &str,
+        timeout: Duration,
+    ) -> Result<&NewestCheckpoints, crate::kafka::KafkaError> {
+        let of = (cluster.to_string(), topic.to_string());
+        if self.of.as_ref() != Some(&of) {
+            *self = CheckpointCache {
+                of: Some(of),
+                ..CheckpointCache::default()
+            };
+        }
+        let read = match client.read_checkpoints_since(topic, &self.next, timeout) {
+            Err(crate::kafka::KafkaError::LogRewound { .. }) => {
+                self.next.clear();
+                self.newest.clear();
+                client.read_checkpoints_since(topic, &self.next, timeout)
+            }
+            other => other,
+        };
+        let (read, next) = read?;
+        for c in read {
+            // In log order per partition, and one key lives in one partition: a later
+            // record of a key replaces the earlier one.
+            self.newest.insert(
+                (c.group, c.topic, c.partition),
+                (c.upstream, c.timestamp_ms),
+            );
+        }
+        self.next = next;
+        Ok(&self.newest)
+    }
 }
 
 impl Default for Metrics {
@@ -98,6 +154,7 @@ impl Metrics {
             last_success: FloatGauge::default(),
             passes: Family::default(),
             errors: Family::default(),
+            checkpoints: Arc::new(Mutex::new(CheckpointCache::default())),
             recreated: Family::default(),
         };
         r.register(
@@ -420,6 +477,7 @@ pub struct Observed {
 /// the recorded positions per group and their age, the age of the newest offset sync
 /// (journal) and of the newest checkpoint (the backup's checkpoints topic). Nothing here
 /// fails the pass: what cannot be read is counted as an error of its kind.
+#[allow(clippy::too_many_arguments)]
 pub fn observe(
     topology: &Topology,
     journal: &Journal,
@@ -427,6 +485,7 @@ pub fn observe(
     runtime: &tokio::runtime::Handle,
     metrics: &Metrics,
     summary: Option<&DeltasSummary>,
+    clusters: &crate::kafka::ClusterPool,
     timeout: Duration,
 ) -> Observed {
     let r = &topology.replication;
@@ -564,12 +623,21 @@ pub fn observe(
             .get_or_create(&Metrics::flow_labels(&flow))
             .set(age(newest.as_deref()));
     }
-    // (5) The newest checkpoint of the flow on the backup, and each group-partition's.
-    let mut checkpoints = BTreeMap::new();
+    // (5) The newest checkpoint of the flow on the backup, and each group-partition's,
+    // read incrementally (the cache lives as long as the recorder).
+    let mut cache = metrics
+        .checkpoints
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let no_checkpoints = BTreeMap::new();
+    let mut checkpoints = &no_checkpoints;
     if summary.is_some() {
-        if let Ok(client) = common::kafka(topology, &backup, timeout) {
+        if let Ok(client) = common::pooled(clusters, topology, &backup, timeout) {
             let topic = format!("{primary}.checkpoints.internal");
-            checkpoints = common::newest_checkpoints(&client, &topic, timeout);
+            // Unreadable: nothing is concluded from checkpoints this pass.
+            if let Ok(newest) = cache.refresh(&client, &backup, &topic, timeout) {
+                checkpoints = newest;
+            }
             let newest = checkpoints
                 .values()
                 .map(|(_, at)| *at)

@@ -117,6 +117,21 @@ pub fn kafka_in(
     Ok(ctx.clusters.client(cluster, pairs, timeout)?)
 }
 
+/// `cluster`'s client from `clusters` (connected on first use), outside a step.
+pub fn pooled(
+    clusters: &crate::kafka::ClusterPool,
+    topology: &Topology,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<Arc<KafkaClient>, Error> {
+    let config = topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(clusters.client(cluster, pairs, timeout)?)
+}
+
 /// How many requests of one kind a step keeps in flight to a cluster at once (one
 /// thread each, sharing the run's client).
 pub const IN_FLIGHT: usize = 16;

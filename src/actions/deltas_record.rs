@@ -16,6 +16,9 @@
 //! is journal rows. A group position that did not change since it was last recorded is
 //! not recorded again, so a `--follow` loop does not grow the journal while groups idle.
 
+use std::sync::Arc;
+
+use crate::kafka::ClusterPool;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -159,6 +162,16 @@ struct Pass<'a> {
     primary: &'a str,
     backup: &'a str,
     timeout: Duration,
+    /// The clients, kept from pass to pass by `--follow` (one connection and one
+    /// metadata cache per cluster, not one per pass and read).
+    clusters: &'a ClusterPool,
+}
+
+impl Pass<'_> {
+    /// The pass's client of `cluster`.
+    fn kafka(&self, cluster: &str) -> Result<Arc<KafkaClient>, Error> {
+        common::pooled(self.clusters, self.topology, cluster, self.timeout)
+    }
 }
 
 /// Record once, with the roles as they stood when run `run_id` started: MM2's offset
@@ -179,6 +192,7 @@ pub fn record_once(
     step_id: &str,
     reporter: &dyn Console,
     runtime: &tokio::runtime::Handle,
+    clusters: &ClusterPool,
     timeout: Duration,
     full_copy: bool,
 ) -> Result<DeltasSummary, Error> {
@@ -189,6 +203,7 @@ pub fn record_once(
         primary: &roles.primary,
         backup: &roles.backup,
         timeout,
+        clusters,
     };
     Ok(record(&pass, journal, step_id, reporter, full_copy)?.0)
 }
@@ -445,7 +460,8 @@ fn write_backup_copy(
     reporter: &dyn Console,
 ) {
     let topic = &pass.topology.replication.deltas_topic;
-    let written = common::kafka(pass.topology, pass.backup, pass.timeout)
+    let written = pass
+        .kafka(pass.backup)
         .and_then(|c| Ok(deltas_topic::write_pass(&c, topic, copy, pass.timeout)?));
     match written {
         Ok(records) => {
@@ -656,11 +672,11 @@ fn fingerprint_json(
 
 /// Read everything one pass needs from the clusters (no fingerprints: `record` reads
 /// those only for changed positions). Returns the primary's client for them.
-fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
+fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
     let topology = pass.topology;
     let timeout = pass.timeout;
     let mut notes = Vec::new();
-    let primary = common::kafka(topology, pass.primary, timeout)?;
+    let primary = pass.kafka(pass.primary)?;
     let parts = common::in_scope_partitions(topology, &primary, timeout)?;
     let in_scope: HashSet<(String, i32)> = parts.iter().cloned().collect();
 
@@ -824,7 +840,7 @@ fn collect(pass: &Pass<'_>) -> Result<(KafkaClient, Collected), Error> {
 /// A client for the backup, connected on first use.
 #[derive(Default)]
 struct LazyBackup {
-    client: Option<KafkaClient>,
+    client: Option<Arc<KafkaClient>>,
     /// Why it could not be reached, when it was optional.
     error: Option<String>,
 }
@@ -832,13 +848,13 @@ struct LazyBackup {
 impl LazyBackup {
     fn get(&mut self, pass: &Pass<'_>, needed: bool) -> Result<Option<&KafkaClient>, Error> {
         if self.client.is_none() && (self.error.is_none() || needed) {
-            match common::kafka(pass.topology, pass.backup, pass.timeout) {
+            match pass.kafka(pass.backup) {
                 Ok(c) => self.client = Some(c),
                 Err(e) if !needed => self.error = Some(first_line(&e.to_string()).to_string()),
                 Err(e) => return Err(e),
             }
         }
-        Ok(self.client.as_ref())
+        Ok(self.client.as_deref())
     }
 }
 
@@ -889,7 +905,7 @@ fn dedicated_positions(
     notes: &mut Vec<String>,
 ) -> HashMap<(String, i32), Option<i64>> {
     let topic = d.offsets_topic(pass.primary);
-    let read = common::kafka(pass.topology, pass.backup, pass.timeout).and_then(|c| {
+    let read = pass.kafka(pass.backup).and_then(|c| {
         super::mirror_dedicated::read_positions(&c, &topic, pass.primary, pass.timeout)
     });
     match read {
@@ -1026,6 +1042,7 @@ impl Action for RecordDeltas {
             primary: &primary,
             backup: &backup,
             timeout: self.timeout,
+            clusters: ctx.clusters,
         };
         let (_client, c) = collect(&pass)?;
         let new_syncs = count_new_syncs(ctx.journal, &c.syncs)?;
@@ -1078,6 +1095,7 @@ impl Action for RecordDeltas {
             primary: &primary,
             backup: &backup,
             timeout: self.timeout,
+            clusters: ctx.clusters,
         };
         // A one-shot pass (or a `--follow` loop's first) writes the whole backup DC's copy.
         let (summary, recorded) = record(&pass, ctx.journal, ctx.step_id, ctx.reporter, true)?;

@@ -117,8 +117,13 @@ fn follow(
         (Err(e), _) => Err(e.into_cause()),
     };
     let mut passes = 1u64;
+    // One client per cluster for the recorder's life: a pass costs no new connection,
+    // handshake or metadata fetch (librdkafka reconnects by itself to a cluster that
+    // comes back).
+    let clusters = crate::kafka::ClusterPool::new();
     pass_done(
         session,
+        &clusters,
         &journal,
         &metrics,
         &mut streak,
@@ -152,6 +157,7 @@ fn follow(
             "record",
             &session.reporter,
             session.runtime.handle(),
+            &clusters,
             timeout,
             full_copy,
         );
@@ -160,6 +166,7 @@ fn follow(
         }
         pass_done(
             session,
+            &clusters,
             &journal,
             &metrics,
             &mut streak,
@@ -177,6 +184,7 @@ fn follow(
 #[allow(clippy::too_many_arguments)]
 fn pass_done(
     session: &Session,
+    clusters: &crate::kafka::ClusterPool,
     journal: &crate::journal::Journal,
     metrics: &Metrics,
     streak: &mut Streak,
@@ -193,6 +201,7 @@ fn pass_done(
         session.runtime.handle(),
         metrics,
         result.as_ref().ok(),
+        clusters,
         timeout,
     );
     metrics.pass_duration.set(took.as_secs_f64());

@@ -52,6 +52,19 @@ pub enum KafkaError {
         first: Box<KafkaError>,
     },
 
+    /// A partition's log ends before where an earlier read of it stopped: the topic
+    /// was deleted and created again, or truncated.
+    #[error(
+        "`{topic}` partition {partition} on Kafka cluster `{cluster}` ends at offset {log_end}, before offset {read_up_to} where kafka-dr read it up to earlier: the topic was recreated or truncated; help: it is read whole again"
+    )]
+    LogRewound {
+        cluster: String,
+        topic: String,
+        partition: i32,
+        read_up_to: i64,
+        log_end: i64,
+    },
+
     /// The cluster refused our credentials (SASL).
     #[error(
         "authentication to Kafka cluster `{cluster}` failed: {detail}; help: check the SASL \
@@ -210,6 +223,7 @@ impl KafkaError {
             | KafkaError::GroupNotEmpty { cluster, .. }
             | KafkaError::Timeout { cluster, .. }
             | KafkaError::StillDown { cluster, .. }
+            | KafkaError::LogRewound { cluster, .. }
             | KafkaError::Broker { cluster, .. }
             | KafkaError::Config { cluster, .. }
             | KafkaError::InvalidArgument { cluster, .. } => Some(cluster),

@@ -1,6 +1,7 @@
 //! Reading and writing records: assigned (never subscribed) consumers that commit
 //! nothing, a small producer, and the MM2 offset-sync / checkpoint topic readers.
 
+use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -490,6 +491,55 @@ impl KafkaClient {
         Ok(out)
     }
 
+    /// The records of `topic` appended since an earlier read: each partition from its
+    /// offset in `since` (from the earliest when absent, or when retention removed that
+    /// offset) to its high watermark now, which the returned map holds for the next read.
+    /// `Err(KafkaError::LogRewound)` when a partition's log ends before `since` says it
+    /// did (the topic was recreated or truncated): the caller reads it whole again.
+    pub fn read_topic_since(
+        &self,
+        topic: &str,
+        since: &HashMap<i32, i64>,
+        timeout: Duration,
+        f: &mut dyn FnMut(Record) -> Result<(), KafkaError>,
+    ) -> Result<HashMap<i32, i64>, KafkaError> {
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
+        let left = || deadline.saturating_duration_since(Instant::now());
+        let partitions = self.topic_partitions(topic, left())?;
+        let ranges: Vec<(&str, i32)> = partitions.iter().map(|p| (topic, *p)).collect();
+        let mut next = HashMap::new();
+        for wm in self.watermarks(&ranges, left())? {
+            let from = since.get(&wm.partition).copied().unwrap_or(wm.earliest);
+            if from > wm.latest {
+                return Err(KafkaError::LogRewound {
+                    cluster: self.cluster.clone(),
+                    topic: topic.to_string(),
+                    partition: wm.partition,
+                    read_up_to: from,
+                    log_end: wm.latest,
+                });
+            }
+            next.insert(wm.partition, wm.latest);
+            let from = from.max(wm.earliest);
+            if from >= wm.latest {
+                continue;
+            }
+            self.scan(
+                topic,
+                wm.partition,
+                from,
+                wm.latest,
+                Some(deadline),
+                left(),
+                &mut |r| {
+                    f(r)?;
+                    Ok(ControlFlow::Continue(()))
+                },
+            )?;
+        }
+        Ok(next)
+    }
+
     /// Reads a whole topic (every partition, earliest to the high watermark at the start)
     /// and hands each record to `f` with its location for error messages.
     fn read_whole_topic(
@@ -566,8 +616,37 @@ impl KafkaClient {
     ) -> Result<Vec<Checkpoint>, KafkaError> {
         let mut out = Vec::new();
         self.read_whole_topic(topic_name, timeout, &mut |r| {
+            if let Some(c) = self.checkpoint_of(&r)? {
+                out.push(c);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The checkpoints appended to `topic_name` since an earlier read (see
+    /// `read_topic_since`), in log order per partition, and where the next read starts.
+    pub fn read_checkpoints_since(
+        &self,
+        topic_name: &str,
+        since: &HashMap<i32, i64>,
+        timeout: Duration,
+    ) -> Result<(Vec<Checkpoint>, HashMap<i32, i64>), KafkaError> {
+        let mut out = Vec::new();
+        let next = self.read_topic_since(topic_name, since, timeout, &mut |r| {
+            if let Some(c) = self.checkpoint_of(&r)? {
+                out.push(c);
+            }
+            Ok(())
+        })?;
+        Ok((out, next))
+    }
+
+    /// A checkpoints-topic record decoded (`None`: a tombstone).
+    fn checkpoint_of(&self, r: &Record) -> Result<Option<Checkpoint>, KafkaError> {
+        {
             if r.value.is_none() {
-                return Ok(());
+                return Ok(None);
             }
             let c = mm2::decode_checkpoint(r.key.as_deref(), r.value.as_deref()).map_err(|e| {
                 KafkaError::Decode {
@@ -579,7 +658,7 @@ impl KafkaClient {
                     message: e.to_string(),
                 }
             })?;
-            out.push(Checkpoint {
+            Ok(Some(Checkpoint {
                 group: c.group,
                 topic: c.topic,
                 partition: c.partition,
@@ -588,9 +667,7 @@ impl KafkaClient {
                 metadata: c.metadata,
                 offset_in_checkpoints_topic: r.offset,
                 timestamp_ms: r.timestamp_ms,
-            });
-            Ok(())
-        })?;
-        Ok(out)
+            }))
+        }
     }
 }
