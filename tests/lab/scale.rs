@@ -49,7 +49,7 @@ fn position(g: usize, t: usize, p: usize, records: usize) -> i64 {
 /// CPU (utime + stime from /proc, as a share of one core over the whole run, and over the
 /// passes after the first) and its resident memory (VmHWM: the peak), on `BENCH` lines.
 /// Stopped with SIGTERM, which must end it with exit 0.
-fn measure_follow(sb: &Sandbox, how_long: Duration) {
+fn measure_follow(sb: &Sandbox, how_long: Duration, env: Option<(&str, &str)>) {
     // SAFETY: sysconf has no preconditions.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
     let cpu_seconds = |pid: u32| -> f64 {
@@ -72,8 +72,11 @@ fn measure_follow(sb: &Sandbox, how_long: Duration) {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0)
     };
-    let mut child = sb
-        .command(&["deltas", "record", "--follow", "--interval", "10"])
+    let mut command = sb.command(&["deltas", "record", "--follow", "--interval", "10"]);
+    if let Some((k, v)) = env {
+        command.env(k, v);
+    }
+    let mut child = command
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -92,7 +95,8 @@ fn measure_follow(sb: &Sandbox, how_long: Duration) {
     let status = child.wait().expect("wait for the recorder");
     let steady = (cpu_total - cpu_after_first) / (wall - at_first).as_secs_f64().max(0.001);
     eprintln!(
-        "BENCH deltas record --follow --interval 10 for {} s: {:.1}% of one core on average ({:.1}% after the first pass), RSS {} MB after the first pass, {} MB at the end, peak {} MB; exit {:?} on SIGTERM",
+        "BENCH deltas record --follow --interval 10{} for {} s: {:.1}% of one core on average ({:.1}% after the first pass), RSS {} MB after the first pass, {} MB at the end, peak {} MB; exit {:?} on SIGTERM",
+        env.map(|(k, v)| format!(" with {k}={v}")).unwrap_or_default(),
         s(wall),
         100.0 * cpu_total / wall.as_secs_f64().max(0.001),
         100.0 * steady,
@@ -201,7 +205,13 @@ fn failover_at_scale_lands_every_group_partition() {
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
     {
-        measure_follow(&sb, Duration::from_secs(seconds));
+        measure_follow(&sb, Duration::from_secs(seconds), None);
+        // A second run with one variable set, to compare (e.g. MALLOC_ARENA_MAX=2).
+        if let Ok(also) = std::env::var("KAFKA_DR_BENCH_FOLLOW_ALSO") {
+            if let Some((k, v)) = also.split_once('=') {
+                measure_follow(&sb, Duration::from_secs(seconds), Some((k, v)));
+            }
+        }
     }
 
     lab_cmd(&["kill", "dc1"]);
