@@ -16,10 +16,8 @@
 //! is journal rows. A group position that did not change since it was last recorded is
 //! not recorded again, so a `--follow` loop does not grow the journal while groups idle.
 
-use std::sync::Arc;
-
-use crate::kafka::ClusterPool;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -31,6 +29,7 @@ use crate::engine::Console;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
+use crate::kafka::ClusterPool;
 use crate::kafka::{KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
 use crate::runbook::StepDef;
 use crate::topology::Topology;
@@ -146,6 +145,9 @@ struct Collected {
     /// Every in-scope sync read, stamped with the topic ids of this pass (see
     /// `stamp_new_syncs`: only syncs the journal does not hold yet keep them).
     syncs: Vec<OffsetSyncRow>,
+    /// `--follow`: where the next pass reads the offset-syncs topic from, once this
+    /// pass's syncs are in the journal.
+    syncs_next: Option<HashMap<i32, i64>>,
     /// The topic ids seen in this pass: (primary topic -> id), (backup topic -> id).
     primary_ids: BTreeMap<String, String>,
     backup_ids: BTreeMap<String, String>,
@@ -165,6 +167,26 @@ struct Pass<'a> {
     /// The clients, kept from pass to pass by `--follow` (one connection and one
     /// metadata cache per cluster, not one per pass and read).
     clusters: &'a ClusterPool,
+    /// `--follow`: where the last pass stopped reading the offset-syncs topic.
+    syncs_cursor: Option<&'a Mutex<SyncsCursor>>,
+}
+
+/// What `deltas record --follow` keeps from pass to pass: one client per cluster, and
+/// where the last pass stopped reading MM2's offset-syncs topic. Only what MM2 appended
+/// since is read (the journal holds the rest): the topic's active segment is never
+/// compacted, so a busy flow's holds every sync of days, and reading it whole and
+/// checking each against the journal every pass would be most of the recorder's work.
+#[derive(Debug, Default)]
+pub struct Follow {
+    pub clusters: ClusterPool,
+    syncs: Mutex<SyncsCursor>,
+}
+
+/// The offset-syncs topic (cluster, name) read so far, and each partition's next offset.
+#[derive(Debug, Default)]
+pub struct SyncsCursor {
+    of: Option<(String, String)>,
+    next: HashMap<i32, i64>,
 }
 
 impl Pass<'_> {
@@ -192,7 +214,7 @@ pub fn record_once(
     step_id: &str,
     reporter: &dyn Console,
     runtime: &tokio::runtime::Handle,
-    clusters: &ClusterPool,
+    follow: &Follow,
     timeout: Duration,
     full_copy: bool,
 ) -> Result<DeltasSummary, Error> {
@@ -203,7 +225,8 @@ pub fn record_once(
         primary: &roles.primary,
         backup: &roles.backup,
         timeout,
-        clusters,
+        clusters: &follow.clusters,
+        syncs_cursor: Some(&follow.syncs),
     };
     Ok(record(&pass, journal, step_id, reporter, full_copy)?.0)
 }
@@ -275,6 +298,15 @@ fn record(
     }
     let fresh = unrecorded_syncs(journal, &collected.syncs)?;
     let new_syncs = journal.record_offset_syncs(&fresh)?;
+    // In the journal now: the next pass reads on from here.
+    if let (Some(cursor), Some(next)) = (pass.syncs_cursor, collected.syncs_next.clone()) {
+        let mut c = cursor.lock().unwrap_or_else(|p| p.into_inner());
+        c.of = Some((
+            collected.syncs_cluster.clone(),
+            collected.syncs_topic.clone(),
+        ));
+        c.next = next;
+    }
     journal.record_group_positions(&rows)?;
     let recreated = record_ids(journal, pass, &collected)?;
     for r in &recreated {
@@ -670,6 +702,40 @@ fn fingerprint_json(
     }
 }
 
+/// MM2's offset syncs: the whole topic, or (`--follow`) what was appended since the
+/// last pass; the second value is where the next pass reads on from.
+#[allow(clippy::type_complexity)]
+fn read_syncs(
+    pass: &Pass<'_>,
+    client: &KafkaClient,
+    cluster: &str,
+    topic: &str,
+) -> Result<(Vec<crate::kafka::OffsetSync>, Option<HashMap<i32, i64>>), KafkaError> {
+    let Some(cursor) = pass.syncs_cursor else {
+        return Ok((client.read_offset_syncs(topic, pass.timeout)?, None));
+    };
+    let since = {
+        let c = cursor.lock().unwrap_or_else(|p| p.into_inner());
+        if c.of
+            .as_ref()
+            .is_some_and(|(cl, t)| cl == cluster && t == topic)
+        {
+            c.next.clone()
+        } else {
+            HashMap::new()
+        }
+    };
+    let read = match client.read_offset_syncs_since(topic, &since, pass.timeout) {
+        // Recreated or truncated: read it whole again (the journal dedupes).
+        Err(KafkaError::LogRewound { .. }) => {
+            client.read_offset_syncs_since(topic, &HashMap::new(), pass.timeout)
+        }
+        other => other,
+    };
+    let (syncs, next) = read?;
+    Ok((syncs, Some(next)))
+}
+
 /// Read everything one pass needs from the clusters (no fingerprints: `record` reads
 /// those only for changed positions). Returns the primary's client for them.
 fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
@@ -687,21 +753,22 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
     let (syncs_cluster, syncs_topic) = topology
         .replication
         .offset_syncs_topic(pass.primary, pass.backup);
+    let read = |c: &KafkaClient| read_syncs(pass, c, &syncs_cluster, &syncs_topic);
     let raw = if syncs_cluster == pass.primary {
-        primary.read_offset_syncs(&syncs_topic, timeout)
+        read(&primary)
     } else {
         match backup.get(pass, true)? {
-            Some(c) => c.read_offset_syncs(&syncs_topic, timeout),
-            None => Ok(Vec::new()),
+            Some(c) => read(c),
+            None => Ok((Vec::new(), None)),
         }
     };
-    let raw = match raw {
+    let (raw, syncs_next) = match raw {
         Ok(r) => r,
         Err(KafkaError::UnknownTopicOrPartition { .. }) => {
             notes.push(format!(
                 "no offset-syncs topic `{syncs_topic}` on `{syncs_cluster}` yet: MM2 has not emitted any sync"
             ));
-            Vec::new()
+            (Vec::new(), None)
         }
         Err(e) => return Err(e.into()),
     };
@@ -827,6 +894,7 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
             syncs_cluster,
             syncs_topic,
             syncs,
+            syncs_next,
             primary_ids,
             backup_ids,
             groups,
@@ -1043,6 +1111,7 @@ impl Action for RecordDeltas {
             backup: &backup,
             timeout: self.timeout,
             clusters: ctx.clusters,
+            syncs_cursor: None,
         };
         let (_client, c) = collect(&pass)?;
         let new_syncs = count_new_syncs(ctx.journal, &c.syncs)?;
@@ -1096,6 +1165,7 @@ impl Action for RecordDeltas {
             backup: &backup,
             timeout: self.timeout,
             clusters: ctx.clusters,
+            syncs_cursor: None,
         };
         // A one-shot pass (or a `--follow` loop's first) writes the whole backup DC's copy.
         let (summary, recorded) = record(&pass, ctx.journal, ctx.step_id, ctx.reporter, true)?;

@@ -120,10 +120,11 @@ fn follow(
     // One client per cluster for the recorder's life: a pass costs no new connection,
     // handshake or metadata fetch (librdkafka reconnects by itself to a cluster that
     // comes back).
-    let clusters = crate::kafka::ClusterPool::new();
+    let follow = crate::actions::deltas_record::Follow::default();
+    let clusters = &follow.clusters;
     pass_done(
         session,
-        &clusters,
+        clusters,
         &journal,
         &metrics,
         &mut streak,
@@ -157,7 +158,7 @@ fn follow(
             "record",
             &session.reporter,
             session.runtime.handle(),
-            &clusters,
+            &follow,
             timeout,
             full_copy,
         );
@@ -166,7 +167,7 @@ fn follow(
         }
         pass_done(
             session,
-            &clusters,
+            clusters,
             &journal,
             &metrics,
             &mut streak,

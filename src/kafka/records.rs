@@ -581,8 +581,37 @@ impl KafkaClient {
     ) -> Result<Vec<OffsetSync>, KafkaError> {
         let mut out = Vec::new();
         self.read_whole_topic(topic_name, timeout, &mut |r| {
+            if let Some(s) = self.offset_sync_of(&r)? {
+                out.push(s);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// The offset syncs appended to `topic_name` since an earlier read (see
+    /// `read_topic_since`), in log order, and where the next read starts.
+    pub fn read_offset_syncs_since(
+        &self,
+        topic_name: &str,
+        since: &HashMap<i32, i64>,
+        timeout: Duration,
+    ) -> Result<(Vec<OffsetSync>, HashMap<i32, i64>), KafkaError> {
+        let mut out = Vec::new();
+        let next = self.read_topic_since(topic_name, since, timeout, &mut |r| {
+            if let Some(s) = self.offset_sync_of(&r)? {
+                out.push(s);
+            }
+            Ok(())
+        })?;
+        Ok((out, next))
+    }
+
+    /// An offset-syncs record decoded (`None`: a tombstone).
+    fn offset_sync_of(&self, r: &Record) -> Result<Option<OffsetSync>, KafkaError> {
+        {
             if r.value.is_none() {
-                return Ok(());
+                return Ok(None);
             }
             let s = mm2::decode_offset_sync(r.key.as_deref(), r.value.as_deref()).map_err(|e| {
                 KafkaError::Decode {
@@ -594,17 +623,15 @@ impl KafkaClient {
                     message: e.to_string(),
                 }
             })?;
-            out.push(OffsetSync {
+            Ok(Some(OffsetSync {
                 topic: s.topic,
                 partition: s.partition,
                 upstream: s.upstream,
                 downstream: s.downstream,
                 offset_in_syncs_topic: r.offset,
                 timestamp_ms: r.timestamp_ms,
-            });
-            Ok(())
-        })?;
-        Ok(out)
+            }))
+        }
     }
 
     /// Every checkpoint in an MM2 checkpoints topic (`<source>.checkpoints.internal`), in
