@@ -584,7 +584,7 @@ pub fn observe(
     };
     // (3) Recorded positions per group, and their age.
     let mut positions = Vec::new();
-    if let Ok(rows) = journal.latest_group_positions(&primary, None) {
+    if let Ok(rows) = journal.latest_group_marks(&primary) {
         let mut by_group: BTreeMap<String, (usize, Option<String>)> = BTreeMap::new();
         for row in rows {
             positions.push((

@@ -545,8 +545,9 @@ fn lag_text(s: &DeltasSummary) -> String {
 type LatestPositions = HashMap<(String, String, i32), GroupPositionRow>;
 
 fn latest_positions(journal: &Journal, cluster: &str) -> Result<LatestPositions, Error> {
+    // Without fingerprints: only the offset and the topic id decide what changed.
     Ok(journal
-        .latest_group_positions(cluster, None)?
+        .latest_group_marks(cluster)?
         .into_iter()
         .map(|r| ((r.group.clone(), r.topic.clone(), r.partition), r))
         .collect())
