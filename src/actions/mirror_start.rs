@@ -439,9 +439,14 @@ impl Start {
             return None;
         }
         Some(refused(format!(
-            "the reverse flow `{}` -> `{}` did not start where the seed said; it is left running:\n{}\nhelp: check that nothing else writes into `{}` (the `app-writes` fence), that the target topics use CreateTime timestamps (LogAppendTime rewrites them), and what `{}` holds after each seeded log end; {} if the copies are wrong",
+            "the reverse flow `{}` -> `{}` did not start where the seed said; {} left running:\n{}\nhelp: check that nothing else writes into `{}` (the `app-writes` fence), that the target topics use CreateTime timestamps (LogAppendTime rewrites them), and what `{}` holds after each seeded log end; {} if the copies are wrong",
             seed.new_primary,
             seed.old_primary,
+            if seed.dedicated() {
+                "its MM2 (dedicated mode) is"
+            } else {
+                "its connectors are"
+            },
             bad.join("\n"),
             seed.old_primary,
             seed.old_primary,
