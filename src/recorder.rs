@@ -632,7 +632,7 @@ pub fn observe(
     let no_checkpoints = BTreeMap::new();
     let mut checkpoints = &no_checkpoints;
     if summary.is_some() {
-        if let Ok(client) = common::pooled(clusters, topology, &backup, timeout) {
+        if let Ok(client) = common::pooled_verified(clusters, topology, &backup, timeout) {
             let topic = format!("{primary}.checkpoints.internal");
             // Unreadable: nothing is concluded from checkpoints this pass.
             if let Ok(newest) = cache.refresh(&client, &backup, &topic, timeout) {

@@ -132,6 +132,22 @@ pub fn pooled(
     Ok(clusters.client(cluster, pairs, timeout)?)
 }
 
+/// `pooled`, asking a cluster that answered before again (`ClusterPool::client_verified`):
+/// for `--follow`, whose clusters may go away and come back between passes.
+pub fn pooled_verified(
+    clusters: &crate::kafka::ClusterPool,
+    topology: &Topology,
+    cluster: &str,
+    timeout: Duration,
+) -> Result<Arc<KafkaClient>, Error> {
+    let config = topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(clusters.client_verified(cluster, pairs, timeout)?)
+}
+
 /// How many requests of one kind a step keeps in flight to a cluster at once (one
 /// thread each, sharing the run's client).
 pub const IN_FLIGHT: usize = 16;

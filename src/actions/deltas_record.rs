@@ -192,7 +192,12 @@ pub struct SyncsCursor {
 impl Pass<'_> {
     /// The pass's client of `cluster`.
     fn kafka(&self, cluster: &str) -> Result<Arc<KafkaClient>, Error> {
-        common::pooled(self.clusters, self.topology, cluster, self.timeout)
+        if self.syncs_cursor.is_none() {
+            return common::pooled(self.clusters, self.topology, cluster, self.timeout);
+        }
+        // `--follow`: a cluster may have gone away since the last pass; ask it again
+        // rather than wait out every request of the pass on it.
+        common::pooled_verified(self.clusters, self.topology, cluster, self.timeout)
     }
 }
 

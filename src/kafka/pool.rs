@@ -131,6 +131,40 @@ impl ClusterPool {
         }
     }
 
+    /// `client`, but a cluster that answered before is asked again (a metadata request
+    /// within `timeout`), and one that no longer answers is remembered as down: for a
+    /// long-running recorder, whose clusters may go away and come back between passes.
+    pub fn client_verified(
+        &self,
+        cluster: &str,
+        config: Vec<(String, String)>,
+        timeout: Duration,
+    ) -> Result<Arc<KafkaClient>, KafkaError> {
+        let client = self.client(cluster, config.clone(), timeout)?;
+        match client.probe(timeout) {
+            Ok(()) => Ok(client),
+            Err(e @ (KafkaError::Unreachable { .. } | KafkaError::Timeout { .. })) => {
+                let mut entries = match self.entries.lock() {
+                    Ok(e) => e,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                entries.insert(
+                    cluster.to_string(),
+                    (
+                        config,
+                        Entry::Down {
+                            client,
+                            first: e.clone(),
+                            since: Instant::now(),
+                        },
+                    ),
+                );
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// True when `cluster` was found unreachable in this run (and has not answered since).
     pub fn known_down(&self, cluster: &str) -> bool {
         self.entries
