@@ -89,19 +89,14 @@ pub fn resolve_cluster(ctx: &StepContext<'_>, name: &str) -> Result<String, Erro
     Ok(resolved)
 }
 
-/// `cluster`'s client settings from the topology, as librdkafka pairs.
-fn client_pairs(topology: &Topology, cluster: &str) -> Result<Vec<(String, String)>, Error> {
-    let config = topology.client_config(cluster)?;
-    Ok(config
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
-}
-
 /// A connected Kafka client for `cluster` (checks reachability and credentials within
 /// `timeout`).
 pub fn kafka(topology: &Topology, cluster: &str, timeout: Duration) -> Result<KafkaClient, Error> {
-    let pairs = client_pairs(topology, cluster)?;
+    let config = topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Ok(KafkaClient::connect(cluster, pairs, timeout)?)
 }
 
@@ -114,7 +109,12 @@ pub fn kafka_in(
     cluster: &str,
     timeout: Duration,
 ) -> Result<Arc<KafkaClient>, Error> {
-    pooled(ctx.clusters, ctx.topology, cluster, timeout)
+    let config = ctx.topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Ok(ctx.clusters.client(cluster, pairs, timeout)?)
 }
 
 /// `cluster`'s client from `clusters` (connected on first use), outside a step.
@@ -124,7 +124,11 @@ pub fn pooled(
     cluster: &str,
     timeout: Duration,
 ) -> Result<Arc<KafkaClient>, Error> {
-    let pairs = client_pairs(topology, cluster)?;
+    let config = topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Ok(clusters.client(cluster, pairs, timeout)?)
 }
 
@@ -136,7 +140,11 @@ pub fn pooled_verified(
     cluster: &str,
     timeout: Duration,
 ) -> Result<Arc<KafkaClient>, Error> {
-    let pairs = client_pairs(topology, cluster)?;
+    let config = topology.client_config(cluster)?;
+    let pairs: Vec<(String, String)> = config
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     Ok(clusters.client_verified(cluster, pairs, timeout)?)
 }
 

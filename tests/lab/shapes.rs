@@ -342,7 +342,21 @@ fn prefix_failover_then_failback_quarantines_the_tail() {
     let fb = out.json();
 
     // The quarantine holds exactly the tail, and dc1's `T` no longer serves it.
-    let manifest = assert_quarantine_is_the_tail(&s, &tail);
+    let shown = s.sb.ok(&["--output", "json", "tail", "show"]).json();
+    let manifest: kafka_dr::actions::quarantine_file::Manifest =
+        serde_json::from_value(shown["manifest"].clone()).expect("manifest");
+    check_manifest(&manifest);
+    assert_eq!(manifest.records as usize, TAIL, "{shown:#}");
+    let q = crate::tail::quarantined(shown["path"].as_str().expect("path"));
+    let keys: BTreeSet<(i32, i64)> = q.iter().map(|r| (r.partition, r.offset)).collect();
+    assert_eq!(keys.len(), TAIL, "a record was quarantined twice");
+    for r in &q {
+        let orig = tail
+            .iter()
+            .find(|t| t.partition == r.partition && t.offset == r.offset)
+            .unwrap_or_else(|| panic!("quarantined a record outside the tail: {r:?}"));
+        assert!(orig.same_content(r));
+    }
     let dc1_now = read_all(lab, "dc1", &s.topic);
     assert!(
         dc1_now.iter().all(|r| !is_tail(&s, r)),
@@ -602,7 +616,21 @@ fn dedicated_failover_then_failback_quarantines_the_tail() {
     );
 
     // The quarantine holds exactly the tail, and dc1's `T` no longer serves it.
-    let manifest = assert_quarantine_is_the_tail(&s, &tail);
+    let shown = s.sb.ok(&["--output", "json", "tail", "show"]).json();
+    let manifest: kafka_dr::actions::quarantine_file::Manifest =
+        serde_json::from_value(shown["manifest"].clone()).expect("manifest");
+    check_manifest(&manifest);
+    assert_eq!(manifest.records as usize, TAIL, "{shown:#}");
+    let q = crate::tail::quarantined(shown["path"].as_str().expect("path"));
+    let keys: BTreeSet<(i32, i64)> = q.iter().map(|r| (r.partition, r.offset)).collect();
+    assert_eq!(keys.len(), TAIL, "a record was quarantined twice");
+    for r in &q {
+        let orig = tail
+            .iter()
+            .find(|t| t.partition == r.partition && t.offset == r.offset)
+            .unwrap_or_else(|| panic!("quarantined a record outside the tail: {r:?}"));
+        assert!(orig.same_content(r));
+    }
     // The reverse flow copied dc2's new records into dc1, from the cut, once each.
     assert_reverse_copied(&s, &dc2_local);
     let dc1_now = read_all(lab, "dc1", &s.topic);
@@ -678,30 +706,6 @@ fn dedicated_failover_then_failback_quarantines_the_tail() {
         manifest.records,
         started.elapsed().as_secs_f64()
     );
-}
-
-/// The run's quarantine holds exactly `tail` (each record once, same content); its
-/// manifest.
-fn assert_quarantine_is_the_tail(
-    s: &Scenario,
-    tail: &[Rec],
-) -> kafka_dr::actions::quarantine_file::Manifest {
-    let shown = s.sb.ok(&["--output", "json", "tail", "show"]).json();
-    let manifest: kafka_dr::actions::quarantine_file::Manifest =
-        serde_json::from_value(shown["manifest"].clone()).expect("manifest");
-    check_manifest(&manifest);
-    assert_eq!(manifest.records as usize, TAIL, "{shown:#}");
-    let q = crate::tail::quarantined(shown["path"].as_str().expect("path"));
-    let keys: BTreeSet<(i32, i64)> = q.iter().map(|r| (r.partition, r.offset)).collect();
-    assert_eq!(keys.len(), TAIL, "a record was quarantined twice");
-    for r in &q {
-        let orig = tail
-            .iter()
-            .find(|t| t.partition == r.partition && t.offset == r.offset)
-            .unwrap_or_else(|| panic!("quarantined a record outside the tail: {r:?}"));
-        assert!(orig.same_content(r));
-    }
-    manifest
 }
 
 /// Whether the lab's dedicated MM2 of `flow` runs.
