@@ -10,8 +10,10 @@
 //!   first: allowed there, a principal creates any topic whatever the topic bindings say;
 //!   denied there, the topic bindings decide, so in-scope names are refused while MM2's
 //!   own topics stay creatable where a topic-level ALLOW CREATE permits), nor WRITE on
-//!   any transactional id (`*`: an exactly-once MM2 task would otherwise commit, after
-//!   the fence, a transaction it opened before it; EndTxn needs no topic permission).
+//!   the transactional ids of the flow's MM2 tasks (an exactly-once task would otherwise
+//!   commit, after the fence, a transaction it opened before it; EndTxn needs no topic
+//!   permission): PREFIXED `<worker group>-<source connector>-`, or every id (`*`) when
+//!   no Connect worker group is found (`mirror_transactional_ids`).
 //! - `app-writes`: the application principals may no longer WRITE any in-scope topic.
 //!
 //! Both also deny WRITE on the deltas topic (`replication.deltas_topic`, the backup DC's
@@ -69,7 +71,7 @@ use crate::kafka::{
     AclBinding, AclFilter, AclOperation, AclPermission, KafkaClient, PatternType, ResourceType,
 };
 use crate::runbook::StepDef;
-use crate::topology::Topology;
+use crate::topology::{MirrorMaker, Topology};
 
 /// The fences kafka-dr knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -553,7 +555,14 @@ pub fn compute_bindings(
     timeout: Duration,
 ) -> Result<(Vec<AclBinding>, Vec<String>), Error> {
     let topology = ctx.topology;
-    let known = known_names(ctx, fence, cluster, client, timeout)?;
+    let mut known = known_names(ctx, fence, cluster, client, timeout)?;
+    let txn_ids = if fence == Fence::ReplicationIntoBackup {
+        let (ids, note) = mirror_transactional_ids(topology, cluster, client, timeout);
+        known.notes.push(note);
+        ids
+    } else {
+        Vec::new()
+    };
     let mut out = BTreeSet::new();
     for principal in fence.principals(topology) {
         let mut add = |rt: ResourceType, name: &str, pattern: PatternType, op: AclOperation| {
@@ -596,15 +605,17 @@ pub fn compute_bindings(
             // An exactly-once MM2 task writes in transactions, and EndTxn is authorized
             // on the transactional id alone: a transaction it opened before the fence
             // would commit after it (past the snapshot) without any topic WRITE. Denied
-            // WRITE on every transactional id (`*`, Kafka's wildcard name), the principal
-            // can neither commit nor start one (InitProducerId, AddPartitionsToTxn); the
-            // coordinator aborts what is open when it times out.
-            add(
-                ResourceType::TransactionalId,
-                TRANSACTIONAL_IDS,
-                PatternType::Literal,
-                AclOperation::Write,
-            );
+            // WRITE on its tasks' transactional ids, the principal can neither commit
+            // nor start one (InitProducerId, AddPartitionsToTxn); the coordinator aborts
+            // what is open when it times out.
+            for (name, pattern) in &txn_ids {
+                add(
+                    ResourceType::TransactionalId,
+                    name,
+                    *pattern,
+                    AclOperation::Write,
+                );
+            }
         }
         for &op in fence.group_operations() {
             for g in &known.groups {
@@ -618,9 +629,75 @@ pub fn compute_bindings(
     Ok((out.into_iter().collect(), known.notes))
 }
 
-/// The resource name the replication fence denies on transactional ids: Kafka's
-/// wildcard, every transactional id of the fenced principal.
+/// The resource name the replication fence denies on transactional ids when it cannot
+/// name the mirror's tasks' ids: Kafka's wildcard, every transactional id of the fenced
+/// principal.
 pub const TRANSACTIONAL_IDS: &str = "*";
+
+/// The Connect connector whose tasks copy into `cluster`: the topology's source
+/// connector of that flow, or, in MM2 dedicated mode, the name MM2 gives it (the
+/// connector class's simple name).
+fn source_connector_into<'a>(topology: &'a Topology, cluster: &str) -> &'a str {
+    if let MirrorMaker::Dedicated(_) = topology.replication.mirror_maker {
+        return "MirrorSourceConnector";
+    }
+    if cluster == topology.replication.backup {
+        &topology.replication.forward_connectors.source
+    } else {
+        &topology.replication.reverse_connectors.source
+    }
+}
+
+/// The transactional ids the replication fence on `cluster` denies WRITE on, with a
+/// plan note saying which and why.
+///
+/// Connect names a source task's transactional id `<group.id>-<connector>-<task>`
+/// (KIP-618), and an exactly-once worker writes its config topic with its own id,
+/// `connect-cluster-<group.id>`. Denying every id (`*`) would also deny the worker's: it
+/// could no longer write its config topic, its herder would stop answering REST, and
+/// the backup's Connect would be wedged for the whole outage (seen on the lab with an
+/// exactly-once MM2: `mirror.seed` of the failback found dc2's Connect mute). So the
+/// fence denies the PREFIXED `<group.id>-<connector>-` of the flow's source connector,
+/// for every Connect worker group the cluster coordinates (Connect workers keep their
+/// group on the cluster they write to). When none is found (Connect down long enough for
+/// its group to expire, the listing refused), it falls back to `*`, which never lets a
+/// task's transaction through, and the note says what that costs.
+pub(super) fn mirror_transactional_ids(
+    topology: &Topology,
+    cluster: &str,
+    client: &KafkaClient,
+    timeout: Duration,
+) -> (Vec<(String, PatternType)>, String) {
+    let connector = source_connector_into(topology, cluster);
+    let mirror = &topology.replication.mirror_principal;
+    let why_all = match client.connect_worker_groups(timeout) {
+        Ok(groups) if !groups.is_empty() => {
+            let ids: Vec<(String, PatternType)> = groups
+                .iter()
+                .map(|g| (format!("{g}-{connector}-"), PatternType::Prefixed))
+                .collect();
+            let names: Vec<String> = ids.iter().map(|(n, _)| format!("`{n}`")).collect();
+            return (
+                ids,
+                format!(
+                    "transactions: `{mirror}` is denied WRITE on the transactional ids of connector `{connector}`'s tasks (prefix {}, from the Connect worker group(s) `{cluster}` coordinates); the workers' own ids stay allowed, so an exactly-once worker still answers",
+                    names.join(", ")
+                ),
+            );
+        }
+        Ok(_) => format!("`{cluster}` coordinates no Connect worker group (is its Connect down?)"),
+        Err(e) => format!(
+            "the Connect worker groups of `{cluster}` could not be listed ({})",
+            first_line(&e.to_string())
+        ),
+    };
+    (
+        vec![(TRANSACTIONAL_IDS.to_string(), PatternType::Literal)],
+        format!(
+            "transactions: {why_all}: `{mirror}` is denied WRITE on every transactional id; an exactly-once Connect worker running as `{mirror}` cannot write its config topic, nor answer REST, until the fence is lifted"
+        ),
+    )
+}
 
 /// The DENY bindings of `principals` in force on `client`'s cluster.
 pub(super) fn deny_bindings_of(

@@ -307,7 +307,6 @@ impl Action for Apply {
             });
             let transactions = bindings.iter().any(|b| {
                 b.resource_type == ResourceType::TransactionalId
-                    && b.name == TRANSACTIONAL_IDS
                     && b.operation == AclOperation::Write
             });
             if let Verdict::NotDone(why) =
@@ -332,7 +331,7 @@ impl Action for Apply {
                 ctx.reporter.status(
                     "Proved",
                     &format!(
-                        "`{cluster}`: fence `{}` holds: {} binding(s) in force, {} in-scope topic(s) covered, topic creation denied on the cluster resource, transactions denied (every transactional id), no fenced principal is a super user, no in-scope partition moved in {}s",
+                        "`{cluster}`: fence `{}` holds: {} binding(s) in force, {} in-scope topic(s) covered, topic creation denied on the cluster resource, transactions denied (the mirror tasks' transactional ids), no fenced principal is a super user, no in-scope partition moved in {}s",
                         self.fence,
                         bindings.len(),
                         topics.len(),

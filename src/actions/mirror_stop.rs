@@ -286,8 +286,9 @@ impl Action for Stop {
             }
         })));
         // A replication fence already in force on the flow's target (a failback after a
-        // failover) denies the mirror principal every transactional id there. A worker
-        // with exactly-once source support writes its config topic with one (the leader's
+        // failover) may deny the mirror principal every transactional id there (when it
+        // found no Connect worker group, or an older kafka-dr applied it). A worker with
+        // exactly-once source support writes its config topic with one (the leader's
         // `connect-cluster-<group.id>`) as that principal, so it cannot record a stop
         // until the fence is lifted: the fence, not the stop, keeps that flow out.
         let fenced = super::fence::active_fence(
@@ -306,7 +307,7 @@ impl Action for Stop {
                 Some(Err(e)) if fenced => {
                     let st = ctx.block_on(client.status(&name)).map_err(Error::from)?;
                     ctx.reporter.warn(&format!(
-                        "{role} connector `{name}` on `{cluster}` is {}: Connect did not take the {target} request ({}); the `replication-into-backup` fence in force on `{cluster}` denies the mirror principal every transactional id, which a worker with exactly-once source support needs to write its config topic: not confirmed {target}; the run goes on, and the fence keeps out whatever it still sends",
+                        "{role} connector `{name}` on `{cluster}` is {}: Connect did not take the {target} request ({}); the `replication-into-backup` fence in force on `{cluster}` may deny the mirror principal the transactional id a worker with exactly-once source support needs to write its config topic (see `kafka-dr fence status`): not confirmed {target}; the run goes on, and the fence keeps out whatever it still sends",
                         st.summary(),
                         common::first_line(&e.to_string())
                     ));

@@ -1215,6 +1215,28 @@ impl KafkaClient {
         Ok(out)
     }
 
+    /// The groups of Kafka Connect workers coordinated by this cluster (protocol type
+    /// `connect`), sorted: a worker's `group.id`, from which Connect derives its tasks'
+    /// transactional ids. ListConsumerGroups does not carry the protocol type, so this
+    /// uses the classic ListGroups of every broker (librdkafka's `rd_kafka_list_groups`).
+    pub fn connect_worker_groups(&self, timeout: Duration) -> Result<Vec<String>, KafkaError> {
+        const OP: &str = "ListGroups (Connect workers)";
+        let list = self
+            .admin
+            .inner()
+            .fetch_group_list(None, timeout)
+            .map_err(|e| self.fail(OP, Resource::Unspecified, timeout, rd_error_of(&e)))?;
+        let mut out: Vec<String> = list
+            .groups()
+            .iter()
+            .filter(|g| g.protocol_type() == "connect")
+            .map(|g| g.name().to_string())
+            .collect();
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+
     /// Describes groups, in input order. A group that does not exist is reported as
     /// `Dead` with no members (as Kafka does for classic groups).
     pub fn describe_groups<S: AsRef<str>>(

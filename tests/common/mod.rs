@@ -1059,19 +1059,12 @@ fn lift_mirror_denies(lab: &Lab, dc: &str) {
     }
 }
 
-/// Remove the replication fence's DENY WRITE on every transactional id (`*`) of the
-/// mirror principal on `dc`: a failover test leaves its fence in force, and that one
-/// binding is shared by every replication fence, so it would refuse the mirror's
-/// transactions in the tests after it.
+/// Remove the replication fence's DENY WRITE on the mirror principal's transactional ids
+/// on `dc` (the flow's tasks' prefix, or `*`): a failover test leaves its fence in force,
+/// and those bindings are shared by every replication fence of the lab, so they would
+/// refuse the mirror's transactions in the tests after it.
 pub fn allow_mirror_transactions(lab: &Lab, dc: &str) {
     let (mirror, _) = lab.creds(Principal::Mirror);
-    let deny = kafka_dr::kafka::AclBinding::literal(
-        kafka_dr::kafka::AclPermission::Deny,
-        kafka_dr::kafka::AclOperation::Write,
-        kafka_dr::kafka::ResourceType::TransactionalId,
-        "*",
-        format!("User:{mirror}"),
-    );
     let client = match kafka_dr::kafka::KafkaClient::connect(
         dc,
         lab.rd_settings(dc, Principal::Admin),
@@ -1083,7 +1076,21 @@ pub fn allow_mirror_transactions(lab: &Lab, dc: &str) {
             return;
         }
     };
-    if let Err(e) = client.delete_acls(&[deny], Duration::from_secs(10)) {
+    let filter = kafka_dr::kafka::AclFilter {
+        principal: Some(format!("User:{mirror}")),
+        permission: Some(kafka_dr::kafka::AclPermission::Deny),
+        resource_type: Some(kafka_dr::kafka::ResourceType::TransactionalId),
+        ..kafka_dr::kafka::AclFilter::default()
+    };
+    let lifted = client
+        .describe_acls(&filter, Duration::from_secs(10))
+        .and_then(|denies| {
+            if !denies.is_empty() {
+                client.delete_acls(&denies, Duration::from_secs(10))?;
+            }
+            Ok(())
+        });
+    if let Err(e) = lifted {
         eprintln!("heal: cannot lift the transactional-id fence on {dc}: {e}");
     }
 }

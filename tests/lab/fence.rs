@@ -205,8 +205,10 @@ fn replication_fence_holds_back_the_sandbox_only_and_lifts() {
                     && b.operation == kafka_dr::kafka::AclOperation::Write)
                 || (b.resource_type == kafka_dr::kafka::ResourceType::Cluster
                     && b.operation == kafka_dr::kafka::AclOperation::Create)
+                // The lab's source connector's tasks on dc2's worker group, prefixed.
                 || (b.resource_type == kafka_dr::kafka::ResourceType::TransactionalId
-                    && b.name == "*"
+                    && b.name == format!("connect-dc2-{}-", topology.replication.forward_connectors.source)
+                    && b.pattern == PatternType::Prefixed
                     && b.operation == kafka_dr::kafka::AclOperation::Write),
             "binding leaves the sandbox: {b}"
         );

@@ -207,14 +207,28 @@ fn the_replication_fence_keeps_an_open_mirror_transaction_from_committing() {
     create_topic(lab, "dc2", &topic, 1);
     // An earlier failover test may have left its replication fence in force.
     allow_mirror_transactions(lab, "dc2");
-    let txn_id = format!("{}-mm2-eos", sb.prefix);
+    // A transactional id as Connect names an exactly-once MM2 task's on dc2's worker
+    // group (`<group.id>-<connector>-<task>`), with a task number no real task has.
+    let (topology, _) = sb.open();
+    let connector = &topology.replication.forward_connectors.source;
+    let txn_id = format!("connect-dc2-{connector}-{}", sb.prefix);
+    // The worker's own kind of id (`connect-cluster-<group.id>`, its config-topic writer)
+    // and another connector's tasks are not the flow's: the fence must leave them alone,
+    // or an exactly-once worker on the backup stops answering for the whole outage.
+    let not_the_flows = [
+        format!("connect-cluster-{}", sb.prefix),
+        format!("connect-dc2-{}-other-0", sb.prefix),
+    ];
+    // Out of scope (the fence denies the mirror WRITE on in-scope topics anyway).
+    let outside = unique("txn-fence-outside");
+    create_topic(lab, "dc2", &outside, 1);
     let mm2 = TxnProducer::new(lab, "dc2", Principal::Mirror, &txn_id, 20_000)
         .expect("a transactional producer as the mirror on dc2");
     mm2.begin().expect("begin");
     mm2.send(&topic, &make_records(&topic, 3, 1))
         .expect("the mirror's records, before the fence");
 
-    sb.ok(&[
+    let applied = sb.ok(&[
         "--yes",
         "fence",
         "apply",
@@ -226,6 +240,13 @@ fn the_replication_fence_keeps_an_open_mirror_transaction_from_committing() {
     ]);
     let commit = mm2.commit();
     let after_fence = read_committed(lab, "dc2", &topic).len();
+    let others: Vec<Result<(), String>> = not_the_flows
+        .iter()
+        .map(|id| {
+            TxnProducer::new(lab, "dc2", Principal::Mirror, id, 20_000)
+                .and_then(|p| p.transaction(&outside, &make_records(id, 1, 1), true))
+        })
+        .collect();
     // Lift before asserting, so that a failure leaves the lab as it was.
     sb.ok(&[
         "--yes",
@@ -242,6 +263,23 @@ fn the_replication_fence_keeps_an_open_mirror_transaction_from_committing() {
     let e = commit.err().unwrap_or_default();
     assert!(e.to_lowercase().contains("authoriz"), "{e}");
     assert_eq!(after_fence, 0, "records committed through the fence");
+    for (id, r) in not_the_flows.iter().zip(&others) {
+        assert!(
+            r.is_ok(),
+            "the fence denied transactional id `{id}`, which is not one of `{connector}`'s tasks: {r:?}\n{applied}"
+        );
+    }
+    let said = applied
+        .stdout
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        said.contains(&format!(
+            "DENY WRITE on transactional id `connect-dc2-{connector}-` (prefixed)"
+        )),
+        "the run says which transactional ids it denies:\n{applied}"
+    );
 
     // Lifted: the same transactional id works again (the new producer aborts the old one).
     drop(mm2);
