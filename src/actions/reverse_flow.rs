@@ -2,7 +2,7 @@
 //! primary into the OLD one, run by the Connect cluster that writes into the old primary:
 //! what `mirror.seed` and `mirror.start` share. Where the flow lives (`placement`), its
 //! connector names and roles, how its configs are derived from the forward flow's
-//! (aliases, bootstrap servers and every `source.*` / `target.*` key swapped, `topics` /
+//! (aliases, bootstrap servers and the clusters' `source.*` / `target.*` keys swapped, `topics` /
 //! `groups` narrowed to the topology's scope), what MM2 will copy (its topic filter), and
 //! the guard both steps run first: they refuse while a MirrorSourceConnector copying the
 //! other way (old -> new) runs on the same topics, because IdentityReplicationPolicy
@@ -256,15 +256,30 @@ pub(super) fn changed_keys(
         .collect()
 }
 
-/// `source.x` <-> `target.x` (covers `source.cluster.*`, `source.admin.*`,
-/// `source.consumer.*`... and the aliases); other keys as they are.
+/// `source.x` <-> `target.x` for what belongs to a cluster (`source.cluster.*`, the
+/// aliases, and how a client reaches and logs into a cluster); other keys as they are.
+///
+/// MM2's `source.consumer.*`, `target.producer.*`, `source.admin.*` ... configure the
+/// flow's clients by ROLE: `source.consumer.isolation.level=read_committed` is how the
+/// flow reads whatever its source is, and an exactly-once MirrorSourceConnector is
+/// refused without it. Swapped, the reverse flow would read uncommitted data (seen on
+/// the exactly-once lab: dc1's Connect refused the reverse connector). Their connection
+/// settings are the cluster's, though, and follow it to the other side.
 pub(super) fn swap_side(key: &str) -> String {
-    if let Some(rest) = key.strip_prefix("source.") {
-        format!("target.{rest}")
+    const ROLE_CLIENTS: [&str; 3] = ["consumer.", "producer.", "admin."];
+    let (side, other, rest) = if let Some(rest) = key.strip_prefix("source.") {
+        ("source.", "target.", rest)
     } else if let Some(rest) = key.strip_prefix("target.") {
-        format!("source.{rest}")
+        ("target.", "source.", rest)
     } else {
-        key.to_string()
+        return key.to_string();
+    };
+    let role_setting = ROLE_CLIENTS.iter().find_map(|c| rest.strip_prefix(c));
+    match role_setting {
+        Some(setting) if !is_connection_key(setting) && setting != "bootstrap.servers" => {
+            format!("{side}{rest}")
+        }
+        _ => format!("{other}{rest}"),
     }
 }
 
@@ -319,7 +334,7 @@ pub(super) fn mm2_list(items: &[String], what: &str) -> Result<String, String> {
 }
 
 /// The reverse connector's config, from the forward connector's: names, aliases,
-/// bootstrap servers and every `source.*`/`target.*` key swapped, `topics`/`groups`
+/// bootstrap servers and the clusters' `source.*`/`target.*` keys swapped (`swap_side`), `topics`/`groups`
 /// narrowed to the topology's scope (plus MM2's internal names excluded), everything else
 /// (replication policy, converters, intervals, client settings) kept.
 pub(super) fn derive_config(
@@ -670,6 +685,9 @@ mod tests {
             ),
             ("target.cluster.sasl.jaas.config", "${file:/x/mirror.properties:sasl.jaas.config}"),
             ("source.admin.request.timeout.ms", "5000"),
+            ("source.consumer.isolation.level", "read_committed"),
+            ("source.consumer.ssl.keystore.location", "/x/dc1.p12"),
+            ("target.producer.compression.type", "zstd"),
             ("producer.override.bootstrap.servers", "127.0.0.1:29092"),
             ("producer.override.sasl.mechanism", "PLAIN"),
             (
@@ -765,8 +783,12 @@ mod tests {
         assert_eq!(r["target.cluster.bootstrap.servers"], "127.0.0.1:19092");
         assert!(r["target.cluster.sasl.jaas.config"].contains("s3cr3t-src"));
         assert!(r["source.cluster.sasl.jaas.config"].starts_with("${file:"));
-        assert_eq!(r["target.admin.request.timeout.ms"], "5000");
-        assert!(!r.contains_key("source.admin.request.timeout.ms"));
+        // The flow's clients by role keep their settings; their logins follow the cluster.
+        assert_eq!(r["source.admin.request.timeout.ms"], "5000");
+        assert_eq!(r["source.consumer.isolation.level"], "read_committed");
+        assert_eq!(r["target.producer.compression.type"], "zstd");
+        assert_eq!(r["target.consumer.ssl.keystore.location"], "/x/dc1.p12");
+        assert!(!r.contains_key("source.consumer.ssl.keystore.location"));
         // A worker-level override follows the target: its address, and how to log in
         // there (the forward source's settings, not the forward target's).
         assert_eq!(r["producer.override.bootstrap.servers"], "127.0.0.1:19092");
@@ -791,6 +813,9 @@ mod tests {
             "target.cluster.bootstrap.servers",
             "source.cluster.sasl.jaas.config",
             "producer.override.bootstrap.servers",
+            "source.consumer.isolation.level",
+            "source.consumer.ssl.keystore.location",
+            "source.admin.request.timeout.ms",
         ] {
             assert_eq!(back[k], forward_config()[k], "{k}");
         }
