@@ -30,7 +30,7 @@ use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
 use crate::kafka::ClusterPool;
-use crate::kafka::{KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
+use crate::kafka::{Isolation, KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
 use crate::runbook::StepDef;
 use crate::topology::Topology;
 
@@ -263,7 +263,9 @@ fn record(
         .collect();
     // On an error, each is read on its own instead, which names the partition that fails.
     let batch = client
-        .fingerprints_of_ranges(&ranges, pass.timeout)
+        // read_uncommitted: a group's consumers may read uncommitted, and the record
+        // before its position is then what it last consumed.
+        .fingerprints_of_ranges(&ranges, Isolation::ReadUncommitted, pass.timeout)
         .unwrap_or_default();
     let mut rows = Vec::with_capacity(changed.len());
     for p in &changed {

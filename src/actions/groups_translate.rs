@@ -35,8 +35,8 @@ use crate::dr::{self, RecordedSync};
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
 use crate::kafka::{
-    fingerprint, Checkpoint, Fingerprint, KafkaClient, KafkaError, PartitionFingerprints,
-    RecordedFingerprint, RUN_BEFORE,
+    fingerprint, Checkpoint, Fingerprint, Isolation, KafkaClient, KafkaError,
+    PartitionFingerprints, RecordedFingerprint, RUN_BEFORE,
 };
 use crate::runbook::StepDef;
 use crate::topology::Policy;
@@ -523,7 +523,7 @@ impl Translator<'_, '_> {
             if missing.is_empty() {
                 break;
             }
-            match backup.fingerprints_of_ranges(&missing, timeout) {
+            match backup.fingerprints_of_ranges(&missing, Isolation::ReadCommitted, timeout) {
                 Ok(read) => {
                     for (key, found) in read {
                         let entry = cache.entry(key).or_default();
@@ -790,7 +790,7 @@ impl Translator<'_, '_> {
         until: i64,
     ) -> Result<Vec<i64>, KafkaError> {
         let mut found = Vec::new();
-        backup.for_each_record(topic, partition, from, until, self.timeout, |r| {
+        backup.for_each_committed_record(topic, partition, from, until, self.timeout, |r| {
             if r.timestamp_ms == fp.timestamp_ms && fingerprint(&r) == *fp {
                 found.push(r.offset);
             }

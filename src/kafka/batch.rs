@@ -23,7 +23,7 @@ use super::error::Resource;
 use super::ffi::RdError;
 use super::fingerprint::{fingerprint, Fingerprint};
 use super::records::to_record;
-use super::{rd_error_of, KafkaClient, KafkaError};
+use super::{rd_error_of, Isolation, KafkaClient, KafkaError};
 
 /// Ranges of one partition closer than this many offsets are read as one: reading a few
 /// records more costs less than another fetch round trip.
@@ -89,12 +89,15 @@ struct Cursor {
 
 impl KafkaClient {
     /// The fingerprints of the records in every `(topic, partition, from, until)` range,
-    /// read with one consumer. `idle` bounds the wait for each next record. On success
+    /// read with one consumer at `isolation` (with `ReadCommitted` the records of aborted
+    /// transactions are not read, and the ranges end at the last stable offset). `idle`
+    /// bounds the wait for each next record. On success
     /// every requested range is covered (as far as the log holds it); any error fails
     /// the batch (see the module documentation).
     pub fn fingerprints_of_ranges(
         &self,
         ranges: &[(String, i32, i64, i64)],
+        isolation: Isolation,
         idle: Duration,
     ) -> Result<HashMap<(String, i32), PartitionFingerprints>, KafkaError> {
         let op = "reading record fingerprints (batch)";
@@ -110,7 +113,15 @@ impl KafkaClient {
         let bounds: HashMap<(String, i32), (i64, i64)> = self
             .watermarks(&keys, idle)?
             .into_iter()
-            .map(|w| ((w.topic, w.partition), (w.earliest, w.latest)))
+            // A read_committed reader ends at the last stable offset: past it, nothing is
+            // decided yet (and the reader would wait there for the rest of the range).
+            .map(|w| {
+                let end = match isolation {
+                    Isolation::ReadUncommitted => w.latest,
+                    Isolation::ReadCommitted => w.stable,
+                };
+                ((w.topic, w.partition), (w.earliest, end))
+            })
             .collect();
         let mut cursors: HashMap<(String, i32), Cursor> = HashMap::new();
         let mut tpl = TopicPartitionList::new();
@@ -145,7 +156,7 @@ impl KafkaClient {
         if cursors.is_empty() {
             return Ok(out);
         }
-        let consumer = self.reader()?;
+        let consumer = self.reader_with(isolation)?;
         consumer
             .assign(&tpl)
             .map_err(|e| self.fail(op, Resource::Cluster, idle, rd_error_of(&e)))?;

@@ -93,12 +93,8 @@ impl ProducerContext for DeliveryCollector {
 impl KafkaClient {
     /// A consumer for reading by assignment: a throw-away group id that is never joined
     /// or committed to, no auto commit, partition EOF events on, out-of-range is an error.
-    pub(super) fn reader(&self) -> Result<BaseConsumer, KafkaError> {
-        self.reader_with(Isolation::ReadUncommitted)
-    }
-
-    /// `reader` with the given isolation level: `ReadCommitted` skips the records of
-    /// aborted transactions and stops at the last stable offset.
+    /// With `ReadCommitted` it skips the records of aborted transactions and stops at the
+    /// last stable offset.
     pub(super) fn reader_with(&self, isolation: Isolation) -> Result<BaseConsumer, KafkaError> {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -226,6 +222,31 @@ impl KafkaClient {
         mut f: impl FnMut(Record) -> ControlFlow<()>,
     ) -> Result<ReadSummary, KafkaError> {
         self.scan(
+            topic,
+            partition,
+            from_offset,
+            until_offset_exclusive,
+            None,
+            idle_timeout,
+            &mut |r| Ok(f(r)),
+        )
+    }
+
+    /// `for_each_record` with read_committed: the records of aborted transactions are
+    /// skipped and the range ends at the last stable offset. What a read_committed
+    /// consumer of this cluster will ever be served: the only twins worth finding on a
+    /// cluster an exactly-once mirror writes (an aborted copy is never delivered).
+    pub fn for_each_committed_record(
+        &self,
+        topic: &str,
+        partition: i32,
+        from_offset: i64,
+        until_offset_exclusive: i64,
+        idle_timeout: Duration,
+        mut f: impl FnMut(Record) -> ControlFlow<()>,
+    ) -> Result<ReadSummary, KafkaError> {
+        self.scan_with(
+            Isolation::ReadCommitted,
             topic,
             partition,
             from_offset,

@@ -499,3 +499,96 @@ fn a_group_is_never_committed_past_an_open_transaction_on_the_backup() {
         wm.latest
     );
 }
+
+/// Issue 9: the twin of a group's last consumed record is looked for among what a
+/// read_committed consumer of the backup is served. An exactly-once mirror task whose
+/// transaction was aborted (a task restart, a rebalance) copies the same records again in
+/// its next transaction, so the backup holds an aborted copy, then the committed one.
+/// Before the fix the backup was read uncommitted: the aborted copy was a twin too, the
+/// earliest won, and the group was committed before the committed copy (records it had
+/// consumed delivered again, the translation reported ambiguous instead of exact).
+#[test]
+fn a_group_lands_after_the_committed_copy_not_an_aborted_one() {
+    // Stops the forward flow's source connector for a moment.
+    let _g = exclusive();
+    let lab = lab();
+    export_lab_env(lab);
+    let sb = Sandbox::new("txn-twin");
+    allow_mirror_transactions(lab, "dc2");
+    let topic = sb.name("orders");
+    create_topic(lab, "dc1", &topic, 1);
+    let recs = make_records(&topic, 10, 1);
+    produce(lab, "dc1", Principal::App, &topic, &recs[..5]);
+    wait_for("5 records on dc2", Duration::from_secs(90), || {
+        (crate::smoke::topic_exists(lab, "dc2", &topic)
+            && read_committed(lab, "dc2", &topic).len() >= 5)
+            .then_some(())
+    });
+    let source = connect_client(lab, "dc2");
+    block_on(source.stop(FORWARD_CONNECTORS[0])).expect("stop source");
+    // The stop takes effect once the task has shut down: r5..r9 must not be copied by it.
+    std::thread::sleep(Duration::from_secs(3));
+    produce(lab, "dc1", Principal::App, &topic, &recs[5..]);
+    std::thread::sleep(Duration::from_secs(2));
+    let copied = read_all(lab, "dc2", &topic).len();
+    // The mirror's first transaction with r5..r9 aborted, its retry committed.
+    let mm2 = TxnProducer::new(
+        lab,
+        "dc2",
+        Principal::Mirror,
+        &format!("{}-mm2-eos", sb.prefix),
+        60_000,
+    )
+    .expect("a transactional producer as the mirror on dc2");
+    let tail = with_partition(&recs[5..], 0);
+    mm2.begin().expect("begin");
+    mm2.send(&topic, &tail).expect("the aborted copy");
+    mm2.abort().expect("abort");
+    mm2.begin().expect("begin");
+    mm2.send(&topic, &tail).expect("the committed copy");
+    mm2.commit().expect("commit");
+    drop(mm2);
+    // The group consumed r0..r7 on dc1.
+    let group = sb.name("billing");
+    crate::groups::commit(lab, "dc1", Principal::App, &group, &topic, &[8]);
+
+    let (topology, journal) = (
+        kafka_dr::topology::Topology::load(&sb.topology).expect("topology"),
+        kafka_dr::journal::Journal::open(&sb.journal).expect("journal"),
+    );
+    let run = run_runbook(&topology, &journal, TRANSLATE_AND_COMMIT, false);
+    let _ = block_on(source.resume(FORWARD_CONNECTORS[0]));
+    assert_eq!(
+        copied, 5,
+        "MM2 copied none of r5..r9: the scenario needs that"
+    );
+    let dc2 = kdr_client(lab, "dc2");
+    // dc2: r0..r4 at 0..4, the aborted r5..r9 at 5..9, its marker at 10, the committed
+    // r5..r9 at 11..15, its marker at 16. The committed r7 is at 13.
+    let committed_copy = read_committed(lab, "dc2", &topic);
+    let r7 = committed_copy
+        .iter()
+        .find(|r| r.same_content(&recs[7]))
+        .expect("the committed copy of r7 on dc2")
+        .offset;
+    assert!(
+        r7 > 10,
+        "the committed copy follows the aborted one: r7 at {r7}"
+    );
+    let run = run.expect("translate and commit");
+    let translated = step_output(&journal, run.run_id, "translate");
+    let at: Vec<i64> = dc2
+        .committed_offsets(&group, Duration::from_secs(10))
+        .expect("committed offsets on dc2")
+        .into_iter()
+        .filter(|(t, p, _, _)| *t == topic && *p == 0)
+        .map(|(_, _, o, _)| o)
+        .collect();
+    assert_eq!(
+        at,
+        vec![r7 + 1],
+        "`{group}` consumed r7: on dc2 it resumes right after the committed copy of r7 ({r7}), with nothing consumed delivered again:\n{translated:#}"
+    );
+    let position = &translated["positions"][0];
+    assert_eq!(position["method"], "fingerprint", "exact: {translated:#}");
+}
