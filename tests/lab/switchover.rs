@@ -1013,7 +1013,8 @@ fn group_positions(lab: &Lab, dc: &str, group: &str, topic: &str) -> Vec<i64> {
 
 /// Issue 13, acceptance 2: the way home. `failover promote` (dc1 dead), `failback
 /// reverse` (dc1 back), then `switchover` back: the original roles, the forward flow
-/// running again, the group exact on dc1, and the journal shows the cycle.
+/// running again, the group exact on dc1, and the journal shows the cycle. Then a second
+/// failover from the journal lands groups exactly on dc2 (issue 9, case 5).
 #[test]
 fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
     let _g = exclusive();
@@ -1185,6 +1186,54 @@ fn the_full_cycle_ends_with_the_original_roles_and_the_forward_flow_running() {
         vec!["failover-promote", "failback-reverse", "switchover"],
         "{runs}"
     );
+
+    // 4. A second failover (issue 9, case 5): the journal now holds the first cycle's
+    // syncs and positions, the reverse flow's, and the forward flow's new ones, and dc1's
+    // offsets no longer match dc2's. `billing` consumed 2 of the 3 new records of each
+    // partition; `late` stopped in what the reverse flow copied from dc2 (dc2's 5th
+    // record after the cut, in each partition).
+    let on_dc1 = by_offset(lab, "dc1", &topic);
+    let on_dc2 = by_offset(lab, "dc2", &topic);
+    let dc1_offset_of = |r: &Rec| {
+        on_dc1
+            .values()
+            .find(|x| x.same_content(r))
+            .map(|x| x.offset)
+            .unwrap_or_else(|| panic!("{r:?} is not on dc1"))
+    };
+    let billing: Vec<i64> = (0..PARTITIONS)
+        .map(|p| {
+            let mine: Vec<&Rec> = fresh.iter().filter(|r| r.partition == p).collect();
+            dc1_offset_of(mine[1]) + 1
+        })
+        .collect();
+    let late_group = sb.name("late");
+    let late: Vec<i64> = (0..PARTITIONS)
+        .map(|p| dc1_offset_of(&on_dc2[&(p, 104)]) + 1)
+        .collect();
+    crate::groups::commit(lab, "dc1", Principal::App, &group, &topic, &billing);
+    crate::groups::commit(lab, "dc1", Principal::App, &late_group, &topic, &late);
+    std::thread::sleep(Duration::from_secs(8));
+    sb.ok(&["deltas", "record"]);
+    lab_cmd(&["kill", "dc1"]);
+    let second = sb.run(&["--yes", "--output", "json", "failover", "promote"]);
+    lab_cmd(&["start", "dc1"]);
+    assert_eq!(second.code, Some(0), "the second failover: {second}");
+    let on_dc2 = by_offset(lab, "dc2", &topic);
+    for (name, at_dc1) in [(&group, &billing), (&late_group, &late)] {
+        let at_dc2 = group_positions(lab, "dc2", name, &topic);
+        for p in 0..PARTITIONS {
+            let i = p as usize;
+            let last1 = &on_dc1[&(p, at_dc1[i] - 1)];
+            let last2 = on_dc2.get(&(p, at_dc2[i] - 1));
+            assert!(
+                last2.is_some_and(|r| r.same_content(last1)),
+                "second failover: `{name}`[{p}] at {} on dc1 must land right after its twin on dc2, not at {}: {second}",
+                at_dc1[i],
+                at_dc2[i]
+            );
+        }
+    }
 }
 
 /// Issue 13: `switchover --drill` switches over and straight back, reporting both write
