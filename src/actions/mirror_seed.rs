@@ -747,7 +747,9 @@ impl Seed {
         }
         let mut out = encode_detail(ctx, &s.detail)?;
         out["offsets_written"] = json!(s.write.len());
-        out["offsets_topic_created"] = json!(created || (!s.topic_exists && !s.write.is_empty()));
+        // What `write_positions` did, not what the survey saw: a topic that raced into
+        // existence in between was not created by this step.
+        out["offsets_topic_created"] = json!(created);
         out["stop_hook"] = hook;
         Ok(out)
     }
