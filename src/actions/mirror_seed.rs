@@ -231,7 +231,6 @@ struct DedicatedSurvey {
     /// The positions to write (seeds that differ, tombstones for stale ones).
     write: Vec<crate::kafka::connect_offsets::SourceOffsetEntry>,
     mismatched: Vec<String>,
-    topic_exists: bool,
     changes: Vec<String>,
     notes: Vec<String>,
 }
@@ -675,7 +674,6 @@ impl Seed {
             topic,
             write,
             mismatched,
-            topic_exists,
             changes,
             notes,
         })
