@@ -267,29 +267,20 @@ fn measured_rpo(
 
 /// The primary did not answer: the lag last recorded by `deltas record`.
 fn recorded_rpo(journal: &Journal) -> Rpo {
-    let runs = journal.runs_list().unwrap_or_default();
-    for run in runs {
-        let Ok(steps) = journal.steps(run.id) else {
-            continue;
-        };
-        for s in steps.iter().rev() {
-            if s.action != "deltas.record" {
-                continue;
-            }
-            if let Some(out) = &s.output {
-                if let Some(lag) = out["total_lag"].as_i64() {
-                    return Rpo {
-                        records: Some(lag),
-                        source: "recorded-lag".into(),
-                        recorded_at: s.finished_at.clone(),
-                        note: format!(
-                            "the primary did not answer; `deltas record` measured a lag of {lag} record(s) at {}",
-                            s.finished_at.clone().unwrap_or_default()
-                        ),
-                    };
-                }
-            }
-        }
+    let found = journal.find_output_of_action("deltas.record", |out, finished_at| {
+        let lag = out["total_lag"].as_i64()?;
+        Some(Rpo {
+            records: Some(lag),
+            source: "recorded-lag".into(),
+            recorded_at: finished_at.map(str::to_string),
+            note: format!(
+                "the primary did not answer; `deltas record` measured a lag of {lag} record(s) at {}",
+                finished_at.unwrap_or_default()
+            ),
+        })
+    });
+    if let Ok(Some(rpo)) = found {
+        return rpo;
     }
     Rpo {
         records: None,

@@ -15,7 +15,7 @@
 //! the second time. It reads the backup and writes only journal rows; a missing topic is
 //! a note (nothing was ever copied there), not a failure.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -62,7 +62,14 @@ pub struct Import {
     timeout: Duration,
     /// What the last apply imported, for verify.
     imported: Option<ToImport>,
+    /// The diff the plan just made, for the apply that follows it: the engine always
+    /// plans right before it applies, and reading the copy and the journal again would
+    /// double the step (seconds at thousands of partitions).
+    planned: Option<Diff>,
 }
+
+/// `(from, to, what to import)`; `None`: the copy's topic does not exist.
+type Diff = (String, String, Option<ToImport>);
 
 impl Import {
     pub fn new(step: &StepDef) -> Result<Import, Error> {
@@ -72,11 +79,12 @@ impl Import {
             to: p.to,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
             imported: None,
+            planned: None,
         })
     }
 
     /// Read the copy and diff it with the journal. `Ok(None)`: the topic does not exist.
-    fn diff(&self, ctx: &StepContext<'_>) -> Result<(String, String, Option<ToImport>), Error> {
+    fn diff(&self, ctx: &StepContext<'_>) -> Result<Diff, Error> {
         let from = common::resolve_cluster(ctx, &self.from)?;
         let to = common::resolve_cluster(ctx, &self.to)?;
         let topic = &ctx.topology.replication.deltas_topic;
@@ -114,26 +122,27 @@ fn to_import(
             .map(|p| (p.recorded_at.clone(), p.total_lag)),
         ..Default::default()
     };
-    let mut held: HashMap<(String, i32), HashSet<SyncIdentity>> = HashMap::new();
-    for s in stored.syncs {
-        if s.source_cluster != from || s.target_cluster != to || !scope.topics.matches(&s.topic) {
-            continue;
-        }
-        let key = (s.topic.clone(), s.partition);
-        if !held.contains_key(&key) {
-            let have = journal
-                .offset_sync_history(from, to, &s.topic, s.partition)?
-                .into_iter()
-                .map(|r| {
+    // The journal's syncs of the flow, read once (not once per partition).
+    let mut held: HashSet<((String, i32), SyncIdentity)> = journal
+        .offset_syncs_of_flow(from, to)?
+        .into_iter()
+        .flat_map(|(key, rows)| {
+            rows.into_iter().map(move |r| {
+                (
+                    key.clone(),
                     (
                         r.upstream_offset,
                         r.downstream_offset,
                         r.source_topic_id,
                         r.target_topic_id,
-                    )
-                })
-                .collect();
-            held.insert(key.clone(), have);
+                    ),
+                )
+            })
+        })
+        .collect();
+    for s in stored.syncs {
+        if s.source_cluster != from || s.target_cluster != to || !scope.topics.matches(&s.topic) {
+            continue;
         }
         let id = (
             s.upstream_offset,
@@ -141,12 +150,13 @@ fn to_import(
             s.source_topic_id.clone(),
             s.target_topic_id.clone(),
         );
-        if held.get_mut(&key).is_some_and(|h| h.insert(id)) {
+        if held.insert(((s.topic.clone(), s.partition), id)) {
             out.syncs.push(s);
         }
     }
+    // Offsets and times only: the fingerprints are not compared.
     let latest: BTreeMap<(String, String, i32), Option<String>> = journal
-        .latest_group_positions(from, None)?
+        .latest_group_marks(from)?
         .into_iter()
         .map(|r| ((r.group, r.topic, r.partition), r.recorded_at))
         .collect();
@@ -194,6 +204,7 @@ impl Action for Import {
     fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
         let topic = ctx.topology.replication.deltas_topic.clone();
         let (from, to, diff) = self.diff(ctx)?;
+        self.planned = Some((from.clone(), to.clone(), diff.clone()));
         let mut plan = Plan::default();
         plan.notes.push(format!(
             "changes nothing on any cluster; reads the backup DC's copy of the deltas `{topic}` on `{to}`"
@@ -251,7 +262,10 @@ impl Action for Import {
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         let topic = ctx.topology.replication.deltas_topic.clone();
-        let (from, to, diff) = self.diff(ctx)?;
+        let (from, to, diff) = match self.planned.take() {
+            Some(planned) => planned,
+            None => self.diff(ctx)?,
+        };
         let Some(d) = diff else {
             self.imported = Some(ToImport::default());
             return Ok(
@@ -313,7 +327,7 @@ impl Action for Import {
         let from = common::resolve_cluster(ctx, &self.from)?;
         let latest: BTreeMap<(String, String, i32), Option<String>> = ctx
             .journal
-            .latest_group_positions(&from, None)?
+            .latest_group_marks(&from)?
             .into_iter()
             .map(|r| ((r.group, r.topic, r.partition), r.recorded_at))
             .collect();

@@ -45,6 +45,11 @@ pub struct Commit {
     skipped: Option<BTreeSet<String>>,
     /// The offsets to commit as read for run (id), on cluster: see `wanted`.
     loaded: Option<(i64, String, Wanted)>,
+    /// The groups' state as the plan of run (id) just read it, for the apply that
+    /// follows (the engine always plans right before it applies): apply describes the
+    /// groups again in one request, for members that joined since, and takes the
+    /// committed offsets from here instead of one more OffsetFetch per group.
+    planned_read: Option<(i64, BTreeMap<String, GroupNow>)>,
 }
 
 /// The offsets to commit, per group: (target topic, partition) -> offset.
@@ -57,6 +62,7 @@ type Wanted = BTreeMap<String, GroupOffsets>;
 type Difference = (String, i32, Option<i64>, i64);
 
 /// A group's state on the target.
+#[derive(Debug)]
 struct GroupNow {
     members: usize,
     state: String,
@@ -74,14 +80,14 @@ impl Commit {
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
             skipped: None,
             loaded: None,
+            planned_read: None,
         })
     }
 
     /// The translation stored by the translate step of this run: its output, or under
     /// `--dry-run` (where nothing is applied) its plan.
     fn translation(&self, ctx: &StepContext<'_>) -> Result<TranslationReport, Error> {
-        let steps = ctx.journal.steps(ctx.run_id)?;
-        let Some(step) = steps.iter().find(|s| s.step_id == self.translate_step) else {
+        let Some(step) = ctx.journal.step_texts(ctx.run_id, &self.translate_step)? else {
             return Err(Error::Usage(format!(
                 "step `{}` ({COMMIT}): run {} has no step `{}`\nhelp: set `translate_step` to the id of the run's `{TRANSLATE}` step",
                 ctx.step_id, ctx.run_id, self.translate_step
@@ -93,22 +99,25 @@ impl Commit {
                 ctx.step_id, self.translate_step, step.action
             )));
         }
-        let value = match (&step.output, &step.plan) {
-            (Some(out), _) => out.clone(),
-            (None, Some(plan)) if ctx.dry_run => plan.get("detail").cloned().unwrap_or_default(),
-            _ => {
-                return Err(Error::Usage(format!(
-                    "step `{}` ({COMMIT}): step `{}` has stored no translation in run {} yet\nhelp: put the `{TRANSLATE}` step before this one in the runbook",
-                    ctx.step_id, self.translate_step, ctx.run_id
-                )))
-            }
-        };
-        serde_json::from_value(value).map_err(|e| {
+        let unreadable = |e: serde_json::Error| {
             Error::Usage(format!(
                 "step `{}` ({COMMIT}): cannot read the translation stored by step `{}` in run {}: {e}\nhelp: run the `{TRANSLATE}` step again (a new run)",
                 ctx.step_id, self.translate_step, ctx.run_id
             ))
-        })
+        };
+        // Parsed straight into the report: the translation of a large estate is tens of
+        // megabytes of JSON, and a detour through `serde_json::Value` doubles its cost.
+        match (&step.output, &step.plan) {
+            (Some(out), _) => serde_json::from_str(out).map_err(unreadable),
+            (None, Some(plan)) if ctx.dry_run => {
+                let mut plan: serde_json::Value = serde_json::from_str(plan).map_err(unreadable)?;
+                serde_json::from_value(plan["detail"].take()).map_err(unreadable)
+            }
+            _ => Err(Error::Usage(format!(
+                "step `{}` ({COMMIT}): step `{}` has stored no translation in run {} yet\nhelp: put the `{TRANSLATE}` step before this one in the runbook",
+                ctx.step_id, self.translate_step, ctx.run_id
+            ))),
+        }
     }
 
     /// The target cluster and the offsets to commit there (in-scope groups only).
@@ -176,6 +185,32 @@ impl Commit {
             );
         }
         Ok(out)
+    }
+
+    /// The plan's read of the groups with their members and state described again now
+    /// (one request for every group), or a whole fresh read when the plan made none.
+    fn reread_groups(
+        &mut self,
+        ctx: &StepContext<'_>,
+        client: &KafkaClient,
+        wanted: &Wanted,
+    ) -> Result<BTreeMap<String, GroupNow>, Error> {
+        let Some((_, mut now)) = self
+            .planned_read
+            .take()
+            .filter(|(run, now)| *run == ctx.run_id && wanted.keys().all(|g| now.contains_key(g)))
+        else {
+            return self.read_groups(client, wanted);
+        };
+        let names: Vec<&str> = wanted.keys().map(String::as_str).collect();
+        for d in client.describe_groups(&names, self.timeout)? {
+            if let Some(g) = now.get_mut(&d.group) {
+                g.members = d.members;
+                g.state = d.state.to_string();
+                g.active = d.members > 0 || !d.state.is_inactive();
+            }
+        }
+        Ok(now)
     }
 }
 
@@ -307,6 +342,7 @@ impl Action for Commit {
             plan.notes.push(format!("WARNING: {w}"));
         }
         let now = self.read_groups(&client, &wanted)?;
+        self.planned_read = None;
         let total_changes: usize = wanted
             .iter()
             .map(|(group, offsets)| differences(offsets, now.get(group)).len())
@@ -369,6 +405,7 @@ impl Action for Commit {
         }
         self.skipped = Some(skipped);
         plan.detail = json!({ "cluster": cluster, "groups": detail, "clamped": clamps });
+        self.planned_read = Some((ctx.run_id, now));
         Ok(plan)
     }
 
@@ -384,7 +421,7 @@ impl Action for Commit {
         for c in &clamps {
             ctx.reporter.warn(&c.text(&cluster));
         }
-        let now = self.read_groups(&client, &wanted)?;
+        let now = self.reread_groups(ctx, &client, &wanted)?;
         // Refuse before committing anything: an operator fixes one thing and resumes.
         let active: Vec<(&str, &GroupNow)> = wanted
             .iter()
@@ -412,11 +449,13 @@ impl Action for Commit {
         // Groups are committed concurrently; each commit is idempotent, so a failure
         // leaves the others done and a resume commits what is left.
         let results = common::in_parallel(&work, |(group, diffs)| {
-            let set: Vec<(&str, i32, i64)> = diffs
+            let set: Vec<(&str, i32, i64, Option<&str>)> = diffs
                 .iter()
-                .map(|(t, p, _, o)| (t.as_str(), *p, *o))
+                .map(|(t, p, _, o)| (t.as_str(), *p, *o, None))
                 .collect();
-            let committed = client.alter_group_offsets(group, &set, self.timeout);
+            // Just described as empty, above; a member that joined since is refused by
+            // the broker, reported as such.
+            let committed = client.alter_described_group_offsets(group, &set, self.timeout);
             // Groups commit concurrently: the first to finish may leave others done or not.
             if committed.is_ok() && work.len() > 1 {
                 crate::engine::crash::crash_point("groups.commit:group-committed");

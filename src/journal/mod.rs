@@ -65,7 +65,7 @@ pub use data::{
 pub use lease::{LeaseGuard, LeaseHolder};
 pub use runs::{
     AttemptOutcome, AttemptRecord, NewRun, NewStep, RunDetail, RunState, RunSummary, StepOutcome,
-    StepRecord, StepState,
+    StepRecord, StepState, StepTexts,
 };
 
 use std::fs::{DirBuilder, OpenOptions};

@@ -126,6 +126,14 @@ pub struct RunDetail {
     pub steps: Vec<StepRecord>,
 }
 
+/// A step's stored plan and output as text (see `Journal::step_texts`).
+#[derive(Debug, Clone)]
+pub struct StepTexts {
+    pub action: String,
+    pub plan: Option<String>,
+    pub output: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct StepRecord {
     /// 0-based position in the runbook.
@@ -288,6 +296,63 @@ impl Journal {
                 runbook_text,
                 steps: read_steps(c, run_id)?,
             })
+        })
+    }
+
+    /// The outputs of the steps of `action`, newest run first (then last step first),
+    /// with their finish times; `f` is given each until it returns `Some`. Reads only
+    /// those steps' outputs: the steps of a large failover run hold megabytes of JSON
+    /// that `steps` would parse.
+    pub fn find_output_of_action<T>(
+        &self,
+        action: &str,
+        mut f: impl FnMut(&serde_json::Value, Option<&str>) -> Option<T>,
+    ) -> Result<Option<T>, JournalError> {
+        self.read("read step outputs", |c| {
+            let mut stmt = c.prepare(
+                "SELECT run_id, step_id, output, finished_at FROM steps
+                 WHERE action = ?1 AND output IS NOT NULL
+                 ORDER BY run_id DESC, idx DESC",
+            )?;
+            let mut rows = stmt.query([action])?;
+            while let Some(row) = rows.next()? {
+                let run_id: i64 = row.get(0)?;
+                let step_id: String = row.get(1)?;
+                let output: Option<serde_json::Value> = from_json(
+                    row.get(2)?,
+                    &format!("the output of step `{step_id}` of run {run_id}"),
+                )?;
+                let finished_at: Option<String> = row.get(3)?;
+                if let Some(found) = output.and_then(|o| f(&o, finished_at.as_deref())) {
+                    return Ok(Some(found));
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// One step's action and its stored plan and output as JSON text, unparsed: for a
+    /// step that reads a large earlier output into a type of its own (`groups.commit`
+    /// reads the translation of hundreds of thousands of positions), without parsing
+    /// every step of the run into JSON values first. `None`: the run has no such step.
+    pub fn step_texts(
+        &self,
+        run_id: i64,
+        step_id: &str,
+    ) -> Result<Option<StepTexts>, JournalError> {
+        self.read("read a step's output", |c| {
+            Ok(c.query_row(
+                "SELECT action, plan, output FROM steps WHERE run_id = ?1 AND step_id = ?2",
+                params![run_id, step_id],
+                |r| {
+                    Ok(StepTexts {
+                        action: r.get(0)?,
+                        plan: r.get(1)?,
+                        output: r.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
         })
     }
 

@@ -69,6 +69,9 @@ const REFUSED_GRACE: Duration = Duration::from_millis(500);
 /// How many diagnostic lines a client keeps.
 const DIAGNOSTICS_KEPT: usize = 200;
 
+/// The most partitions one ListOffsets request carries (see `list_offsets_checked`).
+const LIST_OFFSETS_BATCH: usize = 500;
+
 /// A connection to one Kafka cluster.
 ///
 /// Holds one librdkafka handle for admin requests (through rust-rdkafka's `AdminClient`);
@@ -771,11 +774,35 @@ impl KafkaClient {
         let mut found: HashMap<(String, i32), [Option<i64>; 3]> = HashMap::new();
         // Earliest, latest (read_uncommitted: the high watermark) and latest with
         // read_committed: the last stable offset, below which no transaction is open.
-        for (slot, spec, read_committed) in [(0usize, -2i64, false), (1, -1, false), (2, -1, true)]
-        {
-            let queries: Vec<(&str, i32, i64)> =
-                unique.iter().map(|&(t, p)| (t, p, spec)).collect();
-            for a in self.list_offsets_checked(OP, &queries, read_committed, deadline, timeout)? {
+        // The three requests are in flight at once.
+        let specs = [(0usize, -2i64, false), (1, -1, false), (2, -1, true)];
+        let answers: Vec<Result<Vec<ffi::RawListedOffset>, KafkaError>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = specs
+                    .iter()
+                    .map(|&(_, spec, read_committed)| {
+                        let unique = &unique;
+                        scope.spawn(move || {
+                            let queries: Vec<(&str, i32, i64)> =
+                                unique.iter().map(|&(t, p)| (t, p, spec)).collect();
+                            self.list_offsets_checked(
+                                OP,
+                                &queries,
+                                read_committed,
+                                deadline,
+                                timeout,
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    // A panic in a request is a bug: carry it to the caller's thread.
+                    .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            });
+        for (&(slot, ..), answer) in specs.iter().zip(answers) {
+            for a in answer? {
                 found.entry((a.topic, a.partition)).or_default()[slot] = Some(a.offset);
             }
         }
@@ -812,7 +839,53 @@ impl KafkaClient {
     /// created (by MM2, say). So on "no leader" / "unknown" answers we refresh the cache
     /// with a full metadata request: if a partition really is missing, the error names it;
     /// otherwise the request is retried once.
+    ///
+    /// Large lists go out as concurrent requests of at most `LIST_OFFSETS_BATCH`
+    /// partitions: librdkafka matches each partition of an answer to its request by a
+    /// linear search, so one request for 10,000 partitions costs 10^8 string compares
+    /// (seconds of CPU), while batches of 500 cost a twentieth of that and overlap.
     fn list_offsets_checked(
+        &self,
+        op: &str,
+        queries: &[(&str, i32, i64)],
+        read_committed: bool,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Vec<ffi::RawListedOffset>, KafkaError> {
+        if queries.len() > LIST_OFFSETS_BATCH {
+            let answers: Vec<Result<Vec<ffi::RawListedOffset>, KafkaError>> =
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = queries
+                        .chunks(LIST_OFFSETS_BATCH)
+                        .map(|chunk| {
+                            scope.spawn(move || {
+                                self.list_offsets_batch(
+                                    op,
+                                    chunk,
+                                    read_committed,
+                                    deadline,
+                                    timeout,
+                                )
+                            })
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        // A panic in a request is a bug: carry it to the caller's thread.
+                        .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                        .collect()
+                });
+            let mut out = Vec::with_capacity(queries.len());
+            for a in answers {
+                out.extend(a?);
+            }
+            return Ok(out);
+        }
+        self.list_offsets_batch(op, queries, read_committed, deadline, timeout)
+    }
+
+    /// One ListOffsets request (see `list_offsets_checked`).
+    fn list_offsets_batch(
         &self,
         op: &str,
         queries: &[(&str, i32, i64)],
@@ -1373,7 +1446,6 @@ impl KafkaClient {
         offsets: &[(&str, i32, i64, Option<&str>)],
         timeout: Duration,
     ) -> Result<(), KafkaError> {
-        let op = format!("AlterConsumerGroupOffsets for group `{group}`");
         if offsets.is_empty() {
             return Ok(());
         }
@@ -1387,6 +1459,25 @@ impl KafkaClient {
                 members: d.members,
             });
         }
+        self.alter_described_group_offsets(group, offsets, left())
+    }
+
+    /// Like `alter_group_offsets_with_metadata`, for a group the caller has just
+    /// described as empty (in one DescribeGroups for many groups): the broker refuses an
+    /// offset commit of a group with members anyway, and that answer is reported as
+    /// `GroupNotEmpty` too, so the per-group look first only saves a round trip.
+    pub fn alter_described_group_offsets(
+        &self,
+        group: &str,
+        offsets: &[(&str, i32, i64, Option<&str>)],
+        timeout: Duration,
+    ) -> Result<(), KafkaError> {
+        let op = format!("AlterConsumerGroupOffsets for group `{group}`");
+        if offsets.is_empty() {
+            return Ok(());
+        }
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
+        let left = || deadline.saturating_duration_since(Instant::now());
         let result = ffi::alter_group_offsets(self.rk(), group, offsets, left());
         let first_error = match result {
             Ok(parts) => parts.into_iter().find(|p| p.err != 0).map(|p| {

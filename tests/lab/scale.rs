@@ -45,6 +45,31 @@ fn position(g: usize, t: usize, p: usize, records: usize) -> i64 {
     (1 + (g * 31 + t * 7 + p * 13) % records) as i64
 }
 
+/// `KAFKA_DR_BENCH_HOLD=FILE` (`scripts/bench` passes it through): with the primary dead
+/// and before the promotion, write to FILE the shell lines that run kafka-dr on this
+/// sandbox (lab env, topology, journal) and wait until FILE is removed. For profiling the
+/// promotion by hand (`--dry-run` under perf, say) on a set-up that takes minutes to make.
+fn hold_for_profiling(sb: &Sandbox) {
+    let Ok(file) = std::env::var("KAFKA_DR_BENCH_HOLD") else {
+        return;
+    };
+    let mut text = String::new();
+    for (k, v) in sb.lab.child_env() {
+        text.push_str(&format!("export {k}='{v}'\n"));
+    }
+    text.push_str(&format!(
+        "kdr() {{ '{}' --topology '{}' --journal '{}' \"$@\"; }}\n",
+        env!("CARGO_BIN_EXE_kafka-dr"),
+        sb.topology.display(),
+        sb.journal.display()
+    ));
+    std::fs::write(&file, text).expect("write the hold file");
+    eprintln!("BENCH holding: source {file}, then `kdr ...`; remove it to go on");
+    while std::path::Path::new(&file).exists() {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 /// `deltas record --follow --interval 10` for `how_long` (`scripts/bench follow`): its
 /// CPU (utime + stime from /proc, as a share of one core over the whole run, and over the
 /// passes after the first) and its resident memory (VmHWM: the peak), on `BENCH` lines.
@@ -215,6 +240,7 @@ fn failover_at_scale_lands_every_group_partition() {
     }
 
     lab_cmd(&["kill", "dc1"]);
+    hold_for_profiling(&sb);
     let started = Instant::now();
     let out = sb.ok(&["--yes", "-o", "json", "failover", "promote"]);
     let wall = started.elapsed();
