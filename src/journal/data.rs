@@ -869,6 +869,24 @@ mod tests {
                 (7, None)
             ]
         );
+        // The whole flow in one read: per partition, the same rows in the same order.
+        j.record_offset_syncs(&[sync(1, 5, 5)]).unwrap();
+        let flow = j.offset_syncs_of_flow("dc1", "dc2").unwrap();
+        assert_eq!(flow.len(), 2);
+        for ((topic, partition), rows) in &flow {
+            let one = j
+                .offset_syncs_in_recording_order("dc1", "dc2", topic, *partition)
+                .unwrap();
+            assert_eq!(
+                rows.iter()
+                    .map(|r| (r.upstream_offset, r.source_topic_id.clone()))
+                    .collect::<Vec<_>>(),
+                one.iter()
+                    .map(|r| (r.upstream_offset, r.source_topic_id.clone()))
+                    .collect::<Vec<_>>()
+            );
+        }
+        assert!(j.offset_syncs_of_flow("dc2", "dc1").unwrap().is_empty());
         j.record_topic_ids("dc1", &[("orders".into(), "A1".into())])
             .unwrap();
         j.record_topic_ids("dc1", &[("orders".into(), "A2".into())])
