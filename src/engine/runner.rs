@@ -579,8 +579,11 @@ impl<'a> Engine<'a> {
         }
         super::crash::crash_point(super::crash::STEP_APPLIED);
         let ms = elapsed_ms(step.started);
+        // The output is already on record (`record_output` above): `None` keeps it, and
+        // spares encoding and writing it twice (a translation of 300,000 positions is tens
+        // of megabytes).
         self.journal
-            .finish_step(ctx.run_id, step.idx, attempt, outcome, output.as_ref(), ms)?;
+            .finish_step(ctx.run_id, step.idx, attempt, outcome, None, ms)?;
         let mut report = StepReport::new(step.def, outcome).with_plan(Some(&plan));
         report.attempt = Some(attempt);
         report.duration_ms = ms;

@@ -308,6 +308,11 @@ fn a_run_plans_applies_and_verifies_every_step() {
         report.steps[0].output,
         Some(json!({"applied": "a", "attempt": 1}))
     );
+    // The output on record is the one apply returned (recorded once, before verify).
+    assert_eq!(
+        rig.journal.run_detail(report.run_id).unwrap().steps[0].output,
+        Some(json!({"applied": "a", "attempt": 1}))
+    );
     // A plan with no changes is not applied, but it is verified.
     assert_eq!(rig.world.count("apply", "noop-b"), 0);
     assert_eq!(rig.world.count("verify", "noop-b"), 1);
