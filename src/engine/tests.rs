@@ -308,7 +308,8 @@ fn a_run_plans_applies_and_verifies_every_step() {
         report.steps[0].output,
         Some(json!({"applied": "a", "attempt": 1}))
     );
-    // The output on record is the one apply returned (recorded once, before verify).
+    // The output on record is the one apply returned: recorded before verify, and kept by
+    // the step's end (which no longer writes it again).
     assert_eq!(
         rig.journal.run_detail(report.run_id).unwrap().steps[0].output,
         Some(json!({"applied": "a", "attempt": 1}))
