@@ -28,7 +28,7 @@ use super::deltas_topic;
 use crate::engine::Console;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
-use crate::journal::{GroupPositionRow, Journal, OffsetSyncRow};
+use crate::journal::{DeltasCopyMark, DeltasHighWater, GroupPositionRow, Journal, OffsetSyncRow};
 use crate::kafka::ClusterPool;
 use crate::kafka::{Isolation, KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
 use crate::runbook::StepDef;
@@ -125,6 +125,10 @@ pub struct BackupCopy {
     pub cluster: String,
     pub topic: String,
     pub records: usize,
+    /// The whole copy was written (no mark of an earlier copy, or the topic was
+    /// created again); otherwise only what the journal got since the last copy.
+    #[serde(default)]
+    pub whole: bool,
 }
 
 /// One committed position read from the primary.
@@ -206,8 +210,7 @@ impl Pass<'_> {
 /// only) into the journal; watermarks and lag into the returned summary (the caller
 /// stores it, e.g. as a step output). `step_id` names the caller in progress lines.
 ///
-/// `full_copy` writes everything the journal holds of the flow to the backup DC's copy,
-/// not only what changed (after a pass whose copy could not be written).
+/// The backup DC's copy gets what it does not hold yet (see `write_backup_copy`).
 ///
 /// Must not be called from inside a tokio runtime thread (`runtime.block_on` is used
 /// for the Connect REST call).
@@ -221,7 +224,6 @@ pub fn record_once(
     runtime: &tokio::runtime::Handle,
     follow: &Follow,
     timeout: Duration,
-    full_copy: bool,
 ) -> Result<DeltasSummary, Error> {
     let roles = common::roles_before(topology, journal, Some(run_id))?;
     let pass = Pass {
@@ -233,7 +235,7 @@ pub fn record_once(
         clusters: &follow.clusters,
         syncs_cursor: Some(&follow.syncs),
     };
-    Ok(record(&pass, journal, step_id, reporter, full_copy)?.0)
+    Ok(record(&pass, journal, step_id, reporter, None)?.0)
 }
 
 fn record(
@@ -241,11 +243,17 @@ fn record(
     journal: &Journal,
     step_id: &str,
     reporter: &dyn Console,
-    full_copy: bool,
+    read: Option<Read>,
 ) -> Result<(DeltasSummary, Recorded), Error> {
-    let now_ms = now_ms();
-    let (client, collected) = collect(pass)?;
-    let latest = latest_positions(journal, pass.primary)?;
+    let Read {
+        read_at_ms: now_ms,
+        client,
+        collected,
+        latest,
+    } = match read {
+        Some(r) => r,
+        None => Read::now(pass, journal)?,
+    };
     let changed: Vec<&Position> = collected
         .positions
         .iter()
@@ -322,24 +330,34 @@ fn record(
             r.topic, r.cluster, r.old_id, r.new_id
         ));
     }
-    // The journal is the record; the backup DC's copy follows it. Built before
-    // `collected` is consumed by the summary.
-    let mut copy = backup_copy(journal, pass, &collected, &fresh, &rows, now_ms, full_copy)?;
+    // What this pass wrote, for verify: the rest was in the journal already.
     let recorded = Recorded {
         primary: pass.primary.to_string(),
         backup: pass.backup.to_string(),
         recorded_at: rfc3339(now_ms),
-        syncs: collected.syncs.clone(),
-        positions: collected.positions.clone(),
+        syncs: fresh,
+        positions: rows
+            .iter()
+            .map(|r| {
+                (
+                    r.group.clone(),
+                    r.topic.clone(),
+                    r.partition,
+                    r.committed_offset,
+                )
+            })
+            .collect(),
     };
-    let mut summary = summarize(pass, collected, now_ms, new_syncs, rows.len());
+    let ids: TopicIds = (collected.primary_ids.clone(), collected.backup_ids.clone());
+    let mut summary = summarize(pass, &collected, now_ms, new_syncs, rows.len());
     summary.recreated = recreated;
-    copy.pass = Some((
+    let pass_record = (
         summary.primary.clone(),
         summary.backup.clone(),
         pass_value(&summary),
-    ));
-    write_backup_copy(pass, &copy, &mut summary, reporter);
+    );
+    // The journal is the record; the backup DC's copy follows it.
+    write_backup_copy(journal, pass, &ids, pass_record, &mut summary, reporter)?;
     reporter.status(
         "Recorded",
         &format!(
@@ -359,7 +377,7 @@ fn record(
 
 fn summarize(
     pass: &Pass<'_>,
-    c: Collected,
+    c: &Collected,
     now_ms: i64,
     new_syncs: usize,
     changed: usize,
@@ -369,8 +387,8 @@ fn summarize(
         backup: pass.backup.to_string(),
         recorded_at: rfc3339(now_ms),
         recorded_at_ms: now_ms,
-        offset_syncs_cluster: c.syncs_cluster,
-        offset_syncs_topic: c.syncs_topic,
+        offset_syncs_cluster: c.syncs_cluster.clone(),
+        offset_syncs_topic: c.syncs_topic.clone(),
         offset_syncs: c.syncs.len(),
         offset_syncs_new: new_syncs,
         groups: c.groups,
@@ -378,80 +396,75 @@ fn summarize(
         group_positions_changed: changed,
         total_lag: c.partitions.iter().filter_map(|p| p.lag).sum(),
         lag_unknown: c.partitions.iter().filter(|p| p.lag.is_none()).count(),
-        partitions: c.partitions,
-        notes: c.notes,
+        partitions: c.partitions.clone(),
+        notes: c.notes.clone(),
         backup_copy: None,
         recreated: Vec::new(),
     }
 }
 
-/// What this pass recorded, for the backup DC's copy: every partition with a new sync
-/// (its whole history in recording order: the copy keeps the newest), the positions
-/// recorded now (stamped with the pass's time), and both sides' topic ids. With `full`,
-/// everything the journal holds of the flow instead (the first pass of a process, and
-/// the pass after a copy that could not be written), so the copy never stays behind.
+/// What the backup DC's copy lacks: every partition with a sync the journal got after
+/// `since` (its whole history in recording order: the copy keeps the newest), the latest
+/// position of every (group, topic, partition) recorded after it (with the time each was
+/// first recorded), and both sides' topic ids. `None`: everything the journal holds of
+/// the flow (no copy was written from this journal yet, or the topic was created again).
 fn backup_copy(
     journal: &Journal,
     pass: &Pass<'_>,
-    c: &Collected,
-    fresh: &[OffsetSyncRow],
-    rows: &[GroupPositionRow],
-    now_ms: i64,
-    full: bool,
+    ids: &TopicIds,
+    since: Option<DeltasHighWater>,
 ) -> Result<deltas_topic::PassRecords, Error> {
-    let changed: BTreeSet<(String, i32)> = if full {
-        journal
-            .latest_offset_syncs(pass.primary, pass.backup)?
-            .into_iter()
-            .map(|s| (s.topic, s.partition))
-            .collect()
-    } else {
-        fresh
-            .iter()
-            .map(|s| (s.topic.clone(), s.partition))
-            .collect()
+    let (source, target) = (pass.primary, pass.backup);
+    let key = |t: String, p: i32| (source.to_string(), target.to_string(), t, p);
+    let syncs: Vec<(deltas_topic::SyncKey, Vec<OffsetSyncRow>)> = match since {
+        Some(hw) => {
+            let changed = journal.sync_partitions_since(source, target, hw.syncs)?;
+            if changed.len() > SYNC_PARTITIONS_ONE_BY_ONE {
+                let mut all = journal.offset_syncs_of_flow(source, target)?;
+                changed
+                    .into_iter()
+                    .filter_map(|k| all.remove(&k).map(|h| (key(k.0, k.1), h)))
+                    .collect()
+            } else {
+                // Few partitions got syncs since (a pass's usual case): just theirs.
+                let mut out = Vec::with_capacity(changed.len());
+                for (topic, partition) in changed {
+                    let history = journal
+                        .offset_syncs_in_recording_order(source, target, &topic, partition)?;
+                    out.push((key(topic, partition), history));
+                }
+                out
+            }
+        }
+        None => {
+            let mut all: Vec<_> = journal
+                .offset_syncs_of_flow(source, target)?
+                .into_iter()
+                .map(|((t, p), h)| (key(t, p), h))
+                .collect();
+            all.sort_by(|a, b| a.0.cmp(&b.0));
+            all
+        }
     };
-    let mut syncs = Vec::with_capacity(changed.len());
-    for (topic, partition) in changed {
-        let history = journal.offset_syncs_in_recording_order(
-            pass.primary,
-            pass.backup,
-            &topic,
-            partition,
-        )?;
-        syncs.push((
-            (
-                pass.primary.to_string(),
-                pass.backup.to_string(),
-                topic,
-                partition,
-            ),
-            history,
-        ));
-    }
-    let at = rfc3339(now_ms);
-    let positions = if full {
-        // As the journal holds them, with the time each was first recorded.
-        journal.latest_group_positions(pass.primary, None)?
-    } else {
-        rows.iter()
-            .map(|r| GroupPositionRow {
-                recorded_at: Some(at.clone()),
-                ..r.clone()
-            })
-            .collect()
-    };
+    // As the journal holds them, with the time each was first recorded.
+    let positions = journal.group_positions_since(source, since.map_or(0, |hw| hw.positions))?;
     Ok(deltas_topic::PassRecords {
         syncs,
         positions,
         ids: vec![
-            (pass.primary.to_string(), c.primary_ids.clone()),
-            (pass.backup.to_string(), c.backup_ids.clone()),
+            (source.to_string(), ids.0.clone()),
+            (target.to_string(), ids.1.clone()),
         ],
         pass: None,
-        guards: guards_in_journal(journal, &[pass.primary, pass.backup])?,
+        guards: guards_in_journal(journal, &[source, target])?,
     })
 }
+
+/// The topic ids a pass saw: (primary topic -> id), (backup topic -> id).
+type TopicIds = (BTreeMap<String, String>, BTreeMap<String, String>);
+
+/// Above this many partitions with new syncs, the flow's syncs are read in one query.
+const SYNC_PARTITIONS_ONE_BY_ONE: usize = 100;
 
 /// The `app-writes` guard the journal holds in force on each cluster (`None`: none).
 fn guards_in_journal(
@@ -488,38 +501,66 @@ fn pass_value(s: &DeltasSummary) -> deltas_topic::PassValue {
     }
 }
 
-/// Write the pass to the backup DC's copy. A backup that does not answer does not fail
-/// the pass (the journal holds it): the summary says the copy was not written, and the
-/// next pass writes what changed then. Positions not written now are written again only
-/// when they change, so the copy can lag the journal until then (said in the note).
+/// Write to the backup DC's copy what it does not hold yet: the rows the journal got
+/// since the copy's mark (every row when there is no mark, or the topic is another
+/// incarnation than the one the mark is for), and this pass's `ids`, `pass` and `guard`
+/// records. A backup that does not answer does not fail the pass (the journal holds it):
+/// the summary says the copy was not written, and the mark stays where it was, so the
+/// next pass that reaches the backup writes what this one could not.
 fn write_backup_copy(
+    journal: &Journal,
     pass: &Pass<'_>,
-    copy: &deltas_topic::PassRecords,
+    ids: &TopicIds,
+    pass_record: (String, String, deltas_topic::PassValue),
     summary: &mut DeltasSummary,
     reporter: &dyn Console,
-) {
+) -> Result<(), Error> {
     let topic = &pass.topology.replication.deltas_topic;
-    let written = pass
-        .kafka(pass.backup)
-        .and_then(|c| Ok(deltas_topic::write_pass(&c, topic, copy, pass.timeout)?));
+    // Read before the rows are: what the copy holds once they are written.
+    let high_water = journal.deltas_high_water()?;
+    let mark = journal.deltas_copy_mark(pass.backup, topic)?;
+    let written = pass.kafka(pass.backup).and_then(|client| {
+        let topic_id = deltas_topic::ensure_topic(&client, topic, pass.timeout)?;
+        // Without topic ids (a broker before Kafka 2.8) a recreated topic cannot be
+        // told apart: the mark is trusted as long as the topic exists.
+        let since = mark
+            .as_ref()
+            .filter(|m| m.topic_id == topic_id)
+            .map(|m| m.through);
+        let mut records = backup_copy(journal, pass, ids, since)?;
+        records.pass = Some(pass_record);
+        let count = deltas_topic::write_pass(&client, topic, &records, pass.timeout)?;
+        Ok((count, since.is_none(), topic_id))
+    });
     match written {
-        Ok(records) => {
+        Ok((records, whole, topic_id)) => {
+            journal.set_deltas_copy_mark(
+                pass.backup,
+                topic,
+                &DeltasCopyMark {
+                    topic_id,
+                    through: high_water,
+                },
+            )?;
             summary.backup_copy = Some(BackupCopy {
                 cluster: pass.backup.to_string(),
                 topic: topic.clone(),
                 records,
+                whole,
             })
         }
         Err(e) => {
             let note = format!(
-                "the backup DC's copy (`{topic}` on `{}`) was not written in this pass: {}; the journal holds the pass, and the next pass writes the whole copy again",
+                "the backup DC's copy (`{topic}` on `{}`) was not written in this pass: {}; the journal holds the pass, and the next pass that reaches `{}` writes what this one could not",
                 pass.backup,
-                first_line(&e.to_string())
+                first_line(&e.to_string()),
+                pass.backup
             );
             reporter.warn(&note);
             summary.notes.push(note);
         }
     }
+    Ok(())
 }
 
 fn lag_text(s: &DeltasSummary) -> String {
@@ -1063,13 +1104,14 @@ fn connect_positions(
 }
 
 /// The `deltas.record` action.
-#[derive(Debug)]
 pub struct RecordDeltas {
     primary: String,
     backup: String,
     timeout: Duration,
     /// What the last apply recorded, for verify.
     recorded: Option<Recorded>,
+    /// What the plan read, for apply.
+    read: Option<Read>,
 }
 
 #[derive(Debug)]
@@ -1077,8 +1119,43 @@ struct Recorded {
     primary: String,
     backup: String,
     recorded_at: String,
+    /// The syncs and positions (group, topic, partition, offset) written.
     syncs: Vec<OffsetSyncRow>,
-    positions: Vec<Position>,
+    positions: Vec<(String, String, i32, i64)>,
+}
+
+/// What a pass read before writing anything: the clusters, and the journal's latest
+/// positions to compare with. The plan's read is the apply's (a pass planned and applied
+/// reads the clusters once).
+struct Read {
+    read_at_ms: i64,
+    client: Arc<KafkaClient>,
+    collected: Collected,
+    latest: LatestPositions,
+}
+
+impl Read {
+    fn now(pass: &Pass<'_>, journal: &Journal) -> Result<Read, Error> {
+        let read_at_ms = now_ms();
+        let (client, collected) = collect(pass)?;
+        let latest = latest_positions(journal, pass.primary)?;
+        Ok(Read {
+            read_at_ms,
+            client,
+            collected,
+            latest,
+        })
+    }
+}
+
+impl std::fmt::Debug for RecordDeltas {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordDeltas")
+            .field("primary", &self.primary)
+            .field("backup", &self.backup)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 impl RecordDeltas {
@@ -1089,7 +1166,20 @@ impl RecordDeltas {
             backup: p.backup,
             timeout: Duration::from_secs(p.timeout_seconds.max(1)),
             recorded: None,
+            read: None,
         })
+    }
+
+    fn pass<'a>(&self, ctx: &'a StepContext<'_>, primary: &'a str, backup: &'a str) -> Pass<'a> {
+        Pass {
+            topology: ctx.topology,
+            runtime: ctx.runtime,
+            primary,
+            backup,
+            timeout: self.timeout,
+            clusters: ctx.clusters,
+            syncs_cursor: None,
+        }
     }
 
     fn clusters(&self, ctx: &StepContext<'_>) -> Result<(String, String), Error> {
@@ -1112,22 +1202,14 @@ impl Action for RecordDeltas {
 
     fn plan(&mut self, ctx: &mut StepContext<'_>) -> Result<Plan, Error> {
         let (primary, backup) = self.clusters(ctx)?;
-        let pass = Pass {
-            topology: ctx.topology,
-            runtime: ctx.runtime,
-            primary: &primary,
-            backup: &backup,
-            timeout: self.timeout,
-            clusters: ctx.clusters,
-            syncs_cursor: None,
-        };
-        let (_client, c) = collect(&pass)?;
+        let pass = self.pass(ctx, &primary, &backup);
+        let read = Read::now(&pass, ctx.journal)?;
+        let c = &read.collected;
         let new_syncs = count_new_syncs(ctx.journal, &c.syncs)?;
-        let latest = latest_positions(ctx.journal, &primary)?;
         let changed = c
             .positions
             .iter()
-            .filter(|p| position_changed(&latest, p))
+            .filter(|p| position_changed(&read.latest, p))
             .count();
         let mut plan = Plan::default();
         plan.changes.push(format!(
@@ -1137,13 +1219,13 @@ impl Action for RecordDeltas {
             c.groups
         ));
         plan.notes.push(format!(
-            "changes nothing on any cluster; reads `{}` on `{}`, the groups and watermarks of `{primary}`",
-            c.syncs_topic, c.syncs_cluster
+            "changes nothing on any cluster but the backup DC's copy (`{}` on `{backup}`); reads `{}` on `{}`, the groups and watermarks of `{primary}`",
+            ctx.topology.replication.deltas_topic, c.syncs_topic, c.syncs_cluster
         ));
         plan.notes.push(format!(
             "{changed} group position(s) changed since last recorded (only those are written, with the fingerprint of the last record consumed)"
         ));
-        let summary = summarize(&pass, c, now_ms(), new_syncs, changed);
+        let summary = summarize(&pass, c, read.read_at_ms, new_syncs, changed);
         plan.notes
             .push(format!("replication lag now: {}", lag_text(&summary)));
         plan.notes.extend(summary.notes.iter().cloned());
@@ -1157,6 +1239,8 @@ impl Action for RecordDeltas {
             "groups": summary.groups,
             "total_lag": summary.total_lag,
         });
+        // Apply records what this plan read (seconds old): the clusters are read once.
+        self.read = Some(read);
         Ok(plan)
     }
 
@@ -1166,17 +1250,14 @@ impl Action for RecordDeltas {
         _plan: &Plan,
     ) -> Result<serde_json::Value, Error> {
         let (primary, backup) = self.clusters(ctx)?;
-        let pass = Pass {
-            topology: ctx.topology,
-            runtime: ctx.runtime,
-            primary: &primary,
-            backup: &backup,
-            timeout: self.timeout,
-            clusters: ctx.clusters,
-            syncs_cursor: None,
-        };
-        // A one-shot pass (or a `--follow` loop's first) writes the whole backup DC's copy.
-        let (summary, recorded) = record(&pass, ctx.journal, ctx.step_id, ctx.reporter, true)?;
+        let pass = self.pass(ctx, &primary, &backup);
+        let (summary, recorded) = record(
+            &pass,
+            ctx.journal,
+            ctx.step_id,
+            ctx.reporter,
+            self.read.take(),
+        )?;
         // Kept for verify: what this attempt read and wrote.
         self.recorded = Some(recorded);
         serde_json::to_value(&summary).map_err(|e| {
@@ -1229,19 +1310,22 @@ fn verify_recorded(journal: &Journal, rec: &Recorded) -> Result<Verdict, Error> 
             rec.primary, rec.backup
         )));
     }
+    if rec.positions.is_empty() {
+        return Ok(Verdict::Done);
+    }
     let latest = latest_positions(journal, &rec.primary)?;
-    for p in &rec.positions {
+    for (group, topic, partition, committed) in &rec.positions {
         let held = latest
-            .get(&(p.group.clone(), p.topic.clone(), p.partition))
+            .get(&(group.clone(), topic.clone(), *partition))
             .is_some_and(|r| {
-                r.committed_offset == p.committed
+                r.committed_offset == *committed
                     // A later recording (a `--follow` loop) may have moved it on.
                     || r.recorded_at.as_deref().is_some_and(|at| at >= rec.recorded_at.as_str())
             });
         if !held {
             return Ok(Verdict::NotDone(format!(
-                "the journal does not hold position {} of group `{}` on `{}` partition {} of `{}`",
-                p.committed, p.group, p.topic, p.partition, rec.primary
+                "the journal does not hold position {committed} of group `{group}` on `{topic}` partition {partition} of `{}`",
+                rec.primary
             )));
         }
     }
@@ -1384,7 +1468,7 @@ mod tests {
             backup: "dc2".into(),
             recorded_at: rfc3339(0),
             syncs: vec![sync.clone()],
-            positions: vec![pos(5)],
+            positions: vec![("app.g".into(), "app.t".into(), 0, 5)],
         };
         assert!(matches!(
             verify_recorded(&f.journal, &rec).unwrap(),

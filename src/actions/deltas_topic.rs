@@ -295,24 +295,28 @@ fn decode_one(k: &[u8], v: &[u8], out: &mut Stored) -> Option<()> {
 /// Create the deltas topic on `client`'s cluster if it is missing: one partition (one
 /// log, read in order), replication factor min(3, brokers), `min.insync.replicas` one
 /// less than that (at least 1) so a single broker's loss neither loses nor blocks it.
-/// Returns true if it was created now.
+/// Whether it exists is asked of that topic alone (DescribeTopics), not of the metadata
+/// of every topic of the cluster. Returns its topic id (`None`: the broker has none, or
+/// a topic just created is not described yet).
 pub fn ensure_topic(
     client: &KafkaClient,
     topic: &str,
     timeout: Duration,
-) -> Result<bool, KafkaError> {
-    if client.metadata(timeout)?.topic(topic).is_some() {
-        return Ok(false);
+) -> Result<Option<String>, KafkaError> {
+    let name = [topic.to_string()];
+    if let Some(id) = client.topic_ids(&name, timeout)?.remove(topic) {
+        return Ok(id);
     }
     let brokers = client.describe_cluster(timeout)?.brokers.len();
     let rf = brokers.clamp(1, 3) as i32;
     let min_isr = (rf - 1).max(1).to_string();
     let mut configs: Vec<(&str, &str)> = TOPIC_CONFIGS.to_vec();
     configs.push(("min.insync.replicas", min_isr.as_str()));
-    client.create_topic(topic, 1, rf, &configs, timeout)
+    client.create_topic(topic, 1, rf, &configs, timeout)?;
+    Ok(client.topic_ids(&name, timeout)?.remove(topic).flatten())
 }
 
-/// Write one pass's records (creating the topic first if needed). Returns how many
+/// Write one pass's records to the topic (`ensure_topic` first). Returns how many
 /// records were written.
 pub fn write_pass(
     client: &KafkaClient,
@@ -320,7 +324,6 @@ pub fn write_pass(
     records: &PassRecords,
     timeout: Duration,
 ) -> Result<usize, KafkaError> {
-    ensure_topic(client, topic, timeout)?;
     let encoded = encode(records);
     client.produce(topic, &encoded, timeout)?;
     Ok(encoded.len())

@@ -134,9 +134,6 @@ fn follow(
         result,
         timeout,
     )?;
-    // The first pass wrote the whole backup DC's copy; a pass whose copy failed makes
-    // the next one write it whole again.
-    let mut full_copy = false;
     loop {
         let next = crate::limits::deadline(Instant::now(), interval);
         while Instant::now() < next {
@@ -160,11 +157,7 @@ fn follow(
             session.runtime.handle(),
             &follow,
             timeout,
-            full_copy,
         );
-        if let Ok(s) = &result {
-            full_copy = s.backup_copy.is_none();
-        }
         pass_done(
             session,
             clusters,

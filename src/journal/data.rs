@@ -70,6 +70,21 @@ pub struct OffsetSyncRow {
     pub target_topic_id: Option<String>,
 }
 
+/// The highest row ids of the journal's offset syncs and group positions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeltasHighWater {
+    pub syncs: i64,
+    pub positions: i64,
+}
+
+/// How far a backup DC's copy of the deltas holds the journal: every row up to
+/// `through`, written to the topic incarnation `topic_id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeltasCopyMark {
+    pub topic_id: Option<String>,
+    pub through: DeltasHighWater,
+}
+
 /// A consumer group's committed position on one partition.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupPositionRow {
@@ -343,6 +358,99 @@ impl Journal {
         })
     }
 
+    /// The highest offset-sync and group-position row ids: what a copy written now from
+    /// the journal holds (`0` when a table is empty).
+    pub fn deltas_high_water(&self) -> Result<DeltasHighWater, JournalError> {
+        self.read("read the journal's high-water ids", |c| {
+            Ok(c.query_row(
+                "SELECT (SELECT ifnull(max(id), 0) FROM offset_syncs),
+                        (SELECT ifnull(max(id), 0) FROM group_positions)",
+                [],
+                |r| {
+                    Ok(DeltasHighWater {
+                        syncs: r.get(0)?,
+                        positions: r.get(1)?,
+                    })
+                },
+            )?)
+        })
+    }
+
+    /// How far the backup DC's copy in `topic` on `cluster` is known complete (`None`:
+    /// never written from this journal).
+    pub fn deltas_copy_mark(
+        &self,
+        cluster: &str,
+        topic: &str,
+    ) -> Result<Option<DeltasCopyMark>, JournalError> {
+        self.read("read the backup copy's mark", |c| {
+            Ok(c.query_row(
+                "SELECT topic_id, syncs_through, positions_through FROM deltas_copies
+                 WHERE cluster = ?1 AND topic = ?2",
+                params![cluster, topic],
+                |r| {
+                    Ok(DeltasCopyMark {
+                        topic_id: r.get(0)?,
+                        through: DeltasHighWater {
+                            syncs: r.get(1)?,
+                            positions: r.get(2)?,
+                        },
+                    })
+                },
+            )
+            .optional()?)
+        })
+    }
+
+    /// Record that the copy in `topic` on `cluster` holds every row up to `mark`.
+    pub fn set_deltas_copy_mark(
+        &self,
+        cluster: &str,
+        topic: &str,
+        mark: &DeltasCopyMark,
+    ) -> Result<(), JournalError> {
+        self.write("record the backup copy's mark", |tx| {
+            tx.execute(
+                "INSERT INTO deltas_copies (cluster, topic, topic_id, syncs_through, positions_through)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (cluster, topic) DO UPDATE SET
+                     topic_id = excluded.topic_id,
+                     syncs_through = excluded.syncs_through,
+                     positions_through = excluded.positions_through,
+                     written_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+                params![
+                    cluster,
+                    topic,
+                    mark.topic_id,
+                    mark.through.syncs,
+                    mark.through.positions
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The partitions of the `source -> target` flow with a sync recorded after row
+    /// `after` (`DeltasHighWater::syncs`), sorted.
+    pub fn sync_partitions_since(
+        &self,
+        source: &str,
+        target: &str,
+        after: i64,
+    ) -> Result<Vec<(String, i32)>, JournalError> {
+        self.read("read offset syncs", |c| {
+            let mut stmt = c.prepare(
+                "SELECT DISTINCT topic, partition FROM offset_syncs
+                 WHERE source_cluster = ?1 AND target_cluster = ?2 AND id > ?3
+                 ORDER BY topic, partition",
+            )?;
+            let rows = stmt.query_map(params![source, target, after], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i32>(1)?))
+            })?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
     /// Record that `cluster`'s topics were seen now with these ids (`(topic, id)`).
     pub fn record_topic_ids(
         &self,
@@ -448,14 +556,25 @@ impl Journal {
         cluster: &str,
         group: Option<&str>,
     ) -> Result<Vec<GroupPositionRow>, JournalError> {
-        self.latest_positions(cluster, group, true)
+        self.latest_positions(cluster, group, true, 0)
+    }
+
+    /// As `latest_group_positions` (all groups), only of the (group, topic, partition)
+    /// whose newest row is after row `after` (`DeltasHighWater::positions`): what
+    /// changed since a copy was written.
+    pub fn group_positions_since(
+        &self,
+        cluster: &str,
+        after: i64,
+    ) -> Result<Vec<GroupPositionRow>, JournalError> {
+        self.latest_positions(cluster, None, true, after)
     }
 
     /// `latest_group_positions` without the fingerprints (`fingerprint` is `None`): what
     /// a recording pass compares against, at a fraction of the memory (at 1,000 groups a
     /// journal holds hundreds of thousands of positions, each fingerprint a JSON value).
     pub fn latest_group_marks(&self, cluster: &str) -> Result<Vec<GroupPositionRow>, JournalError> {
-        self.latest_positions(cluster, None, false)
+        self.latest_positions(cluster, None, false, 0)
     }
 
     fn latest_positions(
@@ -463,6 +582,7 @@ impl Journal {
         cluster: &str,
         group: Option<&str>,
         fingerprints: bool,
+        after: i64,
     ) -> Result<Vec<GroupPositionRow>, JournalError> {
         self.read("read group positions", |c| {
             let mut stmt = c.prepare(
@@ -471,10 +591,11 @@ impl Journal {
                  FROM group_positions WHERE id IN (
                      SELECT max(id) FROM group_positions
                      WHERE cluster = ?1 AND (?2 IS NULL OR group_id = ?2)
-                     GROUP BY group_id, topic, partition)
+                     GROUP BY group_id, topic, partition
+                     HAVING max(id) > ?4)
                  ORDER BY group_id, topic, partition",
             )?;
-            let mut rows = stmt.query(params![cluster, group, fingerprints])?;
+            let mut rows = stmt.query(params![cluster, group, fingerprints, after])?;
             let mut out = Vec::new();
             while let Some(r) = rows.next()? {
                 let group: String = r.get(1)?;
@@ -897,6 +1018,75 @@ mod tests {
             .unwrap();
         assert_eq!(j.latest_topic_ids("dc1").unwrap()["orders"], "A1");
         assert!(j.latest_topic_ids("dc2").unwrap().is_empty());
+    }
+
+    #[test]
+    fn what_changed_since_a_copy_mark_is_read_back_and_the_mark_kept() {
+        let (_d, j, _run) = journal_with_run();
+        assert_eq!(j.deltas_high_water().unwrap(), DeltasHighWater::default());
+        assert_eq!(j.deltas_copy_mark("dc2", "copy").unwrap(), None);
+        let pos = |group: &str, partition: i32, offset: i64| GroupPositionRow {
+            cluster: "dc1".into(),
+            group: group.into(),
+            topic: "orders".into(),
+            partition,
+            committed_offset: offset,
+            fingerprint: Some(serde_json::json!({"hash": "h", "offset": offset})),
+            recorded_at: None,
+            topic_id: None,
+        };
+        j.record_offset_syncs(&[sync(0, 100, 90), sync(1, 5, 5)])
+            .unwrap();
+        j.record_group_positions(&[pos("a", 0, 1), pos("a", 1, 1), pos("b", 0, 3)])
+            .unwrap();
+        let copied = j.deltas_high_water().unwrap();
+        let mark = DeltasCopyMark {
+            topic_id: Some("T1".into()),
+            through: copied,
+        };
+        j.set_deltas_copy_mark("dc2", "copy", &mark).unwrap();
+        assert_eq!(j.deltas_copy_mark("dc2", "copy").unwrap(), Some(mark));
+        assert_eq!(j.deltas_copy_mark("dc1", "copy").unwrap(), None);
+        // Nothing since the mark.
+        assert!(j
+            .sync_partitions_since("dc1", "dc2", copied.syncs)
+            .unwrap()
+            .is_empty());
+        assert!(j
+            .group_positions_since("dc1", copied.positions)
+            .unwrap()
+            .is_empty());
+        // Everything from 0.
+        assert_eq!(
+            j.sync_partitions_since("dc1", "dc2", 0).unwrap(),
+            vec![("orders".to_string(), 0), ("orders".to_string(), 1)]
+        );
+        assert_eq!(j.group_positions_since("dc1", 0).unwrap().len(), 3);
+        // A moved position and a new sync: just those, the position at its newest, with
+        // its fingerprint.
+        j.record_group_positions(&[pos("a", 1, 7)]).unwrap();
+        j.record_offset_syncs(&[sync(1, 9, 9)]).unwrap();
+        let since = j.group_positions_since("dc1", copied.positions).unwrap();
+        assert_eq!(
+            since
+                .iter()
+                .map(|r| (r.group.as_str(), r.partition, r.committed_offset))
+                .collect::<Vec<_>>(),
+            vec![("a", 1, 7)]
+        );
+        assert_eq!(since[0].fingerprint.as_ref().unwrap()["offset"], 7);
+        assert_eq!(
+            j.sync_partitions_since("dc1", "dc2", copied.syncs).unwrap(),
+            vec![("orders".to_string(), 1)]
+        );
+        assert!(j.sync_partitions_since("dc2", "dc1", 0).unwrap().is_empty());
+        // The mark moves on.
+        let later = DeltasCopyMark {
+            topic_id: Some("T2".into()),
+            through: j.deltas_high_water().unwrap(),
+        };
+        j.set_deltas_copy_mark("dc2", "copy", &later).unwrap();
+        assert_eq!(j.deltas_copy_mark("dc2", "copy").unwrap(), Some(later));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! it. Add a new one at the end instead. Only `journal/mod.rs` runs these.
 
 /// Every migration, in order. `MIGRATIONS.len()` is the schema version this binary writes.
-pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3];
+pub(super) const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The first schema: runs, steps and attempts (the engine's history), the lease, and the
 /// data the DR procedure records (watermarks, offset syncs, group positions, fences,
@@ -211,4 +211,21 @@ CREATE TABLE topic_ids (
 /// read_committed), the cut when transactions are open. NULL in rows written before.
 const V3: &str = r#"
 ALTER TABLE watermarks ADD COLUMN stable INTEGER;
+"#;
+
+/// How far the backup DC's copy of the deltas (`deltas record`) is known complete: per
+/// copy topic (`cluster`, `topic`, and the topic's id when it was written), the highest
+/// offset-sync and group-position row ids of the journal it holds. A pass writes only the
+/// rows after them, and the whole copy again when there is no mark or the topic is
+/// another incarnation (deleted, created again).
+const V4: &str = r#"
+CREATE TABLE deltas_copies (
+    cluster           TEXT    NOT NULL,
+    topic             TEXT    NOT NULL,
+    topic_id          TEXT,
+    syncs_through     INTEGER NOT NULL,
+    positions_through INTEGER NOT NULL,
+    written_at        TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    PRIMARY KEY (cluster, topic)
+);
 "#;

@@ -49,8 +49,10 @@ fn position(g: usize, t: usize, p: usize, records: usize) -> i64 {
 /// and before the promotion, write to FILE the shell lines that run kafka-dr on this
 /// sandbox (lab env, topology, journal) and wait until FILE is removed. For profiling the
 /// promotion by hand (`--dry-run` under perf, say) on a set-up that takes minutes to make.
-fn hold_for_profiling(sb: &Sandbox) {
-    let Ok(file) = std::env::var("KAFKA_DR_BENCH_HOLD") else {
+/// `KAFKA_DR_BENCH_HOLD_RECORD=FILE` holds the same way earlier: with the primary up,
+/// before the first `deltas record` pass (to profile the recorder).
+fn hold_for_profiling(sb: &Sandbox, variable: &str) {
+    let Ok(file) = std::env::var(variable) else {
         return;
     };
     let mut text = String::new();
@@ -223,6 +225,7 @@ fn failover_at_scale_lands_every_group_partition() {
     sb.ok(&["--yes", "fence", "apply", "app-writes", "--cluster", "dc2"]);
     eprintln!("BENCH set-up: {} s", s(setup.elapsed()));
 
+    hold_for_profiling(&sb, "KAFKA_DR_BENCH_HOLD_RECORD");
     let started = Instant::now();
     sb.ok(&["deltas", "record"]);
     eprintln!("BENCH deltas record (one pass): {} s", s(started.elapsed()));
@@ -240,7 +243,7 @@ fn failover_at_scale_lands_every_group_partition() {
     }
 
     lab_cmd(&["kill", "dc1"]);
-    hold_for_profiling(&sb);
+    hold_for_profiling(&sb, "KAFKA_DR_BENCH_HOLD");
     let started = Instant::now();
     let out = sb.ok(&["--yes", "-o", "json", "failover", "promote"]);
     let wall = started.elapsed();
