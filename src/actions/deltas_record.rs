@@ -28,7 +28,9 @@ use super::deltas_topic;
 use crate::engine::Console;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
-use crate::journal::{DeltasCopyMark, DeltasHighWater, GroupPositionRow, Journal, OffsetSyncRow};
+use crate::journal::{
+    DeltasCopyMark, DeltasHighWater, FingerprintJson, GroupPositionRow, Journal, OffsetSyncRow,
+};
 use crate::kafka::ClusterPool;
 use crate::kafka::{Isolation, KafkaClient, KafkaError, RecordedFingerprint, RUN_BEFORE};
 use crate::runbook::StepDef;
@@ -713,7 +715,7 @@ fn last_consumed_fingerprint(
     client: &KafkaClient,
     p: &Position,
     timeout: Duration,
-) -> Result<Option<serde_json::Value>, Error> {
+) -> Result<Option<FingerprintJson>, Error> {
     if p.committed <= 0 {
         return Ok(None);
     }
@@ -736,9 +738,9 @@ fn fingerprint_json(
     client: &KafkaClient,
     p: &Position,
     found: Option<RecordedFingerprint>,
-) -> Result<Option<serde_json::Value>, Error> {
+) -> Result<Option<FingerprintJson>, Error> {
     match found {
-        Some(r) => Ok(Some(serde_json::to_value(r).map_err(|e| {
+        Some(r) => Ok(Some(FingerprintJson::encode(&r).map_err(|e| {
             Error::Io(format!(
                 "cannot encode the fingerprint of `{}` partition {} offset {} on `{}`: {e}",
                 p.topic,

@@ -29,7 +29,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::journal::{GroupPositionRow, OffsetSyncRow};
+use crate::journal::{FingerprintJson, GroupPositionRow, OffsetSyncRow};
 use crate::kafka::{KafkaClient, KafkaError, ProduceRecord};
 
 /// The format version of every value written.
@@ -70,7 +70,7 @@ struct PositionValue {
     v: u32,
     committed: i64,
     #[serde(default)]
-    fingerprint: Option<serde_json::Value>,
+    fingerprint: Option<FingerprintJson>,
     #[serde(default)]
     topic_id: Option<String>,
     recorded_at: String,
@@ -375,7 +375,7 @@ mod tests {
             topic: "app.t".into(),
             partition: 3,
             committed_offset: committed,
-            fingerprint: Some(json!({"offset": committed - 1})),
+            fingerprint: Some(FingerprintJson::encode(&json!({"offset": committed - 1})).unwrap()),
             recorded_at: Some(at.into()),
             topic_id: Some("S".into()),
         }

@@ -1056,7 +1056,7 @@ pub(super) fn recorded_fingerprint(
 ) -> (Option<RecordedFingerprint>, Option<String>) {
     match &r.fingerprint {
         None => (None, None),
-        Some(v) => match serde_json::from_value::<RecordedFingerprint>(v.clone()) {
+        Some(v) => match v.decode::<RecordedFingerprint>() {
             Ok(fp) => (Some(fp), None),
             Err(e) => (
                 None,

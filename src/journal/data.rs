@@ -70,6 +70,42 @@ pub struct OffsetSyncRow {
     pub target_topic_id: Option<String>,
 }
 
+/// A recorded fingerprint as the journal stores it: compact JSON text, kept unparsed (a
+/// journal at 1,000 groups holds hundreds of thousands of them, and a parsed JSON tree
+/// costs several times its text); decoded only by the step that compares it. Serialized
+/// as the JSON it holds, so a document that embeds it is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FingerprintJson(String);
+
+impl FingerprintJson {
+    pub fn encode<T: Serialize>(value: &T) -> Result<FingerprintJson, serde_json::Error> {
+        serde_json::to_string(value).map(FingerprintJson)
+    }
+
+    pub fn decode<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.0)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Serialize for FingerprintJson {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        serde_json::value::RawValue::from_string(self.0.clone())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for FingerprintJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<FingerprintJson, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+        Ok(FingerprintJson(raw.get().to_string()))
+    }
+}
+
 /// The highest row ids of the journal's offset syncs and group positions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct DeltasHighWater {
@@ -94,7 +130,7 @@ pub struct GroupPositionRow {
     pub partition: i32,
     pub committed_offset: i64,
     /// The record before the committed offset, to find its twin on the other cluster.
-    pub fingerprint: Option<serde_json::Value>,
+    pub fingerprint: Option<FingerprintJson>,
     /// Set by the journal; ignored on insert.
     #[serde(default)]
     pub recorded_at: Option<String>,
@@ -513,7 +549,7 @@ impl Journal {
                     r.topic,
                     r.partition,
                     r.committed_offset,
-                    r.fingerprint.as_ref().map(to_json),
+                    r.fingerprint.as_ref().map(FingerprintJson::as_str),
                     r.topic_id
                 ])?;
             }
@@ -540,7 +576,7 @@ impl Journal {
                     r.topic,
                     r.partition,
                     r.committed_offset,
-                    r.fingerprint.as_ref().map(to_json),
+                    r.fingerprint.as_ref().map(FingerprintJson::as_str),
                     r.topic_id,
                     r.recorded_at
                 ])?;
@@ -604,10 +640,9 @@ impl Journal {
                 out.push(GroupPositionRow {
                     cluster: r.get(0)?,
                     committed_offset: r.get(4)?,
-                    fingerprint: from_json(
-                        r.get(5)?,
-                        &format!("the fingerprint of group `{group}` on `{topic}`[{partition}]"),
-                    )?,
+                    // Kept as text: the step that compares it decodes it (and says so
+                    // when it cannot).
+                    fingerprint: r.get::<_, Option<String>>(5)?.map(FingerprintJson),
                     recorded_at: r.get(6)?,
                     topic_id: r.get(7)?,
                     group,
@@ -1031,7 +1066,10 @@ mod tests {
             topic: "orders".into(),
             partition,
             committed_offset: offset,
-            fingerprint: Some(serde_json::json!({"hash": "h", "offset": offset})),
+            fingerprint: Some(
+                FingerprintJson::encode(&serde_json::json!({"hash": "h", "offset": offset}))
+                    .unwrap(),
+            ),
             recorded_at: None,
             topic_id: None,
         };
@@ -1074,7 +1112,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("a", 1, 7)]
         );
-        assert_eq!(since[0].fingerprint.as_ref().unwrap()["offset"], 7);
+        let fp: serde_json::Value = since[0].fingerprint.as_ref().unwrap().decode().unwrap();
+        assert_eq!(fp["offset"], 7);
         assert_eq!(
             j.sync_partitions_since("dc1", "dc2", copied.syncs).unwrap(),
             vec![("orders".to_string(), 1)]
@@ -1132,7 +1171,7 @@ mod tests {
             topic: "orders".into(),
             partition: 0,
             committed_offset: offset,
-            fingerprint: fp,
+            fingerprint: fp.map(|v| FingerprintJson::encode(&v).unwrap()),
             recorded_at: None,
             topic_id: Some("A1".into()),
         };
@@ -1147,7 +1186,8 @@ mod tests {
                 .collect::<Vec<_>>(),
             vec![("g1", 9), ("g2", 7)]
         );
-        assert_eq!(all[0].fingerprint, Some(json!({"ts": 1, "hash": "ab"})));
+        let fp: serde_json::Value = all[0].fingerprint.as_ref().unwrap().decode().unwrap();
+        assert_eq!(fp, json!({"ts": 1, "hash": "ab"}));
         assert_eq!(all[0].topic_id.as_deref(), Some("A1"));
         let g2 = j.latest_group_positions("dc1", Some("g2")).unwrap();
         assert_eq!(g2.len(), 1);

@@ -59,8 +59,8 @@ mod runs;
 mod schema;
 
 pub use data::{
-    DeltasCopyMark, DeltasHighWater, FenceRow, GroupPositionRow, OffsetSyncRow, QuarantineRow,
-    Role, RoleChangeRow, WatermarkRow, WatermarkSnapshot,
+    DeltasCopyMark, DeltasHighWater, FenceRow, FingerprintJson, GroupPositionRow, OffsetSyncRow,
+    QuarantineRow, Role, RoleChangeRow, WatermarkRow, WatermarkSnapshot,
 };
 pub use lease::{LeaseGuard, LeaseHolder};
 pub use runs::{
