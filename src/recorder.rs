@@ -29,12 +29,13 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::actions::common::{self, first_line};
-use crate::actions::deltas_record::{DeltasSummary, LagSource};
+use crate::actions::deltas_record::{DeltasSummary, Follow, LagSource};
 use crate::dr::gaps;
+use crate::dr::marks::Marks;
 use crate::error::Error;
 use crate::exit_code::ExitCode;
 use crate::journal::Journal;
-use crate::topology::Topology;
+use crate::topology::{Policy, Topology};
 
 type Labels = Vec<(String, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -485,7 +486,7 @@ pub fn observe(
     runtime: &tokio::runtime::Handle,
     metrics: &Metrics,
     summary: Option<&DeltasSummary>,
-    clusters: &crate::kafka::ClusterPool,
+    follow: &Follow,
     timeout: Duration,
 ) -> Observed {
     let r = &topology.replication;
@@ -493,164 +494,218 @@ pub fn observe(
         Ok(roles) => (roles.primary, roles.backup),
         Err(_) => (r.primary.clone(), r.backup.clone()),
     };
-    let flow = format!("{primary}->{backup}");
+    let o = Observer {
+        topology,
+        journal,
+        runtime,
+        metrics,
+        follow,
+        timeout,
+        flow: format!("{primary}->{backup}"),
+        primary,
+        backup,
+        now: now_ms(),
+    };
     let mut seen = Observed {
-        flow: flow.clone(),
+        flow: o.flow.clone(),
         ..Default::default()
     };
-    let connectors = if primary == r.backup && backup == r.primary {
-        &r.reverse_connectors
-    } else {
-        &r.forward_connectors
-    };
-    // (1) Connector and task states.
-    let names = [
-        &connectors.source,
-        &connectors.checkpoint,
-        &connectors.heartbeat,
-    ];
-    match common::connect(topology, &backup, timeout) {
-        Ok(Some(client)) => {
-            let mut states = Vec::new();
-            for name in names {
-                match runtime.block_on(client.status_if_exists(name)) {
-                    Ok(Some(s)) => {
-                        let tasks: Vec<(u32, String)> = s
-                            .tasks
-                            .iter()
-                            .map(|t| (t.id, t.state.as_str().to_string()))
-                            .collect();
-                        let running = s.connector_state.as_str() == "RUNNING"
-                            && !tasks.is_empty()
-                            && tasks.iter().all(|(_, t)| t == "RUNNING");
-                        if !running {
-                            let worst = tasks
+    o.connectors(&mut seen);
+    o.fences();
+    o.group_marks();
+    let newest_sync = o.offset_syncs();
+    // The checkpoint cache lives as long as the recorder; it is read only after a pass
+    // that recorded (the backup answered).
+    let mut cache = metrics
+        .checkpoints
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(s) = summary {
+        let checkpoints = o.checkpoints(&mut cache);
+        o.gaps(s, &newest_sync, checkpoints, &mut seen);
+    }
+    seen
+}
+
+/// One `observe`: the flow it looks at, and where it reads and writes.
+struct Observer<'a> {
+    topology: &'a Topology,
+    journal: &'a Journal,
+    runtime: &'a tokio::runtime::Handle,
+    metrics: &'a Metrics,
+    follow: &'a Follow,
+    timeout: Duration,
+    flow: String,
+    primary: String,
+    backup: String,
+    now: i64,
+}
+
+impl Observer<'_> {
+    /// Seconds since a journal time (`NaN`: none).
+    fn age(&self, at: Option<&str>) -> f64 {
+        at.and_then(parse_utc_ms)
+            .map_or(f64::NAN, |ms| (self.now - ms).max(0) as f64 / 1000.0)
+    }
+
+    /// (1) The flow's connector and task states, and the two settings the gaps need.
+    fn connectors(&self, seen: &mut Observed) {
+        let r = &self.topology.replication;
+        let connectors = if self.primary == r.backup && self.backup == r.primary {
+            &r.reverse_connectors
+        } else {
+            &r.forward_connectors
+        };
+        let names = [
+            &connectors.source,
+            &connectors.checkpoint,
+            &connectors.heartbeat,
+        ];
+        match common::connect(self.topology, &self.backup, self.timeout) {
+            Ok(Some(client)) => {
+                let mut states = Vec::new();
+                for name in names {
+                    match self.runtime.block_on(client.status_if_exists(name)) {
+                        Ok(Some(s)) => {
+                            let state = s.connector_state.as_str().to_string();
+                            let tasks: Vec<(u32, String)> = s
+                                .tasks
                                 .iter()
-                                .find(|(_, t)| t != "RUNNING")
-                                .map(|(id, t)| format!(", task {id} {t}"))
-                                .unwrap_or_default();
-                            seen.connectors_not_running
-                                .push(format!("{name}: {}{worst}", s.connector_state.as_str()));
+                                .map(|t| (t.id, t.state.as_str().to_string()))
+                                .collect();
+                            if let Some(why) = not_running(name, &state, &tasks) {
+                                seen.connectors_not_running.push(why);
+                            }
+                            states.push((name.clone(), state, tasks));
                         }
-                        states.push((name.clone(), s.connector_state.as_str().to_string(), tasks));
-                    }
-                    Ok(None) => {
-                        seen.connectors_not_running.push(format!("{name}: MISSING"));
-                        states.push((name.clone(), "MISSING".to_string(), Vec::new()));
-                    }
-                    Err(e) => {
-                        seen.connect_error = Some(first_line(&e.to_string()).to_string());
-                        break;
+                        Ok(None) => {
+                            seen.connectors_not_running.push(format!("{name}: MISSING"));
+                            states.push((name.clone(), "MISSING".to_string(), Vec::new()));
+                        }
+                        Err(e) => {
+                            seen.connect_error = Some(first_line(&e.to_string()).to_string());
+                            break;
+                        }
                     }
                 }
+                self.metrics.set_connectors(&self.flow, &states);
+                seen.offset_lag_max = self
+                    .runtime
+                    .block_on(client.config(&connectors.source))
+                    .ok()
+                    .map(|c| gaps::offset_lag_max(Some(&c)));
+                seen.checkpoint_interval = self
+                    .runtime
+                    .block_on(client.config(&connectors.checkpoint))
+                    .ok()
+                    .and_then(|c| gaps::checkpoint_interval(&c));
             }
-            metrics.set_connectors(&flow, &states);
-            seen.offset_lag_max = runtime
-                .block_on(client.config(&connectors.source))
-                .ok()
-                .map(|c| gaps::offset_lag_max(Some(&c)));
-            seen.checkpoint_interval = runtime
-                .block_on(client.config(&connectors.checkpoint))
-                .ok()
-                .and_then(|c| gaps::checkpoint_interval(&c));
+            Ok(None) => {}
+            Err(e) => seen.connect_error = Some(first_line(&e.to_string()).to_string()),
         }
-        Ok(None) => {}
-        Err(e) => seen.connect_error = Some(first_line(&e.to_string()).to_string()),
+        if seen.connect_error.is_some() {
+            self.metrics.error("connect-unreachable");
+            self.metrics.set_connectors(&self.flow, &[]);
+        }
     }
-    if seen.connect_error.is_some() {
-        metrics.error("connect-unreachable");
-        metrics.set_connectors(&flow, &[]);
-    }
-    // (2) Fences in force, as journaled.
-    if let Ok(active) = journal.active_fences(None) {
+
+    /// (2) The fences in force, as journaled.
+    fn fences(&self) {
+        let Ok(active) = self.journal.active_fences(None) else {
+            return;
+        };
         let active: Vec<(String, String)> =
             active.into_iter().map(|f| (f.cluster, f.name)).collect();
         let mut all: Vec<(String, String)> = vec![
-            (backup.clone(), "app-writes".to_string()),
-            (backup.clone(), "replication-into-backup".to_string()),
-            (primary.clone(), "app-writes".to_string()),
+            (self.backup.clone(), "app-writes".to_string()),
+            (self.backup.clone(), "replication-into-backup".to_string()),
+            (self.primary.clone(), "app-writes".to_string()),
         ];
         for a in &active {
             if !all.contains(a) {
                 all.push(a.clone());
             }
         }
-        metrics.set_fences(&all, &active);
+        self.metrics.set_fences(&all, &active);
     }
-    let now = now_ms();
-    let age = |at: Option<&str>| {
-        at.and_then(parse_utc_ms)
-            .map_or(f64::NAN, |ms| (now - ms).max(0) as f64 / 1000.0)
-    };
-    // (3) Recorded positions per group, and their age.
-    let mut positions = Vec::new();
-    if let Ok(rows) = journal.latest_group_marks(&primary) {
-        let mut by_group: BTreeMap<String, (usize, Option<String>)> = BTreeMap::new();
-        for row in rows {
-            positions.push((
-                row.group.clone(),
-                row.topic.clone(),
-                row.partition,
-                row.committed_offset,
-            ));
-            let e = by_group.entry(row.group).or_default();
-            e.0 += 1;
-            if row.recorded_at > e.1 {
-                e.1 = row.recorded_at;
+
+    /// (3) The positions recorded per group, and their age (the marks the recorder keeps).
+    fn group_marks(&self) {
+        let groups = self
+            .follow
+            .with_marks(self.journal, &self.primary, |marks| {
+                marks
+                    .groups()
+                    .map(|(g, gm)| (g.to_string(), gm.len(), self.age(gm.newest_recorded_at())))
+                    .collect::<Vec<(String, usize, f64)>>()
+            });
+        if let Ok(mut groups) = groups {
+            groups.sort_by(|a, b| a.0.cmp(&b.0));
+            self.metrics.set_groups(&groups);
+        }
+    }
+
+    /// (4) The age of the newest offset sync recorded for the flow, and each partition's
+    /// newest upstream offset (for the gaps).
+    fn offset_syncs(&self) -> BTreeMap<(String, i32), i64> {
+        let mut newest_sync: BTreeMap<(String, i32), i64> = BTreeMap::new();
+        if let Ok(syncs) = self
+            .journal
+            .latest_offset_syncs(&self.primary, &self.backup)
+        {
+            for s in &syncs {
+                let e = newest_sync
+                    .entry((s.topic.clone(), s.partition))
+                    .or_insert(s.upstream_offset);
+                *e = (*e).max(s.upstream_offset);
             }
+            let newest = syncs.into_iter().filter_map(|s| s.recorded_at).max();
+            self.metrics
+                .sync_age
+                .get_or_create(&Metrics::flow_labels(&self.flow))
+                .set(self.age(newest.as_deref()));
         }
-        let groups: Vec<(String, usize, f64)> = by_group
-            .into_iter()
-            .map(|(g, (n, at))| {
-                let a = age(at.as_deref());
-                (g, n, a)
-            })
-            .collect();
-        metrics.set_groups(&groups);
+        newest_sync
     }
-    // (4) The newest offset sync recorded for the flow, and per partition (for (6)).
-    let mut newest_sync: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    if let Ok(syncs) = journal.latest_offset_syncs(&primary, &backup) {
-        for s in &syncs {
-            let e = newest_sync
-                .entry((s.topic.clone(), s.partition))
-                .or_insert(s.upstream_offset);
-            *e = (*e).max(s.upstream_offset);
-        }
-        let newest = syncs.into_iter().filter_map(|s| s.recorded_at).max();
-        metrics
-            .sync_age
-            .get_or_create(&Metrics::flow_labels(&flow))
-            .set(age(newest.as_deref()));
+
+    /// (5) The newest checkpoint of each group-partition on the backup, read
+    /// incrementally, and the age of the flow's newest. Unreadable: none (nothing is
+    /// concluded from checkpoints this pass).
+    fn checkpoints<'c>(&self, cache: &'c mut CheckpointCache) -> &'c NewestCheckpoints {
+        let client = common::pooled_verified(
+            &self.follow.clusters,
+            self.topology,
+            &self.backup,
+            self.timeout,
+        );
+        let Ok(client) = client else {
+            return &NO_CHECKPOINTS;
+        };
+        let topic = format!("{}.checkpoints.internal", self.primary);
+        let checkpoints = cache
+            .refresh(&client, &self.backup, &topic, self.timeout)
+            .unwrap_or(&NO_CHECKPOINTS);
+        let newest = checkpoints
+            .values()
+            .map(|(_, at)| *at)
+            .filter(|t| *t >= 0)
+            .max();
+        self.metrics
+            .checkpoint_age
+            .get_or_create(&Metrics::flow_labels(&self.flow))
+            .set(newest.map_or(f64::NAN, |ms| (self.now - ms).max(0) as f64 / 1000.0));
+        checkpoints
     }
-    // (5) The newest checkpoint of the flow on the backup, and each group-partition's,
-    // read incrementally (the cache lives as long as the recorder).
-    let mut cache = metrics
-        .checkpoints
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let no_checkpoints = BTreeMap::new();
-    let mut checkpoints = &no_checkpoints;
-    if summary.is_some() {
-        if let Ok(client) = common::pooled_verified(clusters, topology, &backup, timeout) {
-            let topic = format!("{primary}.checkpoints.internal");
-            // Unreadable: nothing is concluded from checkpoints this pass.
-            if let Ok(newest) = cache.refresh(&client, &backup, &topic, timeout) {
-                checkpoints = newest;
-            }
-            let newest = checkpoints
-                .values()
-                .map(|(_, at)| *at)
-                .filter(|t| *t >= 0)
-                .max();
-            metrics
-                .checkpoint_age
-                .get_or_create(&Metrics::flow_labels(&flow))
-                .set(newest.map_or(f64::NAN, |ms| (now - ms).max(0) as f64 / 1000.0));
-        }
-    }
-    // (6) Silent gaps (`dr::gaps`), with what to do in `kafka-dr check`.
-    if let Some(s) = summary {
+
+    /// (6) Silent gaps (`dr::gaps`), with what to do in `kafka-dr check`.
+    fn gaps(
+        &self,
+        s: &DeltasSummary,
+        newest_sync: &BTreeMap<(String, i32), i64>,
+        checkpoints: &NewestCheckpoints,
+        seen: &mut Observed,
+    ) {
+        let primary = &self.primary;
         let expired = gaps::expired_before_copied(
             s.partitions
                 .iter()
@@ -663,20 +718,7 @@ pub fn observe(
                 g.topic, g.partition, g.records, g.next_to_copy, g.log_start
             ));
         }
-        let policy = topology.replication.policy;
-        let stale = gaps::checkpoints_behind(
-            positions
-                .iter()
-                .map(|(g, t, p, c)| (g.as_str(), t.as_str(), *p, *c)),
-            |g, t, p| {
-                checkpoints
-                    .get(&(g.to_string(), policy.target_topic(&primary, t), p))
-                    .copied()
-            },
-            now,
-            gaps::checkpoint_stale_after(seen.checkpoint_interval),
-            seen.offset_lag_max.unwrap_or(gaps::DEFAULT_OFFSET_LAG_MAX),
-        );
+        let stale = self.checkpoints_behind(checkpoints, seen);
         for g in stale.iter().take(5) {
             seen.gaps.push(format!(
                 "group `{}` `{}`[{}]: its newest checkpoint is {:.0}s old (upstream {}) while it committed {} on `{primary}`",
@@ -711,7 +753,7 @@ pub fn observe(
             ));
         }
         for r in &s.recreated {
-            metrics
+            self.metrics
                 .recreated
                 .get_or_create(&labels(&[("cluster", &r.cluster)]))
                 .inc();
@@ -722,8 +764,8 @@ pub fn observe(
                 r.topic, r.cluster, r.old_id, r.new_id
             ));
         }
-        metrics.set_gaps(
-            &flow,
+        self.metrics.set_gaps(
+            &self.flow,
             &[
                 ("expired-before-copied", expired.len()),
                 ("checkpoint-stale", stale.len()),
@@ -731,8 +773,68 @@ pub fn observe(
             ],
         );
     }
-    seen
+
+    /// The group-partitions whose newest checkpoint is stale while they commit on.
+    fn checkpoints_behind(
+        &self,
+        checkpoints: &NewestCheckpoints,
+        seen: &Observed,
+    ) -> Vec<gaps::CheckpointBehind> {
+        self.follow
+            .with_marks(self.journal, &self.primary, |marks| {
+                stale_checkpoints(
+                    marks,
+                    checkpoints,
+                    self.topology.replication.policy,
+                    &self.primary,
+                    self.now,
+                    gaps::checkpoint_stale_after(seen.checkpoint_interval),
+                    seen.offset_lag_max.unwrap_or(gaps::DEFAULT_OFFSET_LAG_MAX),
+                )
+            })
+            .unwrap_or_default()
+    }
 }
+
+/// `gaps::checkpoints_behind` of the recorded marks of `primary` and the newest
+/// checkpoints (named on the target side by `policy`), in the checkpoints' order (group,
+/// topic, partition). Each checkpoint is joined with its group's mark by borrowed names:
+/// hundreds of thousands per pass.
+fn stale_checkpoints(
+    marks: &Marks,
+    checkpoints: &NewestCheckpoints,
+    policy: Policy,
+    primary: &str,
+    now_ms: i64,
+    stale_after_seconds: f64,
+    offset_lag_max: i64,
+) -> Vec<gaps::CheckpointBehind> {
+    let mut cursor = marks.cursor();
+    let joined = checkpoints.iter().filter_map(|((g, target, p), newest)| {
+        let topic = policy.source_topic(primary, target)?;
+        let mark = cursor.get(g, topic, *p)?;
+        Some((g.as_str(), topic, *p, mark.committed_offset, *newest))
+    });
+    gaps::checkpoints_behind_joined(joined, now_ms, stale_after_seconds, offset_lag_max)
+}
+
+/// `name: STATE[, task N STATE]` when the connector or one of its tasks is not RUNNING
+/// (or it has no task).
+fn not_running(name: &str, state: &str, tasks: &[(u32, String)]) -> Option<String> {
+    let running =
+        state == "RUNNING" && !tasks.is_empty() && tasks.iter().all(|(_, t)| t == "RUNNING");
+    if running {
+        return None;
+    }
+    let worst = tasks
+        .iter()
+        .find(|(_, t)| t != "RUNNING")
+        .map(|(id, t)| format!(", task {id} {t}"))
+        .unwrap_or_default();
+    Some(format!("{name}: {state}{worst}"))
+}
+
+static NO_CHECKPOINTS: NewestCheckpoints = BTreeMap::new();
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
@@ -820,7 +922,7 @@ pub fn pass_line_ok(
         None => format!("backup copy NOT written (`{}` does not answer)", s.backup),
     };
     let mut text = format!(
-        "pass {pass} ok in {:.1}s: {} -> {}: {} offset sync(s) ({} new), {} position(s) of {} group(s) ({} changed), lag {} record(s){}; {copy}",
+        "pass {pass} ok in {:.1}s: {} -> {}: {} offset sync(s) ({} new), {} position(s) of {} group(s) ({} changed; {} group(s) asked), lag {} record(s){}; {copy}",
         took.as_secs_f64(),
         s.primary,
         s.backup,
@@ -829,6 +931,7 @@ pub fn pass_line_ok(
         s.group_positions,
         s.groups,
         s.group_positions_changed,
+        s.groups_asked,
         s.total_lag,
         if s.lag_unknown > 0 {
             format!(" ({} partition(s) unknown)", s.lag_unknown)
@@ -869,6 +972,7 @@ pub fn pass_line_ok(
             "group_positions": s.group_positions,
             "group_positions_changed": s.group_positions_changed,
             "groups": s.groups,
+            "groups_asked": s.groups_asked,
             "total_lag": s.total_lag,
             "lag_unknown": s.lag_unknown,
             "backup_copy": s.backup_copy,
@@ -912,6 +1016,41 @@ pub fn pass_line_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dr::marks::Mark;
+
+    #[test]
+    fn a_checkpoint_far_behind_its_groups_mark_is_stale_under_either_policy() {
+        let now = 1_000_000_000;
+        let old = now - 600_000;
+        let mut marks = Marks::default();
+        let mark = |o: i64| Mark {
+            committed_offset: o,
+            topic_id: None,
+            recorded_at: None,
+        };
+        marks.apply("g", "orders", 0, mark(5_000));
+        marks.apply("g", "orders", 1, mark(5_000));
+        marks.apply("h", "orders", 0, mark(100));
+        for (policy, target) in [(Policy::Prefix, "dc1.orders"), (Policy::Identity, "orders")] {
+            let mut checkpoints = NewestCheckpoints::new();
+            // Far behind and old: stale.
+            checkpoints.insert(("g".into(), target.into(), 0), (1_000, old));
+            // As far behind, but fresh.
+            checkpoints.insert(("g".into(), target.into(), 1), (1_000, now - 1_000));
+            // Old, but the group has not moved past it.
+            checkpoints.insert(("h".into(), target.into(), 0), (100, old));
+            // No mark of that group: not concluded on.
+            checkpoints.insert(("x".into(), target.into(), 0), (0, old));
+            // Another source's topic (not named so from dc1): not concluded on.
+            checkpoints.insert(("g".into(), "dc3.orders".into(), 0), (0, old));
+            let stale = stale_checkpoints(&marks, &checkpoints, policy, "dc1", now, 300.0, 100);
+            let found: Vec<_> = stale
+                .iter()
+                .map(|b| (b.group.as_str(), b.topic.as_str(), b.partition, b.committed))
+                .collect();
+            assert_eq!(found, vec![("g", "orders", 0, 5_000)], "{policy:?}");
+        }
+    }
 
     #[test]
     fn utc_times_round_trip_with_the_journal_format() {

@@ -25,6 +25,8 @@ use serde_json::json;
 
 use super::common::{self, first_line};
 use super::deltas_topic;
+use super::group_offsets::{self, GroupOffsetsCache};
+use crate::dr::marks::{Mark, Marks};
 use crate::engine::Console;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
@@ -96,6 +98,11 @@ pub struct DeltasSummary {
     pub group_positions: usize,
     /// Positions that differ from the journal's latest (recorded by this call).
     pub group_positions_changed: usize,
+    /// In-scope groups whose offsets were asked of the primary in this pass. A
+    /// `--follow` pass asks only those whose partition of `__consumer_offsets` moved
+    /// since the last pass (the others' offsets cannot have changed).
+    #[serde(default)]
+    pub groups_asked: usize,
     /// The sum of the known lags.
     pub total_lag: i64,
     /// Partitions whose lag is unknown.
@@ -136,12 +143,13 @@ pub struct BackupCopy {
 /// One committed position read from the primary.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Position {
-    group: String,
-    topic: String,
+    /// Shared by the group's positions (hundreds per group at scale).
+    group: Arc<str>,
+    topic: Arc<str>,
     partition: i32,
     committed: i64,
-    /// The topic's id on the primary in this pass (`None`: not known).
-    topic_id: Option<String>,
+    /// The topic's id on the primary in this pass (`None`: not known), shared likewise.
+    topic_id: Option<Arc<str>>,
 }
 
 /// What one pass read from the clusters, before anything is written.
@@ -158,6 +166,7 @@ struct Collected {
     primary_ids: BTreeMap<String, String>,
     backup_ids: BTreeMap<String, String>,
     groups: usize,
+    groups_asked: usize,
     positions: Vec<Position>,
     partitions: Vec<PartitionLag>,
     notes: Vec<String>,
@@ -175,6 +184,10 @@ struct Pass<'a> {
     clusters: &'a ClusterPool,
     /// `--follow`: where the last pass stopped reading the offset-syncs topic.
     syncs_cursor: Option<&'a Mutex<SyncsCursor>>,
+    /// `--follow`: the journal's marks as of the last pass.
+    marks: Option<&'a MarksCache>,
+    /// `--follow`: the groups' offsets as of the last pass (`group_offsets`).
+    group_offsets: Option<&'a GroupOffsetsCache>,
 }
 
 /// What `deltas record --follow` keeps from pass to pass: one client per cluster, and
@@ -182,10 +195,77 @@ struct Pass<'a> {
 /// since is read (the journal holds the rest): the topic's active segment is never
 /// compacted, so a busy flow's holds every sync of days, and reading it whole and
 /// checking each against the journal every pass would be most of the recorder's work.
+///
+/// It also keeps the journal's newest mark of each group position: a pass reads only the
+/// rows recorded since the last one (its own and any other writer's), not the hundreds of
+/// thousands a journal at 1,000 groups holds.
 #[derive(Debug, Default)]
 pub struct Follow {
     pub clusters: ClusterPool,
     syncs: Mutex<SyncsCursor>,
+    marks: MarksCache,
+    group_offsets: GroupOffsetsCache,
+}
+
+impl Follow {
+    /// `f` of the journal's marks of `cluster`, brought up to date first (see
+    /// `MarksCache`).
+    pub fn with_marks<R>(
+        &self,
+        journal: &Journal,
+        cluster: &str,
+        f: impl FnOnce(&Marks) -> R,
+    ) -> Result<R, Error> {
+        let (marks, through) = self.marks.take(journal, cluster)?;
+        let out = f(&marks);
+        self.marks.put_back(cluster, through, marks);
+        Ok(out)
+    }
+}
+
+/// The journal's newest marks of one cluster, and the row id they are complete to.
+/// Rows are only ever appended, so applying those after that id, in order, brings them
+/// up to date. The marks are lent to one pass at a time; a pass that fails does not
+/// hand them back, and the next reads them whole again.
+#[derive(Debug, Default)]
+pub struct MarksCache {
+    held: Mutex<Option<HeldMarks>>,
+}
+
+#[derive(Debug)]
+struct HeldMarks {
+    cluster: String,
+    through: i64,
+    marks: Marks,
+}
+
+impl MarksCache {
+    /// The marks of `cluster` as the journal holds them now, and the row id they are
+    /// complete to.
+    fn take(&self, journal: &Journal, cluster: &str) -> Result<(Marks, i64), Error> {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // Read before the marks: a row recorded in between is applied again next time,
+        // which leaves the same newest mark.
+        let through = journal.deltas_high_water()?.positions;
+        let marks = match held {
+            Some(mut h) if h.cluster == cluster && h.through <= through => {
+                for r in journal.group_marks_between(cluster, h.through, through)? {
+                    apply_row(&mut h.marks, r);
+                }
+                h.marks
+            }
+            _ => latest_positions(journal, cluster)?,
+        };
+        Ok((marks, through))
+    }
+
+    fn put_back(&self, cluster: &str, through: i64, marks: Marks) {
+        *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(HeldMarks {
+            cluster: cluster.to_string(),
+            through,
+            marks,
+        });
+    }
 }
 
 /// The offset-syncs topic (cluster, name) read so far, and each partition's next offset.
@@ -236,6 +316,8 @@ pub fn record_once(
         timeout,
         clusters: &follow.clusters,
         syncs_cursor: Some(&follow.syncs),
+        marks: Some(&follow.marks),
+        group_offsets: Some(&follow.group_offsets),
     };
     Ok(record(&pass, journal, step_id, reporter, None)?.0)
 }
@@ -252,15 +334,17 @@ fn record(
         client,
         collected,
         latest,
+        latest_through,
     } = match read {
         Some(r) => r,
         None => Read::now(pass, journal)?,
     };
-    let changed: Vec<&Position> = collected
-        .positions
-        .iter()
-        .filter(|p| position_changed(&latest, p))
-        .collect();
+    let changed = changed_positions(&latest, &collected.positions);
+    // Still the journal's newest as of `through`: what this pass records is read back
+    // from the journal by the next (with any other writer's rows).
+    if let (Some(cache), Some(through)) = (pass.marks, latest_through) {
+        cache.put_back(pass.primary, through, latest);
+    }
     // The records before every changed position, read in one batch (one consumer for
     // all partitions); a position the batch did not cover is read on its own below.
     let ranges: Vec<(String, i32, i64, i64)> = changed
@@ -268,7 +352,7 @@ fn record(
         .filter(|p| p.committed > 0)
         .map(|p| {
             let (from, until) = fingerprint_range(p.committed);
-            (p.topic.clone(), p.partition, from, until)
+            (p.topic.to_string(), p.partition, from, until)
         })
         .collect();
     // On an error, each is read on its own instead, which names the partition that fails.
@@ -281,7 +365,7 @@ fn record(
     for p in &changed {
         let (from, until) = fingerprint_range(p.committed);
         let batched = batch
-            .get(&(p.topic.clone(), p.partition))
+            .get(&(p.topic.to_string(), p.partition))
             .and_then(|b| b.range(from, until))
             .map(|read| RecordedFingerprint::from_fingerprints(&read, p.committed - 1));
         // One partition whose record cannot be read (a codec, a corrupt batch, a topic
@@ -304,13 +388,13 @@ fn record(
         };
         rows.push(GroupPositionRow {
             cluster: pass.primary.to_string(),
-            group: p.group.clone(),
-            topic: p.topic.clone(),
+            group: p.group.to_string(),
+            topic: p.topic.to_string(),
             partition: p.partition,
             committed_offset: p.committed,
             fingerprint,
             recorded_at: None,
-            topic_id: p.topic_id.clone(),
+            topic_id: p.topic_id.as_deref().map(str::to_string),
         });
     }
     let fresh = unrecorded_syncs(journal, &collected.syncs)?;
@@ -363,7 +447,7 @@ fn record(
     reporter.status(
         "Recorded",
         &format!(
-            "deltas `{}` -> `{}` (step `{step_id}`): {} offset sync(s) ({} new), {} group position(s) of {} group(s) ({} changed), lag {}",
+            "deltas `{}` -> `{}` (step `{step_id}`): {} offset sync(s) ({} new), {} group position(s) of {} group(s) ({} changed; {} group(s) asked), lag {}",
             summary.primary,
             summary.backup,
             summary.offset_syncs,
@@ -371,6 +455,7 @@ fn record(
             summary.group_positions,
             summary.groups,
             summary.group_positions_changed,
+            summary.groups_asked,
             lag_text(&summary)
         ),
     );
@@ -394,6 +479,7 @@ fn summarize(
         offset_syncs: c.syncs.len(),
         offset_syncs_new: new_syncs,
         groups: c.groups,
+        groups_asked: c.groups_asked,
         group_positions: c.positions.len(),
         group_positions_changed: changed,
         total_lag: c.partitions.iter().filter_map(|p| p.lag).sum(),
@@ -592,26 +678,46 @@ fn lag_text(s: &DeltasSummary) -> String {
     text
 }
 
-type LatestPositions = HashMap<(String, String, i32), GroupPositionRow>;
-
-fn latest_positions(journal: &Journal, cluster: &str) -> Result<LatestPositions, Error> {
+/// The journal's newest mark of every (group, topic, partition) on `cluster`.
+fn latest_positions(journal: &Journal, cluster: &str) -> Result<Marks, Error> {
     // Without fingerprints: only the offset and the topic id decide what changed.
-    Ok(journal
-        .latest_group_marks(cluster)?
-        .into_iter()
-        .map(|r| ((r.group.clone(), r.topic.clone(), r.partition), r))
-        .collect())
+    let mut marks = Marks::default();
+    for r in journal.latest_group_marks(cluster)? {
+        apply_row(&mut marks, r);
+    }
+    Ok(marks)
 }
 
-/// A position is recorded again when its offset moved, or when the topic is another
-/// incarnation than the one it was recorded for (the same offset in a recreated topic is
-/// another position).
-fn position_changed(latest: &LatestPositions, p: &Position) -> bool {
-    latest
-        .get(&(p.group.clone(), p.topic.clone(), p.partition))
-        .is_none_or(|r| {
-            r.committed_offset != p.committed || (p.topic_id.is_some() && r.topic_id != p.topic_id)
+fn apply_row(marks: &mut Marks, r: GroupPositionRow) {
+    marks.apply(
+        &r.group,
+        &r.topic,
+        r.partition,
+        Mark {
+            committed_offset: r.committed_offset,
+            topic_id: r.topic_id,
+            recorded_at: r.recorded_at,
+        },
+    );
+}
+
+/// The positions recorded again: those whose offset moved, or whose topic is another
+/// incarnation than the one they were recorded for (the same offset in a recreated topic
+/// is another position).
+fn changed_positions<'p>(latest: &Marks, positions: &'p [Position]) -> Vec<&'p Position> {
+    let mut marks = latest.cursor();
+    positions
+        .iter()
+        .filter(|p| {
+            marks.changed(
+                &p.group,
+                &p.topic,
+                p.partition,
+                p.committed,
+                p.topic_id.as_deref(),
+            )
         })
+        .collect()
 }
 
 /// The syncs of `syncs` whose offset pair the journal does not hold yet for their
@@ -869,18 +975,36 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
         .map(|g| g.group)
         .filter(|g| topology.replication.groups.matches(g))
         .collect();
-    let committed =
-        common::in_parallel(&in_scope_groups, |g| primary.committed_offsets(g, timeout));
+    let (committed, groups_asked) = group_offsets::committed_offsets(
+        &primary,
+        pass.primary,
+        &in_scope_groups,
+        pass.group_offsets,
+        timeout,
+    )?;
+    // Looked up by borrowed names: a pass at 1,000 groups checks hundreds of thousands.
+    let mut scope: HashMap<&str, HashSet<i32>> = HashMap::new();
+    for (t, p) in &parts {
+        scope.entry(t.as_str()).or_default().insert(*p);
+    }
+    let ids: HashMap<&str, Arc<str>> = primary_ids
+        .iter()
+        .map(|(t, id)| (t.as_str(), Arc::from(id.as_str())))
+        .collect();
     for (group, committed) in in_scope_groups.iter().zip(committed) {
         let before = positions.len();
-        for (topic, partition, committed, _) in committed? {
-            if in_scope.contains(&(topic.clone(), partition)) {
+        let group: Arc<str> = Arc::from(group.as_str());
+        for (topic, partition, committed) in committed.iter() {
+            if scope
+                .get(topic.as_ref())
+                .is_some_and(|ps| ps.contains(partition))
+            {
                 positions.push(Position {
                     group: group.clone(),
-                    topic_id: primary_ids.get(&topic).cloned(),
-                    topic,
-                    partition,
-                    committed,
+                    topic_id: ids.get(topic.as_ref()).cloned(),
+                    topic: topic.clone(),
+                    partition: *partition,
+                    committed: *committed,
                 });
             }
         }
@@ -949,6 +1073,7 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
             primary_ids,
             backup_ids,
             groups,
+            groups_asked,
             positions,
             partitions,
             notes,
@@ -1133,19 +1258,28 @@ struct Read {
     read_at_ms: i64,
     client: Arc<KafkaClient>,
     collected: Collected,
-    latest: LatestPositions,
+    latest: Marks,
+    /// `--follow`: the row id `latest` is complete to, to hand it back to the cache.
+    latest_through: Option<i64>,
 }
 
 impl Read {
     fn now(pass: &Pass<'_>, journal: &Journal) -> Result<Read, Error> {
         let read_at_ms = now_ms();
         let (client, collected) = collect(pass)?;
-        let latest = latest_positions(journal, pass.primary)?;
+        let (latest, latest_through) = match pass.marks {
+            Some(cache) => {
+                let (marks, through) = cache.take(journal, pass.primary)?;
+                (marks, Some(through))
+            }
+            None => (latest_positions(journal, pass.primary)?, None),
+        };
         Ok(Read {
             read_at_ms,
             client,
             collected,
             latest,
+            latest_through,
         })
     }
 }
@@ -1181,6 +1315,8 @@ impl RecordDeltas {
             timeout: self.timeout,
             clusters: ctx.clusters,
             syncs_cursor: None,
+            marks: None,
+            group_offsets: None,
         }
     }
 
@@ -1208,11 +1344,7 @@ impl Action for RecordDeltas {
         let read = Read::now(&pass, ctx.journal)?;
         let c = &read.collected;
         let new_syncs = count_new_syncs(ctx.journal, &c.syncs)?;
-        let changed = c
-            .positions
-            .iter()
-            .filter(|p| position_changed(&read.latest, p))
-            .count();
+        let changed = changed_positions(&read.latest, &c.positions).len();
         let mut plan = Plan::default();
         plan.changes.push(format!(
             "journal: record {} offset sync(s) ({new_syncs} new), {} group position(s) of {} group(s)",
@@ -1317,13 +1449,11 @@ fn verify_recorded(journal: &Journal, rec: &Recorded) -> Result<Verdict, Error> 
     }
     let latest = latest_positions(journal, &rec.primary)?;
     for (group, topic, partition, committed) in &rec.positions {
-        let held = latest
-            .get(&(group.clone(), topic.clone(), *partition))
-            .is_some_and(|r| {
-                r.committed_offset == *committed
+        let held = latest.get(group, topic, *partition).is_some_and(|r| {
+            r.committed_offset == *committed
                     // A later recording (a `--follow` loop) may have moved it on.
                     || r.recorded_at.as_deref().is_some_and(|at| at >= rec.recorded_at.as_str())
-            });
+        });
         if !held {
             return Ok(Verdict::NotDone(format!(
                 "the journal does not hold position {committed} of group `{group}` on `{topic}` partition {partition} of `{}`",
@@ -1420,6 +1550,40 @@ mod tests {
     }
 
     #[test]
+    fn the_kept_marks_follow_every_write_to_the_journal() {
+        let f = Fixture::new();
+        let follow = Follow::default();
+        let marks = |cluster: &str| follow.with_marks(&f.journal, cluster, |m| m.clone());
+        f.journal
+            .record_group_positions(&[row("a", 1), row("b", 2)])
+            .unwrap();
+        assert_eq!(
+            marks("dc1").unwrap(),
+            latest_positions(&f.journal, "dc1").unwrap()
+        );
+        // Rows recorded since (by this recorder or any other writer: a second recorder,
+        // `deltas import`), a group moving back included, are read on the next use.
+        f.journal
+            .record_group_positions(&[row("a", 7), row("c", 3), row("a", 4)])
+            .unwrap();
+        f.journal
+            .record_group_positions(&[GroupPositionRow {
+                cluster: "dc2".into(),
+                ..row("a", 99)
+            }])
+            .unwrap();
+        let kept = marks("dc1").unwrap();
+        assert_eq!(kept, latest_positions(&f.journal, "dc1").unwrap());
+        assert_eq!(kept.get("a", "app.t", 0).unwrap().committed_offset, 4);
+        assert_eq!(kept.len(), 3);
+        // The other cluster's marks (the roles changed) are read whole.
+        let other = marks("dc2").unwrap();
+        assert_eq!(other.len(), 1);
+        assert_eq!(other.get("a", "app.t", 0).unwrap().committed_offset, 99);
+        assert_eq!(marks("dc1").unwrap(), kept);
+    }
+
+    #[test]
     fn only_changed_positions_are_recorded_and_verify_reads_back() {
         let f = Fixture::new();
         f.journal
@@ -1433,14 +1597,17 @@ mod tests {
             committed: offset,
             topic_id: None,
         };
-        assert!(!position_changed(&latest, &pos(5)));
-        assert!(position_changed(&latest, &pos(6)));
+        assert!(changed_positions(&latest, &[pos(5)]).is_empty());
+        assert_eq!(changed_positions(&latest, &[pos(6)]).len(), 1);
         // The same offset in a recreated topic (another id) is another position.
         let in_new = Position {
             topic_id: Some("A2".into()),
             ..pos(5)
         };
-        assert!(position_changed(&latest, &in_new));
+        assert_eq!(
+            changed_positions(&latest, std::slice::from_ref(&in_new)).len(),
+            1
+        );
         f.journal
             .record_group_positions(&[GroupPositionRow {
                 topic_id: Some("A2".into()),
@@ -1448,7 +1615,7 @@ mod tests {
             }])
             .unwrap();
         let latest = latest_positions(&f.journal, "dc1").unwrap();
-        assert!(!position_changed(&latest, &in_new));
+        assert!(changed_positions(&latest, std::slice::from_ref(&in_new)).is_empty());
 
         let sync = OffsetSyncRow {
             source_cluster: "dc1".into(),

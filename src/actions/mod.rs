@@ -18,6 +18,7 @@ pub mod exec;
 pub mod fence;
 pub mod fence_apply;
 pub mod fence_lift;
+pub mod group_offsets;
 pub mod groups_commit;
 pub mod groups_exact;
 pub mod groups_idle;

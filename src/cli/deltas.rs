@@ -121,10 +121,9 @@ fn follow(
     // handshake or metadata fetch (librdkafka reconnects by itself to a cluster that
     // comes back).
     let follow = crate::actions::deltas_record::Follow::default();
-    let clusters = &follow.clusters;
     pass_done(
         session,
-        clusters,
+        &follow,
         &journal,
         &metrics,
         &mut streak,
@@ -160,7 +159,7 @@ fn follow(
         );
         pass_done(
             session,
-            clusters,
+            &follow,
             &journal,
             &metrics,
             &mut streak,
@@ -178,7 +177,7 @@ fn follow(
 #[allow(clippy::too_many_arguments)]
 fn pass_done(
     session: &Session,
-    clusters: &crate::kafka::ClusterPool,
+    follow: &crate::actions::deltas_record::Follow,
     journal: &crate::journal::Journal,
     metrics: &Metrics,
     streak: &mut Streak,
@@ -195,11 +194,11 @@ fn pass_done(
         session.runtime.handle(),
         metrics,
         result.as_ref().ok(),
-        clusters,
+        follow,
         timeout,
     );
     metrics.pass_duration.set(took.as_secs_f64());
-    release_freed_memory();
+    release_freed_memory(pass);
     let line = match &result {
         Ok(s) => {
             let recovered = std::mem::take(&mut streak.failed);
@@ -224,8 +223,15 @@ fn pass_done(
 /// Give the memory a pass freed back to the system. A first pass at 1,000 groups reads
 /// hundreds of thousands of positions and frees them, but glibc's allocator keeps the
 /// freed pages mapped: a recorder that runs for weeks would hold its first pass's peak
-/// (over a gigabyte) for ever. Later passes need a fraction of it.
-fn release_freed_memory() {
+/// (over a gigabyte) for ever. Later passes need a fraction of it and reuse what they
+/// free, so the heap is trimmed after the first two passes (the second is the first to
+/// keep what the next passes reuse) and then every `TRIM_EVERY` passes only (a trim
+/// walks the heap, and the next pass faults the pages back in).
+fn release_freed_memory(pass: u64) {
+    const TRIM_EVERY: u64 = 30;
+    if pass > 2 && pass % TRIM_EVERY != 0 {
+        return;
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only returns free heap pages to the kernel; it takes no
     // pointer and is safe to call at any time from any thread.

@@ -81,22 +81,42 @@ pub fn checkpoints_behind<'a>(
     threshold_seconds: f64,
     offset_lag_max: i64,
 ) -> Vec<CheckpointBehind> {
+    checkpoints_behind_joined(
+        positions
+            .into_iter()
+            .filter_map(|(g, t, p, c)| Some((g, t, p, c, newest(g, t, p)?))),
+        now_ms,
+        threshold_seconds,
+        offset_lag_max,
+    )
+}
+
+/// `checkpoints_behind`, of positions already joined with their newest checkpoint:
+/// `(group, topic, partition, committed, (upstream offset, timestamp ms))`.
+pub fn checkpoints_behind_joined<'a>(
+    joined: impl IntoIterator<Item = (&'a str, &'a str, i32, i64, (i64, i64))>,
+    now_ms: i64,
+    threshold_seconds: f64,
+    offset_lag_max: i64,
+) -> Vec<CheckpointBehind> {
     let allowed = offset_lag_max.max(1).saturating_mul(2);
-    positions
+    joined
         .into_iter()
-        .filter_map(|(group, topic, partition, committed)| {
-            let (checkpointed, at_ms) = newest(group, topic, partition)?;
-            let age_seconds = (now_ms.saturating_sub(at_ms)).max(0) as f64 / 1000.0;
-            (age_seconds > threshold_seconds && committed.saturating_sub(checkpointed) > allowed)
-                .then(|| CheckpointBehind {
-                    group: group.to_string(),
-                    topic: topic.to_string(),
-                    partition,
-                    committed,
-                    checkpointed,
-                    age_seconds,
-                })
-        })
+        .filter_map(
+            |(group, topic, partition, committed, (checkpointed, at_ms))| {
+                let age_seconds = (now_ms.saturating_sub(at_ms)).max(0) as f64 / 1000.0;
+                (age_seconds > threshold_seconds
+                    && committed.saturating_sub(checkpointed) > allowed)
+                    .then(|| CheckpointBehind {
+                        group: group.to_string(),
+                        topic: topic.to_string(),
+                        partition,
+                        committed,
+                        checkpointed,
+                        age_seconds,
+                    })
+            },
+        )
         .collect()
 }
 

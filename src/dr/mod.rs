@@ -3,7 +3,9 @@
 //! out, unit- and property-tested here. It imports nothing of ours but other `dr`
 //! modules, and never touches a cluster, the journal or the terminal.
 
+pub mod coordinator;
 pub mod gaps;
+pub mod marks;
 pub mod sync_store;
 pub mod transactions;
 

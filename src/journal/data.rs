@@ -6,7 +6,7 @@
 //! too (offset syncs, the active fence of a name, a quarantine path). No secrets: fence
 //! bindings name principals and resources, never credentials.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
@@ -603,7 +603,34 @@ impl Journal {
         cluster: &str,
         after: i64,
     ) -> Result<Vec<GroupPositionRow>, JournalError> {
-        self.latest_positions(cluster, None, true, after)
+        if after == 0 {
+            return self.latest_positions(cluster, None, true, 0);
+        }
+        // The rows after `after`, by id (a range, not a scan of every position ever
+        // recorded): the newest of each key among them is its newest of all.
+        self.read("read group positions", |c| {
+            let mut stmt = c.prepare(
+                "SELECT cluster, group_id, topic, partition, committed_offset, fingerprint,
+                        recorded_at, topic_id
+                 FROM group_positions WHERE id > ?2 AND +cluster = ?1 ORDER BY id",
+            )?;
+            let mut rows = stmt.query(params![cluster, after])?;
+            let mut newest: BTreeMap<(String, String, i32), GroupPositionRow> = BTreeMap::new();
+            while let Some(r) = rows.next()? {
+                let row = GroupPositionRow {
+                    cluster: r.get(0)?,
+                    group: r.get(1)?,
+                    topic: r.get(2)?,
+                    partition: r.get(3)?,
+                    committed_offset: r.get(4)?,
+                    fingerprint: r.get::<_, Option<String>>(5)?.map(FingerprintJson),
+                    recorded_at: r.get(6)?,
+                    topic_id: r.get(7)?,
+                };
+                newest.insert((row.group.clone(), row.topic.clone(), row.partition), row);
+            }
+            Ok(newest.into_values().collect())
+        })
     }
 
     /// `latest_group_positions` without the fingerprints (`fingerprint` is `None`): what
@@ -611,6 +638,39 @@ impl Journal {
     /// journal holds hundreds of thousands of positions, each fingerprint a JSON value).
     pub fn latest_group_marks(&self, cluster: &str) -> Result<Vec<GroupPositionRow>, JournalError> {
         self.latest_positions(cluster, None, false, 0)
+    }
+
+    /// Every group position recorded on `cluster` in rows `after + 1 ..= through`, in
+    /// the order recorded, without fingerprints: what a recorder that keeps the latest
+    /// marks in memory applies to bring them up to date (a range of row ids, so a pass
+    /// that recorded nothing reads nothing).
+    pub fn group_marks_between(
+        &self,
+        cluster: &str,
+        after: i64,
+        through: i64,
+    ) -> Result<Vec<GroupPositionRow>, JournalError> {
+        self.read("read group positions", |c| {
+            let mut stmt = c.prepare(
+                "SELECT cluster, group_id, topic, partition, committed_offset, recorded_at,
+                        topic_id
+                 FROM group_positions WHERE id > ?2 AND id <= ?3 AND +cluster = ?1
+                 ORDER BY id",
+            )?;
+            let rows = stmt.query_map(params![cluster, after, through], |r| {
+                Ok(GroupPositionRow {
+                    cluster: r.get(0)?,
+                    group: r.get(1)?,
+                    topic: r.get(2)?,
+                    partition: r.get(3)?,
+                    committed_offset: r.get(4)?,
+                    fingerprint: None,
+                    recorded_at: r.get(5)?,
+                    topic_id: r.get(6)?,
+                })
+            })?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
     }
 
     fn latest_positions(
@@ -1102,7 +1162,10 @@ mod tests {
         assert_eq!(j.group_positions_since("dc1", 0).unwrap().len(), 3);
         // A moved position and a new sync: just those, the position at its newest, with
         // its fingerprint.
-        j.record_group_positions(&[pos("a", 1, 7)]).unwrap();
+        j.record_group_positions(&[pos("b", 0, 4), pos("a", 1, 8)])
+            .unwrap();
+        j.record_group_positions(&[pos("a", 1, 7), pos("b", 0, 5)])
+            .unwrap();
         j.record_offset_syncs(&[sync(1, 9, 9)]).unwrap();
         let since = j.group_positions_since("dc1", copied.positions).unwrap();
         assert_eq!(
@@ -1110,7 +1173,7 @@ mod tests {
                 .iter()
                 .map(|r| (r.group.as_str(), r.partition, r.committed_offset))
                 .collect::<Vec<_>>(),
-            vec![("a", 1, 7)]
+            vec![("a", 1, 7), ("b", 0, 5)]
         );
         let fp: serde_json::Value = since[0].fingerprint.as_ref().unwrap().decode().unwrap();
         assert_eq!(fp["offset"], 7);

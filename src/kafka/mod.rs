@@ -832,6 +832,41 @@ impl KafkaClient {
             .collect()
     }
 
+    /// The log end (high watermark) of partitions `0..partitions` of `topic`, by
+    /// partition: one ListOffsets request, for a topic whose partition count the caller
+    /// knows (e.g. `__consumer_offsets`, read once).
+    pub fn log_ends(
+        &self,
+        topic: &str,
+        partitions: i32,
+        timeout: Duration,
+    ) -> Result<Vec<i64>, KafkaError> {
+        let op = format!("ListOffsets (log ends of `{topic}`)");
+        let deadline = crate::limits::deadline(Instant::now(), timeout);
+        let queries: Vec<(&str, i32, i64)> = (0..partitions).map(|p| (topic, p, -1)).collect();
+        let mut ends = vec![None; queries.len()];
+        for a in self.list_offsets_checked(&op, &queries, false, deadline, timeout)? {
+            if let Some(slot) = usize::try_from(a.partition)
+                .ok()
+                .and_then(|p| ends.get_mut(p))
+            {
+                *slot = Some(a.offset);
+            }
+        }
+        ends.into_iter()
+            .enumerate()
+            .map(|(p, end)| {
+                end.ok_or_else(|| KafkaError::Broker {
+                    cluster: self.cluster.clone(),
+                    operation: op.clone(),
+                    code: -1,
+                    code_name: "NO_ANSWER".to_string(),
+                    message: format!("no offset returned for `{topic}` partition {p}"),
+                })
+            })
+            .collect()
+    }
+
     /// ListOffsets with per-partition errors turned into `KafkaError`s.
     ///
     /// librdkafka finds partition leaders in its metadata cache, where a topic it once saw

@@ -259,6 +259,17 @@ impl Policy {
             Policy::Prefix => format!("{source_alias}.{topic}"),
         }
     }
+
+    /// The name on cluster `source_alias` of `target` (a topic of the target cluster),
+    /// if this policy could have named it so: the inverse of `target_topic`.
+    pub fn source_topic<'t>(self, source_alias: &str, target: &'t str) -> Option<&'t str> {
+        match self {
+            Policy::Identity => Some(target),
+            Policy::Prefix => target
+                .strip_prefix(source_alias)
+                .and_then(|rest| rest.strip_prefix('.')),
+        }
+    }
 }
 
 /// Where MM2 keeps the offset-syncs topic (`offset-syncs.topic.location`).

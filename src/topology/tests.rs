@@ -112,6 +112,13 @@ fn loads_and_resolves_everything() {
         t.replication.policy.target_topic("dc1", "orders"),
         "dc1.orders"
     );
+    for policy in [Policy::Prefix, Policy::Identity] {
+        let target = policy.target_topic("dc1", "orders");
+        assert_eq!(policy.source_topic("dc1", &target), Some("orders"));
+    }
+    // Not a name the prefix policy gives a topic of dc1.
+    assert_eq!(Policy::Prefix.source_topic("dc1", "dc1orders"), None);
+    assert_eq!(Policy::Prefix.source_topic("dc1", "dc2.orders"), None);
     assert!(t.replication.topics.matches("orders"));
     assert!(!t.replication.topics.matches("app.tmp-1"));
     // Groups default to MM2's own default filter.

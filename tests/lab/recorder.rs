@@ -846,3 +846,86 @@ fn the_backup_copy_gets_what_changed_and_everything_again_when_recreated() {
     assert_eq!(all.len(), 6, "every position in the new copy: {all:?}");
     assert_eq!(all.get(&key(&groups[0], 0)), Some(&5), "{all:?}");
 }
+
+/// Issue 10 and 14: a `--follow` pass asks the primary for the offsets of the groups
+/// whose partition of `__consumer_offsets` moved since the last pass, and of no other;
+/// every kind of change is still recorded: a commit by a consumer that never joined the
+/// group (the group stays empty), an admin reset, a group that is new.
+#[test]
+fn follow_asks_only_the_groups_that_moved_and_records_every_change() {
+    let _g = exclusive();
+    let sb = recorder_sandbox("rec-asked");
+    let lab = sb.lab;
+    let topic = sb.name("t");
+    let (a, b, c) = (sb.name("a"), sb.name("b"), sb.name("c"));
+    create_topic(lab, "dc1", &topic, 2);
+    produce(
+        lab,
+        "dc1",
+        Principal::App,
+        &topic,
+        &make_records(&topic, 100, 2),
+    );
+    commit_on_dc1(lab, &a, &topic, &[(0, 5), (1, 5)]);
+    commit_on_dc1(lab, &b, &topic, &[(0, 6), (1, 6)]);
+
+    let mut f = Follower::start(&sb);
+    let ok = |v: &serde_json::Value| v["ok"] == true;
+    let first = f.pass("a first pass", Duration::from_secs(60), ok);
+    assert!(
+        first["groups_asked"].as_u64().unwrap_or(0) >= 2,
+        "the first pass asks every group: {first}"
+    );
+    // Nothing commits in the lab meanwhile (the test runs alone): no group is asked.
+    f.pass("a pass that asks no group", Duration::from_secs(60), |v| {
+        ok(v) && v["groups_asked"] == 0
+    });
+    let recorded = |group: &str| -> Vec<(i32, i64)> {
+        let journal = kafka_dr::journal::Journal::open(&sb.journal).expect("journal");
+        journal
+            .latest_group_positions("dc1", Some(group))
+            .expect("positions")
+            .into_iter()
+            .filter(|r| r.topic == topic)
+            .map(|r| (r.partition, r.committed_offset))
+            .collect()
+    };
+    let wait_recorded = |f: &mut Follower, what: &str, group: &str, want: &[(i32, i64)]| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let v = f.pass(what, Duration::from_secs(30), ok);
+            if recorded(group) == want {
+                return v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: the journal holds {:?} of `{group}`, not {want:?}; last pass {v}",
+                recorded(group)
+            );
+        }
+    };
+
+    // A consumer that never joined commits: the group stays empty.
+    commit_on_dc1(lab, &a, &topic, &[(0, 20), (1, 5)]);
+    let v = wait_recorded(&mut f, "a's commit recorded", &a, &[(0, 20), (1, 5)]);
+    assert!(v["groups_asked"].as_u64().unwrap_or(0) >= 1, "{v}");
+    // An admin reset of an empty group.
+    kdr_client(lab, "dc1")
+        .alter_group_offsets(&b, &[(topic.as_str(), 1, 30)], Duration::from_secs(10))
+        .expect("reset b on dc1");
+    wait_recorded(&mut f, "b's reset recorded", &b, &[(0, 6), (1, 30)]);
+    // A group that is new.
+    commit_on_dc1(lab, &c, &topic, &[(0, 40)]);
+    wait_recorded(&mut f, "the new group recorded", &c, &[(0, 40)]);
+    // And the journal agrees with the cluster on every one of them.
+    let dc1 = kdr_client(lab, "dc1");
+    for g in [&a, &b, &c] {
+        let on_dc1: Vec<(i32, i64)> = dc1
+            .committed_offsets(g, Duration::from_secs(10))
+            .expect("committed on dc1")
+            .into_iter()
+            .map(|(_, p, o, _)| (p, o))
+            .collect();
+        assert_eq!(recorded(g), on_dc1, "group `{g}`");
+    }
+}
