@@ -157,3 +157,110 @@ fn top_level_modules_have_no_import_cycle() {
         describe(&on_cycle)
     );
 }
+
+/// Each function of `code` (a source without its tests and comment lines, as rustfmt lays
+/// it out): its name, and its length in lines from `fn` to the closing brace at the same
+/// indentation. Declarations without a body are skipped.
+fn function_lengths(code: &str) -> Vec<(String, usize)> {
+    let lines: Vec<&str> = code.lines().collect();
+    let mut out = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        let mut rest = trimmed;
+        for prefix in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "const ",
+            "async ",
+            "unsafe ",
+            "extern \"C\" ",
+        ] {
+            rest = rest.strip_prefix(prefix).unwrap_or(rest);
+        }
+        let Some(after) = rest.strip_prefix("fn ") else {
+            continue;
+        };
+        let name: String = after
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        // The body opens on the first line that ends with `{`; a `;` first is a declaration.
+        let Some(open) = lines[i..]
+            .iter()
+            .position(|l| l.trim_end().ends_with('{') || l.trim_end().ends_with(';'))
+        else {
+            continue;
+        };
+        if lines[i + open].trim_end().ends_with(';') {
+            continue;
+        }
+        if lines[i + open].trim_end().ends_with('}') {
+            continue;
+        }
+        let close = format!("{}}}", " ".repeat(indent));
+        if let Some(end) = lines[i + open..].iter().position(|l| l.trim_end() == close) {
+            out.push((name, open + end + 1));
+        }
+    }
+    out
+}
+
+/// Issue 11: no function over 80 lines of code (comment lines not counted). Those that
+/// predate the rule are listed in `tests/long_functions.txt` with their length; the list
+/// only shrinks: a function not listed that passes 80 lines, a listed one that grew, and
+/// an entry that no longer needs to be there all fail, naming the function.
+#[test]
+fn no_function_grows_past_80_lines() {
+    const LIMIT: usize = 80;
+    let list_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/long_functions.txt");
+    let listed: BTreeMap<(String, String), usize> = fs::read_to_string(&list_path)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let (file, name, n) = (f.next().unwrap(), f.next().unwrap(), f.next().unwrap());
+            ((file.to_string(), name.to_string()), n.parse().unwrap())
+        })
+        .collect();
+    let mut found: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for s in sources() {
+        for (name, n) in function_lengths(&s.code) {
+            if n > LIMIT {
+                let e = found.entry((s.rel.clone(), name)).or_default();
+                *e = (*e).max(n);
+            }
+        }
+    }
+    let mut problems = Vec::new();
+    for ((file, name), n) in &found {
+        match listed.get(&(file.clone(), name.clone())) {
+            None => problems.push(format!(
+                "src/{file} `{name}` is {n} lines long (over {LIMIT}): split it"
+            )),
+            Some(max) if n > max => problems.push(format!(
+                "src/{file} `{name}` grew to {n} lines (listed at {max}, over {LIMIT}): split it rather than grow it"
+            )),
+            Some(_) => {}
+        }
+    }
+    for ((file, name), max) in &listed {
+        match found.get(&(file.clone(), name.clone())) {
+            None => problems.push(format!(
+                "src/{file} `{name}` (listed at {max}) is {LIMIT} lines or less now, or gone: remove it from tests/long_functions.txt"
+            )),
+            Some(n) if n < max => problems.push(format!(
+                "src/{file} `{name}` is down to {n} lines: lower its entry in tests/long_functions.txt from {max}"
+            )),
+            Some(_) => {}
+        }
+    }
+    println!(
+        "LONG FUNCTIONS: {} over {LIMIT} lines of code, {} over 100",
+        found.len(),
+        found.values().filter(|n| **n > 100).count()
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

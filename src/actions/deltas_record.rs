@@ -26,7 +26,7 @@ use serde_json::json;
 use super::common::{self, first_line};
 use super::deltas_topic;
 use super::group_offsets::{self, GroupOffsetsCache};
-use crate::dr::marks::{Mark, Marks};
+use crate::dr::marks::{Interner, Mark, Marks};
 use crate::engine::Console;
 use crate::engine::{Action, Plan, StepContext, Verdict};
 use crate::error::Error;
@@ -249,8 +249,9 @@ impl MarksCache {
         let through = journal.deltas_high_water()?.positions;
         let marks = match held {
             Some(mut h) if h.cluster == cluster && h.through <= through => {
+                let mut texts = Interner::default();
                 for r in journal.group_marks_between(cluster, h.through, through)? {
-                    apply_row(&mut h.marks, r);
+                    apply_row(&mut h.marks, &mut texts, r);
                 }
                 h.marks
             }
@@ -682,21 +683,20 @@ fn lag_text(s: &DeltasSummary) -> String {
 fn latest_positions(journal: &Journal, cluster: &str) -> Result<Marks, Error> {
     // Without fingerprints: only the offset and the topic id decide what changed.
     let mut marks = Marks::default();
-    for r in journal.latest_group_marks(cluster)? {
-        apply_row(&mut marks, r);
-    }
+    let mut texts = Interner::default();
+    journal.each_latest_group_mark(cluster, |r| apply_row(&mut marks, &mut texts, r))?;
     Ok(marks)
 }
 
-fn apply_row(marks: &mut Marks, r: GroupPositionRow) {
+fn apply_row(marks: &mut Marks, texts: &mut Interner, r: GroupPositionRow) {
     marks.apply(
         &r.group,
         &r.topic,
         r.partition,
         Mark {
             committed_offset: r.committed_offset,
-            topic_id: r.topic_id,
-            recorded_at: r.recorded_at,
+            topic_id: texts.share(r.topic_id),
+            recorded_at: texts.share(r.recorded_at),
         },
     );
 }

@@ -6,15 +6,18 @@
 //! once, not once per partition.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One (group, topic, partition)'s newest recorded position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mark {
     pub committed_offset: i64,
-    /// The topic's id when recorded (`None`: not known).
-    pub topic_id: Option<String>,
-    /// When the journal recorded it (its own text form).
-    pub recorded_at: Option<String>,
+    /// The topic's id when recorded (`None`: not known); shared by the marks of the
+    /// topic (see `Interner`).
+    pub topic_id: Option<Arc<str>>,
+    /// When the journal recorded it (its own text form); shared by the marks one pass
+    /// recorded.
+    pub recorded_at: Option<Arc<str>>,
 }
 
 /// The marks of one cluster. Applying rows in the order they were recorded leaves the
@@ -31,7 +34,7 @@ pub struct Marks {
 pub struct GroupMarks {
     topics: HashMap<String, HashMap<i32, Mark>>,
     len: usize,
-    newest_recorded_at: Option<String>,
+    newest_recorded_at: Option<Arc<str>>,
 }
 
 impl Marks {
@@ -109,6 +112,31 @@ impl GroupMarks {
     }
 }
 
+/// Shares equal texts between marks: rows come in recording order, so the rows of one
+/// pass have the same time and a topic's rows the same id. Each of hundreds of thousands
+/// of marks then holds two pointers, not two strings.
+#[derive(Debug, Default)]
+pub struct Interner {
+    last: Vec<Arc<str>>,
+}
+
+impl Interner {
+    /// `text` as an `Arc`, the one handed out last for an equal text when there is one.
+    pub fn share(&mut self, text: Option<String>) -> Option<Arc<str>> {
+        let text = text?;
+        if let Some(same) = self.last.iter().find(|s| ***s == *text) {
+            return Some(same.clone());
+        }
+        let shared: Arc<str> = Arc::from(text);
+        // A few recent texts: a pass's time and the ids of the topics it interleaves.
+        if self.last.len() >= 8 {
+            self.last.remove(0);
+        }
+        self.last.push(shared.clone());
+        Some(shared)
+    }
+}
+
 /// See `Marks::cursor`.
 #[derive(Debug)]
 pub struct Cursor<'m> {
@@ -157,7 +185,7 @@ mod tests {
     fn mark(offset: i64, id: Option<&str>) -> Mark {
         Mark {
             committed_offset: offset,
-            topic_id: id.map(str::to_string),
+            topic_id: id.map(Arc::from),
             recorded_at: None,
         }
     }
@@ -195,7 +223,7 @@ mod tests {
                 // Recording times are not in row order (a `deltas import` keeps the
                 // recorder's): the newest is the greatest, not the last.
                 let at = format!("2026-12-04T10:00:{:02}Z", (i * 7) % 60);
-                m.apply(&g, &t, *p, Mark { recorded_at: Some(at.clone()), ..mark(*o, None) });
+                m.apply(&g, &t, *p, Mark { recorded_at: Some(Arc::from(at.as_str())), ..mark(*o, None) });
                 newest.insert((g.clone(), t, *p), *o);
                 let e = newest_at.entry(g).or_default();
                 if at > *e {

@@ -680,6 +680,29 @@ impl Journal {
         fingerprints: bool,
         after: i64,
     ) -> Result<Vec<GroupPositionRow>, JournalError> {
+        let mut out = Vec::new();
+        self.each_latest_position(cluster, group, fingerprints, after, |r| out.push(r))?;
+        Ok(out)
+    }
+
+    /// `latest_group_marks`, handed to `f` one at a time (no list of hundreds of
+    /// thousands of rows held at once).
+    pub fn each_latest_group_mark(
+        &self,
+        cluster: &str,
+        f: impl FnMut(GroupPositionRow),
+    ) -> Result<(), JournalError> {
+        self.each_latest_position(cluster, None, false, 0, f)
+    }
+
+    fn each_latest_position(
+        &self,
+        cluster: &str,
+        group: Option<&str>,
+        fingerprints: bool,
+        after: i64,
+        mut f: impl FnMut(GroupPositionRow),
+    ) -> Result<(), JournalError> {
         self.read("read group positions", |c| {
             let mut stmt = c.prepare(
                 "SELECT cluster, group_id, topic, partition, committed_offset,
@@ -692,25 +715,21 @@ impl Journal {
                  ORDER BY group_id, topic, partition",
             )?;
             let mut rows = stmt.query(params![cluster, group, fingerprints, after])?;
-            let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                let group: String = r.get(1)?;
-                let topic: String = r.get(2)?;
-                let partition: i32 = r.get(3)?;
-                out.push(GroupPositionRow {
+                f(GroupPositionRow {
                     cluster: r.get(0)?,
+                    group: r.get(1)?,
+                    topic: r.get(2)?,
+                    partition: r.get(3)?,
                     committed_offset: r.get(4)?,
                     // Kept as text: the step that compares it decodes it (and says so
                     // when it cannot).
                     fingerprint: r.get::<_, Option<String>>(5)?.map(FingerprintJson),
                     recorded_at: r.get(6)?,
                     topic_id: r.get(7)?,
-                    group,
-                    topic,
-                    partition,
                 });
             }
-            Ok(out)
+            Ok(())
         })
     }
 
