@@ -243,6 +243,304 @@ struct SeedParams {
 }
 
 /// A reverse connector as it is: its status and config (`None`: it does not exist).
+/// What `survey` plans for the reverse connectors, per role (ROLES order).
+struct ConnectorPlan {
+    configs: Vec<ConnectorSeed>,
+    /// The raw config to create or put, when one is.
+    send: Vec<Option<BTreeMap<String, String>>>,
+    /// The config each will run with.
+    in_effect: Vec<BTreeMap<String, String>>,
+}
+
+/// The reverse connectors as they are on the old primary's Connect: status and config.
+fn existing_connectors(
+    ctx: &StepContext<'_>,
+    client: &ConnectClient,
+    p: &Placement,
+) -> Result<Vec<Existing>, Error> {
+    let mut existing: Vec<Existing> = Vec::new();
+    for role in ROLES {
+        let name = role.of(&p.reverse);
+        let st = settled_status_of(ctx, client, name)?;
+        let cfg = if st.is_some() {
+            match ctx.block_on(client.config(name)) {
+                Ok(c) => Some(c),
+                Err(e) if e.is_not_found() => None,
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            None
+        };
+        if let Some(c) = &cfg {
+            crate::redact::register(secret_values(c));
+        }
+        existing.push((st, cfg));
+    }
+    Ok(existing)
+}
+
+/// Each reverse connector created, its config replaced (only while STOPPED) or kept,
+/// from the configs `derived` from the forward flow; `changes` and `notes` say which.
+fn plan_connectors(
+    p: &Placement,
+    url: &str,
+    existing: &[Existing],
+    derived: &Result<Vec<BTreeMap<String, String>>, String>,
+    changes: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<ConnectorPlan, Error> {
+    let mut configs = Vec::new();
+    let mut send = Vec::new();
+    let mut in_effect: Vec<BTreeMap<String, String>> = Vec::new();
+    for (i, role) in ROLES.iter().enumerate() {
+        let name = role.of(&p.reverse).to_string();
+        let (st, have) = &existing[i];
+        let state = st.as_ref().map(ConnectorStatus::summary);
+        let (action, keys, config, to_send) =
+            connector_action(p, url, i, *role, st.as_ref(), have.as_ref(), derived)?;
+        if let Err(why) = &derived {
+            if action == ConnectorAction::Keep && i == 0 {
+                notes.push(format!(
+                    "the forward flow's configs cannot be read ({why}): the reverse connectors are kept as they are"
+                ));
+            }
+        }
+        match action {
+            ConnectorAction::Create => changes.push(format!(
+                "create reverse {} connector `{name}` on Connect `{url}` (cluster `{}`), STOPPED: {}",
+                role.name(),
+                p.old,
+                summarize(&config)
+            )),
+            ConnectorAction::UpdateConfig => changes.push(format!(
+                "replace the config of reverse {} connector `{name}` on Connect `{url}` (cluster `{}`; it stays STOPPED): keys {}; now {}",
+                role.name(),
+                p.old,
+                list_some(&keys, 8),
+                summarize(&config)
+            )),
+            ConnectorAction::Keep => notes.push(format!(
+                "reverse {} connector `{name}` on Connect `{url}` (cluster `{}`) exists with this config ({})",
+                role.name(),
+                p.old,
+                state.clone().unwrap_or_default()
+            )),
+        }
+        configs.push(ConnectorSeed {
+            role: role.name().to_string(),
+            name,
+            state,
+            action,
+            changed_keys: keys,
+            config: redacted(&config),
+        });
+        send.push(to_send);
+        in_effect.push(config);
+    }
+    Ok(ConnectorPlan {
+        configs,
+        send,
+        in_effect,
+    })
+}
+
+/// What to do with the reverse connector of `role` (index `i` in ROLES): its action,
+/// the keys that differ, the config it will run with, and the config to send, if any.
+fn connector_action(
+    p: &Placement,
+    url: &str,
+    i: usize,
+    role: Role,
+    st: Option<&ConnectorStatus>,
+    have: Option<&BTreeMap<String, String>>,
+    derived: &Result<Vec<BTreeMap<String, String>>, String>,
+) -> Result<PlannedConnector, Error> {
+    let name = role.of(&p.reverse);
+    let state = st.map(ConnectorStatus::summary);
+    Ok(match (derived, have) {
+        (Ok(want), None) => {
+            let want = want[i].clone();
+            (
+                ConnectorAction::Create,
+                Vec::new(),
+                want.clone(),
+                Some(want),
+            )
+        }
+        (Ok(want), Some(have)) => {
+            let want = want[i].clone();
+            let keys = changed_keys(have, &want);
+            if keys.is_empty() {
+                (ConnectorAction::Keep, keys, want, None)
+            } else if st.as_ref().is_some_and(|s| s.is_in(TargetState::Stopped)) {
+                (
+                    ConnectorAction::UpdateConfig,
+                    keys,
+                    want.clone(),
+                    Some(want),
+                )
+            } else {
+                return Err(refused(format!(
+                    "reverse {} connector `{name}` on Connect `{url}` (cluster `{}`) is {} with a config that differs from the one derived from `{}` (keys: {})\nhelp: stop it (PUT {url}/connectors/{name}/stop) and re-run to have its config replaced and its offsets seeded, or delete it",
+                    role.name(),
+                    p.old,
+                    state.clone().unwrap_or_default(),
+                    role.of(&p.forward),
+                    list_some(&keys, 8)
+                )));
+            }
+        }
+        (Err(_), Some(have)) => (ConnectorAction::Keep, Vec::new(), have.clone(), None),
+        (Err(why), None) => {
+            let names = [
+                &p.reverse.source,
+                &p.reverse.checkpoint,
+                &p.reverse.heartbeat,
+            ]
+            .map(|n| format!("`{n}`"))
+            .join(", ");
+            return Err(refused(format!(
+                "cannot build the reverse connectors' configs: {why}\nhelp: create the reverse connectors {names} by hand on Connect `{url}` (cluster `{}`), copying `{}` -> `{}`, already STOPPED (POST {url}/connectors with \"initial_state\": \"STOPPED\"), then resume the run: kafka-dr then seeds their offsets",
+                p.old, p.new, p.old
+            )));
+        }
+    })
+}
+
+/// See `connector_action`.
+type PlannedConnector = (
+    ConnectorAction,
+    Vec<String>,
+    BTreeMap<String, String>,
+    Option<BTreeMap<String, String>>,
+);
+
+/// The reverse source connector's aliases, target bootstrap and topic filter.
+fn reverse_source_settings(
+    source_cfg: &BTreeMap<String, String>,
+    p: &Placement,
+) -> Result<(String, String, Option<String>, Mm2TopicFilter), Error> {
+    let source_alias = source_cfg
+        .get("source.cluster.alias")
+        .cloned()
+        .ok_or_else(|| {
+            refused(format!(
+                "reverse source connector `{}` has no `source.cluster.alias`\nhelp: fix its config (the alias of `{}`), then re-run",
+                p.reverse.source, p.new
+            ))
+        })?;
+    let target_alias = source_cfg
+        .get("target.cluster.alias")
+        .cloned()
+        .unwrap_or_else(|| "target".into());
+    let target_bootstrap = source_cfg.get("target.cluster.bootstrap.servers").cloned();
+    let filter = Mm2TopicFilter::of(source_cfg).map_err(|why| {
+        refused(format!(
+            "cannot tell which topics reverse source connector `{}` copies: {why}\nhelp: give it a `topics` list of plain regexes (the topology's scope)",
+            p.reverse.source
+        ))
+    })?;
+    Ok((source_alias, target_alias, target_bootstrap, filter))
+}
+
+/// Partitions with no stored position start at the consumer's `auto.offset.reset`: it
+/// must be `earliest` (MM2's own), or they would skip records.
+fn check_starts_from_earliest(
+    source_cfg: &BTreeMap<String, String>,
+    partitions: &[SeedPartition],
+    p: &Placement,
+) -> Result<(), Error> {
+    // Partitions with no stored position start at the consumer's auto.offset.reset,
+    // which MM2 sets to `earliest` unless the config says otherwise.
+    let from_earliest: Vec<String> = partitions
+        .iter()
+        .filter(|sp| sp.last_copied().is_none())
+        .map(SeedPartition::label)
+        .collect();
+    if let Some(k) = source_cfg
+        .iter()
+        .find(|(k, v)| {
+            k.ends_with("auto.offset.reset") && !k.starts_with("target.") && v.trim() != "earliest"
+        })
+        .map(|(k, _)| k.clone())
+    {
+        if !from_earliest.is_empty() {
+            return Err(refused(format!(
+                "reverse source connector `{}` sets `{k}` to something other than `earliest`: {} start from the earliest offset and would skip records\nhelp: remove `{k}` from the forward connector `{}` (or set it to `earliest`), then re-run",
+                p.reverse.source,
+                list_some(&from_earliest, 5),
+                p.forward.source
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// See `plan_source_offsets` and `offsets_to_write`.
+type SourceOffsetsPlan = (Vec<ConnectorOffset>, Vec<String>, Vec<StaleOffset>);
+
+/// What to write into the reverse source connector's offsets (its stored offsets
+/// against the seed): the patch, the partitions whose stored offset differs, and stale
+/// offsets of topics not seeded; `changes` and `notes` say which partitions are written.
+#[allow(clippy::too_many_arguments)]
+fn plan_source_offsets(
+    ctx: &StepContext<'_>,
+    client: &ConnectClient,
+    p: &Placement,
+    url: &str,
+    source_state: Option<&ConnectorStatus>,
+    partitions: &[SeedPartition],
+    source_alias: &str,
+    changes: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<SourceOffsetsPlan, Error> {
+    // The source connector's offsets against the seed.
+    let stored = match source_state {
+        Some(_) => Some(read_offsets(ctx, client, &p.reverse.source, source_alias)?),
+        None => None,
+    };
+    let (patch, mismatched, stale) = offsets_to_write(partitions, stored.as_ref(), source_alias)?;
+    if let Some(st) = source_state {
+        if !patch.is_empty() && !st.is_in(TargetState::Stopped) {
+            return Err(refused(format!(
+                "reverse source connector `{}` on Connect `{url}` (cluster `{}`) is {} and its offsets differ from the seed ({}): it may already have copied records into `{}`\nhelp: stop it (PUT {url}/connectors/{}/stop), check what it wrote into `{}` since the truncate step, then re-run",
+                p.reverse.source,
+                p.old,
+                st.summary(),
+                mismatched.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
+                p.old,
+                p.reverse.source,
+                p.old
+            )));
+        } else if patch.is_empty() && !st.is_in(TargetState::Stopped) {
+            notes.push(format!(
+                "reverse source connector `{}` is already {} with its offsets at the seed",
+                p.reverse.source,
+                st.summary()
+            ));
+        }
+    }
+    let to_write = patched_partitions(&patch);
+    for sp in partitions {
+        if to_write.contains(&(sp.topic.clone(), sp.partition)) {
+            changes.push(format!(
+                "{} (offsets of `{}`)",
+                sp.describe(),
+                p.reverse.source
+            ));
+        } else {
+            notes.push(format!("already seeded: {}", sp.describe()));
+        }
+    }
+    for s in &stale {
+        changes.push(format!(
+            "erase the offset of `{}`-{} (last copied {}) that an earlier `{}` left in Connect: that topic is not seeded",
+            s.topic, s.partition, s.last_copied, p.reverse.source
+        ));
+    }
+    Ok((patch, mismatched, stale))
+}
+
 type Existing = (Option<ConnectorStatus>, Option<BTreeMap<String, String>>);
 
 /// `mirror.seed`.
@@ -302,124 +600,17 @@ impl Seed {
             )));
         }
 
-        // The reverse connectors as they are.
-        let mut existing: Vec<Existing> = Vec::new();
-        for role in ROLES {
-            let name = role.of(&p.reverse);
-            let st = settled_status_of(ctx, &client, name)?;
-            let cfg = if st.is_some() {
-                match ctx.block_on(client.config(name)) {
-                    Ok(c) => Some(c),
-                    Err(e) if e.is_not_found() => None,
-                    Err(e) => return Err(e.into()),
-                }
-            } else {
-                None
-            };
-            if let Some(c) = &cfg {
-                crate::redact::register(secret_values(c));
-            }
-            existing.push((st, cfg));
-        }
+        let existing = existing_connectors(ctx, &client, &p)?;
 
         // The forward flow's configs, the template of the reverse ones.
         let new_connect = connect_client(topology, &p.new, self.timeout)?;
         let derived = self.derive_all(ctx, &p, new_connect.as_ref());
 
-        let mut configs = Vec::new();
-        let mut send = Vec::new();
-        let mut in_effect: Vec<BTreeMap<String, String>> = Vec::new();
-        for (i, role) in ROLES.iter().enumerate() {
-            let name = role.of(&p.reverse).to_string();
-            let (st, have) = &existing[i];
-            let state = st.as_ref().map(ConnectorStatus::summary);
-            let (action, keys, config, to_send) = match (&derived, have) {
-                (Ok(want), None) => {
-                    let want = want[i].clone();
-                    (
-                        ConnectorAction::Create,
-                        Vec::new(),
-                        want.clone(),
-                        Some(want),
-                    )
-                }
-                (Ok(want), Some(have)) => {
-                    let want = want[i].clone();
-                    let keys = changed_keys(have, &want);
-                    if keys.is_empty() {
-                        (ConnectorAction::Keep, keys, want, None)
-                    } else if st.as_ref().is_some_and(|s| s.is_in(TargetState::Stopped)) {
-                        (
-                            ConnectorAction::UpdateConfig,
-                            keys,
-                            want.clone(),
-                            Some(want),
-                        )
-                    } else {
-                        return Err(refused(format!(
-                            "reverse {} connector `{name}` on Connect `{url}` (cluster `{}`) is {} with a config that differs from the one derived from `{}` (keys: {})\nhelp: stop it (PUT {url}/connectors/{name}/stop) and re-run to have its config replaced and its offsets seeded, or delete it",
-                            role.name(),
-                            p.old,
-                            state.clone().unwrap_or_default(),
-                            role.of(&p.forward),
-                            list_some(&keys, 8)
-                        )));
-                    }
-                }
-                (Err(_), Some(have)) => (ConnectorAction::Keep, Vec::new(), have.clone(), None),
-                (Err(why), None) => {
-                    let names = [
-                        &p.reverse.source,
-                        &p.reverse.checkpoint,
-                        &p.reverse.heartbeat,
-                    ]
-                    .map(|n| format!("`{n}`"))
-                    .join(", ");
-                    return Err(refused(format!(
-                        "cannot build the reverse connectors' configs: {why}\nhelp: create the reverse connectors {names} by hand on Connect `{url}` (cluster `{}`), copying `{}` -> `{}`, already STOPPED (POST {url}/connectors with \"initial_state\": \"STOPPED\"), then resume the run: kafka-dr then seeds their offsets",
-                        p.old, p.new, p.old
-                    )));
-                }
-            };
-            if let Err(why) = &derived {
-                if action == ConnectorAction::Keep && i == 0 {
-                    notes.push(format!(
-                        "the forward flow's configs cannot be read ({why}): the reverse connectors are kept as they are"
-                    ));
-                }
-            }
-            match action {
-                ConnectorAction::Create => changes.push(format!(
-                    "create reverse {} connector `{name}` on Connect `{url}` (cluster `{}`), STOPPED: {}",
-                    role.name(),
-                    p.old,
-                    summarize(&config)
-                )),
-                ConnectorAction::UpdateConfig => changes.push(format!(
-                    "replace the config of reverse {} connector `{name}` on Connect `{url}` (cluster `{}`; it stays STOPPED): keys {}; now {}",
-                    role.name(),
-                    p.old,
-                    list_some(&keys, 8),
-                    summarize(&config)
-                )),
-                ConnectorAction::Keep => notes.push(format!(
-                    "reverse {} connector `{name}` on Connect `{url}` (cluster `{}`) exists with this config ({})",
-                    role.name(),
-                    p.old,
-                    state.clone().unwrap_or_default()
-                )),
-            }
-            configs.push(ConnectorSeed {
-                role: role.name().to_string(),
-                name,
-                state,
-                action,
-                changed_keys: keys,
-                config: redacted(&config),
-            });
-            send.push(to_send);
-            in_effect.push(config);
-        }
+        let ConnectorPlan {
+            configs,
+            send,
+            in_effect,
+        } = plan_connectors(&p, &url, &existing, &derived, &mut changes, &mut notes)?;
         if configs.iter().any(|c| c.action == ConnectorAction::Create)
             && !Feature::InitialState.supported_by(&version)
         {
@@ -430,26 +621,8 @@ impl Seed {
         }
 
         let source_cfg = &in_effect[0];
-        let source_alias = source_cfg
-            .get("source.cluster.alias")
-            .cloned()
-            .ok_or_else(|| {
-                refused(format!(
-                    "reverse source connector `{}` has no `source.cluster.alias`\nhelp: fix its config (the alias of `{}`), then re-run",
-                    p.reverse.source, p.new
-                ))
-            })?;
-        let target_alias = source_cfg
-            .get("target.cluster.alias")
-            .cloned()
-            .unwrap_or_else(|| "target".into());
-        let target_bootstrap = source_cfg.get("target.cluster.bootstrap.servers").cloned();
-        let filter = Mm2TopicFilter::of(source_cfg).map_err(|why| {
-            refused(format!(
-                "cannot tell which topics reverse source connector `{}` copies: {why}\nhelp: give it a `topics` list of plain regexes (the topology's scope)",
-                p.reverse.source
-            ))
-        })?;
+        let (source_alias, target_alias, target_bootstrap, filter) =
+            reverse_source_settings(source_cfg, &p)?;
 
         // The seed, partition by partition.
         let (partitions, skipped) =
@@ -461,31 +634,7 @@ impl Seed {
             ));
         }
 
-        // Partitions with no stored position start at the consumer's auto.offset.reset,
-        // which MM2 sets to `earliest` unless the config says otherwise.
-        let from_earliest: Vec<String> = partitions
-            .iter()
-            .filter(|sp| sp.last_copied().is_none())
-            .map(SeedPartition::label)
-            .collect();
-        if let Some(k) = source_cfg
-            .iter()
-            .find(|(k, v)| {
-                k.ends_with("auto.offset.reset")
-                    && !k.starts_with("target.")
-                    && v.trim() != "earliest"
-            })
-            .map(|(k, _)| k.clone())
-        {
-            if !from_earliest.is_empty() {
-                return Err(refused(format!(
-                    "reverse source connector `{}` sets `{k}` to something other than `earliest`: {} start from the earliest offset and would skip records\nhelp: remove `{k}` from the forward connector `{}` (or set it to `earliest`), then re-run",
-                    p.reverse.source,
-                    list_some(&from_earliest, 5),
-                    p.forward.source
-                )));
-            }
-        }
+        check_starts_from_earliest(source_cfg, &partitions, &p)?;
 
         // Nothing may copy the other way on these topics.
         let target_topics: BTreeSet<String> =
@@ -500,57 +649,17 @@ impl Seed {
             &p.reverse,
         )?);
 
-        // The source connector's offsets against the seed.
-        let source_state = existing[0].0.clone();
-        let stored = match &source_state {
-            Some(_) => Some(read_offsets(
-                ctx,
-                &client,
-                &p.reverse.source,
-                &source_alias,
-            )?),
-            None => None,
-        };
-        let (patch, mismatched, stale) =
-            offsets_to_write(&partitions, stored.as_ref(), &source_alias)?;
-        if let Some(st) = &source_state {
-            if !patch.is_empty() && !st.is_in(TargetState::Stopped) {
-                return Err(refused(format!(
-                    "reverse source connector `{}` on Connect `{url}` (cluster `{}`) is {} and its offsets differ from the seed ({}): it may already have copied records into `{}`\nhelp: stop it (PUT {url}/connectors/{}/stop), check what it wrote into `{}` since the truncate step, then re-run",
-                    p.reverse.source,
-                    p.old,
-                    st.summary(),
-                    mismatched.iter().take(5).cloned().collect::<Vec<_>>().join("; "),
-                    p.old,
-                    p.reverse.source,
-                    p.old
-                )));
-            } else if patch.is_empty() && !st.is_in(TargetState::Stopped) {
-                notes.push(format!(
-                    "reverse source connector `{}` is already {} with its offsets at the seed",
-                    p.reverse.source,
-                    st.summary()
-                ));
-            }
-        }
-        let to_write = patched_partitions(&patch);
-        for sp in &partitions {
-            if to_write.contains(&(sp.topic.clone(), sp.partition)) {
-                changes.push(format!(
-                    "{} (offsets of `{}`)",
-                    sp.describe(),
-                    p.reverse.source
-                ));
-            } else {
-                notes.push(format!("already seeded: {}", sp.describe()));
-            }
-        }
-        for s in &stale {
-            changes.push(format!(
-                "erase the offset of `{}`-{} (last copied {}) that an earlier `{}` left in Connect: that topic is not seeded",
-                s.topic, s.partition, s.last_copied, p.reverse.source
-            ));
-        }
+        let (patch, mismatched, stale) = plan_source_offsets(
+            ctx,
+            &client,
+            &p,
+            &url,
+            existing[0].0.as_ref(),
+            &partitions,
+            &source_alias,
+            &mut changes,
+            &mut notes,
+        )?;
 
         let detail = SeedDetail {
             strategy: self.strategy,
@@ -1070,7 +1179,7 @@ fn offsets_to_write(
     seed: &[SeedPartition],
     stored: Option<&BTreeMap<(String, i32), Option<i64>>>,
     alias: &str,
-) -> Result<(Vec<ConnectorOffset>, Vec<String>, Vec<StaleOffset>), Error> {
+) -> Result<SourceOffsetsPlan, Error> {
     let mut patch = Vec::new();
     let mut mismatched = Vec::new();
     let mut seeded = BTreeSet::new();
