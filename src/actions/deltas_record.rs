@@ -967,24 +967,54 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
         .collect();
 
     // (2) The in-scope groups' committed positions on in-scope partitions.
+    let (positions, groups, groups_asked) = group_positions(pass, &primary, &parts, &primary_ids)?;
+
+    // (3) Watermarks and lag.
+    let partitions = partition_lags(pass, &primary, &parts, &mut backup, &mut notes)?;
+    Ok((
+        primary,
+        Collected {
+            syncs_cluster,
+            syncs_topic,
+            syncs,
+            syncs_next,
+            primary_ids,
+            backup_ids,
+            groups,
+            groups_asked,
+            positions,
+            partitions,
+            notes,
+        },
+    ))
+}
+
+/// The in-scope groups' committed positions on in-scope partitions (`parts`), the number
+/// of groups with one, and how many groups were asked (`group_offsets`).
+fn group_positions(
+    pass: &Pass<'_>,
+    primary: &KafkaClient,
+    parts: &[(String, i32)],
+    primary_ids: &BTreeMap<String, String>,
+) -> Result<(Vec<Position>, usize, usize), Error> {
     let mut positions = Vec::new();
     let mut groups = 0;
     let in_scope_groups: Vec<String> = primary
-        .list_groups(timeout)?
+        .list_groups(pass.timeout)?
         .into_iter()
         .map(|g| g.group)
-        .filter(|g| topology.replication.groups.matches(g))
+        .filter(|g| pass.topology.replication.groups.matches(g))
         .collect();
     let (committed, groups_asked) = group_offsets::committed_offsets(
-        &primary,
+        primary,
         pass.primary,
         &in_scope_groups,
         pass.group_offsets,
-        timeout,
+        pass.timeout,
     )?;
     // Looked up by borrowed names: a pass at 1,000 groups checks hundreds of thousands.
     let mut scope: HashMap<&str, HashSet<i32>> = HashMap::new();
-    for (t, p) in &parts {
+    for (t, p) in parts {
         scope.entry(t.as_str()).or_default().insert(*p);
     }
     let ids: HashMap<&str, Arc<str>> = primary_ids
@@ -1012,14 +1042,24 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
             groups += 1;
         }
     }
+    Ok((positions, groups, groups_asked))
+}
 
-    // (3) Watermarks and lag.
+/// Each in-scope partition's watermarks on the primary and lag: from Connect's stored
+/// positions of the source connector, else the backup's log end, else unknown.
+fn partition_lags(
+    pass: &Pass<'_>,
+    primary: &KafkaClient,
+    parts: &[(String, i32)],
+    backup: &mut LazyBackup,
+    notes: &mut Vec<String>,
+) -> Result<Vec<PartitionLag>, Error> {
     let watermarks = if parts.is_empty() {
         Vec::new()
     } else {
-        primary.watermarks(&parts, timeout)?
+        primary.watermarks(parts, pass.timeout)?
     };
-    let next_by_connect = connect_positions(pass, &mut notes);
+    let next_by_connect = connect_positions(pass, notes);
     let needs_backup = watermarks
         .iter()
         .any(|w| !next_by_connect.contains_key(&(w.topic.clone(), w.partition)));
@@ -1039,7 +1079,7 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
         }
     }
     let backup_answered = backup.client.is_some();
-    let partitions = watermarks
+    let partitions: Vec<PartitionLag> = watermarks
         .into_iter()
         .map(|w| {
             let key = (w.topic.clone(), w.partition);
@@ -1063,22 +1103,7 @@ fn collect(pass: &Pass<'_>) -> Result<(Arc<KafkaClient>, Collected), Error> {
             }
         })
         .collect();
-    Ok((
-        primary,
-        Collected {
-            syncs_cluster,
-            syncs_topic,
-            syncs,
-            syncs_next,
-            primary_ids,
-            backup_ids,
-            groups,
-            groups_asked,
-            positions,
-            partitions,
-            notes,
-        },
-    ))
+    Ok(partitions)
 }
 
 /// A client for the backup, connected on first use.
