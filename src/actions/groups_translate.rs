@@ -295,6 +295,17 @@ impl Reads<'_> {
     }
 }
 
+/// What the offset syncs are judged against (see `dr::Logs`), per partition.
+struct TargetLogs<'a> {
+    /// (backup topic, partition) -> (log start, last stable offset).
+    bounds: &'a HashMap<(String, i32), (i64, i64)>,
+    /// The primary's topic ids, and the backup's.
+    source_ids: &'a BTreeMap<String, String>,
+    target_ids: &'a BTreeMap<String, Option<String>>,
+    /// The primary's log ends, when it answers.
+    source_ends: &'a HashMap<(String, i32), i64>,
+}
+
 /// Everything `groups.translate` computes. Reads only.
 pub(super) struct Translator<'a, 'c> {
     pub(super) ctx: &'a StepContext<'c>,
@@ -368,29 +379,7 @@ impl Translator<'_, '_> {
         // transaction still open there). A group is never put past an open transaction's
         // start: what lies there is not committed, may never be, and a twin found in it
         // is no proof the group's records are on the backup.
-        let policy = topology.replication.policy;
-        let md = backup.metadata(timeout)?;
-        let mut wanted: BTreeSet<(String, i32)> = BTreeSet::new();
-        for c in &candidates {
-            let target = policy.target_topic(from, &c.topic);
-            if md
-                .topic(&target)
-                .is_some_and(|t| t.partitions.contains(&c.partition))
-            {
-                wanted.insert((target, c.partition));
-            }
-        }
-        let wanted: Vec<(String, i32)> = wanted.into_iter().collect();
-        let bounds: HashMap<(String, i32), (i64, i64)> = if wanted.is_empty() {
-            HashMap::new()
-        } else {
-            backup
-                .watermarks(&wanted, timeout)?
-                .into_iter()
-                .map(|w| ((w.topic, w.partition), (w.earliest, w.stable)))
-                .collect()
-        };
-
+        let (wanted, bounds) = self.target_bounds(&backup, &candidates)?;
         let target_topics: Vec<String> = wanted
             .iter()
             .map(|(t, _)| t.clone())
@@ -407,33 +396,49 @@ impl Translator<'_, '_> {
                 BTreeMap::new()
             }
         };
-        // The primary's log ends, when it answers: a sync past them names a record it no
-        // longer has (its log was truncated or recreated).
-        let source_ends: HashMap<(String, i32), i64> = match &primary {
-            Some(p) if !candidates.is_empty() => {
-                let parts: BTreeSet<(&str, i32)> = candidates
-                    .iter()
-                    .map(|c| (c.topic.as_str(), c.partition))
-                    .collect();
-                let parts: Vec<(&str, i32)> = parts.into_iter().collect();
-                match p.watermarks(&parts, timeout) {
-                    Ok(w) => w
-                        .into_iter()
-                        .map(|w| ((w.topic, w.partition), w.latest))
-                        .collect(),
-                    Err(e) => {
-                        notes.push(format!(
-                            "cannot read the log ends of `{from}` ({}): offset syncs are not checked against them",
-                            first_line(&e.to_string())
-                        ));
-                        HashMap::new()
-                    }
-                }
-            }
-            _ => HashMap::new(),
+        let source_ends = self.source_log_ends(primary.as_deref(), &candidates, &mut notes);
+        let logs = TargetLogs {
+            bounds: &bounds,
+            source_ids: &source_ids,
+            target_ids: &target_ids,
+            source_ends: &source_ends,
         };
+        let syncs_by_partition = self.valid_syncs(&candidates, &live_syncs, &logs, &mut notes)?;
+        let inputs = Inputs {
+            backup: &backup,
+            bounds: &bounds,
+            syncs: &syncs_by_partition,
+            checkpoints: &checkpoints,
+        };
+        let cache = self.prefetch(&candidates, &inputs)?;
+        let positions = self.translate_all(
+            &candidates,
+            &inputs,
+            &Reads::Serve { cache: &cache },
+            &mut notes,
+        )?;
+        Ok(TranslationReport {
+            from: from.to_string(),
+            to: to.to_string(),
+            primary_answered: primary.is_some(),
+            positions,
+            notes,
+        })
+    }
+
+    /// Each candidate partition's offset syncs that still describe both logs: the
+    /// journal's, in recording order, then the live ones it does not hold yet; what was
+    /// discarded is said in `notes`.
+    fn valid_syncs(
+        &self,
+        candidates: &[Candidate],
+        live_syncs: &HashMap<(String, i32), Vec<SyncPoint>>,
+        logs: &TargetLogs<'_>,
+        notes: &mut Vec<String>,
+    ) -> Result<HashMap<(String, i32), dr::Valid>, Error> {
+        let policy = self.ctx.topology.replication.policy;
         let mut syncs_by_partition: HashMap<(String, i32), dr::Valid> = HashMap::new();
-        for c in &candidates {
+        for c in candidates {
             let pkey = (c.topic.clone(), c.partition);
             if let std::collections::hash_map::Entry::Vacant(slot) = syncs_by_partition.entry(pkey)
             {
@@ -441,7 +446,7 @@ impl Translator<'_, '_> {
                 let mut history: Vec<RecordedSync> = self
                     .ctx
                     .journal
-                    .offset_syncs_in_recording_order(from, to, &c.topic, c.partition)?
+                    .offset_syncs_in_recording_order(self.from, self.to, &c.topic, c.partition)?
                     .into_iter()
                     .map(|r| RecordedSync {
                         sync: SyncPoint {
@@ -463,17 +468,18 @@ impl Translator<'_, '_> {
                         }
                     }));
                 }
-                let target = policy.target_topic(from, &c.topic);
-                let hwm = bounds
+                let target = policy.target_topic(self.from, &c.topic);
+                let hwm = logs
+                    .bounds
                     .get(&(target.clone(), c.partition))
                     .map_or(0, |b| b.1);
                 let valid = dr::valid_syncs(
                     &history,
                     &dr::Logs {
-                        source_topic_id: source_ids.get(&c.topic).map(String::as_str),
-                        target_topic_id: target_ids.get(&target).and_then(|i| i.as_deref()),
+                        source_topic_id: logs.source_ids.get(&c.topic).map(String::as_str),
+                        target_topic_id: logs.target_ids.get(&target).and_then(|i| i.as_deref()),
                         target_high_watermark: hwm,
-                        source_log_end: source_ends.get(slot.key()).copied(),
+                        source_log_end: logs.source_ends.get(slot.key()).copied(),
                     },
                 );
                 if let Some(why) = valid.describe_discarded() {
@@ -487,12 +493,11 @@ impl Translator<'_, '_> {
                 slot.insert(valid);
             }
         }
-        let inputs = Inputs {
-            backup: &backup,
-            bounds: &bounds,
-            syncs: &syncs_by_partition,
-            checkpoints: &checkpoints,
-        };
+        Ok(syncs_by_partition)
+    }
+
+    /// The records translation looks at, read ahead (see the comment inside).
+    fn prefetch(&self, candidates: &[Candidate], inputs: &Inputs<'_>) -> Result<Cache, Error> {
         // The records translation looks at, read in batches (one consumer for every
         // partition) before the real pass: each dry pass collects the ranges the
         // translations ask for and cannot be answered from what is read so far (a run
@@ -503,7 +508,7 @@ impl Translator<'_, '_> {
                 cache: &cache,
                 missing: RefCell::new(Vec::new()),
             };
-            self.translate_all(&candidates, &inputs, &reads, &mut Vec::new())?;
+            self.translate_all(candidates, inputs, &reads, &mut Vec::new())?;
             let Reads::Collect { missing, .. } = reads else {
                 break;
             };
@@ -523,7 +528,11 @@ impl Translator<'_, '_> {
             if missing.is_empty() {
                 break;
             }
-            match backup.fingerprints_of_ranges(&missing, Isolation::ReadCommitted, timeout) {
+            match inputs.backup.fingerprints_of_ranges(
+                &missing,
+                Isolation::ReadCommitted,
+                self.timeout,
+            ) {
                 Ok(read) => {
                     for (key, found) in read {
                         let entry = cache.entry(key).or_default();
@@ -536,19 +545,75 @@ impl Translator<'_, '_> {
                 Err(_) => break,
             }
         }
-        let positions = self.translate_all(
-            &candidates,
-            &inputs,
-            &Reads::Serve { cache: &cache },
-            &mut notes,
-        )?;
-        Ok(TranslationReport {
-            from: from.to_string(),
-            to: to.to_string(),
-            primary_answered: primary.is_some(),
-            positions,
-            notes,
-        })
+        Ok(cache)
+    }
+
+    /// The backup partitions the candidates translate into, and their bounds: the log
+    /// start and the last stable offset.
+    #[allow(clippy::type_complexity)]
+    fn target_bounds(
+        &self,
+        backup: &KafkaClient,
+        candidates: &[Candidate],
+    ) -> Result<(Vec<(String, i32)>, HashMap<(String, i32), (i64, i64)>), Error> {
+        let policy = self.ctx.topology.replication.policy;
+        let md = backup.metadata(self.timeout)?;
+        let mut wanted: BTreeSet<(String, i32)> = BTreeSet::new();
+        for c in candidates {
+            let target = policy.target_topic(self.from, &c.topic);
+            if md
+                .topic(&target)
+                .is_some_and(|t| t.partitions.contains(&c.partition))
+            {
+                wanted.insert((target, c.partition));
+            }
+        }
+        let wanted: Vec<(String, i32)> = wanted.into_iter().collect();
+        let bounds: HashMap<(String, i32), (i64, i64)> = if wanted.is_empty() {
+            HashMap::new()
+        } else {
+            backup
+                .watermarks(&wanted, self.timeout)?
+                .into_iter()
+                .map(|w| ((w.topic, w.partition), (w.earliest, w.stable)))
+                .collect()
+        };
+        Ok((wanted, bounds))
+    }
+
+    /// The primary's log ends, when it answers (empty when not).
+    fn source_log_ends(
+        &self,
+        primary: Option<&KafkaClient>,
+        candidates: &[Candidate],
+        notes: &mut Vec<String>,
+    ) -> HashMap<(String, i32), i64> {
+        // The primary's log ends, when it answers: a sync past them names a record it no
+        // longer has (its log was truncated or recreated).
+        match primary {
+            Some(p) if !candidates.is_empty() => {
+                let parts: BTreeSet<(&str, i32)> = candidates
+                    .iter()
+                    .map(|c| (c.topic.as_str(), c.partition))
+                    .collect();
+                let parts: Vec<(&str, i32)> = parts.into_iter().collect();
+                match p.watermarks(&parts, self.timeout) {
+                    Ok(w) => w
+                        .into_iter()
+                        .map(|w| ((w.topic, w.partition), w.latest))
+                        .collect(),
+                    Err(e) => {
+                        notes.push(format!(
+                            "cannot read the log ends of `{}` ({}): offset syncs are not checked against them",
+                            self.from,
+                            first_line(&e.to_string())
+                        ));
+                        HashMap::new()
+                    }
+                }
+            }
+            _ => HashMap::new(),
+        }
     }
 
     /// Translate every candidate with the given reads: in a `Reads::Collect` pass, the
